@@ -1,0 +1,62 @@
+"""autolog: automatic, fast, durable logging of machine-learning training runs.
+
+``autolog.enable()`` once, and every scikit-learn, XGBoost, Keras 3, PyTorch Lightning and
+transformers training run is recorded. Importing this package imports no ML framework and no
+tracker SDK.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .api import (
+    active_run,
+    disable,
+    enable,
+    end_run,
+    flush,
+    get_run,
+    list_runs,
+    load_model,
+    log_artifact,
+    log_metric,
+    log_metrics,
+    log_params,
+    set_tags,
+    start_run,
+)
+from .errors import AutologError, AutologWarning, ConfigError
+from .run import Run
+from .store import RunRecord
+
+
+def __getattr__(name: str) -> object:
+    if name == "hookimpl":  # pluggy loads on first use, not at import
+        from .hookspecs import hookimpl
+
+        return hookimpl
+    raise AttributeError(f"module 'autolog' has no attribute {name!r}")
+
+__all__ = [
+    "AutologError",
+    "AutologWarning",
+    "ConfigError",
+    "Run",
+    "RunRecord",
+    "__version__",
+    "active_run",
+    "disable",
+    "enable",
+    "end_run",
+    "flush",
+    "get_run",
+    "hookimpl",
+    "list_runs",
+    "load_model",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_params",
+    "set_tags",
+    "start_run",
+]

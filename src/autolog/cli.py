@@ -1,0 +1,292 @@
+"""``autolog``: list and show runs, deliver them (``sync``), check the setup (``doctor``), run the
+demo, and serve runs (``server``, with the ``server`` extra). ``--json`` gives machine output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (LookupError, ValueError, ImportError, ConnectionError, OSError) as exc:
+        message = exc.args[0] if isinstance(exc, LookupError) and exc.args else exc
+        print(f"autolog: {message}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autolog", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"autolog {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    runs = sub.add_parser("runs", help="list runs, newest first")
+    _store_args(runs)
+    runs.add_argument("--project", help="only this project")
+    runs.add_argument("--limit", type=int, default=20, help="at most N runs (0: all; default 20)")
+    runs.set_defaults(func=cmd_runs)
+
+    show = sub.add_parser("show", help="one run: params, tags, last metrics, artifacts")
+    show.add_argument("run", help="run id or unique id prefix")
+    _store_args(show)
+    show.set_defaults(func=cmd_show)
+
+    sync = sub.add_parser("sync", help="deliver what backends have not received yet")
+    sync.add_argument("runs", nargs="*", help="run ids or prefixes (default: every run)")
+    sync.add_argument("--to", metavar="BACKEND",
+                      help="deliver to this backend (default: each run's own backends)")
+    sync.add_argument("--dir", help="local store (default: AUTOLOG_DIR)")
+    sync.add_argument("--json", action="store_true", help="machine-readable output")
+    sync.set_defaults(func=cmd_sync)
+
+    doctor = sub.add_parser("doctor", help="versions, frameworks, backends, plugins, GPUs")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.set_defaults(func=cmd_doctor)
+
+    demo = sub.add_parser("demo", help="train small models with autolog on, then list the runs")
+    demo.add_argument("--dir", help="local store (default: AUTOLOG_DIR)")
+    demo.set_defaults(func=cmd_demo)
+
+    server = sub.add_parser("server", help="run the autolog tracking server (extra: server)")
+    try:
+        from .server.cli import configure_parser
+    except ImportError as exc:
+        why = str(exc)
+        server.set_defaults(func=lambda args: _missing_server(why))
+    else:
+        configure_parser(server)
+    return parser
+
+
+def _store_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", help="local store (default: AUTOLOG_DIR)")
+    parser.add_argument("--server", metavar="URL", help="read from an autolog server instead")
+    parser.add_argument("--token", help="bearer token for --server (default: AUTOLOG_HTTP_TOKEN)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _missing_server(why: str) -> int:
+    print(f"autolog server needs its extra: pip install 'autolog-ml[server]' ({why})",
+          file=sys.stderr)
+    return 1
+
+
+# -- runs and show ----------------------------------------------------------------------------
+
+
+def summary(record: Any) -> dict[str, Any]:
+    """The JSON shape of a run in ``autolog runs --json`` (the server returns the same)."""
+    return {"id": record.id, "name": record.name, "project": record.project,
+            "status": record.status, "parent_id": record.parent_id,
+            "start_time": record.start_time, "end_time": record.end_time,
+            "metrics": record.metrics}
+
+
+def detail(record: Any) -> dict[str, Any]:
+    """The JSON shape of ``autolog show --json``."""
+    return {**summary(record), "params": record.params, "tags": record.tags,
+            "artifacts": record.artifacts, "models": record.models}
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from .backends.http import ServerClient
+
+    return ServerClient(args.server, args.token)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    if args.server:
+        rows = _client(args).list_runs(project=args.project, limit=args.limit or None)
+    else:
+        from . import api
+
+        records = api.list_runs(args.dir, args.project)
+        rows = [summary(r) for r in (records[:args.limit] if args.limit else records)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    _print_table(["id", "name", "project", "status", "start", "duration", "metrics"],
+                 [_run_row(row) for row in rows])
+    return 0
+
+
+def _run_row(row: dict[str, Any]) -> list[str]:
+    start, end = row.get("start_time"), row.get("end_time")
+    duration = _duration((end - start) / 1000) if start and end else "-"
+    metrics = row.get("metrics") or {}
+    shown = [f"{k}={_number(v)}" for k, v in list(metrics.items())
+             if not k.startswith("system/")][:3]
+    return [row["id"][:8], row["name"], row["project"], row["status"],
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start / 1000)) if start else "-",
+            duration, " ".join(shown)]
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    if args.server:
+        data = _client(args).get_run(args.run)
+    else:
+        from . import api
+
+        data = detail(api.get_run(args.run, args.dir))
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+        return 0
+    print(f"run      {data['id']}\nname     {data['name']}\nproject  {data['project']}\n"
+          f"status   {data['status']}")
+    for title in ("params", "tags", "metrics"):
+        items = data.get(title) or {}
+        if items:
+            print(f"\n{title}:")
+            width = max(len(k) for k in items)
+            for key, value in sorted(items.items()):
+                shown = _number(value) if title == "metrics" else value
+                print(f"  {key:<{width}}  {shown}")
+    if data.get("artifacts"):
+        print("\nartifacts:")
+        for name in data["artifacts"]:
+            print(f"  {name}")
+    return 0
+
+
+# -- sync -------------------------------------------------------------------------------------
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from . import api, delivery, store
+
+    root = api._root(args.dir)
+    dirs = ([store.find_run(root, r) for r in args.runs] if args.runs
+            else [r.path for r in store.list_runs(root)])
+    backends: dict[str, Any] = {}
+    report = []
+    for run_dir in dirs:
+        meta = store.load_run(run_dir)._meta
+        targets = [args.to] if args.to else [b for b in meta.get("backends", []) if b != "local"]
+        for name in targets:
+            if name not in backends:
+                backends[name] = api.make_backend(name)
+            report.append(_sync_one(backends[name], run_dir, delivery, args.json))
+    for backend in backends.values():
+        backend.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif not report:
+        print("nothing to sync")
+    return 1 if any(r["status"] == "failed" for r in report) else 0
+
+
+def _sync_one(backend: Any, run_dir: Path, delivery: Any, quiet: bool) -> dict[str, Any]:
+    key = backend.cursor_key()
+    total = delivery.pending_lines(run_dir, key)
+    result = {"run": run_dir.name, "backend": backend.name, "lines": total, "status": "done"}
+    bar = _Progress(f"{run_dir.name[:8]} -> {backend.name}", total, quiet)
+    try:
+        delivery.deliver(backend, run_dir, progress=bar.advance)
+    except delivery.DeliveryBusy:
+        result["status"] = "busy"
+        bar.close("another process is delivering it")
+        return result
+    except Exception as exc:
+        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        bar.close(f"failed: {type(exc).__name__}: {exc}")
+        return result
+    bar.close("up to date" if total == 0 else "done")
+    return result
+
+
+class _Progress:
+    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
+
+    def __init__(self, label: str, total: int, quiet: bool):
+        self.label, self.total, self.done, self.quiet = label, total, 0, quiet
+        self.tty = sys.stderr.isatty()
+
+    def advance(self, lines: int) -> None:
+        self.done += lines
+        if self.tty and not self.quiet and self.total:
+            filled = int(30 * self.done / self.total)
+            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] "
+                             f"{self.done}/{self.total} lines")
+            sys.stderr.flush()
+
+    def close(self, outcome: str) -> None:
+        if not self.quiet:
+            end = "\r" if self.tty else ""
+            sys.stderr.write(f"{end}{self.label}: {self.done}/{self.total} lines, {outcome}\n")
+
+
+# -- doctor -----------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import report
+
+    data = report()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"autolog {data['autolog']}  python {data['python']}  store {data['store']}")
+    print(f"backends configured: {', '.join(data['configured_backends'])}\n")
+    _print_table(["framework", "installed", "supported", "status"],
+                 [[f["name"], f["installed"] or "-", f["supported"], f["status"]]
+                  for f in data["frameworks"]])
+    print()
+    _print_table(["backend", "installed", "configured"],
+                 [[b["name"], b["installed"] or "-", "yes" if b["configured"] else "no"]
+                  for b in data["backends"]])
+    print()
+    _print_table(["sampler", "status"], [[s["name"], s["status"]] for s in data["samplers"]])
+    print(f"\nplugins loaded: {', '.join(data['plugins'])}")
+    for name, why in data["failed_plugins"].items():
+        print(f"plugin {name} FAILED: {why}")
+    return 0
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.dir)
+
+
+# -- formatting -------------------------------------------------------------------------------
+
+
+def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max([len(h)] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
+    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Every ``AUTOLOG_*`` setting: its name, default, parser and documentation, in one table.
+
+``Settings.load()`` reads the environment once; ``enable(...)`` arguments override it. An invalid
+value raises :class:`~autolog.errors.ConfigError` naming the variable and what it accepts.
+``docs/configuration.md`` is generated from :data:`VARIABLES` (``python -m autolog.config``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["VARIABLES", "Settings", "Var", "parse_bool"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+
+
+def parse_bool(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean; "
+                      "use one of 1/0, true/false, yes/no, on/off")
+
+
+def _bool(default: bool) -> Callable[[str, str | None], bool]:
+    return lambda name, raw: parse_bool(name, raw, default)
+
+
+def _positive(default: float) -> Callable[[str, str | None], float]:
+    def parse(name: str, raw: str | None) -> float:
+        if raw is None or not raw.strip():
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number; give seconds, e.g. {default:g}")
+        if not value > 0 or value == float("inf"):
+            raise ConfigError(f"{name}={raw!r} must be a positive, finite number of seconds")
+        return value
+
+    return parse
+
+
+def _count(default: int) -> Callable[[str, str | None], int]:
+    def parse(name: str, raw: str | None) -> int:
+        if raw is None or not raw.strip():
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number; e.g. {default}")
+        if value < 0:
+            raise ConfigError(f"{name}={raw!r} must be 0 or more")
+        return value
+
+    return parse
+
+
+def _names(default: tuple[str, ...]) -> Callable[[str, str | None], tuple[str, ...]]:
+    def parse(name: str, raw: str | None) -> tuple[str, ...]:
+        if raw is None or not raw.strip():
+            return default
+        items = tuple(dict.fromkeys(p.strip().lower() for p in raw.split(",") if p.strip()))
+        for item in items:
+            if not _NAME.match(item):
+                raise ConfigError(f"{name}: {item!r} is not a valid name (letters, digits, _.-)")
+        return items
+
+    return parse
+
+
+def _text(default: str | None) -> Callable[[str, str | None], str | None]:
+    return lambda name, raw: default if raw is None or not raw.strip() else raw.strip()
+
+
+class Var:
+    """One setting: ``AUTOLOG_<NAME>`` parsed into ``Settings.<attr>``."""
+
+    __slots__ = ("attr", "default", "doc", "env", "parse")
+
+    def __init__(self, attr: str, default: Any, parse: Callable[[str, str | None], Any], doc: str):
+        self.attr = attr
+        self.env = "AUTOLOG_" + attr.upper()
+        self.default = default
+        self.parse = parse
+        self.doc = doc
+
+
+VARIABLES: tuple[Var, ...] = (
+    Var("backend", ("local",), _names(("local",)),
+        "Comma list of backends: local, http, mlflow, wandb, or a plugin's name. The local "
+        "journal is always written (it is the write-ahead log); the others receive a copy."),
+    Var("dir", "./autolog-runs", _text("./autolog-runs"),
+        "Directory of the local store: one sub-directory per run."),
+    Var("project", "default", _text("default"),
+        "Project name; MLflow maps it to an experiment, W&B to a project."),
+    Var("run_name", None, _text(None),
+        "Name of the next run started in this process (later runs get generated names)."),
+    Var("disable", False, _bool(False),
+        "Turn autolog into a no-op, whatever the code says."),
+    Var("log_models", True, _bool(True), "Save trained models with each run."),
+    Var("system_metrics", True, _bool(True),
+        "Sample hardware usage (CPU, memory, disk, network, NVIDIA GPUs) while a run is active."),
+    Var("system_interval", 10.0, _positive(10.0), "Seconds between hardware samples."),
+    Var("http_url", None, _text(None), "URL of the `autolog server` the http backend sends to."),
+    Var("http_token", None, _text(None), "Bearer token for the http backend."),
+    Var("strict", False, _bool(False),
+        "Raise autolog's own errors instead of warning about them (the test suite runs strict)."),
+    Var("flush_interval", 1.0, _positive(1.0),
+        "Seconds between writes of the buffer to the journal: the most a killed process loses."),
+    Var("exit_timeout", 10.0, _positive(10.0),
+        "Seconds the process may spend at exit delivering what backends have not received yet; "
+        "what is left is reported and delivered later by `autolog sync`."),
+    Var("plugins", (), _names(()),
+        "Allow list of entry-point plugins to load (empty: all installed)."),
+    Var("disable_plugins", (), _names(()),
+        "Block list of plugins, entry-point or built-in (e.g. `nvidia`, `wandb`)."),
+    Var("max_child_runs", 50, _count(50),
+        "Search CVs (GridSearchCV and the like): child runs for the top N candidates by rank "
+        "(0: none)."),
+    Var("metrics_sample_rows", 100_000, _count(100_000),
+        "Training-set metrics of scikit-learn estimators are computed on at most this many rows "
+        "(a fixed-seed sample beyond it), so they never cost as much as a long fit."),
+)
+
+_BY_ATTR = {v.attr: v for v in VARIABLES}
+
+
+class Settings:
+    """The parsed configuration. Attributes are named after the variables, lowercased."""
+
+    backend: tuple[str, ...]
+    dir: str
+    project: str
+    run_name: str | None
+    disable: bool
+    log_models: bool
+    system_metrics: bool
+    system_interval: float
+    http_url: str | None
+    http_token: str | None
+    strict: bool
+    flush_interval: float
+    exit_timeout: float
+    plugins: tuple[str, ...]
+    disable_plugins: tuple[str, ...]
+    max_child_runs: int
+    metrics_sample_rows: int
+
+    def __init__(self, values: Mapping[str, Any]):
+        for var in VARIABLES:
+            setattr(self, var.attr, values[var.attr])
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Parse every variable from ``environ`` (default ``os.environ``); overrides win."""
+        env = os.environ if environ is None else environ
+        values = {v.attr: v.parse(v.env, env.get(v.env)) for v in VARIABLES}
+        for attr, value in overrides.items():
+            if attr not in _BY_ATTR:
+                raise TypeError(f"unknown setting {attr!r}")
+            if value is not None:
+                values[attr] = _coerce_override(_BY_ATTR[attr], value)
+        return cls(values)
+
+    def replace(self, **overrides: Any) -> Settings:
+        values = {v.attr: getattr(self, v.attr) for v in VARIABLES}
+        values.update({k: _coerce_override(_BY_ATTR[k], v) for k, v in overrides.items()
+                       if v is not None})
+        return Settings(values)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{v.attr}={getattr(self, v.attr)!r}" for v in VARIABLES
+                          if v.attr != "http_token")
+        return f"Settings({shown})"
+
+
+def _coerce_override(var: Var, value: Any) -> Any:
+    """Apply the variable's own parser to an ``enable()`` argument given as a Python value."""
+    if isinstance(var.default, tuple) and not isinstance(value, str):
+        value = ",".join(value)
+    elif isinstance(var.default, bool):
+        return bool(value)
+    return var.parse(var.env, str(value))
+
+
+def markdown_table() -> str:
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for var in VARIABLES:
+        default = var.default
+        if isinstance(default, tuple):
+            default = ",".join(default) or "(empty)"
+        elif isinstance(default, bool):
+            default = "on" if default else "off"
+        elif default is None:
+            default = "(unset)"
+        rows.append(f"| `{var.env}` | `{default}` | {var.doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,72 @@
+"""What ``autolog doctor`` reports: versions, frameworks, backends, samplers and plugins."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from typing import Any
+
+from . import __version__
+
+__all__ = ["report"]
+
+
+def _version(distributions: tuple[str, ...]) -> str | None:
+    for dist in distributions:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def report() -> dict[str, Any]:
+    from .api import get_settings
+    from .plugins import get_plugins
+
+    settings = get_settings()
+    plugins = get_plugins(settings)
+    return {
+        "autolog": __version__,
+        "python": platform.python_version(),
+        "store": settings.dir,
+        "configured_backends": list(settings.backend),
+        "frameworks": [_framework(i) for i in plugins.integrations().values()],
+        "backends": [{"name": "local", "installed": __version__,
+                      "configured": "local" in settings.backend}]
+                    + [{"name": name, "installed": _version(cls.distributions),
+                        "configured": name in settings.backend}
+                       for name, cls in sorted(plugins.backends().items())],
+        "samplers": [_sampler(cls, settings) for cls in plugins.samplers()],
+        "plugins": plugins.names(),
+        "failed_plugins": plugins.failed,
+    }
+
+
+def _framework(integration: Any) -> dict[str, Any]:
+    installed = integration.installed_version()
+    if installed is None:
+        status = "not installed"
+    elif integration.is_supported(installed):
+        status = "supported: autolog.enable() records it"
+    else:
+        status = f"UNSUPPORTED version (needs {integration.supported})"
+    return {"name": integration.name, "installed": installed,
+            "supported": integration.supported or "any", "status": status}
+
+
+def _sampler(cls: Any, settings: Any) -> dict[str, Any]:
+    from .system import SamplerUnavailable
+
+    try:
+        sampler = cls(settings)
+    except SamplerUnavailable as why:
+        return {"name": cls.name, "status": f"off: {why}"}
+    except Exception as exc:
+        return {"name": cls.name, "status": f"FAILED: {type(exc).__name__}: {exc}"}
+    try:
+        tags = sampler.static_tags()
+    finally:
+        sampler.close()
+    facts = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in list(tags.items())[:4])
+    return {"name": cls.name, "status": f"on ({facts})" if facts else "on"}

@@ -1,0 +1,1 @@
+"""One module per framework; each registers an :class:`~autolog.integrations.base.Integration`."""

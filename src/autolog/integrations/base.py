@@ -1,0 +1,90 @@
+"""The :class:`Integration` base class and :class:`RunScope`, what every integration uses.
+
+An integration module reads like DVCLive's: what it patches, what it reads from the framework,
+which ``Run`` calls it makes. It imports its framework inside functions only, knows nothing of
+backends, files or threads, and registers itself from the ``autolog_register_integrations`` hook.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from importlib import metadata
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ..patching import Patcher
+    from ..run import Run
+
+__all__ = ["Integration", "RunScope"]
+
+
+class Integration(ABC):
+    """A framework autolog records. Subclass, fill in the class attributes and ``patch``."""
+
+    #: the name used in ``enable(frameworks=[...])``, ``exclude=`` and ``autolog doctor``
+    name: ClassVar[str] = ""
+    #: modules whose import triggers ``patch`` (each one, once: both namespaces of a framework)
+    modules: ClassVar[tuple[str, ...]] = ()
+    #: distributions whose installed version ``autolog doctor`` reports (first found wins)
+    distributions: ClassVar[tuple[str, ...]] = ()
+    #: the versions this integration is tested with, for ``autolog doctor``
+    supported: ClassVar[str] = ""
+
+    @abstractmethod
+    def patch(self, patcher: Patcher, module: ModuleType) -> None:
+        """Patch ``module`` (one of ``modules``, just imported) through ``patcher``."""
+
+    def installed_version(self) -> str | None:
+        for dist in self.distributions:
+            try:
+                return metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                continue
+        return None
+
+    def is_supported(self, version: str) -> bool:
+        """Whether ``version`` is within ``supported`` (a ``>=X.Y`` lower bound)."""
+        if not self.supported.startswith(">="):
+            return True
+        return _version_tuple(version) >= _version_tuple(self.supported[2:])
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(c for c in piece if c.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+class RunScope:
+    """The run a training call logs into: the active run, or a new one that this scope ends.
+
+    ``with autolog.start_run():`` around training makes the training log into the user's run
+    (left open); otherwise each training call gets its own run, ended FINISHED, FAILED (an
+    exception) or KILLED (KeyboardInterrupt) by :meth:`close`.
+    """
+
+    def __init__(self, name: str, *, tags: Mapping[str, Any] | None = None,
+                 parent: Run | None = None, force_new: bool = False):
+        from .. import api
+
+        active = api.active_run()
+        self.owned = force_new or parent is not None or active is None
+        if self.owned:
+            self.run = api.start_run(name, tags=tags, parent=parent or active)
+        else:
+            assert active is not None
+            self.run = active
+            if tags:
+                self.run.set_tags(tags)
+
+    def close(self, exc: BaseException | None = None) -> None:
+        from ..run import status_for
+
+        if self.owned:
+            self.run.end(status_for(exc))

@@ -1,0 +1,365 @@
+"""Run: a training run's identity, status and logging calls.
+
+Logging calls convert what they are given (off the fast path only when it is not a plain float
+under a string key) and append tuples to the run's buffer: no I/O, no JSON, no locks. The pipeline
+writes the buffer to the journal on its own thread. File-shaped calls (``log_artifact``,
+``log_text``, ``log_model``) copy or write the file on the caller's thread, because the file must
+be captured as it is now, then append a record.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import store, values
+from .errors import internal_error, warn_once
+from .pipeline import HIGH_WATER, Pipeline
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .pipeline import Sink
+
+__all__ = ["STATUSES", "Run"]
+
+STATUSES = ("FINISHED", "FAILED", "KILLED")
+
+_time = time.time
+
+
+class Run:
+    """A run being recorded. Get one from :func:`autolog.start_run` (or an integration)."""
+
+    id: str
+    name: str
+    project: str
+    parent_id: str | None
+    path: Path | None
+    start_time: int
+    status: str
+
+    def __init__(self, *, run_id: str, name: str, project: str, parent_id: str | None,
+                 path: Path | None, sink: Sink | None, pipeline: Pipeline | None,
+                 settings: Settings):
+        self.id = run_id
+        self.name = name
+        self.project = project
+        self.parent_id = parent_id
+        self.path = path
+        self.start_time = int(_time() * 1000)
+        self.status = "RUNNING"
+        self.owner_pid = os.getpid()
+        self.settings = settings
+        self._sink = sink
+        self._pipeline = pipeline
+        self._buffer = sink.buffer if sink is not None else None
+        self._append = sink.buffer.append if sink is not None else _discard
+        self._steps: dict[str, int] = {}
+        self._end_lock = threading.Lock()
+        self._ended = False
+        self._on_end: list[Any] = []  # callables run before the end event (monitor, context)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id} {self.name!r} {self.status}>"
+
+    @property
+    def active(self) -> bool:
+        """False for a run that records nothing (autolog disabled, or rank > 0)."""
+        return self._sink is not None
+
+    # -- the hot path --------------------------------------------------------------------------
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Log ``{key: number}`` at ``step`` (without a step, each key counts its own from 0)."""
+        ts = int(_time() * 1000)
+        append = self._append
+        if step is not None and type(step) is not int:
+            step = values.to_step(step)
+        for key, value in metrics.items():
+            if type(value) is not float or type(key) is not str or not key:
+                key = values.clean_key(key, "metric")
+                if key is None:
+                    continue
+                value = values.metric_value(key, value)
+                if value is None:
+                    continue
+            if step is None:
+                steps = self._steps
+                n = steps.get(key, -1) + 1
+                steps[key] = n
+                append((key, value, n, ts))
+            else:
+                append((key, value, step, ts))
+        buffer = self._buffer
+        if buffer is not None and len(buffer) > HIGH_WATER:
+            self._pipeline.pressure(self._sink)  # type: ignore[union-attr]
+
+    def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        self.log_metrics({key: value}, step)
+
+    # -- params, tags, files ---------------------------------------------------------------------
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log params; nested mappings are flattened with ``.`` (``optimizer.lr``)."""
+        flat = values.flatten_params(params)
+        if flat:
+            self._append(("params", {"t": "params", "d": flat}))
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        clean = {}
+        for raw_key, value in tags.items():
+            key = values.clean_key(raw_key, "tag")
+            if key is not None:
+                clean[key] = value if isinstance(value, str) else str(value)
+        if clean:
+            self._append(("tags", {"t": "tags", "d": clean}))
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def artifact_dir(self, name: str) -> Path:
+        """A fresh directory ``artifacts/<name>`` to write files into directly (no copy)."""
+        target = self._artifact_target(name)
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> str | None:
+        """Copy a file or directory into the run as ``name`` (default: its base name).
+
+        The copy is taken now, so the file may be changed or deleted afterwards. Returns the
+        artifact's name, or None when there is nothing to log (a missing path: one warning).
+        """
+        source = Path(path)
+        if not source.exists():
+            internal_error("log_artifact", FileNotFoundError(
+                f"autolog.log_artifact: {str(source)!r} does not exist (cwd: {os.getcwd()})"))
+            return None
+        name = name or source.name
+        if self._sink is None:
+            return name
+        target = self._artifact_target(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            import shutil
+
+            shutil.copytree(source, target, dirs_exist_ok=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(source, target)
+        self.record_artifact(name)
+        return name
+
+    def record_artifact(self, name: str) -> None:
+        """Record a file or directory already written under ``artifact_dir``/``artifacts/``."""
+        if self._sink is None:
+            return
+        target = self._artifact_target(name)
+        files = _relative_files(target, self._artifact_root()) if target.is_dir() else [name]
+        self._append(("artifact", {"t": "artifact", "path": name, "files": files}))
+
+    def log_text(self, text: str, name: str) -> str | None:
+        """Write ``text`` as the artifact ``name`` (a model summary, a requirements file)."""
+        if self._sink is None:
+            return name
+        target = self._artifact_target(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        self.record_artifact(name)
+        return name
+
+    def log_dict(self, data: Any, name: str) -> str | None:
+        """Write JSON-serialisable ``data`` as the artifact ``name`` (``.json``)."""
+        return self.log_text(store.dumps_line(data) + "\n", name)
+
+    def log_model(self, model: Any, name: str = "model", **options: Any) -> dict[str, Any] | None:
+        """Save ``model`` in its framework's format through the plugins' model hooks.
+
+        Returns the model spec (flavor, format, framework version, path), or None when no plugin
+        recognises the model type.
+        """
+        if self._sink is None:
+            return None
+        import shutil
+
+        from .models import save_model
+
+        target = self._artifact_target(name)
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        spec = save_model(model, target, **options)
+        if spec is None:
+            shutil.rmtree(target, ignore_errors=True)
+            return None
+        spec = {**spec, "path": name, "files": _relative_files(target, target)}
+        self._append(("model", {"t": "model", "name": name, "spec": spec}))
+        return spec
+
+    def _artifact_root(self) -> Path:
+        assert self.path is not None
+        return self.path / store.ARTIFACTS
+
+    def _artifact_target(self, name: str) -> Path:
+        root = self._artifact_root()
+        target = (root / name).resolve()
+        if not name or os.path.isabs(name) or not target.is_relative_to(root.resolve()):
+            raise ValueError(f"artifact name {name!r} must be a relative path inside the run")
+        return target
+
+    # -- ending ------------------------------------------------------------------------------------
+
+    def end(self, status: str = "FINISHED") -> None:
+        """End the run as FINISHED, FAILED or KILLED. Ending twice is a no-op."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
+        with self._end_lock:
+            if self._ended:
+                return
+            self._ended = True
+        self.status = status
+        for callback in self._on_end:
+            try:
+                callback()
+            except Exception as exc:
+                internal_error("ending the run", exc)
+        _remove_from_stack(self)
+        if self._sink is None:
+            return
+        end = None
+        if self._sink.owned:  # an attached run is ended by the process that started it
+            end = {"t": "end", "status": status, "time": int(_time() * 1000)}
+            self._append(("end", end))
+        self._append = self._after_end
+        self._pipeline.end(self._sink, end)  # type: ignore[union-attr]
+
+    def _after_end(self, event: Any) -> None:
+        warn_once(f"log after end {self.id}",
+                  f"autolog: run {self.id} ({self.name}) has ended; later logging to it is ignored")
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> None:
+        self.end(status_for(exc))
+
+
+def status_for(exc: BaseException | None) -> str:
+    """The status a run ends with when ``exc`` (or nothing) ends its block."""
+    if exc is None:
+        return "FINISHED"
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        code = getattr(exc, "code", 1)
+        return "FINISHED" if isinstance(exc, SystemExit) and code in (0, None) else "KILLED"
+    return "FAILED"
+
+
+def _discard(event: Any) -> None:
+    pass
+
+
+def _link_or_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """A hard link is an O(1) snapshot against deletion; copy when linking is not possible."""
+    try:
+        if os.path.lexists(target):
+            os.unlink(target)
+        os.link(source, target)
+    except OSError:
+        import shutil
+
+        shutil.copy2(source, target)
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _relative_files(directory: Path, root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in directory.rglob("*") if p.is_file())
+
+
+# -- creating runs ------------------------------------------------------------------------------
+
+_stack: list[Run] = []
+_stack_lock = threading.RLock()
+_ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fleet", "gentle", "hardy", "keen",
+               "lucid", "merry", "nimble", "proud", "quiet", "rapid", "steady", "swift", "vivid")
+_NOUNS = ("badger", "crane", "dingo", "egret", "falcon", "gecko", "heron", "ibis", "koala",
+          "lynx", "marten", "newt", "otter", "puffin", "quail", "raven", "stoat", "wren")
+
+
+def generate_name() -> str:
+    n = int.from_bytes(os.urandom(4), "little")
+    return f"{_ADJECTIVES[n % 18]}-{_NOUNS[(n >> 8) % 18]}-{(n >> 16) % 1000:03d}"
+
+
+def create_run(settings: Settings, pipeline: Pipeline | None, *, name: str | None,
+               project: str | None, tags: Mapping[str, Any] | None,
+               parent: Run | None, backends: tuple[str, ...]) -> Run:
+    """Make the run directory, its journal and start event; ``pipeline`` None: an inert run."""
+    run_id = os.urandom(16).hex()
+    project = project or (parent.project if parent else settings.project)
+    name = name or generate_name()
+    parent_id = parent.id if parent is not None else None
+    if pipeline is None:
+        return Run(run_id=run_id, name=name, project=project, parent_id=parent_id, path=None,
+                   sink=None, pipeline=None, settings=settings)
+    root = Path(settings.dir).expanduser().absolute()
+    path = root / run_id
+    (path / store.ARTIFACTS).mkdir(parents=True)
+    start = {"t": "start", "v": store.FORMAT_VERSION, "id": run_id, "name": name,
+             "project": project, "parent": parent_id, "time": int(_time() * 1000),
+             "pid": os.getpid(), "host": _hostname(), "backends": list(backends)}
+    meta = {key: start[key] for key in ("v", "id", "name", "project", "parent", "pid", "host",
+                                        "backends")}
+    meta.update(status="RUNNING", start_time=start["time"])
+    store.write_meta(path, meta)
+    remote = tuple(b for b in backends if b != "local")
+    sink = pipeline.open(path, meta, remote)
+    sink.buffer.append(("start", start))
+    run = Run(run_id=run_id, name=name, project=project, parent_id=parent_id, path=path,
+              sink=sink, pipeline=pipeline, settings=settings)
+    run.start_time = start["time"]
+    if tags:
+        run.set_tags(tags)
+    return run
+
+
+def attach_run(settings: Settings, pipeline: Pipeline, path: Path) -> Run:
+    """A Run object in this process for a run another process started and will end.
+
+    Used where training moves to other processes after the run began (a DDP worker spawned for
+    rank 0): its logging goes to the same journal; ``end`` here writes no end event.
+    """
+    meta = store.load_run(path)._meta
+    sink = pipeline.open(path, meta, tuple(b for b in meta.get("backends", ()) if b != "local"),
+                         owned=False)
+    run = Run(run_id=meta["id"], name=meta.get("name", ""), project=meta.get("project", ""),
+              parent_id=meta.get("parent"), path=path, sink=sink, pipeline=pipeline,
+              settings=settings)
+    run.start_time = meta.get("start_time", run.start_time)
+    return run
+
+
+def push(run: Run) -> None:
+    with _stack_lock:
+        _stack.append(run)
+
+
+def active() -> Run | None:
+    with _stack_lock:
+        return _stack[-1] if _stack else None
+
+
+def _remove_from_stack(run: Run) -> None:
+    with _stack_lock:
+        if run in _stack:
+            _stack.remove(run)

@@ -1,0 +1,125 @@
+"""Helpers for testing autolog and its plugins: a recording backend and a clean slate.
+
+``RecordingBackend`` is a real :class:`~autolog.backends.base.Backend` that keeps what it receives
+in memory, for plugin tests that want to see exactly what a backend is sent::
+
+    from autolog.testing import RecordingBackend, registered, reset
+
+    with registered(RecordingBackend):
+        autolog.enable(backend="local,recording")
+        ...
+        autolog.flush()
+        assert RecordingBackend.runs[run.id].metrics["loss"] == [...]
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .backends.base import Backend, Batch, RunRef
+from .hookspecs import hookimpl
+
+__all__ = ["RecordedRun", "RecordingBackend", "registered", "reset"]
+
+
+class RecordedRun:
+    def __init__(self, ref: RunRef):
+        self.id = ref.id
+        self.name = ref.name
+        self.project = ref.project
+        self.parent_id = ref.parent_id
+        self.params: dict[str, Any] = {}
+        self.tags: dict[str, str] = {}
+        self.metrics: dict[str, list[tuple[int, float]]] = {}
+        self.artifacts: dict[str, bytes | None] = {}  # name -> file content (None: a directory)
+        self.models: dict[str, dict[str, Any]] = {}
+        self.status: str | None = None
+        self.start_calls = 0
+
+
+class RecordingBackend(Backend):
+    """Keeps every run it receives in ``RecordingBackend.runs`` (shared by all instances)."""
+
+    name = "recording"
+    runs: ClassVar[dict[str, RecordedRun]] = {}
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def start_run(self, run: RunRef) -> None:
+        with self.lock:
+            recorded = self.runs.setdefault(run.id, RecordedRun(run))
+            recorded.start_calls += 1
+
+    def log_batch(self, run: RunRef, batch: Batch) -> None:
+        with self.lock:
+            recorded = self.runs[run.id]
+            recorded.params.update(batch.params)
+            recorded.tags.update(batch.tags)
+            for m in batch.metrics:
+                recorded.metrics.setdefault(m.key, []).append((m.step, m.value))
+
+    def log_artifact(self, run: RunRef, local_path: Path, name: str) -> None:
+        content = local_path.read_bytes() if local_path.is_file() else None
+        with self.lock:
+            self.runs[run.id].artifacts[name] = content
+
+    def log_model(self, run: RunRef, local_path: Path, name: str, spec: dict[str, Any]) -> None:
+        with self.lock:
+            self.runs[run.id].models[name] = spec
+
+    def end_run(self, run: RunRef, status: str, end_time: int) -> None:
+        with self.lock:
+            self.runs[run.id].status = status
+
+    @classmethod
+    def clear(cls) -> None:
+        with cls.lock:
+            cls.runs.clear()
+
+
+class _BackendPlugin:
+    def __init__(self, *classes: type[Backend]):
+        self.classes = classes
+
+    @hookimpl
+    def autolog_register_backends(self, register: Any) -> None:
+        for cls in self.classes:
+            register(cls)
+
+
+@contextmanager
+def registered(*backend_classes: type[Backend]) -> Iterator[None]:
+    """Register backend classes as a plugin for the duration of the block."""
+    from .api import get_settings
+    from .plugins import get_plugins
+
+    plugin = _BackendPlugin(*backend_classes)
+    plugins = get_plugins(get_settings())
+    plugins.register(plugin, name=f"testing-{id(plugin)}")
+    try:
+        yield
+    finally:
+        plugins.unregister(plugin)
+
+
+def reset() -> None:
+    """End every run, stop the pipeline, forget settings, patches and plugins (between tests)."""
+    from . import api, errors, patching, pipeline, plugins
+    from . import run as run_module
+
+    for run in reversed(list(run_module._stack)):
+        run.end("FINISHED")
+    api.disable()
+    pipe = pipeline.current()
+    if pipe is not None:
+        pipe.shutdown(5.0)
+        pipeline._pipeline = None
+    with api._lock:
+        api._settings = None
+        api._run_name_used = False
+    plugins.reset()
+    errors.reset_warnings()
+    patching.session._depth = 0

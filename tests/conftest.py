@@ -1,0 +1,37 @@
+"""Every test gets its own store, strict mode, and a clean autolog afterwards."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from autolog import testing
+
+
+@pytest.fixture(autouse=True)
+def autolog_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    for name in list(os.environ):
+        if name.startswith("AUTOLOG_"):
+            monkeypatch.delenv(name)
+    store = tmp_path / "autolog-runs"
+    monkeypatch.setenv("AUTOLOG_DIR", str(store))
+    monkeypatch.setenv("AUTOLOG_STRICT", "1")
+    monkeypatch.setenv("AUTOLOG_SYSTEM_METRICS", "0")
+    testing.reset()
+    testing.RecordingBackend.clear()
+    yield store
+    testing.reset()
+
+
+@pytest.fixture
+def store(autolog_env: Path) -> Path:
+    """The test's AUTOLOG_DIR."""
+    return autolog_env
+
+
+@pytest.fixture
+def lenient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """autolog's own errors warn instead of raising, as for a user."""
+    monkeypatch.setenv("AUTOLOG_STRICT", "0")
