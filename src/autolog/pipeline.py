@@ -30,6 +30,7 @@ __all__ = ["HIGH_WATER", "Pipeline", "Sink", "get_pipeline"]
 
 HIGH_WATER = 20_000  # buffered events that wake the writer early
 HARD_LIMIT = 4 * HIGH_WATER  # beyond this the logging thread writes the buffer itself
+CHILD_FLUSH_INTERVAL = 0.2  # forked workers may be terminated without warning: flush often
 
 
 class Sink:
@@ -99,6 +100,7 @@ class Pipeline:
         self._in_child = False
         self._workers: dict[str, Any] = {}  # backend name -> delivery.Worker
         self._writer: threading.Thread | None = None
+        self._interval = settings.flush_interval
         self._start_writer()
 
     # -- runs --------------------------------------------------------------------------------
@@ -142,7 +144,7 @@ class Pipeline:
 
     def _loop(self) -> None:
         while not self._stopping:
-            self._wake.wait(self.settings.flush_interval)
+            self._wake.wait(self._interval)
             self._wake.clear()
             self.write_all()
 
@@ -191,6 +193,7 @@ class Pipeline:
     def after_fork_in_child(self) -> None:
         """A forked child logs to the same journals; the parent keeps delivering them."""
         self._in_child = True
+        self._interval = min(self._interval, CHILD_FLUSH_INTERVAL)
         self._workers = {}
         self._sinks_lock = threading.Lock()
         self._wake = threading.Event()
@@ -204,11 +207,20 @@ class Pipeline:
 
 
 def _flush_before_multiprocessing_exit(pipeline: Pipeline) -> None:
-    """multiprocessing children leave through ``os._exit``: atexit never runs there."""
-    if "multiprocessing" in sys.modules:
-        from multiprocessing import util
+    """multiprocessing children leave through ``os._exit``: atexit never runs there.
 
-        util.Finalize(None, pipeline.write_all, exitpriority=100)
+    A ``Finalize`` registered now would be cleared by ``Process._bootstrap``; an after-fork
+    callback runs after that clearing and registers it then.
+    """
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.register_after_fork(pipeline, _register_finalizer)
+
+
+def _register_finalizer(pipeline: Pipeline) -> None:
+    from multiprocessing import util
+
+    util.Finalize(pipeline, pipeline.write_all, exitpriority=100)
 
 
 _pipeline: Pipeline | None = None

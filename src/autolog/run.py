@@ -138,13 +138,18 @@ class Run:
         """
         source = Path(path)
         if not source.exists():
-            internal_error("log_artifact", FileNotFoundError(
-                f"autolog.log_artifact: {str(source)!r} does not exist (cwd: {os.getcwd()})"))
+            warn_once(f"log_artifact {source}",
+                      f"autolog.log_artifact: {str(source)!r} does not exist (cwd: "
+                      f"{os.getcwd()}); nothing was logged for it", stacklevel=3)
             return None
         name = name or source.name
         if self._sink is None:
             return name
-        target = self._artifact_target(name)
+        try:
+            target = self._artifact_target(name)
+        except ValueError as exc:
+            warn_once(f"log_artifact {name}", f"autolog.log_artifact: {exc}", stacklevel=3)
+            return None
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             import shutil

@@ -303,6 +303,11 @@ class RunRecord:
         for _, record in iter_journal(self.path / JOURNAL):
             self._apply(record)
 
+    def _add_artifacts(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name not in self._artifacts:
+                self._artifacts.append(name)
+
     def _apply(self, record: dict[str, Any]) -> None:
         kind = record.get("t")
         if kind == "metrics":
@@ -314,10 +319,11 @@ class RunRecord:
         elif kind == "tags":
             self._tags.update(record["d"])
         elif kind == "artifact":
-            if record["path"] not in self._artifacts:
-                self._artifacts.append(record["path"])
+            self._add_artifacts(record.get("files") or [record["path"]])
         elif kind == "model":
-            self._models[record["name"]] = record["spec"]
+            spec = record["spec"]
+            self._models[record["name"]] = spec
+            self._add_artifacts(f"{spec['path']}/{name}" for name in spec.get("files", ()))
         elif kind == "end":
             self._status = record["status"]
             self.end_time = record["time"]

@@ -1,0 +1,261 @@
+"""The pipeline's promises: nothing lost on kill, isolation from bad backends, threads, fork."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import autolog
+from autolog import testing
+from autolog.cli import main as cli_main
+
+from .helpers import only_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "script.py"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def _env(store: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
+    env.update(AUTOLOG_DIR=str(store), AUTOLOG_SYSTEM_METRICS="0", PYTHONPATH=str(ROOT / "src"),
+               **extra)
+    return env
+
+
+def test_sigkill_loses_nothing_already_flushed(tmp_path, store):
+    script = _script(tmp_path, """
+        import sys, time
+        import autolog
+        run = autolog.start_run("killed")
+        for i in range(100_000):
+            run.log_metric("loss", i * 0.5, step=i)
+        print(run.id, flush=True)
+        time.sleep(600)
+    """)
+    proc = subprocess.Popen([sys.executable, str(script)], env=_env(store),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = proc.stdout.readline().strip()
+        time.sleep(3)  # more than AUTOLOG_FLUSH_INTERVAL after the last call
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    record = autolog.get_run(run_id)
+    history = record.history("loss")
+    assert len(history) == 100_000
+    assert [s for s, _, _ in history] == list(range(100_000))
+    assert history[-1][1] == 99_999 * 0.5
+    assert record.status == "CRASHED"
+
+
+def test_torn_last_line_is_skipped_and_the_rest_is_read(store):
+    with autolog.start_run() as run:
+        run.log_metrics({"a": 1.0}, step=0)
+        run.log_metrics({"a": 2.0}, step=1)
+    journal = Path(run.path) / "events.jsonl"
+    with open(journal, "ab") as f:
+        f.write(b'{"t":"metrics","d":{"a":[[2],[3.0],[1')  # a kill in mid-write
+    assert [v for _, v, _ in autolog.get_run(run.id).history("a")] == [1.0, 2.0]
+
+
+def test_a_run_left_open_by_a_dead_process_reads_crashed(tmp_path, store):
+    script = _script(tmp_path, """
+        import os, autolog
+        run = autolog.start_run("abandoned")
+        run.log_metric("x", 1.0)
+        autolog.flush()
+        print(run.id, flush=True)
+        os._exit(0)  # no atexit: the run is never ended
+    """)
+    out = subprocess.run([sys.executable, str(script)], env=_env(store), capture_output=True,
+                         text=True, timeout=60, check=True)
+    record = autolog.get_run(out.stdout.strip())
+    assert record.status == "CRASHED"
+    assert record.metrics == {"x": 1.0}
+
+
+def test_an_open_run_of_a_live_process_reads_running(store):
+    run = autolog.start_run()
+    try:
+        assert autolog.get_run(run.id).status == "RUNNING"
+    finally:
+        run.end()
+    assert autolog.get_run(run.id).status == "FINISHED"
+
+
+# -- bad backends -------------------------------------------------------------------------------
+
+BAD_BACKENDS = """
+    import sys, threading, time
+    import autolog
+    from autolog.backends.base import Backend
+    from autolog.hookspecs import hookimpl
+    from autolog.plugins import get_plugins
+
+    class Failing(Backend):
+        name = "failing"
+        def start_run(self, run): raise RuntimeError("failing backend")
+        def log_batch(self, run, batch): raise RuntimeError("failing backend")
+        def end_run(self, run, status, end_time): raise RuntimeError("failing backend")
+
+    class Blocking(Backend):
+        name = "blocking"
+        def start_run(self, run): threading.Event().wait()
+        def log_batch(self, run, batch): threading.Event().wait()
+        def end_run(self, run, status, end_time): threading.Event().wait()
+
+    class Plugin:
+        @hookimpl
+        def autolog_register_backends(self, register):
+            register(Failing)
+            register(Blocking)
+
+    get_plugins(autolog.api.get_settings()).register(Plugin())
+    autolog.enable(backend="local,failing,blocking")
+    slowest = 0.0
+    with autolog.start_run("bad-backends") as run:
+        run.log_params({"lr": 0.1})
+        for i in range(20_000):
+            t = time.perf_counter()
+            run.log_metrics({"loss": 1.0 / (i + 1)}, step=i)
+            slowest = max(slowest, time.perf_counter() - t)
+    print(run.id, slowest, flush=True)
+"""
+
+
+def test_failing_and_blocking_backends_cost_training_nothing_and_sync_delivers(tmp_path, store):
+    script = _script(tmp_path, BAD_BACKENDS)
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, str(script)], env=_env(store, AUTOLOG_EXIT_TIMEOUT="2"),
+                         capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - started
+    assert out.returncode == 0, out.stderr
+    run_id, slowest = out.stdout.split()
+    assert float(slowest) < 0.5  # a call never waits on a backend (0.5 s: a loaded CI machine)
+    assert elapsed < 30  # exit waited AUTOLOG_EXIT_TIMEOUT, not forever
+    assert "were not delivered to blocking" in out.stderr
+    assert "the failing backend failed" in out.stderr
+
+    record = autolog.get_run(run_id)
+    assert len(record.history("loss")) == 20_000 and record.status == "FINISHED"
+
+    with testing.registered(testing.RecordingBackend):
+        assert cli_main(["sync", run_id, "--to", "recording"]) == 0
+        assert cli_main(["sync", run_id, "--to", "recording"]) == 0  # again: nothing new
+    received = testing.RecordingBackend.runs[run_id]
+    assert received.metrics["loss"] == [(i, 1.0 / (i + 1)) for i in range(20_000)]
+    assert received.params == {"lr": 0.1} and received.status == "FINISHED"
+
+
+class FlakyBackend(testing.RecordingBackend):
+    """Fails its first calls, then records: delivery must resume without duplicates."""
+
+    name = "flaky"
+    failures_left = 3
+
+    def start_run(self, run):
+        self._maybe_fail()
+        super().start_run(run)
+
+    def log_batch(self, run, batch):
+        self._maybe_fail()
+        super().log_batch(run, batch)
+
+    def end_run(self, run, status, end_time):
+        self._maybe_fail()
+        super().end_run(run, status, end_time)
+
+    @classmethod
+    def _maybe_fail(cls):
+        if cls.failures_left > 0:
+            cls.failures_left -= 1
+            raise ConnectionError("flaky backend is down")
+
+
+def test_delivery_retries_until_the_backend_recovers(store, caplog):
+    with testing.registered(FlakyBackend):
+        autolog.enable(backend="local,flaky")
+        with autolog.start_run() as run:
+            for i in range(1000):
+                run.log_metric("x", float(i), step=i)
+        assert autolog.flush(timeout=30)
+    received = testing.RecordingBackend.runs[run.id]
+    assert received.metrics["x"] == [(i, float(i)) for i in range(1000)]
+    assert received.status == "FINISHED"
+    assert "the flaky backend failed (ConnectionError" in caplog.text
+
+
+# -- threads and processes -----------------------------------------------------------------------
+
+
+def test_eight_threads_each_keep_their_order(store):
+    run = autolog.start_run("threads")
+
+    def work(n: int) -> None:
+        for i in range(10_000):
+            autolog.log_metrics({f"t{n}": float(i)}, step=i)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.end()
+    record = autolog.get_run(run.id)
+    for n in range(8):
+        assert [(s, v) for s, v, _ in record.history(f"t{n}")] == [(i, float(i))
+                                                                    for i in range(10_000)]
+
+
+def _child_logs(start: int) -> None:
+    for i in range(start, start + 1000):
+        autolog.log_metric("child", float(i), step=i)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_forked_children_lose_nothing(store):
+    ctx = multiprocessing.get_context("fork")
+    with autolog.start_run("forked") as run:
+        run.log_metric("parent", 1.0)
+        children = [ctx.Process(target=_child_logs, args=(n * 1000,)) for n in range(2)]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join(60)
+            assert child.exitcode == 0
+        with ctx.Pool(2) as pool:
+            pool.map(_child_logs, [2000, 3000])
+        run.log_metric("parent", 2.0)
+    record = autolog.get_run(run.id)
+    assert sorted(s for s, _, _ in record.history("child")) == list(range(4000))
+    assert [v for _, v, _ in record.history("parent")] == [1.0, 2.0]
+    assert record.status == "FINISHED"
+    assert only_run().id == run.id  # children made no runs of their own
+
+
+def test_memory_stays_bounded_when_logging_outpaces_the_writer(store):
+    from autolog.pipeline import HARD_LIMIT
+
+    with autolog.start_run() as run:
+        peak = 0
+        for i in range(300_000):
+            run.log_metric("x", 1.0, step=i)
+            if i % 1000 == 0:
+                peak = max(peak, len(run._buffer))
+    assert peak <= HARD_LIMIT + 1000
+    assert len(autolog.get_run(run.id).history("x")) == 300_000
