@@ -37,7 +37,7 @@ class CsvBackend(Backend):
                 file.write_text(json.dumps({**merged, **items}))
         # A batch can be retried after a crash: journal_range makes the append idempotent.
         done = path / "delivered-offset"
-        start, end = batch.journal_range
+        _, end = batch.journal_range
         if done.exists() and int(done.read_text()) >= end:
             return
         if batch.metrics:
