@@ -106,10 +106,11 @@ class Plugins:
         return found
 
     def samplers(self) -> list[type[Sampler]]:
-        found: list[type[Sampler]] = []
-        for _ in self._each("autolog_register_samplers", register=found.append):
+        found: dict[str, type[Sampler]] = {}
+        for _ in self._each("autolog_register_samplers",
+                            register=lambda cls: found.setdefault(cls.name, cls)):
             pass
-        return found
+        return list(found.values())
 
     def run_context(self, run: Run) -> dict[str, str]:
         tags: dict[str, str] = {}

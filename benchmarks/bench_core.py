@@ -1,0 +1,175 @@
+"""Core budgets: import time, log_metrics cost on the training thread, all-in cost, flat memory.
+
+Prints one table per budget; where MLflow and W&B are installed, their own logging calls are
+measured side by side in the same process (MLflow on a sqlite store, W&B offline).
+
+    python benchmarks/bench_core.py            # full: 10 million points for the memory check
+    python benchmarks/bench_core.py --quick    # a minute or so
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEAVY = ("torch", "tensorflow", "keras", "lightning", "pytorch_lightning", "transformers",
+         "xgboost", "sklearn", "mlflow", "wandb", "numpy", "pandas", "pynvml", "pluggy", "wrapt")
+
+
+def table(title: str, headers: list[str], rows: list[list[object]]) -> None:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def bench_import(repeats: int) -> None:
+    code = ("import time, sys; t = time.perf_counter(); import autolog; "
+            "d = time.perf_counter() - t; "
+            f"heavy = [m for m in {HEAVY!r} if m in sys.modules]; "
+            "t = time.perf_counter(); autolog.enable(); e = time.perf_counter() - t; "
+            f"ml = [m for m in {HEAVY[:-2]!r} if m in sys.modules]; "
+            "print(d, e, ','.join(heavy) or '-', ','.join(ml) or '-')")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
+    env["AUTOLOG_DIR"] = tempfile.mkdtemp()
+    imports, enables, heavy, ml = [], [], set(), set()
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, check=True).stdout.split()
+        imports.append(float(out[0]) * 1000)
+        enables.append(float(out[1]) * 1000)
+        heavy.update(m for m in out[2].split(",") if m != "-")
+        ml.update(m for m in out[3].split(",") if m != "-")
+    table(f"import autolog ({repeats} fresh interpreters; budget < 50 ms)",
+          ["measure", "median ms", "max ms", "heavy modules imported"],
+          [["import autolog", f"{statistics.median(imports):.1f}", f"{max(imports):.1f}",
+            ", ".join(sorted(heavy)) or "none (no ML framework, SDK, numpy, pluggy, wrapt)"],
+           ["then autolog.enable()", f"{statistics.median(enables):.1f}", f"{max(enables):.1f}",
+            ", ".join(sorted(ml)) or "no ML framework or SDK (pluggy and wrapt load here)"]])
+
+
+def per_call(fn, n: int) -> tuple[float, float, float]:
+    """Median, p99 and mean per call in microseconds, timer overhead subtracted."""
+    clock = time.perf_counter_ns
+    overhead = statistics.median(-clock() + clock() for _ in range(10_000))
+    samples = []
+    for i in range(n):
+        t = clock()
+        fn(i)
+        samples.append(clock() - t - overhead)
+    samples.sort()
+    return (samples[len(samples) // 2] / 1000, samples[int(len(samples) * 0.99)] / 1000,
+            sum(samples) / len(samples) / 1000)
+
+
+def bench_log_metrics(n: int, directory: Path) -> list[list[object]]:
+    import autolog
+
+    os.environ["AUTOLOG_DIR"] = str(directory / "autolog")
+    os.environ["AUTOLOG_SYSTEM_METRICS"] = "0"
+    rows = []
+    run = autolog.start_run("bench")
+    median, p99, _ = per_call(lambda i: run.log_metrics({"loss": i * 0.5}, step=i), n)
+    run.end()
+
+    run = autolog.start_run("bench-all-in")
+    gc.collect()
+    t = time.perf_counter()
+    for i in range(n):
+        run.log_metrics({"loss": i * 0.5}, step=i)
+    autolog.flush()
+    all_in = (time.perf_counter() - t) / n * 1e6
+    run.end()
+    rows.append(["autolog Run.log_metrics", f"{median:.2f}", f"{p99:.2f}", f"{all_in:.2f}", n])
+
+    run = autolog.start_run("bench-module")
+    median_m, p99_m, _ = per_call(lambda i: autolog.log_metrics({"loss": i * 0.5}, step=i), n)
+    run.end()
+    rows.append(["autolog.log_metrics (active run)", f"{median_m:.2f}", f"{p99_m:.2f}", "", n])
+    return rows
+
+
+def bench_mlflow(n: int, directory: Path) -> list[list[object]]:
+    try:
+        import mlflow
+    except ImportError:
+        return [["mlflow.log_metric", "not installed", "", "", ""]]
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    mlflow.set_tracking_uri(f"sqlite:///{directory / 'mlflow.db'}")
+    mlflow.set_experiment("bench")
+    with mlflow.start_run():
+        median, p99, mean = per_call(lambda i: mlflow.log_metric("loss", i * 0.5, step=i), n)
+    return [["mlflow.log_metric (sqlite)", f"{median:.1f}", f"{p99:.1f}", f"{mean:.1f}", n]]
+
+
+def bench_wandb(n: int, directory: Path) -> list[list[object]]:
+    try:
+        import wandb
+    except ImportError:
+        return [["wandb.log", "not installed", "", "", ""]]
+    os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_DIR=str(directory))
+    run = wandb.init(project="bench", dir=str(directory))
+    median, p99, _ = per_call(lambda i: run.log({"loss": i * 0.5}, step=i), n)
+    t = time.perf_counter()
+    run.finish()
+    finish = time.perf_counter() - t
+    mean_all = median + finish / n * 1e6
+    return [["wandb.log (offline)", f"{median:.1f}", f"{p99:.1f}", f"~{mean_all:.1f}", n]]
+
+
+def bench_memory(points: int, directory: Path) -> None:
+    import psutil
+
+    import autolog
+
+    os.environ["AUTOLOG_DIR"] = str(directory / "memory")
+    process = psutil.Process()
+    run = autolog.start_run("bench-memory")
+    rows = []
+    step = points // 10
+    start_rss = process.memory_info().rss
+    t = time.perf_counter()
+    for chunk in range(10):
+        base = chunk * step
+        for i in range(base, base + step):
+            run.log_metrics({"loss": 0.5}, step=i)
+        rss = process.memory_info().rss
+        rows.append([f"{(chunk + 1) * step:,}", f"{(rss - start_rss) / 2**20:+.1f}",
+                     f"{time.perf_counter() - t:.1f}"])
+    run.end()
+    table(f"memory while logging {points:,} points (RSS growth from the first point; "
+          "budget: flat)", ["points logged", "RSS growth MiB", "seconds"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    n = 20_000 if args.quick else 100_000
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        bench_import(5 if args.quick else 15)
+        rows = bench_log_metrics(n, directory)
+        rows += bench_mlflow(300 if args.quick else 1000, directory)
+        rows += bench_wandb(n // 5, directory)
+        table("one metric per call on the training thread, microseconds "
+              "(budgets: median < 2, all-in < 5)",
+              ["call", "median", "p99", "all-in (incl. flush)", "calls"], rows)
+        bench_memory(1_000_000 if args.quick else 10_000_000, directory)
+    print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()
