@@ -122,3 +122,14 @@ def test_artifact_copy_is_a_snapshot(tmp_path):
     record = autolog.get_run(run.id)
     assert record.artifact_path("data.txt").read_text() == "v1"
     assert {"data.txt", "tree/sub/a.txt"} <= set(record.artifacts)
+
+
+def test_unwritable_store_warns_and_training_goes_on(tmp_path, monkeypatch, lenient):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("AUTOLOG_DIR", str(blocker / "runs"))
+    with pytest.warns(AutologWarning, match="creating a run in .* failed and was skipped"):
+        run = autolog.start_run()
+    run.log_metric("x", 1.0)
+    run.end()
+    assert not run.active

@@ -195,8 +195,14 @@ def start_run(name: str | None = None, *, project: str | None = None,
             name, _run_name_used = settings.run_name, True
         recording = not settings.disable and distributed.is_global_zero()
         pipe = _pipeline(settings) if recording else None
-        run = create_run(settings, pipe, name=name, project=project, tags=tags, parent=parent,
-                         backends=settings.backend)
+        try:
+            run = create_run(settings, pipe, name=name, project=project, tags=tags,
+                             parent=parent, backends=settings.backend)
+        except OSError as exc:  # an unwritable AUTOLOG_DIR must not stop the training
+            internal_error(f"creating a run in {settings.dir}", exc)
+            recording = False
+            run = create_run(settings, None, name=name, project=project, tags=tags,
+                             parent=parent, backends=settings.backend)
         run_module.push(run)
     if recording:
         _after_start(run, settings)
