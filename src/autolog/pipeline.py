@@ -99,6 +99,7 @@ class Pipeline:
         self._stopping = False
         self._in_child = False
         self._workers: dict[str, Any] = {}  # backend name -> delivery.Worker
+        self._retired: list[Any] = []  # workers of destinations reconfigured away
         self._writer: threading.Thread | None = None
         self._interval = settings.flush_interval
         self._start_writer()
@@ -129,12 +130,25 @@ class Pipeline:
             self._sinks.pop(sink.meta["id"], None)
 
     def configure_backends(self, backends: dict[str, Backend]) -> None:
-        """Start a delivery worker for each remote backend not running one yet."""
+        """Start a delivery worker for each backend destination not served yet.
+
+        A backend whose destination changed (another tracking URI) gets a new worker for the
+        runs started from now on; the old worker finishes the runs it was given.
+        """
         from .delivery import Worker
 
+        if self._in_child:
+            return
         for name, backend in backends.items():
-            if name not in self._workers and not self._in_child:
-                self._workers[name] = Worker(backend, self.settings)
+            current = self._workers.get(name)
+            if current is not None and current.backend.cursor_key() == backend.cursor_key():
+                continue
+            if current is not None:
+                self._retired.append(current)
+            self._workers[name] = Worker(backend, self.settings)
+
+    def _all_workers(self) -> list[Any]:
+        return [*self._workers.values(), *self._retired]
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -175,7 +189,7 @@ class Pipeline:
         """Write every buffer to the journal, then wait up to ``timeout`` for delivery."""
         self.write_all()
         deadline = time.monotonic() + (self.settings.exit_timeout if timeout is None else timeout)
-        return all(w.wait_idle(deadline) for w in list(self._workers.values()))
+        return all(w.wait_idle(deadline) for w in self._all_workers())
 
     def shutdown(self, timeout: float) -> dict[str, int]:
         """Flush at exit, bounded by ``timeout``; returns undelivered lines per backend."""
@@ -183,11 +197,11 @@ class Pipeline:
         self._stopping = True
         self._wake.set()
         left: dict[str, int] = {}
-        for name, worker in self._workers.items():
+        for worker in self._all_workers():
             worker.stop()
             remaining = worker.undelivered()
             if remaining:
-                left[name] = remaining
+                left[worker.backend.name] = left.get(worker.backend.name, 0) + remaining
         return left
 
     def after_fork_in_child(self) -> None:
@@ -195,6 +209,7 @@ class Pipeline:
         self._in_child = True
         self._interval = min(self._interval, CHILD_FLUSH_INTERVAL)
         self._workers = {}
+        self._retired = []
         self._sinks_lock = threading.Lock()
         self._wake = threading.Event()
         for sink in self._sinks.values():
