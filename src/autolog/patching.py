@@ -89,7 +89,7 @@ class TrainingCall:
         """The call raised ``exc`` (which propagates unchanged after this)."""
 
 
-class _Patch(wrapt.FunctionWrapper):  # type: ignore[misc]
+class _Patch(wrapt.FunctionWrapper):
     """Marks wrappers autolog installed, so patching twice is a no-op."""
 
 

@@ -81,10 +81,10 @@ class Run:
             step = values.to_step(step)
         for key, value in metrics.items():
             if type(value) is not float or type(key) is not str or not key:
-                key = values.clean_key(key, "metric")
-                if key is None:
+                clean = values.clean_key(key, "metric")
+                if clean is None:
                     continue
-                value = values.metric_value(key, value)
+                key, value = clean, values.metric_value(clean, value)
                 if value is None:
                     continue
             if step is None:
@@ -96,7 +96,7 @@ class Run:
                 append((key, value, step, ts))
         buffer = self._buffer
         if buffer is not None and len(buffer) > HIGH_WATER:
-            self._pipeline.pressure(self._sink)  # type: ignore[union-attr]
+            self._pipeline.pressure(self._sink)  # type: ignore[union-attr, arg-type]
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         self.log_metrics({key: value}, step)
@@ -320,19 +320,20 @@ def create_run(settings: Settings, pipeline: Pipeline | None, *, name: str | Non
     root = Path(settings.dir).expanduser().absolute()
     path = root / run_id
     (path / store.ARTIFACTS).mkdir(parents=True)
+    now = int(_time() * 1000)
     start = {"t": "start", "v": store.FORMAT_VERSION, "id": run_id, "name": name,
-             "project": project, "parent": parent_id, "time": int(_time() * 1000),
+             "project": project, "parent": parent_id, "time": now,
              "pid": os.getpid(), "host": _hostname(), "backends": list(backends)}
     meta = {key: start[key] for key in ("v", "id", "name", "project", "parent", "pid", "host",
                                         "backends")}
-    meta.update(status="RUNNING", start_time=start["time"])
+    meta.update(status="RUNNING", start_time=now)
     store.write_meta(path, meta)
     remote = tuple(b for b in backends if b != "local")
     sink = pipeline.open(path, meta, remote)
     sink.buffer.append(("start", start))
     run = Run(run_id=run_id, name=name, project=project, parent_id=parent_id, path=path,
               sink=sink, pipeline=pipeline, settings=settings)
-    run.start_time = start["time"]
+    run.start_time = now
     if tags:
         run.set_tags(tags)
     return run
