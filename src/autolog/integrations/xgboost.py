@@ -1,0 +1,353 @@
+"""XGBoost: the native ``xgboost.train`` and the scikit-learn API (``XGBModel.fit`` and its
+subclasses: XGBClassifier, XGBRegressor, XGBRanker, the random-forest variants).
+
+What is patched (see ``docs/integrations/xgboost.md`` for what is logged):
+
+- ``xgboost.train`` and ``xgboost.training.train``: a training call that logs the booster params
+  and training arguments, and adds an :class:`autolog callback <_callback_class>` to a copy of the
+  callbacks it is given (the user's list is never touched);
+- ``fit`` in the ``__dict__`` of ``XGBModel`` and of each of its subclasses: a training call that
+  logs the estimator's params;
+- ``xgboost.sklearn.train`` (the name the scikit-learn API calls): a raw wrapper that adds the
+  same callback while an autologged ``fit`` is in progress in this context. The fit's run gets
+  the per-iteration metrics; there is one run, not two, because the patching session makes the
+  nested ``train`` pass straight through.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..hookspecs import hookimpl
+from ..patching import TrainingCall
+from .base import Integration, RunScope
+
+if TYPE_CHECKING:
+    from ..patching import Patcher
+    from ..run import Run
+
+__all__ = ["XGBoostIntegration", "autolog_callback"]
+
+IMPORTANCE_TYPES = ("weight", "gain", "cover")
+#: the bar chart shows at most this many features per importance type
+CHART_FEATURES = 20
+#: ``xgboost.train`` arguments that are data, callables or objects, not params
+NOT_PARAMS = frozenset({"params", "dtrain", "evals", "obj", "evals_result", "xgb_model",
+                        "callbacks", "custom_metric", "feval"})
+
+_fit_in_progress: contextvars.ContextVar[_SklearnFit | None] = contextvars.ContextVar(
+    "autolog_xgboost_fit", default=None)
+
+
+class XGBoostIntegration(Integration):
+    name = "xgboost"
+    modules = ("xgboost",)
+    distributions = ("xgboost", "xgboost-cpu")
+    supported = ">=2.0"
+
+    def patch(self, patcher: Patcher, module: ModuleType) -> None:
+        import xgboost.sklearn
+        import xgboost.training
+
+        patcher.training(module, "train", _Train)
+        patcher.training(xgboost.training, "train", _Train)
+        patcher.wrap(xgboost.sklearn, "train", _train_inside_fit)
+        for cls in (xgboost.sklearn.XGBModel, *_subclasses(xgboost.sklearn.XGBModel)):
+            if "fit" in vars(cls):
+                patcher.training(cls, "fit", _SklearnFit)
+
+
+@hookimpl
+def autolog_register_integrations(register: Callable[[Integration], None]) -> None:
+    register(XGBoostIntegration())
+
+
+def _subclasses(cls: type) -> list[type]:
+    found: list[type] = []
+    stack: list[type] = list(cls.__subclasses__())
+    while stack:
+        sub = stack.pop()
+        if sub not in found:
+            found.append(sub)
+            stack.extend(sub.__subclasses__())
+    return found
+
+
+# -- the callback --------------------------------------------------------------------------------
+
+
+def autolog_callback(run: Run) -> Any:
+    """A ``TrainingCallback`` logging each eval set's metrics as ``<eval>-<metric>`` at
+    step = iteration (``train-rmse``, ``validation_0-logloss``)."""
+    return _callback_class()(run)
+
+
+@lru_cache(maxsize=1)
+def _callback_class() -> type:
+    from xgboost.callback import TrainingCallback
+
+    class AutologCallback(TrainingCallback):
+        def __init__(self, run: Run):
+            super().__init__()
+            self.run = run
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            metrics = {}
+            for data, scores in evals_log.items():
+                for metric, history in scores.items():
+                    last = history[-1]
+                    metrics[f"{data}-{metric}"] = last[0] if isinstance(last, tuple) else last
+            if metrics:
+                self.run.log_metrics(metrics, step=epoch)
+            return False
+
+    return AutologCallback
+
+
+def _with_callback(callbacks: Any, run: Run) -> list[Any]:
+    """A new list: the user's callbacks, then autolog's."""
+    return [*(callbacks or ()), autolog_callback(run)]
+
+
+# -- native API ----------------------------------------------------------------------------------
+
+
+class _Train(TrainingCall):
+    """``xgboost.train(params, dtrain, ...)``: params before; callback; results after."""
+
+    place = "xgboost autologging"
+
+    def before(self) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        bound = _train_signature().bind(*self.args, **self.kwargs)
+        self.scope = RunScope(None, tags={"estimator_name": "Booster",  # type: ignore[arg-type]
+                                          "estimator_class": "xgboost.core.Booster"})
+        run = self.scope.run
+        if not run.active:
+            return None
+        run.log_params(train_params(bound.arguments))
+        bound.arguments["callbacks"] = _with_callback(bound.arguments.get("callbacks"), run)
+        return bound.args, bound.kwargs
+
+    def after(self, result: Any) -> None:
+        try:
+            if self.scope.run.active:
+                log_booster_results(self.scope.run, result, result)
+        finally:
+            self.scope.close()
+
+    def failed(self, exc: BaseException) -> None:
+        self.scope.close(exc)
+
+
+@lru_cache(maxsize=1)
+def _train_signature() -> inspect.Signature:
+    import xgboost.training
+
+    return inspect.signature(xgboost.training.train)
+
+
+def train_params(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Booster params plus ``num_boost_round``, early stopping and the other plain arguments."""
+    params = _booster_params(arguments.get("params"))
+    params["num_boost_round"] = arguments.get("num_boost_round", 10)
+    for key, value in arguments.items():
+        if key not in NOT_PARAMS and key != "num_boost_round" and not callable(value):
+            params[key] = value
+    return params
+
+
+def _booster_params(raw: Any) -> dict[str, Any]:
+    """``params`` as a dict; a list of pairs may repeat a key (several ``eval_metric``)."""
+    if isinstance(raw, Mapping):
+        return {k: v for k, v in raw.items() if not callable(v)}
+    params: dict[str, Any] = {}
+    for key, value in raw or ():
+        if key in params:
+            previous = params[key]
+            params[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            params[key] = value
+    return params
+
+
+# -- scikit-learn API ------------------------------------------------------------------------
+
+
+class _SklearnFit(TrainingCall):
+    """``XGBClassifier().fit(X, y, eval_set=...)``: one run; the inner train adds the callback."""
+
+    place = "xgboost autologging"
+
+    def before(self) -> None:
+        estimator = self.instance
+        cls = type(estimator)
+        tags = {"estimator_name": cls.__name__,
+                "estimator_class": f"{cls.__module__}.{cls.__qualname__}"}
+        self.scope = RunScope(None, tags=tags)  # type: ignore[arg-type]
+        if self.scope.run.active:
+            self.scope.run.log_params(estimator_params(estimator))
+            self.token = _fit_in_progress.set(self)
+
+    def after(self, result: Any) -> None:
+        try:
+            self._leave()
+            run = self.scope.run
+            if run.active:
+                log_booster_results(run, self.instance.get_booster(), self.instance)
+        finally:
+            self.scope.close()
+
+    def failed(self, exc: BaseException) -> None:
+        try:
+            self._leave()
+        finally:
+            self.scope.close(exc)
+
+    def _leave(self) -> None:
+        token = self.__dict__.pop("token", None)
+        if token is not None:
+            _fit_in_progress.reset(token)
+
+
+def estimator_params(estimator: Any) -> dict[str, Any]:
+    """``get_params()`` without callbacks and callables (a custom objective or metric)."""
+    return {key: value for key, value in estimator.get_params().items()
+            if key != "callbacks" and not callable(value)}
+
+
+def _train_inside_fit(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+    """The scikit-learn API's ``train``: add the callback of the fit in progress, if any."""
+    fit = _fit_in_progress.get()
+    if fit is None:
+        return wrapped(*args, **kwargs)
+    try:
+        bound = _train_signature().bind(*args, **kwargs)
+        bound.arguments["callbacks"] = _with_callback(bound.arguments.get("callbacks"),
+                                                      fit.scope.run)
+        args, kwargs = bound.args, bound.kwargs
+    except Exception as exc:
+        from ..errors import internal_error
+
+        internal_error(fit.place, exc)
+    return wrapped(*args, **kwargs)
+
+
+# -- after training --------------------------------------------------------------------------
+
+
+def log_booster_results(run: Run, booster: Any, model: Any) -> None:
+    """Early-stopping results, feature importance, and the model (``model``: what to save)."""
+    best = {key: booster.attr(key) for key in ("best_iteration", "best_score")}
+    run.log_metrics({key: float(value) for key, value in best.items() if value is not None})
+    importance = feature_importance(booster)
+    if importance:
+        run.log_dict(importance, "feature_importance.json")
+        _log_chart(run, importance)
+    from .. import api
+
+    if api.get_settings().log_models:
+        run.log_model(model)
+
+
+def feature_importance(booster: Any) -> dict[str, dict[str, float]]:
+    """``{"weight": {feature: value}, "gain": ..., "cover": ...}`` (types a booster has)."""
+    found = {}
+    for kind in IMPORTANCE_TYPES:
+        try:
+            scores = booster.get_score(importance_type=kind)
+        except Exception:  # gblinear has weight only
+            continue
+        if scores:
+            found[kind] = {name: float(value) for name, value in scores.items()}
+    return found
+
+
+def _log_chart(run: Run, importance: dict[str, dict[str, float]]) -> None:
+    """``feature_importance.png``: one bar chart per importance type, top features first.
+
+    Drawn with matplotlib's object API on an Agg canvas: pyplot, its backend and its figure
+    list are left as they are.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return
+    figure = Figure(figsize=(4 * len(importance), 0.25 * CHART_FEATURES + 1), dpi=80,
+                    layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(importance), squeeze=False)[0]
+    for ax, (kind, scores) in zip(axes, importance.items(), strict=True):
+        top = sorted(scores.items(), key=lambda item: item[1])[-CHART_FEATURES:]
+        ax.barh([name for name, _ in top], [value for _, value in top])
+        ax.set_title(f"importance: {kind}")
+        ax.tick_params(labelsize=7)
+    target = run.artifact_dir("feature_importance") / "feature_importance.png"
+    figure.savefig(target)
+    run.record_artifact("feature_importance/feature_importance.png")
+
+
+# -- models ------------------------------------------------------------------------------------
+
+
+@hookimpl
+def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[str, Any] | None:
+    """A Booster or an XGBModel, in XGBoost's own format (``ubj``; ``format="json"`` too)."""
+    xgb = sys.modules.get("xgboost")
+    if xgb is None or not isinstance(model, xgb.Booster | xgb.XGBModel):
+        return None
+    fmt = options.get("format", "ubj")
+    if fmt not in ("ubj", "json"):
+        raise ValueError(f"xgboost models are saved as 'ubj' or 'json', not {fmt!r}")
+    file = f"model.{fmt}"
+    model.save_model(str(path / file))
+    cls = type(model)
+    spec = {"flavor": "xgboost", "format": fmt, "framework_version": xgb.__version__,
+            "file": file, "api": "native" if isinstance(model, xgb.Booster) else "sklearn",
+            "class": f"{cls.__module__}.{cls.__qualname__}"}
+    if spec["api"] == "sklearn":
+        base = next(c for c in cls.__mro__ if c.__module__.startswith("xgboost."))
+        spec["xgboost_class"] = f"{base.__module__}.{base.__qualname__}"
+    return spec
+
+
+@hookimpl
+def autolog_load_model(spec: dict[str, Any], path: Path) -> Any:
+    """A Booster (native API) or an instance of the estimator class that was saved."""
+    if spec.get("flavor") != "xgboost":
+        return None
+    import xgboost
+
+    file = str(path / spec.get("file", "model.ubj"))
+    if spec.get("api") != "sklearn":
+        booster = xgboost.Booster()
+        booster.load_model(file)
+        return booster
+    model = _estimator_class(spec)()
+    model.load_model(file)
+    return model
+
+
+def _estimator_class(spec: dict[str, Any]) -> Any:
+    """The saved class; XGBoost's own base of it when that one cannot be imported here."""
+    import importlib
+
+    for qualified in (spec.get("class"), spec.get("xgboost_class")):
+        if not qualified:
+            continue
+        module, _, name = qualified.rpartition(".")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+    import xgboost
+
+    return xgboost.XGBModel

@@ -1,0 +1,330 @@
+"""scikit-learn autologging: real estimators on the datasets scikit-learn ships, read back through
+the public API."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+
+import numpy as np  # noqa: E402
+from sklearn import model_selection  # noqa: E402
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.tree import DecisionTreeClassifier  # noqa: E402
+from sklearn.utils._set_output import _SetOutputMixin  # noqa: E402
+from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
+
+import autolog  # noqa: E402
+
+from ..helpers import only_run  # noqa: E402
+
+CLASSIFIER_METRICS = {"training_accuracy_score", "training_precision_score",
+                      "training_recall_score", "training_f1_score", "training_log_loss",
+                      "training_roc_auc", "training_score"}
+REGRESSOR_METRICS = {"training_mean_squared_error", "training_root_mean_squared_error",
+                     "training_mean_absolute_error", "training_r2_score", "training_score"}
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    x, y = load_breast_cancer(return_X_y=True)
+    return x[::2], y[::2]  # 285 rows: quick, both classes
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return load_iris(return_X_y=True)
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    return load_diabetes(return_X_y=True)
+
+
+def _accuracy(model, x, y):
+    return float(np.mean(model.predict(x) == y))
+
+
+def test_classifier_params_metrics_tags_and_model(cancer):
+    autolog.enable()
+    x, y = cancer
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5))
+    assert model.fit(x, y) is model
+    run = only_run()
+    assert run.status == "FINISHED"
+    assert run.params["logisticregression__C"] == 0.5
+    assert run.params["standardscaler__with_mean"] is True
+    assert json.loads(run.params["steps"]) == [["standardscaler", "StandardScaler"],
+                                               ["logisticregression", "LogisticRegression"]]
+    assert run.tags["estimator_name"] == "Pipeline"
+    assert run.tags["estimator_class"] == "sklearn.pipeline.Pipeline"
+    assert set(run.metrics) >= CLASSIFIER_METRICS
+    assert run.metrics["training_accuracy_score"] == pytest.approx(_accuracy(model, x, y))
+    assert run.metrics["training_score"] == run.metrics["training_accuracy_score"]
+    assert 0.9 < run.metrics["training_roc_auc"] <= 1.0
+    spec = run.models["model"]
+    assert (spec["flavor"], spec["format"], spec["framework_version"]) == (
+        "sklearn", "pickle", sklearn.__version__)
+    loaded = autolog.load_model(run)
+    assert type(loaded) is type(model)
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+
+
+def test_multiclass_probability_metrics(iris):
+    autolog.enable()
+    x, y = iris
+    model = DecisionTreeClassifier(max_depth=2, random_state=0).fit(x, y)
+    metrics = only_run().metrics
+    assert set(metrics) >= CLASSIFIER_METRICS
+    assert metrics["training_accuracy_score"] == pytest.approx(_accuracy(model, x, y))
+    assert 0.5 < metrics["training_roc_auc"] <= 1.0 and metrics["training_log_loss"] > 0
+
+
+def test_regressor_metrics(diabetes):
+    autolog.enable()
+    x, y = diabetes
+    model = Ridge(alpha=0.1).fit(x, y)
+    run = only_run()
+    assert set(run.metrics) >= REGRESSOR_METRICS
+    mse = float(np.mean((model.predict(x) - y) ** 2))
+    assert run.metrics["training_mean_squared_error"] == pytest.approx(mse)
+    assert run.metrics["training_root_mean_squared_error"] == pytest.approx(math.sqrt(mse))
+    assert run.metrics["training_r2_score"] == pytest.approx(model.score(x, y))
+    assert run.params["alpha"] == 0.1
+    np.testing.assert_array_equal(autolog.load_model(run).predict(x), model.predict(x))
+
+
+def test_clusterer_fit_predict_is_one_run_with_silhouette(iris):
+    autolog.enable()
+    x, _ = iris
+    model = KMeans(n_clusters=3, n_init=2, random_state=0)
+    labels = model.fit_predict(x)
+    run = only_run()
+    assert run.tags["estimator_name"] == "KMeans"
+    from sklearn.metrics import silhouette_score
+
+    assert run.metrics["training_silhouette_score"] == pytest.approx(silhouette_score(x, labels))
+    assert run.metrics["training_score"] == pytest.approx(model.score(x))
+
+
+def test_fit_transform_is_one_run_and_keeps_set_output(iris):
+    pd = pytest.importorskip("pandas")
+    autolog.enable()
+    x, _ = iris
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
+    out = PCA(n_components=2).set_output(transform="pandas").fit_transform(frame)
+    assert isinstance(out, pd.DataFrame)  # scikit-learn's set_output wrapper still applies
+    run = only_run()
+    assert run.params["n_components"] == 2
+    assert "training_score" in run.metrics  # PCA.score: average log-likelihood
+
+
+def test_pipeline_is_one_run(cancer):
+    autolog.enable()
+    make_pipeline(StandardScaler(), PCA(n_components=5), LogisticRegression()).fit(*cancer)
+    assert len(autolog.list_runs()) == 1
+
+
+def test_grid_search_parent_and_child_runs(iris, monkeypatch):
+    monkeypatch.setenv("AUTOLOG_MAX_CHILD_RUNS", "2")
+    autolog.enable()
+    search = GridSearchCV(LogisticRegression(max_iter=300), {"C": [0.01, 0.1, 1.0]}, cv=3)
+    search.fit(*iris)
+    runs = autolog.list_runs()
+    (parent,) = [r for r in runs if r.parent_id is None]
+    children = [r for r in runs if r.parent_id == parent.id]
+    assert len(runs) == 3 and len(children) == 2  # the top 2 by rank, of 3 candidates
+    assert parent.params["best_C"] == search.best_params_["C"]
+    assert parent.params["estimator__max_iter"] == 300
+    assert parent.metrics["best_score"] == pytest.approx(search.best_score_)
+    with open(parent.artifact_path("cv_results.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["param_C"]) for r in rows] == [0.01, 0.1, 1.0]
+    assert [int(r["rank_test_score"]) for r in rows] == list(search.cv_results_["rank_test_score"])
+    results = search.cv_results_
+    for child in children:
+        index = int(child.tags["candidate_index"])
+        assert child.tags["autolog.parent_run_id"] == parent.id
+        assert results["rank_test_score"][index] <= 2
+        assert child.params == {"C": results["params"][index]["C"]}
+        assert child.metrics["mean_test_score"] == pytest.approx(results["mean_test_score"][index])
+        assert child.metrics["std_test_score"] == pytest.approx(results["std_test_score"][index])
+    loaded = autolog.load_model(parent)
+    np.testing.assert_array_equal(loaded.predict(iris[0]), search.predict(iris[0]))
+
+
+def test_cross_val_score_is_one_run_with_fold_scores(iris):
+    """Imported before enable(): it calls the module's cross_validate, which is patched."""
+    autolog.enable()
+    scores = cross_val_score(LogisticRegression(max_iter=300), *iris, cv=3)
+    run = only_run()
+    assert run.tags["sklearn_function"] == "cross_validate"
+    assert run.params["cv"] == 3 and run.params["max_iter"] == 300
+    assert [v for _, v, _ in run.history("cv_test_score")] == pytest.approx(list(scores))
+    assert run.metrics["cv_test_score_mean"] == pytest.approx(scores.mean())
+    assert not run.models  # the folds' estimators are clones; nothing fitted to save
+
+
+def test_cross_val_predict_is_one_run(diabetes):
+    autolog.enable()
+    x, y = diabetes
+    # a name imported before enable() keeps the original function: call it as an attribute
+    predictions = model_selection.cross_val_predict(Ridge(), x, y, cv=3)
+    run = only_run()
+    assert run.tags["sklearn_function"] == "cross_val_predict"
+    assert run.metrics["cv_mean_squared_error"] == pytest.approx(np.mean((predictions - y) ** 2))
+
+
+def test_user_run_receives_the_fit(cancer):
+    autolog.enable()
+    with autolog.start_run("mine") as mine:
+        make_pipeline(StandardScaler(), LogisticRegression()).fit(*cancer)
+    run = only_run()
+    assert run.id == mine.id and "training_accuracy_score" in run.metrics
+
+
+class MajorityClassifier(ClassifierMixin, BaseEstimator):
+    """A user's own estimator, defined before enable(); records the rows predict sees."""
+
+    def __init__(self, strategy="majority"):
+        self.strategy = strategy
+
+    def fit(self, X, y):
+        values, counts = np.unique(y, return_counts=True)
+        self.classes_ = values
+        self.majority_ = values[np.argmax(counts)]
+        return self
+
+    def predict(self, X):
+        self.predicted_rows_ = len(X)
+        return np.full(len(X), self.majority_)
+
+
+def test_user_estimators_defined_before_and_after_enable(cancer, monkeypatch):
+    monkeypatch.setenv("AUTOLOG_METRICS_SAMPLE_ROWS", "50")
+    autolog.enable()
+    x, y = cancer
+
+    class Later(MajorityClassifier):
+        def fit(self, X, y):
+            return super().fit(X, y)
+
+    assert MajorityClassifier(strategy="x").fit(x, y).predicted_rows_ == 50  # a bounded sample
+    with pytest.warns(autolog.AutologWarning, match="Later cannot be pickled"):
+        assert Later(strategy="x").fit(x, y).predicted_rows_ == 50
+    runs = autolog.list_runs()
+    assert sorted(r.tags["estimator_name"] for r in runs) == ["Later", "MajorityClassifier"]
+    assert all(r.params == {"strategy": "x"} for r in runs)
+    assert all("training_accuracy_score" in r.metrics for r in runs)
+    assert sorted(bool(r.models) for r in runs) == [False, True]  # a local class: no model
+
+
+def test_failed_fit_raises_the_same_and_fails_the_run(cancer):
+    x, y = cancer
+    bad = x.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError) as plain:
+        LogisticRegression().fit(bad, y)
+    autolog.enable()
+    with pytest.raises(ValueError) as logged:
+        LogisticRegression().fit(bad, y)
+    assert type(logged.value) is type(plain.value) and str(logged.value) == str(plain.value)
+    run = only_run()
+    assert run.status == "FAILED" and run.params["C"] == 1.0 and not run.models
+
+
+def test_log_models_off(diabetes):
+    autolog.enable(log_models=False)
+    Ridge().fit(*diabetes)
+    run = only_run()
+    assert not run.models and "training_r2_score" in run.metrics
+
+
+def test_disable_restores_the_original_methods_exactly():
+    owners = [LogisticRegression, StandardScaler, KMeans, PCA, GridSearchCV,
+              type(make_pipeline(StandardScaler()))]
+    before = {(cls, m): vars(cls)[m] for cls in owners for m in ("fit", "fit_transform",
+                                                                 "fit_predict") if m in vars(cls)}
+    hooks = (vars(BaseEstimator).get("__init_subclass__"),
+             vars(_SetOutputMixin)["__init_subclass__"])
+    validation = sys.modules["sklearn.model_selection._validation"]
+    functions = (validation.cross_validate, model_selection.cross_validate)
+    autolog.enable()
+
+    class Defined(TransformerMixin, BaseEstimator):
+        def fit_transform(self, X, y=None):
+            return X
+
+    assert all(vars(cls)[m] is not f for (cls, m), f in before.items())
+    assert type(vars(Defined)["fit_transform"]).__module__ == "autolog.patching"
+    autolog.disable()
+    assert all(vars(cls)[m] is f for (cls, m), f in before.items())
+    assert (vars(BaseEstimator).get("__init_subclass__"),
+            vars(_SetOutputMixin)["__init_subclass__"]) == hooks
+    assert (validation.cross_validate, model_selection.cross_validate) == functions
+    # scikit-learn's own set_output wrapper of the class's method, as without autolog
+    assert vars(Defined)["fit_transform"].__wrapped__.__qualname__.endswith(
+        "Defined.fit_transform")
+    LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    assert autolog.list_runs() == []
+
+
+def _check_statuses(estimator):
+    results = check_estimator(estimator, on_skip=None, on_fail=None)
+    return [(r["check_name"], r["status"]) for r in results]
+
+
+@pytest.mark.parametrize("estimator", [DecisionTreeClassifier(max_depth=3), Ridge(),
+                                       StandardScaler()], ids=lambda e: type(e).__name__)
+def test_patched_estimators_clone_pickle_and_pass_check_estimator(estimator, iris):
+    x, y = iris
+    without = _check_statuses(estimator)
+    autolog.enable()
+    fitted = clone(estimator).fit(x, y)
+    again = pickle.loads(pickle.dumps(fitted))
+    method = "transform" if hasattr(fitted, "transform") else "predict"
+    np.testing.assert_array_equal(getattr(again, method)(x), getattr(fitted, method)(x))
+    assert clone(fitted).get_params() == estimator.get_params()
+    assert _check_statuses(estimator) == without  # check by check, as without autolog
+    assert len(autolog.list_runs()) > 10  # the checks' fits were logged
+
+
+def test_enable_before_importing_sklearn(tmp_path):
+    """A fresh interpreter: enable() first, then import scikit-learn; fits are logged."""
+    code = textwrap.dedent("""
+        import sys
+        import autolog
+        autolog.enable()
+        assert "sklearn" not in sys.modules
+        from sklearn.datasets import load_iris
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import cross_val_score
+        x, y = load_iris(return_X_y=True)
+        LogisticRegression(max_iter=300).fit(x, y)
+        cross_val_score(LogisticRegression(max_iter=300), x, y, cv=2)
+        runs = autolog.list_runs()
+        print(sorted(r.tags.get("sklearn_function", r.tags["estimator_name"]) for r in runs))
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
+    env.update(AUTOLOG_DIR=str(tmp_path / "runs"), AUTOLOG_STRICT="1",
+               AUTOLOG_SYSTEM_METRICS="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[-2] == "['LogisticRegression', 'cross_validate']"
