@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -119,6 +121,36 @@ def test_hand_added_callback_and_enable_log_once(tmp_path):
     record = only_run()
     assert steps(record, "loss") == [1, 2, 3, 4]
     assert record.models == {}
+
+
+def test_training_inside_a_user_run_logs_into_it(tmp_path):
+    autolog.enable()
+    trainer = make_trainer(tmp_path, args=training_args(tmp_path, max_steps=3))
+    with autolog.start_run("mine") as run:
+        trainer.train()
+        assert autolog.active_run() is run  # left open for the user
+        trainer.evaluate()  # after train(): still recorded, into the user's run
+    record = only_run()
+    assert (record.name, record.status) == ("mine", "FINISHED")
+    assert steps(record, "loss") == [1, 2, 3] and steps(record, "eval_loss") == [3]
+    assert record.models["model"]["flavor"] == "transformers"
+
+
+class BrokenConfig(BertConfig):
+    def to_dict(self):
+        raise RuntimeError("config cannot be serialised")
+
+
+def test_an_autolog_failure_in_the_callback_never_stops_training(tmp_path, lenient):
+    model = tiny_model()
+    model.config.__class__ = BrokenConfig
+    autolog.enable(log_models=False)
+    trainer = make_trainer(tmp_path, model=model, args=training_args(tmp_path, max_steps=2))
+    with pytest.warns(AutologWarning, match="on_train_begin failed"):
+        trainer.train()
+    assert trainer.state.global_step == 2
+    record = only_run()
+    assert record.status == "FINISHED" and steps(record, "loss") == [1, 2]
 
 
 @dataclass
@@ -315,9 +347,23 @@ def test_disable_restores_trainer_and_leaves_injected_callbacks_inert(tmp_path):
     assert (Trainer.__dict__["train"], Trainer.__dict__["hyperparameter_search"]) == original
     trainer.train()  # its injected callback stays, doing nothing
     assert len(autolog.list_runs()) == 1
+    (callback,) = [cb for cb in trainer.callback_handler.callbacks
+                   if isinstance(cb, AutologCallback)]
+    copy = pickle.loads(pickle.dumps(callback))  # Ray Tune pickles trainers with their callbacks
+    assert type(copy) is AutologCallback and copy._trainer is None
 
 
-def test_importing_the_module_imports_no_framework():
-    code = ("import sys, autolog, autolog.integrations.transformers; "
-            "assert 'transformers' not in sys.modules and 'torch' not in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True)
+IMPORT_ORDER = """
+import sys, autolog, autolog.integrations.transformers
+autolog.enable()
+assert "transformers" not in sys.modules and "torch" not in sys.modules
+import transformers
+assert "transformers.trainer" not in sys.modules  # enable() does not import the Trainer
+from transformers import Trainer
+assert type(vars(Trainer)["train"]).__name__ == "_Patch"  # patched on import
+"""
+
+
+def test_enable_before_import_patches_the_trainer_when_it_is_imported(tmp_path):
+    env = {**os.environ, "AUTOLOG_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", IMPORT_ORDER], check=True, env=env)

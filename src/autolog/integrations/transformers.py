@@ -20,6 +20,7 @@ transformers is imported inside functions only; ``AutologCallback`` is built on 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import sys
@@ -29,12 +30,13 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .. import values
-from ..errors import warn_once
+from ..errors import internal_error, warn_once
 from ..hookspecs import hookimpl
 from ..patching import TrainingCall
 from .base import Integration, RunScope
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from transformers import TrainerCallback
@@ -68,6 +70,20 @@ def autolog_register_integrations(register: Any) -> None:
 # -- the callback ----------------------------------------------------------------------------------
 
 
+def _guarded(method: Callable[..., None]) -> Callable[..., None]:
+    """The Trainer calls callbacks bare: autolog's own errors must not reach the training."""
+    place = f"transformers AutologCallback.{method.__name__}"
+
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except Exception as exc:
+            internal_error(place, exc)
+
+    return guarded
+
+
 class _Recorder:
     """Records a ``transformers.Trainer`` run: params, metrics, checkpoints, the model.
 
@@ -89,8 +105,15 @@ class _Recorder:
         self._checkpoints: list[dict[str, Any]] = []
         self._logged: tuple[int, frozenset[str]] = (-1, frozenset())
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its trainer (Ray Tune ships it to workers): without the live runs."""
+        state = dict(self.__dict__)
+        state.update(_trainer=None, _search=None, _scope=None, _run=None)
+        return state
+
     # -- the Trainer's events ------------------------------------------------------------------
 
+    @_guarded
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._close_previous()
         if not state.is_world_process_zero or (self._injected and not _enabled()):
@@ -106,12 +129,13 @@ class _Recorder:
         trainer = self._get_trainer()
         if trainer is not None:
             run.set_tags({"transformers.trainer": type(trainer).__name__})
-        run.log_params(_params(args, model, state))
+        run.log_params(_params(args, model))
         _warn_double_logging(_reporters(args))
 
+    @_guarded
     def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None,
                **kwargs: Any) -> None:
-        run = self._run
+        run = self._run or self._outside_training(state)
         if run is None or not logs:
             return
         step = state.global_step
@@ -121,10 +145,11 @@ class _Recorder:
         run.log_metrics(metrics, step)
         self._logged = (step, frozenset(logs))
 
+    @_guarded
     def on_evaluate(self, args: Any, state: Any, control: Any,
                     metrics: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         """The Trainer passes eval metrics to ``on_log`` too: log only what it did not."""
-        run = self._run
+        run = self._run or self._outside_training(state)
         if run is None or not metrics:
             return
         step, seen = self._logged
@@ -135,6 +160,7 @@ class _Recorder:
 
     on_predict = on_evaluate  # ``trainer.predict`` metrics (test_*) reach no on_log
 
+    @_guarded
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         run = self._run
         if run is None:
@@ -144,6 +170,7 @@ class _Recorder:
             self._checkpoints.append({"step": state.global_step, "path": path})
             run.set_tags({"checkpoint.last": path})
 
+    @_guarded
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._trained = True
         run = self._run
@@ -157,6 +184,16 @@ class _Recorder:
             self._log_model(run, kwargs)
         self._close_unless_trial(state)
 
+    def _outside_training(self, state: Any) -> Run | None:
+        """``evaluate()`` / ``predict()`` outside ``train()`` log into the user's active run."""
+        if self._scope is not None or self._search is not None or not state.is_world_process_zero:
+            return None
+        if self._injected and not _enabled():
+            return None
+        from ..api import active_run
+
+        return active_run()
+
     # -- the run's lifecycle ---------------------------------------------------------------------
 
     def _open_scope(self, args: Any, state: Any) -> RunScope | None:
@@ -165,8 +202,10 @@ class _Recorder:
         self._trials += 1
         if self._trials > self._search.settings.max_child_runs:
             return None
-        name = state.trial_name or f"trial-{self._trials - 1}"
-        scope = RunScope(name, parent=self._search, tags={"trial": str(self._trials - 1)})
+        number = getattr(getattr(self._get_trainer(), "_trial", None), "number", None)
+        trial = str(self._trials - 1 if number is None else number)  # optuna's number: BestRun's id
+        scope = RunScope(state.trial_name or f"trial-{trial}", parent=self._search,
+                         tags={"trial": trial})
         if state.trial_params:
             scope.run.log_params({"trial": dict(state.trial_params)})
         return scope
@@ -213,12 +252,12 @@ class _Recorder:
         return model if model is not None else kwargs.get("model")
 
     def _processing_class(self, kwargs: Mapping[str, Any]) -> Any:
+        """The tokenizer / processor: ``processing_class`` since 4.46, ``tokenizer`` before."""
         trainer = self._get_trainer()
-        for source, key in ((trainer, "processing_class"), (trainer, "tokenizer")):
-            found = getattr(source, key, None) if source is not None else None
-            if found is not None:
-                return found
-        return kwargs.get("processing_class") or kwargs.get("tokenizer")  # 4.4x: tokenizer
+        if trainer is not None:
+            key = "processing_class" if hasattr(trainer, "processing_class") else "tokenizer"
+            return getattr(trainer, key, None)
+        return kwargs.get("processing_class") or kwargs.get("tokenizer")
 
     def _checkpoint_dir(self, args: Any, state: Any) -> str | None:
         roots = [args.output_dir]
@@ -282,7 +321,7 @@ def _run_name(args: Any) -> str | None:
     return name if name and name != args.output_dir else None  # 4.4x defaults it to output_dir
 
 
-def _params(args: Any, model: Any, state: Any) -> dict[str, Any]:
+def _params(args: Any, model: Any) -> dict[str, Any]:
     """TrainingArguments (token values masked by ``to_dict``) and what the model is."""
     params: dict[str, Any] = dict(args.to_dict())
     params.update(train_batch_size=args.train_batch_size, eval_batch_size=args.eval_batch_size)
@@ -417,7 +456,8 @@ class _SearchCall(TrainingCall):
     place = "transformers Trainer.hyperparameter_search"
 
     def before(self) -> None:
-        self.scope = RunScope(None, tags={"hp_search": "true"})  # type: ignore[arg-type]
+        self.scope = RunScope(_run_name(self.instance.args),  # type: ignore[arg-type]
+                              tags={"hp_search": "true"})
         self.callback = _attach(self.instance)
         self.callback._search, self.callback._trials = self.scope.run, 0
         self.scope.run.log_params(self._search_params())
