@@ -32,6 +32,10 @@ class NVMLError(Exception):
                                                                            "Unknown Error")
 
 
+class NVMLLibraryMismatchError(Exception):
+    """What pynvml raises when the driver lacks the newest version of a function."""
+
+
 @dataclass
 class FakeGPU:
     name: str
@@ -53,15 +57,18 @@ class FakeNVML:
     """Implements the ``pynvml`` functions the sampler uses, over ``gpus``."""
 
     NVMLError = NVMLError
+    NVMLLibraryMismatchError = NVMLLibraryMismatchError
     NVML_TEMPERATURE_GPU = NVML_TEMPERATURE_GPU
     NVML_CLOCK_SM = NVML_CLOCK_SM
 
     def __init__(self, gpus: list[FakeGPU], *, init_error: int | None = None,
-                 driver: str | bytes = "550.54.15", cuda: int = 12040):
+                 driver: str | bytes = "550.54.15", cuda: int = 12040,
+                 old_driver: bool = False):
         self.gpus = gpus
         self.init_error = init_error
         self.driver = driver
         self.cuda = cuda
+        self.old_driver = old_driver  # no ..._v3 process list: pynvml raises a mismatch error
         self.initialized = 0  # NVML counts nvmlInit / nvmlShutdown pairs
         self.calls: list[str] = []
 
@@ -125,6 +132,11 @@ class FakeNVML:
         return self._call("nvmlDeviceGetClockInfo", gpu, lambda: gpu.sm_clock)
 
     def nvmlDeviceGetComputeRunningProcesses(self, gpu: FakeGPU) -> list[Any]:
+        if self.old_driver:
+            raise NVMLLibraryMismatchError("Unversioned function called ...")
+        return self.nvmlDeviceGetComputeRunningProcesses_v2(gpu)
+
+    def nvmlDeviceGetComputeRunningProcesses_v2(self, gpu: FakeGPU) -> list[Any]:
         return self._call("nvmlDeviceGetComputeRunningProcesses", gpu, lambda: [
             SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in gpu.processes])
 

@@ -72,6 +72,28 @@ def test_process_metrics_include_children_even_after_they_exit():
     assert readings["process_cpu_percent"] >= 100 * 0.35 / elapsed
 
 
+BURN_THEN_WAIT = ("import sys, time\n"
+                  "while time.process_time() < 0.5: pass\n"
+                  "print('done', flush=True)\n"
+                  "sys.stdin.read()")
+
+
+def test_a_worker_seen_alive_then_reaped_is_not_counted_twice():
+    sampler = CpuSampler(get_settings())
+    sampler.sample()
+    worker = subprocess.Popen([sys.executable, "-c", BURN_THEN_WAIT], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert worker.stdout.readline() == "done\n"
+    seen_alive = sampler.sample()  # the worker's 0.5 s is in this interval
+    start = time.monotonic()
+    worker.communicate("")  # it exits; we reap it: its time moves into our children's time
+    time.sleep(0.5)  # an idle interval long enough for 10 ms CPU-time ticks
+    after_reaping = sampler.sample()
+    window = time.monotonic() - start  # an upper bound of the second interval
+    assert seen_alive["process_cpu_percent"] > 0
+    assert after_reaping["process_cpu_percent"] / 100 * window < 0.2  # not the worker's 0.5 s
+
+
 PARENT_OF_ONE = ("import subprocess, sys, time\n"
                  "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
                  "print(p.pid, flush=True)\n"

@@ -175,6 +175,16 @@ def test_process_memory_counts_this_process_and_its_children():
     assert readings["gpu/1/process_memory_bytes"] == 0.5 * GiB
 
 
+def test_old_driver_falls_back_to_the_older_process_list_call(monkeypatch):
+    gpus = two_gpus()
+    gpus[0].processes = [(os.getpid(), GiB)]
+    nvml = FakeNVML(gpus, old_driver=True)
+    assert sampler(nvml).sample()["gpu/0/process_memory_bytes"] == 1.0 * GiB
+    monkeypatch.delattr(FakeNVML, "nvmlDeviceGetComputeRunningProcesses_v2")
+    readings = sampler(nvml).sample()  # nothing to fall back on: that reading only is lost
+    assert "gpu/0/process_memory_bytes" not in readings and len(readings) == 16
+
+
 def test_no_driver_switches_off_with_one_info_message(caplog):
     caplog.set_level(logging.INFO, logger="autolog")
     for _ in range(3):

@@ -83,34 +83,34 @@ class CpuSampler(Sampler):
 
     def _counters(self) -> dict[str, Any]:
         """Cumulative counters (and the process tree's RSS), read as close together as possible."""
-        processes, rss = self._family_usage()
+        process_cpu, rss = self._family_usage()
         return {
             "time": time.monotonic(),
             "cpu": _cpu_busy_total(self._psutil.cpu_times()),
-            "processes": processes,
+            "process_cpu": process_cpu,
             "rss": rss,
             "disk": _disk_bytes(self._psutil),
             "net": _net_bytes(self._psutil),
         }
 
-    def _family_usage(self) -> tuple[dict[tuple[int, float], float], float]:
-        """CPU seconds per process (keyed by pid and start time) and total RSS of the tree.
+    def _family_usage(self) -> tuple[float, float]:
+        """CPU seconds and resident bytes of this process tree.
 
-        A process's CPU seconds include its reaped children's, so the time of a worker that
-        exited between two samples still shows up, in its parent's count.
+        Each process counts its own CPU time plus that of its reaped children, so when a worker
+        exits and its parent reaps it, its time moves from its own count into its parent's: the
+        total neither loses it nor counts it twice, and a worker born and gone between two
+        samples still shows up.
         """
         psutil = self._psutil
-        cpu: dict[tuple[int, float], float] = {}
-        rss = 0.0
+        cpu = rss = 0.0
         for proc in process_family(self._process):
             try:
                 with proc.oneshot():
-                    times = proc.cpu_times()
-                    key = (proc.pid, proc.create_time())
+                    t = proc.cpu_times()
+                    cpu += t.user + t.system + t.children_user + t.children_system
                     rss += proc.memory_info().rss
-            except psutil.Error:  # exited, a zombie, or not ours to read
+            except psutil.Error:  # exited since it was listed, or not ours to read
                 continue
-            cpu[key] = times.user + times.system + times.children_user + times.children_system
         return cpu, rss
 
     def _gauges(self, counters: dict[str, Any]) -> dict[str, float]:
@@ -146,8 +146,8 @@ def _rates(before: dict[str, Any], after: dict[str, Any], cores: int) -> dict[st
     (busy0, total0), (busy1, total1) = before["cpu"], after["cpu"]
     if total1 > total0:
         out["cpu_percent"] = min(100.0, max(0.0, 100.0 * (busy1 - busy0) / (total1 - total0)))
-    spent = sum(max(0.0, seconds - before["processes"].get(key, 0.0))
-                for key, seconds in after["processes"].items())
+    # negative when a process left the tree without being reaped inside it: nothing to report
+    spent = max(0.0, after["process_cpu"] - before["process_cpu"])
     out["process_cpu_percent"] = min(100.0 * cores, 100.0 * spent / elapsed)
     for kind, names in (("disk", ("disk_read_bytes_per_s", "disk_write_bytes_per_s")),
                         ("net", ("network_sent_bytes_per_s", "network_recv_bytes_per_s"))):

@@ -62,6 +62,9 @@ class NvidiaSampler(Sampler):
     def __init__(self, settings: Settings, nvml: Any = None):
         super().__init__(settings)
         self.nvml = nvml if nvml is not None else _import_pynvml()
+        # pynvml raises this (not an NVMLError) when the driver lacks a function's newest version
+        self._mismatch = getattr(self.nvml, "NVMLLibraryMismatchError", ())
+        self._errors = (self.nvml.NVMLError, *((self._mismatch,) if self._mismatch else ()))
         try:
             self.nvml.nvmlInit()
         except self.nvml.NVMLError as exc:
@@ -97,7 +100,8 @@ class NvidiaSampler(Sampler):
 
     def _selected(self, count: int) -> list[tuple[str, int]]:
         """(label, NVML index) of the GPUs to sample."""
-        if _all_devices(self.settings):
+        cuda_visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if cuda_visible is None or _all_devices(self.settings):
             return [(str(i), i) for i in range(count)]
         uuids = []
         for i in range(count):
@@ -106,7 +110,7 @@ class NvidiaSampler(Sampler):
                                         self.nvml.nvmlDeviceGetHandleByIndex(i)))
             except self.nvml.NVMLError:
                 uuids.append("")
-        indices = visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES"), uuids)
+        indices = visible_devices(cuda_visible, uuids)
         return [(str(ordinal), index) for ordinal, index in enumerate(indices)]
 
     def static_tags(self) -> dict[str, str]:
@@ -134,7 +138,7 @@ class NvidiaSampler(Sampler):
             prefix = f"gpu/{dev.label}/"
             for key, value in self._device_readings(dev).items():
                 out[prefix + key] = value
-            processes = self._read(dev, "processes", self.nvml.nvmlDeviceGetComputeRunningProcesses)
+            processes = self._read(dev, "processes", self._compute_processes)
             if processes is not None:
                 if family is None and processes:
                     from .cpu import family_pids
@@ -173,14 +177,29 @@ class NvidiaSampler(Sampler):
 
     # -- calling NVML ------------------------------------------------------------------------
 
+    def _compute_processes(self, handle: Any) -> list[Any]:
+        """Processes with a CUDA context on the GPU; drivers before R470 need the ``_v2`` call."""
+        try:
+            return self.nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+        except self._errors as exc:
+            older = getattr(self.nvml, "nvmlDeviceGetComputeRunningProcesses_v2", None)
+            if older is None or not self._is_missing(exc):
+                raise
+            return older(handle)
+
+    def _is_missing(self, exc: BaseException) -> bool:
+        """The driver does not have this function or reading: asking again will not help."""
+        return isinstance(exc, self._mismatch) or getattr(exc, "value", None) in (
+            _NOT_SUPPORTED, _FUNCTION_NOT_FOUND)
+
     def _read(self, dev: _Device, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         """One NVML reading of one GPU, or None: a failure costs this reading only."""
         if what in dev.skip:
             return None
         try:
             return fn(dev.handle, *args)
-        except self.nvml.NVMLError as exc:
-            if getattr(exc, "value", None) in (_NOT_SUPPORTED, _FUNCTION_NOT_FOUND):
+        except self._errors as exc:
+            if self._is_missing(exc):
                 dev.skip.add(what)
                 _log.info("autolog: GPU %s does not report %s (%s); not asked again",
                           dev.label, what, exc)
