@@ -113,6 +113,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("system_metrics", True, _bool(True),
         "Sample hardware usage (CPU, memory, disk, network, NVIDIA GPUs) while a run is active."),
     Var("system_interval", 10.0, _positive(10.0), "Seconds between hardware samples."),
+    Var("gpu_all_devices", False, _bool(False),
+        "Sample every NVIDIA GPU on the machine, not only those CUDA_VISIBLE_DEVICES makes "
+        "visible to this process."),
     Var("http_url", None, _text(None), "URL of the `autolog server` the http backend sends to."),
     Var("http_token", None, _text(None), "Bearer token for the http backend."),
     Var("strict", False, _bool(False),
@@ -148,6 +151,7 @@ class Settings:
     log_models: bool
     system_metrics: bool
     system_interval: float
+    gpu_all_devices: bool
     http_url: str | None
     http_token: str | None
     strict: bool

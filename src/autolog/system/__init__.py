@@ -4,8 +4,8 @@ While a top-level run is active, one daemon thread per run builds every register
 their static facts as tags, and every ``AUTOLOG_SYSTEM_INTERVAL`` seconds logs what they sample as
 metrics under ``system/`` (step = sample number). A sampler that cannot work here raises
 :class:`SamplerUnavailable` from its constructor and is left out quietly; one that fails while
-sampling loses that sample, not the thread. The thread ends with the run and never keeps the
-process alive.
+sampling loses that sample, not the thread. Every run gets at least one sample, however short.
+The thread ends with the run and never keeps the process alive.
 """
 
 from __future__ import annotations
@@ -72,11 +72,12 @@ class Monitor:
         step = 0
         next_at = time.monotonic()
         try:
-            while not self._stop.is_set():
+            while True:  # at least one sample, however short the run
                 self._sample(samplers, step)
                 step += 1
                 next_at += self.interval
-                self._stop.wait(max(0.0, next_at - time.monotonic()))
+                if self._stop.wait(max(0.0, next_at - time.monotonic())):
+                    break
         finally:
             for sampler in samplers:
                 try:
