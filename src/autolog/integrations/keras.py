@@ -1,0 +1,488 @@
+"""Keras 3: ``AutologCallback``, and ``Model.fit`` patched to add one.
+
+``AutologCallback`` turns Keras's callback events into ``Run`` calls: params and the model summary
+at ``on_train_begin``, every value of the epoch logs at ``on_epoch_end`` (step = epoch), batch logs
+every ``log_every_n_steps`` batches (step = global batch index), the EarlyStopping outcome and the
+model (``.keras``) at ``on_train_end``. Add it by hand, or let ``autolog.enable()`` add it.
+
+What ``enable()`` patches: ``fit`` where ``keras.Model`` finds it (the backend's trainer class:
+``TorchTrainer``, ``JAXTrainer``, ``TensorFlowTrainer``), so every model class inherits it. The
+patched ``fit`` passes Keras a new callbacks list with an ``AutologCallback`` appended when the
+user's has none (their list is never touched), and ends the run FAILED or KILLED when ``fit``
+raises: Keras has no exception hook.
+
+Nothing here imports TensorFlow: it works on the torch, JAX and TensorFlow backends alike.
+Keras is imported inside functions only; ``AutologCallback`` is built on first access (the
+module's ``__getattr__``), because its base class lives in Keras.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import struct
+import sys
+from collections.abc import Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from .. import values
+from ..hookspecs import hookimpl
+from ..patching import TrainingCall
+from .base import Integration, RunScope
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from keras.callbacks import Callback
+
+    from ..patching import Patcher
+    from ..run import Run
+
+__all__ = ["AutologCallback", "KerasIntegration"]
+
+#: Keras's batch size when ``fit`` gets arrays and no ``batch_size`` / ``steps_per_epoch``
+DEFAULT_BATCH_SIZE = 32
+_FIT_PARAMS = ("epochs", "batch_size", "validation_split", "steps_per_epoch", "shuffle",
+               "initial_epoch", "validation_steps", "validation_batch_size", "validation_freq")
+_EARLY_STOPPING_PARAMS = ("monitor", "patience", "min_delta", "mode", "baseline",
+                          "restore_best_weights", "start_from_epoch")
+
+
+class KerasIntegration(Integration):
+    name = "keras"
+    modules = ("keras",)
+    distributions = ("keras",)
+    supported = ">=3.0"
+
+    def patch(self, patcher: Patcher, module: ModuleType) -> None:
+        if not self.is_supported(getattr(module, "__version__", "0")):
+            return  # Keras 2 (tf.keras) has another callback protocol
+        owner = _defining_class(module.Model, "fit")
+        if owner is not None:
+            patcher.training(owner, "fit", _FitCall)
+
+
+def _defining_class(cls: type, attribute: str) -> type | None:
+    """The class of ``cls``'s MRO whose ``__dict__`` holds ``attribute`` (patched there, every
+    subclass inherits the patch; patching ``keras.Model`` itself would shadow it instead)."""
+    return next((c for c in cls.__mro__ if attribute in vars(c)), None)
+
+
+@hookimpl
+def autolog_register_integrations(register: Any) -> None:
+    register(KerasIntegration())
+
+
+# -- the callback ----------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """Records a Keras ``fit``: params, per-epoch (and per-batch) metrics, the model.
+
+    ``model.fit(..., callbacks=[AutologCallback()])``; ``autolog.enable()`` adds one to every
+    ``fit`` that has none.
+
+    :param log_every_n_steps: also log the batch logs every n batches, as ``batch/<name>`` at the
+        global batch index (default: epoch logs only)
+    :param log_models: save the model at the end of training (default: ``AUTOLOG_LOG_MODELS``)
+    """
+
+    #: batch hooks only append to the run's buffer: Keras may call them off the training thread
+    async_safe = True
+
+    def __init__(self, log_every_n_steps: int | None = None, log_models: bool | None = None):
+        super().__init__()
+        if log_every_n_steps is not None and log_every_n_steps < 1:
+            raise ValueError(f"log_every_n_steps must be 1 or more, got {log_every_n_steps}")
+        self.log_every_n_steps = log_every_n_steps
+        self.log_models = log_models
+        self._fit_args: dict[str, Any] | None = None  # set by the patched fit
+        self._scope: RunScope | None = None
+        self._run: Run | None = None
+        self._siblings: list[Any] = []
+        self._offset = 0  # global index of the current epoch's first batch
+        self._batches = 0  # batches seen in the current epoch (when Keras does not know)
+        self._epoch = -1
+
+    # -- Keras's events --------------------------------------------------------------------------
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._close(RuntimeError("fit did not reach on_train_end"))  # an earlier fit raised
+        self._scope = RunScope(None)  # type: ignore[arg-type]
+        self._offset, self._batches, self._epoch = 0, 0, -1
+        self._siblings = _sibling_callbacks(self)
+        if not self._scope.run.active:
+            return
+        self._run = run = self._scope.run
+        args = self._fit_args if self._fit_args is not None else _fit_args_from_stack(self.model)
+        run.log_params({**_fit_params(args), **_model_params(self.model),
+                        **_early_stopping_params(self._siblings)})
+        summary = _summary(self.model)
+        if summary:
+            run.log_text(summary, "model_summary.txt")
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._batches = batch + 1
+        n, run = self.log_every_n_steps, self._run
+        if n is None or run is None or not logs:
+            return
+        index = self._offset + batch
+        if (index + 1) % n == 0:
+            run.log_metrics({f"batch/{key}": value for key, value in logs.items()}, index)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._epoch = epoch
+        steps = (self.params or {}).get("steps")
+        self._offset += steps if isinstance(steps, int) and steps > 0 else self._batches
+        run = self._run
+        if run is None:
+            return
+        metrics = dict(logs or {})
+        if "learning_rate" not in metrics:
+            rate = _learning_rate(self.model)
+            if rate is not None:
+                metrics["learning_rate"] = rate
+        run.log_metrics(metrics, epoch)
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        run = self._run
+        if run is not None:
+            outcome = _early_stopping_outcome(self._siblings)
+            if outcome:
+                run.log_metrics(outcome, max(self._epoch, 0))
+            if self._wants_model(run):
+                self._log_model(run)
+        self._close(None)
+
+    # -- the run's lifecycle ---------------------------------------------------------------------
+
+    def _close(self, exc: BaseException | None) -> None:
+        """End the run this fit opened, once (``exc``: how fit ended)."""
+        scope, self._scope, self._run = self._scope, None, None
+        self._siblings = []
+        if scope is not None:
+            scope.close(exc)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        """The patched ``fit`` returned or raised ``exc``: end what is still open."""
+        self._close(exc)
+        self._fit_args = None
+
+    def _wants_model(self, run: Run) -> bool:
+        return self.log_models if self.log_models is not None else run.settings.log_models
+
+    def _log_model(self, run: Run) -> None:
+        """Save the weights the user gets back: an EarlyStopping after this callback in the list
+        restores its best weights only after us, so save those now."""
+        model = self.model
+        best = _pending_restore(self._siblings, self)
+        if best is None:
+            run.log_model(model, "model")
+            return
+        current = model.get_weights()
+        model.set_weights(best)
+        try:
+            run.log_model(model, "model")
+        finally:
+            model.set_weights(current)
+
+
+if TYPE_CHECKING:
+    class AutologCallback(_Recorder, Callback):  # what __getattr__ builds
+        ...
+
+_callback_class: type | None = None
+
+
+def _build_callback_class() -> type:
+    global _callback_class
+    if _callback_class is None:
+        from keras.callbacks import Callback
+
+        _callback_class = type("AutologCallback", (_Recorder, Callback),
+                               {"__module__": __name__, "__qualname__": "AutologCallback",
+                                "__doc__": _Recorder.__doc__})
+    return _callback_class
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AutologCallback":
+        return _build_callback_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _sibling_callbacks(callback: Any) -> list[Any]:
+    """The callbacks of the ``CallbackList`` calling us (to see EarlyStopping): Keras gives a
+    callback no reference to it, but it is the caller's ``self``."""
+    frame = sys._getframe(1)
+    for _ in range(4):
+        frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            break
+        owner = frame.f_locals.get("self")
+        found = getattr(owner, "callbacks", None)
+        if isinstance(found, list) and any(cb is callback for cb in found):
+            return list(found)
+    return [callback]
+
+
+# -- what is logged --------------------------------------------------------------------------------
+
+
+def _bind(function: Any, instance: Any, args: tuple[Any, ...],
+          kwargs: dict[str, Any]) -> inspect.BoundArguments | None:
+    try:
+        return inspect.signature(function).bind(instance, *args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+
+
+def _arguments(function: Any, instance: Any, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Every argument by name, defaults included, ``self`` left out: ``fit(x, y, 32, 3)`` and
+    ``fit(x, y, batch_size=32, epochs=3)`` read the same."""
+    bound = _bind(function, instance, args, kwargs)
+    if bound is None:
+        return dict(kwargs)
+    bound.apply_defaults()
+    return dict(list(bound.arguments.items())[1:])
+
+
+def _fit_args_from_stack(model: Any) -> dict[str, Any]:
+    """``fit``'s arguments, for a callback added by hand without ``enable()``: read from the
+    frame of the ``fit`` that is calling us (positional or not, Keras binds them there)."""
+    frame = sys._getframe(2)
+    for _ in range(8):
+        if frame is None:
+            break
+        code = frame.f_code
+        if code.co_name == "fit" and frame.f_locals.get("self") is model:
+            names = code.co_varnames[1:code.co_argcount]
+            return {name: frame.f_locals.get(name) for name in names}
+        frame = frame.f_back  # type: ignore[assignment]
+    return {}
+
+
+def _fit_params(args: Mapping[str, Any]) -> dict[str, Any]:
+    params = {name: args[name] for name in _FIT_PARAMS if name in args}
+    if "batch_size" in args or "x" in args:
+        params["batch_size"] = _batch_size(args)
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def _batch_size(args: Mapping[str, Any]) -> int | None:
+    """The batch size ``fit`` uses: given, the data loader's, or Keras's default for arrays."""
+    given = args.get("batch_size")
+    if given is not None:
+        return int(given)
+    x = args.get("x")
+    own = getattr(x, "batch_size", None)  # torch DataLoader, keras PyDataset subclasses
+    if isinstance(own, int):
+        return own
+    rows = _rows(x)
+    if rows is None:
+        return None  # a generator, a tf.data.Dataset: batched by the data itself
+    steps = args.get("steps_per_epoch")
+    return math.ceil(rows / steps) if steps else DEFAULT_BATCH_SIZE
+
+
+def _rows(x: Any) -> int | None:
+    """Rows of array-like ``x`` (an array, a tensor, or a list / dict of them), else None."""
+    if isinstance(x, Mapping):
+        x = next(iter(x.values()), None)
+    elif isinstance(x, list | tuple) and x:
+        x = x[0]
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) > 0 and isinstance(shape[0], int):
+        return int(shape[0])
+    return None
+
+
+def _model_params(model: Any) -> dict[str, Any]:
+    cls = type(model)
+    trainable = _count(model.trainable_weights)
+    non_trainable = _count(model.non_trainable_weights)
+    params: dict[str, Any] = {"model": {
+        "class": f"{cls.__module__}.{cls.__qualname__}", "name": model.name,
+        "parameters": trainable + non_trainable, "trainable_parameters": trainable,
+        "non_trainable_parameters": non_trainable}}
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        config = {k: _short_float(v) for k, v in optimizer.get_config().items() if k != "name"}
+        params["optimizer"] = {"class": type(optimizer).__name__, **config}
+    compiled = _compile_config(model)
+    if compiled.get("loss") is not None:
+        params["loss"] = _names(compiled["loss"])
+    if compiled.get("metrics"):
+        params["metrics"] = _names(compiled["metrics"])
+    return params
+
+
+def _short_float(value: Any) -> Any:
+    """``0.01`` for the float32 ``0.009999999776482582`` Keras configs hold."""
+    if type(value) is not float or not math.isfinite(value):
+        return value
+    short = float(f"{value:.7g}")
+    return short if _float32(short) == _float32(value) == value else value
+
+
+def _float32(value: float) -> float:
+    return struct.unpack("f", struct.pack("f", value))[0]  # type: ignore[no-any-return]
+
+
+def _count(weights: Any) -> int:
+    return sum(math.prod(int(d) for d in w.shape) for w in weights)
+
+
+def _compile_config(model: Any) -> dict[str, Any]:
+    try:
+        return model.get_compile_config() or {}
+    except Exception:  # not compiled, or a custom loss that does not serialise
+        return {}
+
+
+def _names(spec: Any) -> Any:
+    """Readable names of a (serialised) loss or metrics spec: ``"mse"``, ``["mae", "auc"]``."""
+    if isinstance(spec, str) or spec is None:
+        return spec
+    if isinstance(spec, list | tuple):
+        return [_names(item) for item in spec]
+    if isinstance(spec, Mapping):
+        if "class_name" in spec:
+            config = spec.get("config")
+            name = config.get("name") if isinstance(config, Mapping) else None
+            return name or spec["class_name"]
+        return {str(key): _names(value) for key, value in spec.items()}
+    return getattr(spec, "name", None) or getattr(spec, "__name__", None) or type(spec).__name__
+
+
+def _summary(model: Any) -> str | None:
+    lines: list[str] = []
+    try:
+        model.summary(print_fn=lambda text, *args, **kwargs: lines.append(str(text)))
+    except ValueError:  # a subclassed model not built yet has no summary
+        return None
+    return "\n".join(lines) + "\n"
+
+
+def _learning_rate(model: Any) -> float | None:
+    optimizer = getattr(model, "optimizer", None)
+    rate = getattr(optimizer, "learning_rate", None)
+    if rate is None:
+        return None
+    return values.to_float(getattr(rate, "value", rate))  # a Variable's backend tensor
+
+
+def _is_early_stopping(callback: Any) -> bool:
+    from keras.callbacks import EarlyStopping
+
+    return isinstance(callback, EarlyStopping)
+
+
+def _early_stopping(callbacks: list[Any]) -> Any:
+    return next((cb for cb in callbacks if _is_early_stopping(cb)), None)
+
+
+def _early_stopping_params(callbacks: list[Any]) -> dict[str, Any]:
+    stopper = _early_stopping(callbacks)
+    if stopper is None:
+        return {}
+    return {"early_stopping": {name: getattr(stopper, name, None)
+                               for name in _EARLY_STOPPING_PARAMS}}
+
+
+def _early_stopping_outcome(callbacks: list[Any]) -> dict[str, float]:
+    """``stopped_epoch`` (only when it stopped), ``best``, ``best_epoch``, ``restored_epoch``."""
+    stopper = _early_stopping(callbacks)
+    if stopper is None:
+        return {}
+    outcome: dict[str, float] = {}
+    if stopper.stopped_epoch > 0:
+        outcome["early_stopping/stopped_epoch"] = stopper.stopped_epoch
+    if stopper.best is not None:
+        outcome["early_stopping/best"] = float(stopper.best)
+        outcome["early_stopping/best_epoch"] = getattr(stopper, "best_epoch", 0)
+    if stopper.restore_best_weights and stopper.best_weights is not None:
+        outcome["early_stopping/restored_epoch"] = getattr(stopper, "best_epoch", 0)
+    return outcome
+
+
+def _pending_restore(callbacks: list[Any], callback: Any) -> Any:
+    """The best weights an EarlyStopping later in the list is about to restore, or None."""
+    after = False
+    for cb in callbacks:
+        if cb is callback:
+            after = True
+        elif after and _is_early_stopping(cb) and cb.restore_best_weights \
+                and cb.best_weights is not None:
+            return cb.best_weights
+    return None
+
+
+# -- the patched fit -------------------------------------------------------------------------------
+
+
+class _FitCall(TrainingCall):
+    place = "keras Model.fit"
+
+    def before(self) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        fit = type(self.instance).fit
+        bound = _bind(fit, self.instance, self.args, self.kwargs)
+        if bound is None:
+            return None  # a subclass's own fit signature: Keras will say what is wrong
+        given = bound.arguments.get("callbacks")
+        self.callback, replaced = _with_callback(given)
+        self.callback._fit_args = _arguments(fit, self.instance, self.args, self.kwargs)
+        if replaced is given:
+            return None
+        bound.arguments["callbacks"] = replaced
+        return bound.args[1:], bound.kwargs
+
+    def after(self, result: Any) -> None:
+        self.callback._finish(None)
+
+    def failed(self, exc: BaseException) -> None:
+        self.callback._finish(exc)
+
+
+def _with_callback(given: Any) -> tuple[_Recorder, Any]:
+    """The user's AutologCallback and their callbacks, or a new one and a new list holding it."""
+    from keras.callbacks import CallbackList
+
+    existing = given.callbacks if isinstance(given, CallbackList) else list(given or [])
+    found = next((cb for cb in existing if isinstance(cb, _Recorder)), None)
+    if found is not None:
+        return found, given
+    callback = _build_callback_class()()
+    if isinstance(given, CallbackList):  # fit uses a CallbackList as it is: make a copy
+        copy = CallbackList([*existing, callback], model=given.model, **(given.params or {}))
+        return callback, copy
+    return callback, [*existing, callback]
+
+
+# -- the model flavour -----------------------------------------------------------------------------
+
+
+@hookimpl
+def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[str, Any] | None:
+    """A ``keras.Model``: the native ``.keras`` archive (architecture, weights, optimizer)."""
+    keras = sys.modules.get("keras")
+    if keras is None or not isinstance(model, getattr(keras, "Model", ())):
+        return None
+    model.save(path / "model.keras")
+    cls = type(model)
+    return {"flavor": "keras", "format": "keras", "framework_version": keras.__version__,
+            "backend": keras.backend.backend(), "class": f"{cls.__module__}.{cls.__qualname__}",
+            "file": "model.keras"}
+
+
+@hookimpl
+def autolog_load_model(spec: dict[str, Any], path: Path) -> Any:
+    """``keras.saving.load_model``: custom classes must be registered
+    (``@keras.saving.register_keras_serializable``) or importable, as for Keras itself."""
+    if spec.get("flavor") != "keras":
+        return None
+    import keras
+
+    return keras.saving.load_model(path / spec.get("file", "model.keras"))

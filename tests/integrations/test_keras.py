@@ -1,0 +1,201 @@
+"""Keras 3 on the torch backend: real training on tiny arrays, read back through autolog."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is imported; never TensorFlow
+if os.environ["KERAS_BACKEND"] != "torch":
+    pytest.skip("these tests train on Keras's torch backend", allow_module_level=True)
+
+np = pytest.importorskip("numpy")
+pytest.importorskip("torch")
+keras = pytest.importorskip("keras")
+
+import autolog  # noqa: E402
+from autolog.integrations.keras import AutologCallback  # noqa: E402
+
+from ..helpers import only_run  # noqa: E402
+
+# Keras-on-torch converts tensors with np.array(..., copy=False) (NumPy 2 warns)
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+ROWS = 100
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.random((ROWS, 4), dtype=np.float32)
+    return x, x.sum(axis=1, keepdims=True)
+
+
+def make_model(lr: float = 0.01, model_class: type | None = None):
+    keras.utils.set_random_seed(0)
+    model = (model_class or keras.Sequential)(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse", metrics=["mae"])
+    return model
+
+
+def steps(record, key: str) -> list[int]:
+    return [step for step, _, _ in record.history(key)]
+
+
+def test_fit_logs_params_epoch_metrics_summary_and_model(data):
+    x, y = data
+    autolog.enable()
+    model = make_model()
+    model.fit(x, y, 16, 3, 0, validation_split=0.2)  # batch_size, epochs, verbose by position
+    record = only_run()
+    assert record.status == "FINISHED"
+    params = record.params
+    assert {k: params[k] for k in ("epochs", "batch_size", "validation_split", "shuffle",
+                                   "initial_epoch")} == {
+        "epochs": 3, "batch_size": 16, "validation_split": 0.2, "shuffle": True,
+        "initial_epoch": 0}
+    assert params["optimizer.class"] == "Adam" and params["optimizer.learning_rate"] == 0.01
+    assert params["loss"] == "mse" and params["metrics"] == '["mae"]'
+    assert params["model.class"] == "keras.src.models.sequential.Sequential"
+    assert params["model.parameters"] == params["model.trainable_parameters"] == 4 * 8 + 8 + 9
+    assert params["model.non_trainable_parameters"] == 0
+    for key in ("loss", "mae", "val_loss", "val_mae", "learning_rate"):
+        assert steps(record, key) == [0, 1, 2], key
+    history = model.history.history
+    assert [v for _, v, _ in record.history("val_loss")] == pytest.approx(history["val_loss"])
+    assert record.metrics["learning_rate"] == pytest.approx(0.01)
+    assert not [k for k in record.metric_keys if k.startswith("batch/")]  # epoch logs only
+    summary = record.artifact_path("model_summary.txt").read_text(encoding="utf-8")
+    assert "Total params: " in summary and "dense_1" in summary
+
+    assert record.models["model"]["flavor"] == "keras"
+    loaded = autolog.load_model(record)
+    assert isinstance(loaded, keras.Model)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_positional_and_keyword_arguments_log_the_same_params(data):
+    x, y = data
+    autolog.enable()
+    make_model().fit(x, y, 32, 2, 0)
+    make_model().fit(x=x, y=y, batch_size=32, epochs=2, verbose=0)
+    make_model().fit(x, y, epochs=2, verbose=0)  # batch size implicit: Keras's 32
+    fitted = [{k: v for k, v in r.params.items() if not k.startswith("model.name")}
+              for r in autolog.list_runs()]
+    assert len(fitted) == 3 and fitted[0] == fitted[1] == fitted[2]
+    assert fitted[0]["batch_size"] == 32 and fitted[0]["epochs"] == 2
+
+
+def test_batch_logging_by_hand_without_enable(data):
+    x, y = data
+    callback = AutologCallback(log_every_n_steps=3)
+    make_model().fit(x, y, batch_size=10, epochs=2, verbose=0, callbacks=[callback])
+    record = only_run()
+    # 10 batches an epoch: global batch indices 0..19, every third one logged
+    assert sorted(steps(record, "batch/loss")) == [2, 5, 8, 11, 14, 17]
+    assert sorted(steps(record, "batch/mae")) == [2, 5, 8, 11, 14, 17]
+    assert steps(record, "loss") == [0, 1]
+    assert record.params["batch_size"] == 10  # read from fit's frame: no patch needed
+    assert record.params["epochs"] == 2
+
+
+def test_batch_hooks_are_async_safe():
+    callback = AutologCallback(log_every_n_steps=1)
+    assert callback.async_safe is True
+    callbacks = keras.callbacks.CallbackList([callback])
+    assert callbacks._async_train  # Keras may run our batch hook off the training thread
+
+
+def test_same_callbacks_list_for_two_fits_gives_two_runs(data):
+    x, y = data
+    autolog.enable()
+    history = keras.callbacks.History()
+    callbacks = [history]
+    make_model().fit(x, y, epochs=2, verbose=0, callbacks=callbacks)
+    make_model().fit(x, y, epochs=3, verbose=0, callbacks=callbacks)
+    assert callbacks == [history]  # the user's list is untouched
+    first, second = sorted(autolog.list_runs(), key=lambda r: r.start_time)
+    assert first.id != second.id
+    assert steps(first, "loss") == [0, 1] and steps(second, "loss") == [0, 1, 2]
+
+
+def test_callback_by_hand_with_enable_logs_once(data):
+    x, y = data
+    autolog.enable()
+    callback = AutologCallback()
+    callbacks = [callback]
+    make_model().fit(x, y, epochs=2, verbose=0, callbacks=callbacks)
+    assert callbacks == [callback]
+    record = only_run()
+    assert steps(record, "loss") == [0, 1]
+
+
+def test_fit_inside_a_user_run_logs_into_it(data):
+    x, y = data
+    autolog.enable()
+    with autolog.start_run("mine") as run:
+        make_model().fit(x, y, epochs=2, verbose=0)
+        run.log_metric("after", 1.0)
+    record = only_run()
+    assert record.id == run.id and record.name == "mine"
+    assert steps(record, "loss") == [0, 1] and record.metrics["after"] == 1.0
+
+
+def test_early_stopping_outcome_and_restored_model(data):
+    x, y = data
+    autolog.enable()
+    model = make_model(lr=0.5)
+    # an improvement bigger than any possible stops training after the first patient epoch
+    stopper = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=1e9,
+                                            restore_best_weights=True)
+    model.fit(x, y, epochs=10, verbose=0, callbacks=[stopper])
+    record = only_run()
+    assert stopper.stopped_epoch == 1
+    assert steps(record, "loss") == [0, 1]
+    assert record.metrics["early_stopping/stopped_epoch"] == 1
+    assert record.metrics["early_stopping/restored_epoch"] == 0
+    assert record.metrics["early_stopping/best"] == pytest.approx(record.history("loss")[0][1])
+    assert record.params["early_stopping.monitor"] == "loss"
+    assert record.params["early_stopping.patience"] == 1
+    loaded = autolog.load_model(record)  # the restored (best) weights, as the user has them
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_hand_added_callback_before_early_stopping_saves_restored_weights(data):
+    x, y = data
+    model = make_model(lr=0.5)
+    stopper = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=1e9,
+                                            restore_best_weights=True)
+    model.fit(x, y, epochs=10, verbose=0, callbacks=[AutologCallback(), stopper])
+    loaded = autolog.load_model(only_run())
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+BOOM = RuntimeError("boom in train_step")
+
+
+class ExplodingModel(keras.Sequential):
+    def train_step(self, data):
+        raise BOOM
+
+
+def test_training_error_reaches_the_user_and_the_run_fails(data):
+    x, y = data
+    autolog.enable()
+    with pytest.raises(RuntimeError) as caught:
+        make_model(model_class=ExplodingModel).fit(x, y, epochs=2, verbose=0)
+    assert caught.value is BOOM
+    assert only_run().status == "FAILED"
+
+
+def test_log_models_off_and_disable(data):
+    x, y = data
+    autolog.enable()
+    make_model().fit(x, y, epochs=1, verbose=0, callbacks=[AutologCallback(log_models=False)])
+    assert only_run().models == {}
+    autolog.disable()
+    make_model().fit(x, y, epochs=1, verbose=0)
+    assert len(autolog.list_runs()) == 1
