@@ -1,0 +1,455 @@
+"""The ``mlflow`` backend: runs recorded into an MLflow tracking server or store.
+
+Works with ``mlflow`` or ``mlflow-skinny``; the SDK is imported on the backend's worker thread
+only. Everything a run holds is mapped as ``docs/backends/mlflow.md`` describes:
+
+- the tracking URI is ``MLFLOW_TRACKING_URI`` (else MLflow's default); the experiment is
+  ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME`` when set, else the run's project
+  (created when missing); the MLflow run keeps autolog's run name and gets the tag
+  ``autolog.run_id``; child runs are MLflow nested runs (``mlflow.parentRunId``);
+- params, tags and metrics go through ``MlflowClient.log_batch`` within MLflow's limits, keys
+  mapped to the characters MLflow accepts (:func:`mlflow_key`);
+- every ``log_batch`` call also sets the tag ``autolog.delivered`` to the journal range and the
+  call number it completes; MLflow stores one call atomically, so a batch retried after a failure
+  (or by ``autolog sync`` in another process) skips exactly the calls already stored: no metric
+  point is ever stored twice;
+- a param logged again with another value (MLflow refuses changes) keeps its first value; the
+  new value is set as the tag ``autolog.param_changed.<key>``; what was logged is remembered in
+  the delivery state, so this survives restarts;
+- models are logged as MLflow Models (LoggedModels linked to the run) in the matching flavour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import posixpath
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import store
+from ..hookspecs import hookimpl
+from .base import Backend, Batch, RunRef
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+__all__ = ["MlflowBackend", "mlflow_key"]
+
+log = logging.getLogger("autolog")
+
+RUN_ID_TAG = "autolog.run_id"
+DELIVERED_TAG = "autolog.delivered"
+CHANGED_PREFIX = "autolog.param_changed."
+PARAMS_ARTIFACT_DIR = "autolog/params"
+
+MAX_METRICS = 1000
+MAX_PARAMS = 100
+MAX_TAGS = 100
+MAX_ENTITIES = 1000
+MAX_KEY = 250
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+
+#: autolog's context tags and the MLflow system tags the UI knows; both are set
+TAG_MAP = {
+    "autolog.git.commit": "mlflow.source.git.commit",
+    "autolog.git.branch": "mlflow.source.git.branch",
+    "autolog.source.entry_point": "mlflow.source.name",
+    "autolog.user": "mlflow.user",
+}
+
+#: autolog flavour -> (MLflow flavour module, distributions pinned in the model's requirements)
+FLAVORS = {
+    "sklearn": ("sklearn", ("scikit-learn", "cloudpickle")),
+    "xgboost": ("xgboost", ("xgboost",)),
+    "keras": ("keras", ("keras", "torch", "jax", "tensorflow")),
+    "lightning": ("pytorch", ("torch", "lightning", "pytorch-lightning", "cloudpickle")),
+    "transformers": ("transformers", ("transformers", "torch", "accelerate")),
+}
+FLAVORS_BY_MODULE = dict(FLAVORS.values())
+#: the generic pickle flavour, recognised by the class's module
+PICKLED_CLASSES = {"sklearn.": "sklearn", "xgboost.": "xgboost"}
+
+
+def mlflow_key(key: str) -> str:
+    """``key`` in the characters MLflow accepts for param, metric and tag names.
+
+    Letters, digits, ``_ - . /`` and space stay; any other character becomes ``_``; empty
+    path segments are dropped and ``.``/``..`` segments become ``_``/``__`` (MLflow refuses
+    names that a file system would resolve to another); keys over 250 characters are cut to
+    241 plus ``-`` and 8 hex digits of their hash, so two long keys stay apart.
+    """
+    chars = "".join(c if c.isalnum() or c in "_-. " else ("/" if c == "/" else "_")
+                    for c in key)
+    parts = [{".": "_", "..": "__"}.get(p, p) for p in chars.split("/") if p]
+    out = "/".join(parts) or "_"
+    if len(out) > MAX_KEY:
+        out = f"{out[:MAX_KEY - 9]}-{_digest(key)[:8]}"
+    return out
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 14] + "...[truncated]"
+
+
+class MlflowBackend(Backend):
+    name = "mlflow"
+    distributions = ("mlflow", "mlflow-skinny")
+
+    def __init__(self, settings: Any):
+        super().__init__(settings)
+        self._uri: str | None = None
+        self._client: MlflowClient | None = None
+        self._experiments: dict[str, str] = {}
+        #: autolog run id -> journal offset up to which MLflow is known to hold everything
+        self._confirmed: dict[str, int] = {}
+
+    # -- where -------------------------------------------------------------------------------
+
+    @property
+    def destination(self) -> str:
+        """The tracking URI, resolved without importing MLflow (this runs on the caller's thread).
+
+        ``mlflow.set_tracking_uri`` (when the user's code imported MLflow and called it), else
+        ``MLFLOW_TRACKING_URI``, else ``default:<cwd>`` for MLflow's own default, which is
+        relative to the working directory and resolved by MLflow on the worker.
+        """
+        if self._uri is None:
+            mlflow = sys.modules.get("mlflow")
+            is_set = getattr(mlflow, "is_tracking_uri_set", None)
+            if callable(is_set) and is_set():
+                uri = str(mlflow.get_tracking_uri())  # type: ignore[union-attr]
+            else:
+                uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+            self._uri = uri.rstrip("/") or f"default:{os.getcwd()}"
+        return self._uri
+
+    def cursor_key(self) -> str:
+        """``mlflow-<8 hex>``: each tracking URI keeps its own delivery cursors."""
+        return "mlflow-" + hashlib.sha256(self.destination.encode()).hexdigest()[:8]
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            uri = self.destination
+            self._client = MlflowClient(None if uri.startswith("default:") else uri)
+        return self._client
+
+    def _experiment_id(self, project: str) -> str:
+        fixed = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()
+        if fixed:
+            return fixed
+        name = os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or project or "default"
+        if name not in self._experiments:
+            self._experiments[name] = self._get_or_create_experiment(name)
+        return self._experiments[name]
+
+    def _get_or_create_experiment(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            if found.lifecycle_stage == "deleted":
+                raise ValueError(f"MLflow experiment {name!r} is deleted; restore it or set "
+                                 "MLFLOW_EXPERIMENT_NAME to another name")
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(name)
+        except MlflowException:  # created meanwhile by another process
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def start_run(self, run: RunRef) -> None:
+        if run.state.get("run_id"):
+            return
+        experiment_id = self._experiment_id(run.project)
+        run.state["experiment_id"] = experiment_id
+        run.state["run_id"] = self._find_or_create(run.path, run.start, experiment_id)
+
+    def _find_or_create(self, run_dir: Path, start: dict[str, Any], experiment_id: str) -> str:
+        """The MLflow run tagged with this autolog run id, created (with its parents) if none.
+
+        Looking it up first makes creation idempotent: a process killed after ``create_run``
+        but before saving the id finds the same run again.
+        """
+        found = self.client.search_runs(
+            [experiment_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{start['id']}'",
+            max_results=1)
+        if found:
+            return found[0].info.run_id
+        tags = {RUN_ID_TAG: start["id"], "mlflow.source.type": "LOCAL"}
+        parent = start.get("parent")
+        if parent:
+            parent_run_id = self._parent_run_id(run_dir.parent / parent)
+            if parent_run_id:
+                tags["mlflow.parentRunId"] = parent_run_id
+        created = self.client.create_run(experiment_id, start_time=start.get("time"), tags=tags,
+                                         run_name=start.get("name") or None)
+        return created.info.run_id
+
+    def _parent_run_id(self, parent_dir: Path) -> str | None:
+        """The parent's MLflow run id; the parent is created now if not delivered yet.
+
+        ``autolog sync`` may deliver a child before its parent: the parent's MLflow run is then
+        created here, tagged with its autolog id, and its own delivery later finds and uses it.
+        """
+        cursor = parent_dir / store.DELIVERY / f"{self.cursor_key()}.json"
+        try:
+            state = json.loads(cursor.read_text(encoding="utf-8")).get("state", {})
+        except (OSError, ValueError):
+            state = {}
+        if state.get("run_id"):
+            return str(state["run_id"])
+        start = next((r for _, r in store.iter_journal(parent_dir / store.JOURNAL)), None)
+        if start is None or start.get("t") != "start":
+            return None  # the parent is not in this store: the child stays top-level
+        return self._find_or_create(parent_dir, start, self._experiment_id(start.get("project")))
+
+    def end_run(self, run: RunRef, status: str, end_time: int) -> None:
+        self.client.set_terminated(run.state["run_id"], status, end_time)
+        self._confirmed.pop(run.id, None)
+
+    # -- params, tags, metrics ---------------------------------------------------------------
+
+    def log_batch(self, run: RunRef, batch: Batch) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._log_batch(run, batch)
+        except MlflowException as exc:
+            if "Changing param values is not allowed" not in str(exc):
+                raise
+            # MLflow holds params this run's state does not know (the state was lost, or
+            # another process logged them): learn them, then send again, once.
+            self._learn_remote_params(run)
+            self._log_batch(run, batch)
+
+    def _log_batch(self, run: RunRef, batch: Batch) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        run_id = run.state["run_id"]
+        saved_params = dict(run.state.get("params", {}))
+        params, tags = self._params(run, batch.params)
+        tags += self._tags(batch.tags)
+        metrics = [Metric(mlflow_key(m.key), m.value, m.timestamp, m.step)
+                   for m in batch.metrics]
+        calls = _split(metrics, params, tags)
+        start, end = batch.journal_range
+        try:
+            done = self._calls_done(run, start, end, len(calls))
+            for i in range(done, len(calls)):
+                m, p, t = calls[i]
+                marker = RunTag(DELIVERED_TAG, f"{start}-{end}:{i + 1}/{len(calls)}")
+                self.client.log_batch(run_id, metrics=m, params=p, tags=[*t, marker])
+        except BaseException:
+            self._confirmed.pop(run.id, None)
+            run.state["params"] = saved_params
+            raise
+        self._confirmed[run.id] = end
+
+    def _calls_done(self, run: RunRef, start: int, end: int, calls: int) -> int:
+        """How many of this batch's calls MLflow already holds (after a failure: some)."""
+        confirmed = self._confirmed.get(run.id)
+        if confirmed is not None and confirmed <= start:
+            return 0
+        marker = self.client.get_run(run.state["run_id"]).data.tags.get(DELIVERED_TAG, "")
+        try:
+            span, _, progress = marker.partition(":")
+            done_start, done_end = map(int, span.split("-"))
+            done = int(progress.split("/")[0])
+        except ValueError:
+            return 0  # nothing delivered yet
+        if (done_start, done_end) == (start, end):
+            return min(done, calls)
+        return calls if done_end >= end else 0
+
+    def _params(self, run: RunRef, params: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+        """MLflow params for the new ones; tags for changed ones; long values as artifacts."""
+        from mlflow.entities import Param, RunTag
+
+        logged: dict[str, str] = run.state.setdefault("params", {})
+        out, tags = [], []
+        for raw_key, raw_value in params.items():
+            key, value = mlflow_key(raw_key), str(raw_value)
+            if len(value) > MAX_PARAM_VALUE:
+                artifact = f"{PARAMS_ARTIFACT_DIR}/{key.replace('/', '_')}.txt"
+                self.client.log_text(run.state["run_id"], value, artifact)
+                note = f"...[truncated; whole value in artifact {artifact}]"
+                value = value[:MAX_PARAM_VALUE - len(note)] + note
+            digest = _digest(value)
+            previous = logged.get(key)
+            if previous is None:
+                logged[key] = digest
+                out.append(Param(key, value))
+            elif previous != digest:
+                tags.append(RunTag(mlflow_key(CHANGED_PREFIX + key), _clip(value, MAX_TAG_VALUE)))
+        return out, tags
+
+    def _learn_remote_params(self, run: RunRef) -> None:
+        remote = self.client.get_run(run.state["run_id"]).data.params
+        run.state["params"] = {key: _digest(value) for key, value in remote.items()}
+
+    def _tags(self, tags: dict[str, str]) -> list[Any]:
+        from mlflow.entities import RunTag
+
+        out: dict[str, str] = {}
+        for key, value in tags.items():
+            out[mlflow_key(key)] = _clip(value, MAX_TAG_VALUE)
+            if key in TAG_MAP:
+                out[TAG_MAP[key]] = _clip(value, MAX_TAG_VALUE)
+        return [RunTag(k, v) for k, v in out.items()]
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def log_artifact(self, run: RunRef, local_path: Path, name: str) -> None:
+        run_id = run.state["run_id"]
+        if local_path.is_dir():
+            self.client.log_artifacts(run_id, str(local_path), artifact_path=name)
+        elif local_path.exists():
+            self.client.log_artifact(run_id, str(local_path),
+                                     artifact_path=posixpath.dirname(name) or None)
+        else:
+            log.warning("autolog: artifact %s of run %s is gone from the local store; "
+                        "not sent to MLflow", name, run.id)
+
+    def log_model(self, run: RunRef, local_path: Path, name: str, spec: dict[str, Any]) -> None:
+        """An MLflow Model in the matching flavour, or the saved files when there is none."""
+        models = run.state.setdefault("models", {})
+        if name in models:
+            return
+        flavor = _mlflow_flavor(spec)
+        saved = flavor is not None and self._log_flavored(run, local_path, name, spec, flavor)
+        if not saved:
+            self.log_artifact(run, local_path, name)
+            models[name] = None
+        else:
+            models[name] = saved
+
+    def _log_flavored(self, run: RunRef, local_path: Path, name: str, spec: dict[str, Any],
+                      flavor: str) -> str | None:
+        """Log ``name`` as a LoggedModel of ``flavor``; its model id, or None to fall back.
+
+        Done by hand rather than with ``mlflow.<flavor>.log_model`` so that it uses this
+        backend's tracking URI (not the process-wide one) and tells a model MLflow cannot
+        save (fall back to files) from a server that fails (raise: retried later).
+        """
+        try:
+            module, model = _load_for_mlflow(flavor, spec, local_path)
+        except Exception as exc:
+            log.warning("autolog: model %r (flavor %s) is sent to MLflow as plain files: "
+                        "loading it for mlflow.%s failed: %s: %s", name, spec.get("flavor"),
+                        flavor, type(exc).__name__, exc)
+            return None
+        logged = self._pending_model(run, name, flavor)
+        with tempfile.TemporaryDirectory(prefix="autolog-mlflow-") as tmp:
+            path = os.path.join(tmp, "model")
+            try:
+                _save_flavored(module, model, path, logged, run.state["run_id"], flavor)
+            except Exception as exc:
+                log.warning("autolog: model %r is sent to MLflow as plain files: "
+                            "mlflow.%s.save_model failed: %s: %s", name, flavor,
+                            type(exc).__name__, exc)
+                self.client.finalize_logged_model(logged.model_id, "FAILED")
+                return None
+            self.client.log_model_artifacts(logged.model_id, path)
+        from mlflow.entities import LoggedModelOutput
+
+        self.client.finalize_logged_model(logged.model_id, "READY")
+        self.client.log_outputs(run.state["run_id"], [LoggedModelOutput(logged.model_id, 0)])
+        return str(logged.model_id)
+
+    def _pending_model(self, run: RunRef, name: str, flavor: str) -> Any:
+        """A LoggedModel to upload into: one left pending by a failed try, or a new one."""
+        run_id, experiment_id = run.state["run_id"], run.state["experiment_id"]
+        try:
+            found = self.client.search_logged_models(
+                [experiment_id], filter_string=f"source_run_id = '{run_id}' AND name = '{name}'")
+        except Exception:
+            found = []
+        for model in found:
+            if str(model.status) in ("PENDING", "LoggedModelStatus.PENDING"):
+                return model
+        return self.client.create_logged_model(experiment_id, name=name, source_run_id=run_id,
+                                               tags={RUN_ID_TAG: run.id, "mlflow.flavor": flavor})
+
+
+def _mlflow_flavor(spec: dict[str, Any]) -> str | None:
+    flavor = spec.get("flavor")
+    if flavor == "pickle":
+        cls = str(spec.get("class", ""))
+        flavor = next((f for prefix, f in PICKLED_CLASSES.items() if cls.startswith(prefix)),
+                      None)
+    return FLAVORS[flavor][0] if flavor in FLAVORS else None
+
+
+def _load_for_mlflow(flavor: str, spec: dict[str, Any], path: Path) -> tuple[Any, Any]:
+    import importlib
+
+    from ..models import load_model
+
+    module = importlib.import_module(f"mlflow.{flavor}")
+    model = load_model(spec, path)
+    if flavor == "transformers" and not _is_pipeline_like(model):
+        model = {"model": model}
+    return module, model
+
+
+def _is_pipeline_like(model: Any) -> bool:
+    return isinstance(model, dict) or type(model).__name__.endswith("Pipeline")
+
+
+def _save_flavored(module: Any, model: Any, path: str, logged: Any, run_id: str,
+                   flavor: str) -> None:
+    from mlflow.models import Model
+
+    mlflow_model = Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id,
+                         run_id=run_id, model_id=logged.model_id)
+    # explicit requirements: MLflow's inference would load the model in a subprocess (seconds)
+    module.save_model(model, path, mlflow_model=mlflow_model,
+                      pip_requirements=_pins(FLAVORS_BY_MODULE[flavor]))
+
+
+def _pins(distributions: tuple[str, ...]) -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for dist in distributions:
+        try:
+            pins.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
+def _split(metrics: list[Any], params: list[Any], tags: list[Any]) -> list[tuple[Any, Any, Any]]:
+    """Cut into ``log_batch`` calls within MLflow's limits, keeping one tag slot for the marker."""
+    calls = []
+    pi = ti = mi = 0
+    while pi < len(params) or ti < len(tags) or mi < len(metrics):
+        p = params[pi:pi + MAX_PARAMS]
+        t = tags[ti:ti + MAX_TAGS - 1]
+        room = min(MAX_METRICS, MAX_ENTITIES - 1 - len(p) - len(t))
+        m = metrics[mi:mi + room]
+        pi, ti, mi = pi + len(p), ti + len(t), mi + len(m)
+        calls.append((m, p, t))
+    return calls
+
+
+@hookimpl
+def autolog_register_backends(register: Any) -> None:
+    register(MlflowBackend)

@@ -1,0 +1,249 @@
+"""The MLflow backend, read back with ``MlflowClient`` from a sqlite store and a real server."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import autolog
+from autolog.backends.base import Batch, Metric, RunRef
+from autolog.backends.mlflow import TAG_MAP, MlflowBackend, mlflow_key
+from autolog.cli import main as cli_main
+
+from .conftest import MLFLOW_WARNINGS, MlflowTarget
+
+mlflow = pytest.importorskip("mlflow")
+
+pytestmark = [pytest.mark.filterwarnings(f) for f in MLFLOW_WARNINGS]
+
+
+def _delivered(run: autolog.Run) -> None:
+    assert autolog.flush(60), "the mlflow backend did not take everything"
+
+
+def _cursor(run_id: str, store: Path) -> dict:
+    [path] = (store / run_id / "delivery").glob("mlflow-*.json")
+    return json.loads(path.read_text())
+
+
+def test_key_mapping():
+    assert mlflow_key("train/loss") == "train/loss"
+    assert mlflow_key("val acc-1.x_y") == "val acc-1.x_y"
+    assert mlflow_key("odd@key#1") == "odd_key_1"
+    assert mlflow_key("/a//b/") == "a/b"
+    assert mlflow_key("../up/./here") == "__/up/_/here"
+    long_a, long_b = "k" * 300 + "a", "k" * 300 + "b"
+    assert len(mlflow_key(long_a)) == 250
+    assert mlflow_key(long_a) != mlflow_key(long_b)
+    assert mlflow_key("système") == "système"
+
+
+def test_cursor_key_depends_on_the_tracking_uri(monkeypatch):
+    settings = autolog.api.get_settings()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://one:5000")
+    one = MlflowBackend(settings).cursor_key()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://two:5000/")
+    two = MlflowBackend(settings).cursor_key()
+    assert one != two and one.startswith("mlflow-") and len(one) == len("mlflow-") + 8
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://two:5000")
+    assert MlflowBackend(settings).cursor_key() == two
+
+
+@pytest.mark.parametrize("where", ["sqlite", "server"])
+def test_round_trip(where, request, tmp_path, store):
+    target: MlflowTarget = request.getfixturevalue(f"mlflow_{where}")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    folder = tmp_path / "plots"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    autolog.enable(backend="local,mlflow")
+    with autolog.start_run("mapped", tags={"team": "vision", "odd tag!": "x"}) as run:
+        run.log_params({"lr": 0.1, "optimizer": {"name": "adam"}, "odd@key": 1,
+                        "long": "v" * 7000})
+        for step in range(2500):  # several log_batch calls: 1000 metrics per call at most
+            run.log_metrics({"loss": 1 / (step + 1), "acc": step / 2500}, step=step)
+        run.log_metrics({"system/cpu_percent": 12.5})
+        for i, value in enumerate([math.nan, math.inf, 1.5]):
+            run.log_metric("odd", value, step=i)
+        run.log_artifact(notes)
+        run.log_artifact(folder, "plots")
+    _delivered(run)
+    remote = target.run_for(run.id)
+    assert remote.info.run_name == "mapped"
+    assert remote.info.status == "FINISHED"
+    assert remote.info.start_time == autolog.get_run(run.id).start_time
+    params = remote.data.params
+    assert params["lr"] == "0.1" and params["optimizer.name"] == "adam"
+    assert params["odd_key"] == "1"
+    assert len(params["long"]) == 6000 and "autolog/params/long.txt" in params["long"]
+    tags = remote.data.tags
+    assert tags["team"] == "vision" and tags["odd tag_"] == "x"
+    assert tags["autolog.run_id"] == run.id
+    # autolog's context tags are also set under the names MLflow's UI shows
+    assert tags["mlflow.source.name"] == tags["autolog.source.entry_point"]
+    assert tags["mlflow.user"] == tags["autolog.user"]
+    assert all(tags[theirs] == tags[ours] for ours, theirs in TAG_MAP.items() if ours in tags)
+    loss = target.history(remote.info.run_id, "loss")
+    assert loss == [(s, 1 / (s + 1)) for s in range(2500)]
+    assert len(target.history(remote.info.run_id, "acc")) == 2500
+    assert target.history(remote.info.run_id, "system/cpu_percent") == [(0, 12.5)]
+    odd = target.history(remote.info.run_id, "odd")
+    # MLflow keeps NaN and stores infinities as the largest finite double
+    assert math.isnan(odd[0][1]) and odd[1][1] == 1.7976931348623157e308 and odd[2][1] == 1.5
+    files = target.artifacts(remote.info.run_id)
+    assert {"notes.txt", "plots/a.txt", "autolog/params/long.txt"} <= set(files)
+    full = target.client.download_artifacts(remote.info.run_id, "autolog/params/long.txt",
+                                            str(tmp_path))
+    assert Path(full).read_text() == "v" * 7000
+
+
+def test_nested_runs_and_status(mlflow_sqlite):
+    autolog.enable(backend="local,mlflow")
+    with autolog.start_run("parent") as parent:
+        with autolog.start_run("child") as child:
+            child.log_metric("x", 1.0)
+        with pytest.raises(ZeroDivisionError), autolog.start_run("broken"):
+            1 / 0  # noqa: B018
+    with pytest.raises(KeyboardInterrupt), autolog.start_run("stopped"):
+        raise KeyboardInterrupt
+    assert autolog.flush(60)
+    runs = {r.info.run_name: r for r in mlflow_sqlite.runs()}
+    assert runs["child"].data.tags["mlflow.parentRunId"] == runs["parent"].info.run_id
+    assert runs["broken"].data.tags["mlflow.parentRunId"] == runs["parent"].info.run_id
+    assert {name: r.info.status for name, r in runs.items()} == {
+        "parent": "FINISHED", "child": "FINISHED", "broken": "FAILED", "stopped": "KILLED"}
+    assert runs["parent"].data.tags["autolog.run_id"] == parent.id
+    assert runs["child"].data.tags["autolog.run_id"] == child.id
+
+
+def test_a_changed_param_keeps_its_first_value_and_the_change_is_tagged(mlflow_sqlite, store):
+    autolog.enable(backend="local,mlflow")
+    with autolog.start_run() as run:
+        run.log_params({"lr": 0.1, "epochs": 3})
+        assert autolog.flush(60)
+        run.log_params({"lr": 0.01, "epochs": 3})
+    assert autolog.flush(60)
+    remote = mlflow_sqlite.run_for(run.id)
+    assert remote.data.params == {"lr": "0.1", "epochs": "3"}
+    assert remote.data.tags["autolog.param_changed.lr"] == "0.01"
+    assert "autolog.param_changed.epochs" not in remote.data.tags
+    # what was logged is in the delivery state, so a later process knows it too
+    assert set(_cursor(run.id, store)["state"]["params"]) == {"lr", "epochs"}
+
+
+def test_sklearn_model_is_a_real_mlflow_model(mlflow_sqlite):
+    pytest.importorskip("sklearn")
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 4))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    model = LogisticRegression().fit(x, y)
+    autolog.enable(backend="local,mlflow", frameworks=[])
+    with autolog.start_run() as run:
+        spec = run.log_model(model, "classifier")
+    assert spec is not None and spec["flavor"] in ("sklearn", "pickle")
+    assert autolog.flush(120)
+    remote = mlflow_sqlite.run_for(run.id)
+    [output] = remote.outputs.model_outputs
+    logged = mlflow_sqlite.client.get_logged_model(output.model_id)
+    assert logged.name == "classifier" and logged.source_run_id == remote.info.run_id
+    mlflow.set_tracking_uri(mlflow_sqlite.uri)
+    try:
+        loaded = mlflow.sklearn.load_model(f"models:/{output.model_id}")
+        by_run = mlflow.sklearn.load_model(f"runs:/{remote.info.run_id}/classifier")
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert (loaded.predict(x) == model.predict(x)).all()
+    assert (by_run.predict_proba(x) == model.predict_proba(x)).all()
+
+
+def test_a_model_mlflow_has_no_flavour_for_is_sent_as_files(mlflow_sqlite):
+    autolog.enable(backend="local,mlflow")
+    with autolog.start_run() as run:
+        run.log_model({"weights": [1, 2, 3]}, "table")  # the generic pickle flavour
+    assert autolog.flush(60)
+    remote = mlflow_sqlite.run_for(run.id)
+    assert {"table/model.pkl", "table/autolog-model.json"} <= set(
+        mlflow_sqlite.artifacts(remote.info.run_id))
+    assert not remote.outputs.model_outputs
+
+
+def test_sync_to_mlflow_publishes_a_local_run_once(mlflow_sqlite, store, capsys):
+    with autolog.start_run("offline") as run:  # the local backend alone
+        run.log_params({"seed": 7})
+        for step in range(50):
+            run.log_metric("loss", step * 0.5, step=step)
+    assert not (store / run.id / "delivery").exists()
+    assert cli_main(["sync", "--to", "mlflow"]) == 0
+    assert cli_main(["sync", "--to", "mlflow", run.id]) == 0  # again: nothing to do
+    remote = mlflow_sqlite.run_for(run.id)
+    assert remote.info.status == "FINISHED" and remote.data.params == {"seed": "7"}
+    assert mlflow_sqlite.history(remote.info.run_id, "loss") == [(s, s * 0.5) for s in range(50)]
+
+
+def test_sync_delivers_a_child_before_its_parent(mlflow_sqlite):
+    with autolog.start_run("parent") as parent:
+        with autolog.start_run("child") as child:
+            child.log_metric("x", 1.0)
+        parent.log_metric("y", 2.0)
+    assert cli_main(["sync", "--to", "mlflow", child.id]) == 0  # the parent is created for it
+    assert cli_main(["sync", "--to", "mlflow", parent.id]) == 0  # and found again here
+    runs = {r.info.run_name: r for r in mlflow_sqlite.runs()}
+    assert set(runs) == {"parent", "child"}
+    assert runs["child"].data.tags["mlflow.parentRunId"] == runs["parent"].info.run_id
+    assert runs["parent"].info.status == "FINISHED"
+    assert mlflow_sqlite.history(runs["parent"].info.run_id, "y") == [(0, 2.0)]
+
+
+class _FailingClient:
+    """A real MlflowClient whose ``log_batch`` fails once, after ``ok`` successful calls."""
+
+    def __init__(self, client, ok: int):
+        self._client = client
+        self._left = ok
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def log_batch(self, *args, **kwargs):
+        if self._left == 0:
+            self._left = -1
+            raise ConnectionError("the server went away")
+        self._left -= 1
+        return self._client.log_batch(*args, **kwargs)
+
+
+def _ref(store: Path) -> RunRef:
+    run_dir = store / ("ab" * 16)
+    run_dir.mkdir(parents=True)
+    start = {"t": "start", "id": "ab" * 16, "name": "retried", "project": "p", "time": 1000}
+    (run_dir / "events.jsonl").write_text(json.dumps(start) + "\n")
+    return RunRef(run_dir, start, {}, "mlflow-test")
+
+
+def test_a_batch_retried_after_failing_midway_is_stored_once(mlflow_sqlite, store):
+    settings = autolog.api.get_settings()
+    backend = MlflowBackend(settings)
+    ref = _ref(store)
+    backend.start_run(ref)
+    batch = Batch(100)
+    batch.params = {"a": 1}
+    batch.metrics = [Metric("loss", float(i), i, 1000 + i) for i in range(4500)]
+    batch.journal_range = (100, 900)
+    backend._client = _FailingClient(backend.client, ok=2)
+    with pytest.raises(ConnectionError):
+        backend.log_batch(ref, batch)  # 2 of 5 calls stored
+    backend.log_batch(ref, batch)  # the same process retries
+    fresh = MlflowBackend(settings)  # and `autolog sync` in another process, once more
+    fresh.log_batch(ref, batch)
+    run_id = ref.state["run_id"]
+    history = mlflow_sqlite.history(run_id, "loss")
+    assert history == [(i, float(i)) for i in range(4500)]
+    tags = mlflow_sqlite.client.get_run(run_id).data.tags
+    assert tags["autolog.delivered"] == "100-900:5/5"
