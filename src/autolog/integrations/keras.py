@@ -91,6 +91,10 @@ class _Recorder:
     #: batch hooks only append to the run's buffer: Keras may call them off the training thread
     async_safe = True
 
+    if TYPE_CHECKING:  # set by Keras's Callback
+        model: Any
+        params: dict[str, Any] | None
+
     def __init__(self, log_every_n_steps: int | None = None, log_models: bool | None = None):
         super().__init__()
         if log_every_n_steps is not None and log_every_n_steps < 1:
@@ -328,7 +332,7 @@ def _short_float(value: Any) -> Any:
 
 
 def _float32(value: float) -> float:
-    return struct.unpack("f", struct.pack("f", value))[0]  # type: ignore[no-any-return]
+    return struct.unpack("f", struct.pack("f", value))[0]
 
 
 def _count(weights: Any) -> int:
@@ -467,8 +471,9 @@ def _with_callback(given: Any) -> tuple[_Recorder, Any]:
 @hookimpl
 def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[str, Any] | None:
     """A ``keras.Model``: the native ``.keras`` archive (architecture, weights, optimizer)."""
-    keras = sys.modules.get("keras")
-    if keras is None or not isinstance(model, getattr(keras, "Model", ())):
+    keras: Any = sys.modules.get("keras")
+    model_class = getattr(keras, "Model", None)
+    if model_class is None or not isinstance(model, model_class):
         return None
     model.save(path / "model.keras")
     cls = type(model)

@@ -1,0 +1,591 @@
+"""PyTorch Lightning (``lightning.pytorch`` and ``pytorch_lightning``): ``AutologCallback``.
+
+``AutologCallback`` turns the Trainer's events into ``Run`` calls: hyperparameters and Trainer
+settings at ``setup``, optimizers, parameter counts and the model summary at ``on_train_start``,
+EarlyStopping / ModelCheckpoint outcomes and the best (or last) checkpoint as the run's model at
+``on_fit_end``; it ends the run at ``teardown`` (FINISHED) or ``on_exception`` (FAILED, KILLED).
+
+Metrics are what the Trainer hands its loggers (``self.log`` / ``self.log_dict`` with
+``logger=True``), when and at the step it hands them, with the ``epoch`` it adds: the callback
+observes the Trainer's one door to its loggers, ``_LoggerConnector.log_metrics``, for the duration
+of each fit (it works with ``logger=False`` too). Reading ``trainer.callback_metrics`` at hooks
+instead would miss what ``LightningModule.on_train_epoch_end`` logs and, under DDP, could run
+metric syncs on one rank only.
+
+What ``enable()`` patches: ``Trainer.fit``, ``validate`` and ``test`` of each namespace, which
+add an ``AutologCallback`` of the Trainer's namespace to a copy of ``trainer.callbacks`` for the
+call (never twice: a hand-added one is used), and put the list back afterwards.
+
+Distributed: only global rank 0 records. Under ``ddp_spawn`` / ``ddp_fork`` the launching process
+does not train: the patched ``fit`` starts the run there and the rank-0 worker logs into it
+(``autolog.api.attach_run``); under ``ddp`` the launching process is rank 0.
+
+Lightning is imported inside functions only; the callback classes (one per namespace, since each
+Trainer accepts only its own ``Callback`` subclasses) are built on first access through the
+module's ``__getattr__``, under names pickle can find again (``ddp_spawn`` pickles callbacks).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+from collections.abc import Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..hookspecs import hookimpl
+from ..patching import Patcher, TrainingCall
+from ..run import status_for
+from .base import Integration, RunScope
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from lightning.pytorch import Callback
+
+    from ..run import Run
+
+__all__ = ["AutologCallback", "LightningIntegration", "callback_class"]
+
+NAMESPACES = ("lightning.pytorch", "pytorch_lightning")
+_TRAINER_SETTINGS = (
+    "max_epochs", "min_epochs", "max_steps", "min_steps", "precision", "accumulate_grad_batches",
+    "gradient_clip_val", "gradient_clip_algorithm", "num_nodes", "limit_train_batches",
+    "limit_val_batches", "limit_test_batches", "limit_predict_batches", "val_check_interval",
+    "check_val_every_n_epoch", "log_every_n_steps", "world_size")
+_EARLY_STOPPING_PARAMS = ("monitor", "patience", "min_delta", "mode", "stopping_threshold",
+                          "divergence_threshold", "check_finite")
+
+
+class LightningIntegration(Integration):
+    name = "lightning"
+    modules = NAMESPACES
+    distributions = ("lightning", "pytorch-lightning")
+    supported = ">=2.0"
+
+    def patch(self, patcher: Patcher, module: ModuleType) -> None:
+        for method in ("fit", "validate", "test"):
+            patcher.training(module.Trainer, method, _TrainerCall)
+
+
+@hookimpl
+def autolog_register_integrations(register: Any) -> None:
+    register(LightningIntegration())
+
+
+# -- the callback ----------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """Records a Lightning ``fit`` / ``validate`` / ``test``: hyperparameters, Trainer settings,
+    what the module logs, the best checkpoint.
+
+    ``Trainer(callbacks=[AutologCallback()])``; ``autolog.enable()`` adds one to every Trainer
+    call that has none. Only global rank 0 records.
+
+    :param log_every_n_steps: log step-level metrics only every n steps (default: whenever the
+        Trainer logs them, every ``Trainer(log_every_n_steps=...)`` steps)
+    :param log_models: log the best (or last) checkpoint as the run's model (default:
+        ``AUTOLOG_LOG_MODELS``)
+    """
+
+    def __init__(self, log_every_n_steps: int | None = None, log_models: bool | None = None):
+        super().__init__()
+        if log_every_n_steps is not None and log_every_n_steps < 1:
+            raise ValueError(f"log_every_n_steps must be 1 or more, got {log_every_n_steps}")
+        self.log_every_n_steps = log_every_n_steps
+        self.log_models = log_models
+        # (run id, store, pid) of the run the launching process holds (ddp_spawn: set there)
+        self._launcher_run: tuple[str, str, int] | None = None
+        self._scope: Any = None
+        self._run: Run | None = None
+        self._observed: Any = None  # the logger connector class we observe during the call
+        self._epoch_point: tuple[int, float] | None = None
+        self._lr_step = -1
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for spawned workers: without the live run, with where to find it."""
+        state = dict(self.__dict__)
+        state.update(_scope=None, _run=None, _observed=None)
+        if self._launcher_run is None:
+            state["_launcher_run"] = _active_run_ref()
+        return state
+
+    # -- the Trainer's events --------------------------------------------------------------------
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self._close(None)  # an earlier call that ended without teardown
+        self._observed = _observe(type(trainer._logger_connector))
+        self._epoch_point, self._lr_step = None, -1
+        if trainer.global_rank != 0:
+            return
+        self._scope = self._open_scope(stage)
+        if not self._scope.run.active:
+            return
+        self._run = run = self._scope.run
+        if stage != "fit":
+            run.set_tags({"lightning.stage": stage})
+        run.log_params({**_hyperparameters(trainer, pl_module), "trainer": _settings(trainer)})
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        run = self._run
+        if run is None:
+            return
+        run.log_params({**_optimizer_params(trainer), **_model_params(pl_module),
+                        **_callback_params(trainer)})
+        summary = _summary(pl_module)
+        if summary:
+            run.log_text(summary, "model_summary.txt")
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        run = self._run
+        if run is None:
+            return
+        tags, outcome = _outcomes(trainer)
+        run.set_tags(tags)
+        if outcome:
+            run.log_metrics(outcome, trainer.global_step)
+        if self.log_models if self.log_models is not None else run.settings.log_models:
+            run.log_model(pl_module, "model", checkpoint=_best_checkpoint(trainer))
+
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self._close(None)
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self._close(exception)
+
+    def _logged(self, trainer: Any, connector: Any, metrics: Mapping[str, Any],
+                step: int | None) -> None:
+        """What the Trainer just handed its loggers (``_LoggerConnector.log_metrics``)."""
+        run = self._run
+        if run is None or not metrics:
+            return
+        metrics = dict(metrics)
+        if step is None:  # as _LoggerConnector.log_metrics does
+            given = metrics.pop("step", None)
+            if given is not None:
+                step = int(given)
+            else:
+                metrics.setdefault("epoch", trainer.current_epoch)
+                step = _logger_step(trainer)
+        in_batch_loop = getattr(connector, "_first_loop_iter", None) is not None
+        n = self.log_every_n_steps
+        if n is not None and in_batch_loop and trainer.training and (step + 1) % n:
+            return
+        self._dedupe_epoch(metrics, step)
+        if trainer.training and step != self._lr_step:
+            self._lr_step = step
+            metrics.update(_learning_rates(trainer))
+        run.log_metrics(metrics, step)
+
+    def _dedupe_epoch(self, metrics: dict[str, Any], step: int) -> None:
+        """The Trainer adds ``epoch`` to every call; log it once per step."""
+        epoch = metrics.get("epoch")
+        if epoch is None:
+            return
+        point = (step, float(epoch))
+        if point == self._epoch_point:
+            del metrics["epoch"]
+        self._epoch_point = point
+
+    # -- the run's lifecycle ---------------------------------------------------------------------
+
+    def _open_scope(self, stage: str) -> Any:
+        """This process's active run, the launching process's (a spawned rank-0 worker), or a
+        new one."""
+        from .. import api
+
+        launcher = self._launcher_run
+        if launcher is not None and launcher[2] != os.getpid():
+            active = api.active_run()
+            if active is not None and active.id == launcher[0]:
+                return _Borrowed(active)  # a forked worker: the inherited Run object
+            return _Borrowed(api.attach_run(launcher[0], launcher[1]), attached=True)
+        return RunScope(None)  # type: ignore[arg-type]
+
+    def _close(self, exc: BaseException | None) -> None:
+        scope, self._scope, self._run = self._scope, None, None
+        observed, self._observed = self._observed, None
+        if observed is not None:
+            _unobserve(observed)
+        if scope is not None:
+            scope.close(exc)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        """The patched Trainer call returned or raised ``exc``: end what is still open."""
+        self._close(exc)
+        self._launcher_run = None
+
+
+class _Borrowed:
+    """A run another process started: logged into, ended by its owner (``end`` only flushes)."""
+
+    owned = False
+
+    def __init__(self, run: Run, attached: bool = False):
+        self.run = run
+        self.attached = attached
+
+    def close(self, exc: BaseException | None = None) -> None:
+        if self.attached:
+            self.run.end(status_for(exc))
+
+
+def _active_run_ref() -> tuple[str, str, int] | None:
+    from .. import api
+
+    run = api.active_run()
+    if run is None or not run.active or run.path is None:
+        return None
+    return run.id, str(run.path.parent), os.getpid()
+
+
+if TYPE_CHECKING:
+    class AutologCallback(_Recorder, Callback):  # what __getattr__ builds
+        ...
+
+_classes: dict[str, type] = {}
+_class_lock = threading.Lock()
+
+
+def _class_name(namespace: str) -> str:
+    return "AutologCallback_" + namespace.replace(".", "_")
+
+
+def callback_class(namespace: str | None = None) -> type:
+    """The ``AutologCallback`` class for ``namespace`` (``"lightning.pytorch"`` or
+    ``"pytorch_lightning"``; default: the one imported, ``lightning.pytorch`` first)."""
+    namespace = namespace or _default_namespace()
+    with _class_lock:
+        cls = _classes.get(namespace)
+        if cls is None:
+            import importlib
+
+            base = importlib.import_module(namespace).Callback
+            cls = type("AutologCallback", (_Recorder, base),
+                       {"__module__": __name__, "__qualname__": _class_name(namespace),
+                        "__doc__": _Recorder.__doc__})
+            _classes[namespace] = cls
+    return cls
+
+
+def _default_namespace() -> str:
+    for namespace in NAMESPACES:
+        if namespace in sys.modules:
+            return namespace
+    import importlib.util
+
+    for namespace in NAMESPACES:
+        root = namespace.split(".")[0]
+        if importlib.util.find_spec(root) is not None:
+            return namespace
+    raise ImportError("autolog's Lightning callback needs lightning or pytorch_lightning")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AutologCallback":
+        return callback_class()
+    for namespace in NAMESPACES:
+        if name == _class_name(namespace):
+            return callback_class(namespace)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _namespace(obj: Any) -> str:
+    """The namespace an object of Lightning (a Trainer, a module) comes from."""
+    for cls in type(obj).__mro__:
+        module = cls.__module__
+        for namespace in NAMESPACES:
+            if module == namespace or module.startswith(namespace + "."):
+                return namespace
+    return _default_namespace()
+
+
+# -- observing what the Trainer logs ---------------------------------------------------------------
+
+_observers: dict[type, tuple[Patcher, int]] = {}
+_observers_lock = threading.Lock()
+
+
+def _observe(connector_class: type) -> type:
+    """Wrap ``connector_class.log_metrics`` while at least one recorder needs it."""
+    with _observers_lock:
+        patcher, users = _observers.get(connector_class, (None, 0))
+        if patcher is None:
+            patcher = Patcher()
+            patcher.wrap(connector_class, "log_metrics", _forward)
+        _observers[connector_class] = (patcher, users + 1)
+    return connector_class
+
+
+def _unobserve(connector_class: type) -> None:
+    with _observers_lock:
+        patcher, users = _observers.pop(connector_class, (None, 0))
+        if patcher is None:
+            return
+        if users > 1:
+            _observers[connector_class] = (patcher, users - 1)
+        else:
+            patcher.revert()
+
+
+def _forward(wrapped: Any, connector: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Let the Trainer log, then hand the same metrics to its recorders."""
+    result = wrapped(*args, **kwargs)
+    try:
+        metrics = args[0] if args else kwargs.get("metrics")
+        step = args[1] if len(args) > 1 else kwargs.get("step")
+        trainer = connector.trainer
+        for callback in trainer.callbacks:
+            if isinstance(callback, _Recorder):
+                callback._logged(trainer, connector, metrics or {}, step)
+    except Exception as exc:
+        from ..errors import internal_error
+
+        internal_error("lightning logging metrics", exc)
+    return result
+
+
+def _logger_step(trainer: Any) -> int:
+    """The step the Trainer gives its loggers when it gives none: the optimizer steps taken."""
+    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+    step = getattr(loop, "_batches_that_stepped", None)
+    return int(step) if step is not None else int(trainer.global_step)
+
+
+# -- what is logged --------------------------------------------------------------------------------
+
+
+def _hyperparameters(trainer: Any, pl_module: Any) -> dict[str, Any]:
+    """The DataModule's and the module's ``save_hyperparameters()`` values, at the top level as
+    Lightning's own loggers show them (the module's win a clash)."""
+    found: dict[str, Any] = {}
+    datamodule = getattr(trainer, "datamodule", None)
+    for source in (datamodule, pl_module):
+        hparams = getattr(source, "hparams", None) if source is not None else None
+        if isinstance(hparams, Mapping):
+            found.update({str(key): value for key, value in hparams.items()})
+    return found
+
+
+def _settings(trainer: Any) -> dict[str, Any]:
+    settings = {name: getattr(trainer, name, None) for name in _TRAINER_SETTINGS}
+    settings.update(accelerator=_accelerator(trainer), devices=trainer.num_devices,
+                    strategy=_strategy(trainer.strategy))
+    return settings
+
+
+def _accelerator(trainer: Any) -> str:
+    name = type(trainer.accelerator).__name__
+    return name.removesuffix("Accelerator").lower() or name
+
+
+def _strategy(strategy: Any) -> str:
+    name = getattr(strategy, "strategy_name", None)
+    if not isinstance(name, str):
+        name = type(strategy).__name__.removesuffix("Strategy").lower()
+    start = getattr(strategy, "_start_method", "popen")
+    return f"{name}_{start}" if isinstance(start, str) and start != "popen" else name
+
+
+def _optimizer_params(trainer: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for i, optimizer in enumerate(trainer.optimizers):
+        params["optimizer" if i == 0 else f"optimizer_{i}"] = {
+            "class": type(optimizer).__name__, **dict(optimizer.defaults)}
+    for i, config in enumerate(trainer.lr_scheduler_configs):
+        scheduler = config.scheduler
+        state = scheduler.state_dict() if hasattr(scheduler, "state_dict") else {}
+        params["lr_scheduler" if i == 0 else f"lr_scheduler_{i}"] = {
+            "class": type(scheduler).__name__, "interval": config.interval,
+            "frequency": config.frequency, "monitor": config.monitor,
+            **{k: v for k, v in state.items()
+               if not k.startswith("_") and k != "last_epoch" and isinstance(v, int | float | str)}}
+    return params
+
+
+def _model_params(pl_module: Any) -> dict[str, Any]:
+    cls = type(pl_module)
+    total = trainable = 0
+    for p in pl_module.parameters():
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+    return {"model": {"class": f"{cls.__module__}.{cls.__qualname__}", "parameters": total,
+                      "trainable_parameters": trainable}}
+
+
+def _callback_params(trainer: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    stopper = next(iter(trainer.early_stopping_callbacks), None)
+    if stopper is not None:
+        params["early_stopping"] = {name: getattr(stopper, name, None)
+                                    for name in _EARLY_STOPPING_PARAMS}
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and hasattr(checkpoint, "monitor"):
+        params["checkpoint"] = {"monitor": checkpoint.monitor,
+                                "mode": getattr(checkpoint, "mode", None),
+                                "save_top_k": getattr(checkpoint, "save_top_k", None)}
+    return params
+
+
+def _summary(pl_module: Any) -> str | None:
+    import importlib
+
+    summary = importlib.import_module(_namespace(pl_module) + ".utilities.model_summary")
+    return str(summary.ModelSummary(pl_module, max_depth=1)) + "\n"
+
+
+def _learning_rates(trainer: Any) -> dict[str, float]:
+    """``lr`` for one optimizer with one param group; ``lr/opt<i>/pg<j>`` beyond that."""
+    rates: dict[str, float] = {}
+    optimizers = trainer.optimizers
+    for i, optimizer in enumerate(optimizers):
+        groups = optimizer.param_groups
+        for j, group in enumerate(groups):
+            name = "lr" if len(optimizers) == 1 else f"lr/opt{i}"
+            name = name if len(groups) == 1 else f"{name}/pg{j}"
+            rates[name] = group["lr"]
+    return rates
+
+
+def _outcomes(trainer: Any) -> tuple[dict[str, str], dict[str, Any]]:
+    """Tags and metrics saying how EarlyStopping and ModelCheckpoint ended."""
+    tags: dict[str, str] = {}
+    metrics: dict[str, Any] = {}
+    stopper = next(iter(trainer.early_stopping_callbacks), None)
+    if stopper is not None:
+        metrics["early_stopping/stopped_epoch"] = stopper.stopped_epoch
+        if stopper.best_score is not None:
+            metrics["early_stopping/best_score"] = stopper.best_score
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None:
+        for name in ("best_model_path", "last_model_path"):
+            path = getattr(checkpoint, name, None)
+            if path:
+                tags[f"checkpoint.{name}"] = os.path.abspath(path)
+        score = getattr(checkpoint, "best_model_score", None)
+        if score is not None:
+            metrics["checkpoint/best_model_score"] = score
+    return tags, metrics
+
+
+def _best_checkpoint(trainer: Any) -> str | None:
+    checkpoint = trainer.checkpoint_callback
+    for name in ("best_model_path", "last_model_path"):
+        path = getattr(checkpoint, name, None) if checkpoint is not None else None
+        if path and os.path.isfile(path):
+            return str(path)
+    return None
+
+
+# -- the patched Trainer calls ---------------------------------------------------------------------
+
+
+class _TrainerCall(TrainingCall):
+    """Adds an AutologCallback to a copy of ``trainer.callbacks`` for the call, then puts the
+    list back (Lightning reassigns it during the call: then ours is taken out of that one)."""
+
+    place = "lightning Trainer"
+    scope: RunScope | None
+
+    def before(self) -> None:
+        trainer = self.instance
+        original = trainer.callbacks
+        self.original, self.added = original, None
+        found = next((cb for cb in original if isinstance(cb, _Recorder)), None)
+        if found is None:
+            found = callback_class(_namespace(trainer))()
+            self.added = [*original, found]
+            trainer.callbacks = self.added
+        self.callback = found
+        if _spawns(trainer):  # the workers log into a run that lives here
+            self.scope = RunScope(None)  # type: ignore[arg-type]
+            if self.scope.run.active:
+                found._launcher_run = _active_run_ref()
+        else:
+            self.scope = None
+
+    def after(self, result: Any) -> None:
+        self._restore()
+        self.callback._finish(None)
+        if self.scope is not None:
+            self.scope.close(None)
+
+    def failed(self, exc: BaseException) -> None:
+        self._restore()
+        self.callback._finish(exc)
+        if self.scope is not None:
+            self.scope.close(exc)
+
+    def _restore(self) -> None:
+        trainer, added = self.instance, self.added
+        if added is None:
+            return
+        if trainer.callbacks is added:
+            trainer.callbacks = self.original
+        else:
+            trainer.callbacks = [cb for cb in trainer.callbacks if cb is not self.callback]
+
+
+def _spawns(trainer: Any) -> bool:
+    """Whether the strategy trains in new processes while this one waits (ddp_spawn, ddp_fork)."""
+    launcher = getattr(trainer.strategy, "launcher", None)
+    return launcher is not None and type(launcher).__name__ == "_MultiProcessingLauncher"
+
+
+# -- the model flavour -----------------------------------------------------------------------------
+
+
+def _module_namespace(model: Any) -> str | None:
+    for namespace in NAMESPACES:
+        module = sys.modules.get(namespace)
+        if module is not None and isinstance(model, module.LightningModule):
+            return namespace
+    return None
+
+
+@hookimpl
+def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[str, Any] | None:
+    """A ``LightningModule``: its checkpoint (``options["checkpoint"]``, copied: Lightning may
+    rewrite ``last.ckpt``), or one written from its weights and hyperparameters."""
+    namespace = _module_namespace(model)
+    if namespace is None:
+        return None
+    import importlib
+
+    version = importlib.import_module(namespace).__version__
+    source = options.get("checkpoint")
+    target = path / "model.ckpt"
+    if source:
+        shutil.copyfile(source, target)
+    else:
+        import torch
+
+        torch.save({"state_dict": model.state_dict(), "pytorch-lightning_version": version,
+                    model.CHECKPOINT_HYPER_PARAMS_KEY: dict(model.hparams)}, target)
+    cls = type(model)
+    return {"flavor": "lightning", "format": "ckpt", "framework_version": version,
+            "namespace": namespace, "class": f"{cls.__module__}.{cls.__qualname__}",
+            "file": "model.ckpt", "checkpoint": os.path.abspath(source) if source else None}
+
+
+@hookimpl
+def autolog_load_model(spec: dict[str, Any], path: Path) -> Any:
+    """``ModuleClass.load_from_checkpoint`` on CPU, in eval mode. The class must be importable
+    where the model is loaded (a module-level class of an importable module)."""
+    if spec.get("flavor") != "lightning":
+        return None
+    import importlib
+
+    module_name, _, name = spec["class"].rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise LookupError(f"the model's LightningModule class {spec['class']} is not importable "
+                          f"here ({exc}); import its module, or load {path / spec['file']} with "
+                          f"YourModule.load_from_checkpoint") from exc
+    model = cls.load_from_checkpoint(path / spec.get("file", "model.ckpt"), map_location="cpu")
+    model.eval()
+    return model
