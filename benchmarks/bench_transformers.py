@@ -1,0 +1,185 @@
+"""transformers Trainer: the same tiny training without autolog, with it, and with the Trainer's
+own MLflowCallback (``report_to="mlflow"`` on a sqlite store), side by side.
+
+Budget: autolog under 2 % slower than without it, with a metric logged every step
+(``logging_steps=1``). Each mode trains the same 2-layer BERT (built from a config, no download)
+on synthetic token ids; modes alternate within each repeat so machine load hits them alike, and
+the median of ``trainer.train()`` wall time is compared. A second table times one ``on_log``
+call of each callback (autolog's and MLflow's) with the Trainer's log dict: the cost per step,
+free of the run-to-run noise of whole trainings.
+
+    python benchmarks/bench_transformers.py            # 200 steps x 5 repeats
+    python benchmarks/bench_transformers.py --quick    # 40 steps x 3 repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+SEQ = 32
+
+
+def table(title: str, headers: list[str], rows: list[list[object]]) -> None:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def tiny_model():
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    return BertForSequenceClassification(BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, max_position_embeddings=SEQ, num_labels=2))
+
+
+def token_data(n: int, seed: int) -> list[dict]:
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 100, (n, SEQ), generator=generator)
+    labels = (ids[:, 0] > 50).long()
+    mask = torch.ones(SEQ, dtype=torch.long)
+    return [{"input_ids": ids[i], "attention_mask": mask, "labels": labels[i]} for i in range(n)]
+
+
+def train_once(mode: str, steps: int, work: Path, data: tuple[list, list]) -> float:
+    from transformers import Trainer, TrainingArguments
+
+    import autolog
+
+    if mode.startswith("autolog"):
+        autolog.enable(log_models=mode == "autolog")
+    else:
+        autolog.disable()
+    args = TrainingArguments(
+        output_dir=str(work / "out"), per_device_train_batch_size=8, max_steps=steps,
+        logging_steps=1, eval_strategy="steps", eval_steps=max(steps // 4, 1),
+        save_strategy="no", report_to="mlflow" if mode == "mlflow" else "none", use_cpu=True,
+        disable_tqdm=True, dataloader_pin_memory=False, seed=0)
+    trainer = Trainer(model=tiny_model(), args=args, train_dataset=data[0], eval_dataset=data[1])
+    start = time.perf_counter()
+    trainer.train()
+    elapsed = time.perf_counter() - start
+    if mode == "mlflow":
+        import mlflow
+
+        mlflow.end_run()  # the callback leaves its run open for a later evaluate()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="40 steps x 3 repeats")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    opts = parser.parse_args()
+    steps, repeats = (40, 3) if opts.quick else (200, 5)
+    import torch
+
+    torch.set_num_threads(opts.threads)  # fewer threads: less noise from other processes
+
+    work = Path(tempfile.mkdtemp(prefix="bench-transformers-"))
+    os.environ["AUTOLOG_DIR"] = str(work / "autolog-runs")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
+    os.environ["MLFLOW_EXPERIMENT_NAME"] = "bench-transformers"
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    import contextlib
+    import io
+
+    has_mlflow = _installed("mlflow")
+    modes = ["plain", "autolog", "autolog-nomodel"] + (["mlflow"] if has_mlflow else [])
+    data = (token_data(8 * steps, 0), token_data(32, 1))
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    with contextlib.redirect_stdout(io.StringIO()):  # the Trainer prints every log line
+        for mode in modes:  # warm-up: first imports, mlflow's database migrations
+            train_once(mode, 4, work, data)
+        for repeat in range(repeats):
+            order = modes[repeat % len(modes):] + modes[:repeat % len(modes)]
+            for mode in order:
+                times[mode].append(train_once(mode, steps, work, data))
+
+    base, best_base = statistics.median(times["plain"]), min(times["plain"])
+    labels = {"plain": "no autolog (report_to='none')",
+              "autolog": "autolog.enable() (model saved at the end)",
+              "autolog-nomodel": "autolog.enable(log_models=False)",
+              "mlflow": "report_to='mlflow' (MLflowCallback, sqlite)"}
+    rows = []
+    for mode in modes:
+        median, best = statistics.median(times[mode]), min(times[mode])
+        rows.append([labels[mode], f"{median:.3f}", f"{best:.3f}",
+                     f"{(median / base - 1) * 100:+.1f} %",
+                     f"{(best / best_base - 1) * 100:+.1f} %"])
+    table(f"Trainer.train(): 2-layer BERT (hidden 32), {steps} steps, logging_steps=1, "
+          f"4 evals; {repeats} repeats (budget: autolog < +2 %)",
+          ["mode", "median s", "best s", "vs none (median)", "vs none (best)"], rows)
+    print(f"\nmedian of a plain step: {base / steps * 1e3:.2f} ms; work dir {work}")
+    bench_on_log(work, 20_000 if not opts.quick else 5_000, has_mlflow, base / steps)
+
+
+def _installed(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def _callback_cost(callback: object, args: object, n: int) -> float:
+    """Seconds per ``on_log`` call, with the log dict the Trainer sends at each step."""
+    from transformers import TrainerControl, TrainerState
+
+    state, control = TrainerState(), TrainerControl()
+    callback.on_train_begin(args, state, control, model=tiny_model())  # type: ignore[attr-defined]
+    on_log = callback.on_log  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    for i in range(n):
+        state.global_step = i + 1
+        logs = {"loss": 0.5 + i * 1e-6, "grad_norm": 1.25, "learning_rate": 1e-3, "epoch": i / n}
+        on_log(args, state, control, logs=logs)
+    return (time.perf_counter() - start) / n
+
+
+def bench_on_log(work: Path, n: int, has_mlflow: bool, step_s: float) -> None:
+    from transformers import TrainingArguments
+
+    import autolog
+    from autolog.integrations.transformers import AutologCallback
+
+    args = TrainingArguments(output_dir=str(work / "cb"), report_to="none", use_cpu=True)
+    autolog.disable()
+    autolog_s = _callback_cost(AutologCallback(log_models=False), args, n)
+    start = time.perf_counter()
+    autolog.end_run()
+    autolog.flush()
+    flush_s = time.perf_counter() - start
+    rows = [["AutologCallback.on_log", n, f"{autolog_s * 1e6:.1f}",
+             f"{autolog_s / step_s * 100:.3f} %"],
+            ["  + end of run and flush, per call", n, f"{(autolog_s + flush_s / n) * 1e6:.1f}",
+             f"{(autolog_s + flush_s / n) / step_s * 100:.3f} %"]]
+    if has_mlflow:
+        import mlflow
+        from transformers.integrations import MLflowCallback
+
+        m = max(n // 50, 50)  # each call is a synchronous write to the store
+        mlflow_s = _callback_cost(MLflowCallback(), args, m)
+        mlflow.end_run()
+        rows.append(["MLflowCallback.on_log (sqlite)", m, f"{mlflow_s * 1e6:.1f}",
+                     f"{mlflow_s / step_s * 100:.3f} %"])
+    table(f"one on_log call per step (4 metrics); a plain step above: {step_s * 1e3:.2f} ms",
+          ["callback", "calls", "us per call", "of a step"], rows)
+
+
+if __name__ == "__main__":
+    main()
