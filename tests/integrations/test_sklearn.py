@@ -328,3 +328,39 @@ def test_enable_before_importing_sklearn(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[-2] == "['LogisticRegression', 'cross_validate']"
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_training_metrics_match_scikit_learns_own_functions(weighted, cancer, iris, diabetes):
+    """autolog computes the common cases with numpy; the numbers are scikit-learn's."""
+    from sklearn import metrics as m
+
+    from autolog.integrations.sklearn import training_metrics
+
+    rng = np.random.default_rng(0)
+    for x, y in (cancer, iris, (iris[0], np.array(["a", "b", "c"])[iris[1]])):
+        w = rng.uniform(0.5, 2.0, len(y)) if weighted else None
+        model = DecisionTreeClassifier(max_depth=2, random_state=0).fit(x, y)
+        pred, proba = model.predict(x), model.predict_proba(x)
+        got = training_metrics(model, x, y, w)
+        p, r, f, _ = m.precision_recall_fscore_support(y, pred, average="weighted",
+                                                       sample_weight=w, zero_division=0)
+        auc = (m.roc_auc_score(y, proba[:, 1], sample_weight=w) if proba.shape[1] == 2 else
+               m.roc_auc_score(y, proba, sample_weight=w, multi_class="ovr",
+                               average="weighted"))
+        assert got == pytest.approx({
+            "training_accuracy_score": m.accuracy_score(y, pred, sample_weight=w),
+            "training_precision_score": p, "training_recall_score": r,
+            "training_f1_score": f, "training_roc_auc": auc,
+            "training_log_loss": m.log_loss(y, proba, sample_weight=w),
+            "training_score": m.accuracy_score(y, pred, sample_weight=w)}, rel=1e-9)
+    x, y = diabetes
+    w = rng.uniform(0.5, 2.0, len(y)) if weighted else None
+    model = Ridge().fit(x, y)
+    pred = model.predict(x)
+    assert training_metrics(model, x, y, w) == pytest.approx({
+        "training_mean_squared_error": m.mean_squared_error(y, pred, sample_weight=w),
+        "training_root_mean_squared_error": m.root_mean_squared_error(y, pred, sample_weight=w),
+        "training_mean_absolute_error": m.mean_absolute_error(y, pred, sample_weight=w),
+        "training_r2_score": m.r2_score(y, pred, sample_weight=w),
+        "training_score": m.r2_score(y, pred, sample_weight=w)}, rel=1e-9)

@@ -38,6 +38,8 @@ __all__ = ["XGBoostIntegration", "autolog_callback"]
 IMPORTANCE_TYPES = ("weight", "gain", "cover")
 #: the bar chart shows at most this many features per importance type
 CHART_FEATURES = 20
+BAR_WIDTH = 200
+ROW_HEIGHT = 19
 #: ``xgboost.train`` arguments that are data, callables or objects, not params
 NOT_PARAMS = frozenset({"params", "dtrain", "evals", "obj", "evals_result", "xgb_model",
                         "callbacks", "custom_metric", "feval"})
@@ -271,27 +273,35 @@ def feature_importance(booster: Any) -> dict[str, dict[str, float]]:
 
 
 def _log_chart(run: Run, importance: dict[str, dict[str, float]]) -> None:
-    """``feature_importance.png``: one bar chart per importance type, top features first.
+    """``feature_importance.png``: a bar chart per importance type, top features first.
 
-    Drawn with matplotlib's object API on an Agg canvas: pyplot, its backend and its figure
-    list are left as they are.
+    Drawn with Pillow (which matplotlib depends on, so it is there wherever matplotlib is):
+    matplotlib takes 150-500 ms for this chart, more than the whole 5 % budget of a typical
+    training; Pillow takes a few milliseconds, and no plotting state is touched.
     """
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from PIL import Image, ImageDraw, ImageFont
     except ImportError:
         return
-    figure = Figure(figsize=(4 * len(importance), 0.25 * CHART_FEATURES + 1), dpi=80,
-                    layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(importance), squeeze=False)[0]
-    for ax, (kind, scores) in zip(axes, importance.items(), strict=True):
-        top = sorted(scores.items(), key=lambda item: item[1])[-CHART_FEATURES:]
-        ax.barh([name for name, _ in top], [value for _, value in top])
-        ax.set_title(f"importance: {kind}")
-        ax.tick_params(labelsize=7)
+    font = ImageFont.load_default()
+    labels = {name[:28] for scores in importance.values() for name in scores}
+    label_width = int(max(font.getlength(label) for label in labels)) + 8
+    panel = label_width + BAR_WIDTH + 20
+    rows = min(CHART_FEATURES, max(len(scores) for scores in importance.values()))
+    image = Image.new("RGB", (panel * len(importance), 30 + rows * ROW_HEIGHT), "white")
+    draw = ImageDraw.Draw(image)
+    for i, (kind, scores) in enumerate(importance.items()):
+        left = i * panel + label_width
+        top = sorted(scores.items(), key=lambda item: -item[1])[:CHART_FEATURES]
+        largest = top[0][1] or 1.0
+        draw.text((left, 6), f"importance: {kind} (max {largest:.4g})", fill="black", font=font)
+        for row, (name, value) in enumerate(top):
+            y = 26 + row * ROW_HEIGHT
+            draw.rectangle((left, y, left + max(1, round(BAR_WIDTH * value / largest)),
+                            y + ROW_HEIGHT - 5), fill=(31, 119, 180))
+            draw.text((left - 4, y), name[:28], fill="black", font=font, anchor="ra")
     target = run.artifact_dir("feature_importance") / "feature_importance.png"
-    figure.savefig(target)
+    image.save(target, format="PNG")
     run.record_artifact("feature_importance/feature_importance.png")
 
 

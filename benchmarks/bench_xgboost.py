@@ -1,0 +1,170 @@
+"""XGBoost budget: 200 boosting rounds with an eval set, with and without autolog (< 5 % slower).
+
+Both APIs: ``xgboost.train`` and ``XGBClassifier.fit``, on 40,000 x 20 training rows and a
+10,000-row eval set. Everything on: params, a metric per eval set and round, feature importance
+(JSON, and a PNG chart when Pillow is installed), model saved (UBJSON). The after-training work
+is a fixed cost per training (tens of milliseconds), shown part by part: on a much smaller
+training it is a larger share, on a larger one a smaller. Trainings with and without autolog
+alternate (``enable()``/``disable()`` between them, outside the timed region). The first
+autologged training of the process pays the run context (``requirements.txt``, cached
+afterwards): it is shown on its own row. Where MLflow is installed,
+``mlflow.xgboost.autolog()`` runs on the same data afterwards, on a sqlite store.
+
+    python benchmarks/bench_xgboost.py            # 10 trainings each
+    python benchmarks/bench_xgboost.py --quick    # 3 trainings each
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+BUDGET_PERCENT = 5.0
+ROUNDS = 200
+
+
+def table(title: str, headers: list[str], rows: list[list[object]]) -> None:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000
+
+
+def trainers():
+    """``{api name: train function}`` on the same data."""
+    import xgboost as xgb
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(n_samples=50_000, n_features=20, n_informative=10,
+                               random_state=0)
+    xt, yt, xv, yv = x[:40_000], y[:40_000], x[40_000:], y[40_000:]
+    dtrain, dvalid = xgb.DMatrix(xt, yt), xgb.DMatrix(xv, yv)
+    params = {"objective": "binary:logistic", "max_depth": 4, "eval_metric": "logloss"}
+
+    def native() -> None:
+        xgb.train(params, dtrain, ROUNDS, evals=[(dvalid, "valid")], verbose_eval=False)
+
+    def sklearn_api() -> None:
+        xgb.XGBClassifier(n_estimators=ROUNDS, max_depth=4).fit(
+            xt, yt, eval_set=[(xv, yv)], verbose=False)
+
+    return {"xgboost.train": native, "XGBClassifier.fit": sklearn_api}
+
+
+def bench_autolog(train, repeats: int) -> tuple[list[list[object]], float]:
+    import autolog
+
+    train()  # warm XGBoost
+    autolog.enable(system_metrics=False)
+    first = timed(train)
+    plain, logged = [], []
+    for _ in range(repeats):
+        autolog.disable()
+        plain.append(timed(train))
+        autolog.enable(system_metrics=False)
+        logged.append(timed(train))
+    autolog.disable()
+    base, median = statistics.median(plain), statistics.median(logged)
+    slower = (median / base - 1) * 100
+    verdict = "ok" if slower < BUDGET_PERCENT else "OVER BUDGET"
+    return [["  plain (no autolog)", f"{base:.0f}", "", repeats],
+            ["  autolog: first training of the process", f"{first:.0f}",
+             f"{(first / base - 1) * 100:+.1f} %", 1],
+            ["  autolog: steady state", f"{median:.0f}", f"{slower:+.1f} % ({verdict})",
+             repeats]], base
+
+
+def breakdown() -> list[list[object]]:
+    """The after-training work, part by part, on a 200-round booster."""
+    import xgboost as xgb
+    from sklearn.datasets import make_classification
+
+    from autolog.integrations.base import RunScope
+    from autolog.integrations.xgboost import _log_chart, feature_importance
+
+    x, y = make_classification(n_samples=2_000, n_features=20, random_state=0)
+    booster = xgb.train({"max_depth": 4}, xgb.DMatrix(x, y), ROUNDS)
+    scope = RunScope("breakdown")
+    importance = feature_importance(booster)
+    parts = [("  feature importance (3 types, JSON)",
+              lambda: scope.run.log_dict(feature_importance(booster), "fi.json")),
+             ("  feature importance chart (PNG)", lambda: _log_chart(scope.run, importance)),
+             ("  model saved (UBJSON, files, spec)", lambda: scope.run.log_model(booster))]
+    rows = []
+    for name, fn in parts:
+        times = [timed(fn) for _ in range(5)]
+        rows.append([name, f"{statistics.median(times):.1f}", "", 5])
+    scope.close()
+    return rows
+
+
+def bench_mlflow(train, repeats: int, directory: Path, base: float) -> list[list[object]]:
+    try:
+        import mlflow
+        import mlflow.xgboost
+    except ImportError:
+        return [["  mlflow.xgboost.autolog()", "not installed", "", ""]]
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    mlflow.set_tracking_uri(f"sqlite:///{directory / 'mlflow.db'}")
+    mlflow.set_experiment("bench")
+    mlflow.xgboost.autolog(silent=True)
+    try:
+        first = timed(train)
+        times = [timed(train) for _ in range(repeats)]
+    finally:
+        mlflow.xgboost.autolog(disable=True)
+    median = statistics.median(times)
+    return [["  mlflow.xgboost.autolog(): first training", f"{first:.0f}",
+             f"{(first / base - 1) * 100:+.1f} %", 1],
+            ["  mlflow.xgboost.autolog(): steady state", f"{median:.0f}",
+             f"{(median / base - 1) * 100:+.1f} %", repeats]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 trainings each instead of 10")
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args()
+    repeats = args.repeats or (3 if args.quick else 10)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        os.environ["AUTOLOG_DIR"] = str(directory / "autolog-runs")
+        rows, bases = [], {}
+        for name, train in trainers().items():
+            rows.append([name, "", "", ""])
+            measured, bases[name] = bench_autolog(train, repeats)
+            rows += measured
+        rows.append(["autolog's after-training work (inside the steady-state figures)", "", "",
+                     ""])
+        import autolog
+
+        autolog.enable(system_metrics=False)
+        rows += breakdown()
+        autolog.disable()
+        for name, train in trainers().items():
+            rows.append([f"{name}, MLflow", "", "", ""])
+            rows += bench_mlflow(train, max(2, repeats // 2), directory, bases[name])
+    table(f"XGBoost, {ROUNDS} rounds on 40,000 x 20 with a 10,000-row eval set (median; budget: "
+          f"autolog < {BUDGET_PERCENT:g} % slower; python {sys.version.split()[0]})",
+          ["measure", "ms", "vs plain", "runs"], rows)
+
+
+if __name__ == "__main__":
+    main()
