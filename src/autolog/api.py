@@ -179,12 +179,14 @@ def make_backend(name: str, settings: Settings | None = None) -> Backend:
 
 
 def start_run(name: str | None = None, *, project: str | None = None,
-              tags: Mapping[str, Any] | None = None, parent: Run | None = None) -> Run:
+              tags: Mapping[str, Any] | None = None, parent: Run | None = None,
+              default_name: str | None = None) -> Run:
     """Start a run and make it the active one; use it as a context manager to end it.
 
     A run started while another is active becomes its child (``parent`` names another one).
     ``with autolog.start_run() as run:`` ends it FINISHED, FAILED on an exception, KILLED on
-    KeyboardInterrupt.
+    KeyboardInterrupt. Without a ``name``: ``AUTOLOG_RUN_NAME`` for the first top-level run, else
+    ``default_name`` (what integrations pass: the model's class) with a generated suffix.
     """
     global _run_name_used
     settings = get_settings()
@@ -193,6 +195,8 @@ def start_run(name: str | None = None, *, project: str | None = None,
             parent = run_module.active()
         if name is None and settings.run_name and not _run_name_used and parent is None:
             name, _run_name_used = settings.run_name, True
+        if name is None and default_name:
+            name = f"{default_name}-{run_module.generate_name()}"
         recording = not settings.disable and distributed.is_global_zero()
         pipe = _pipeline(settings) if recording else None
         try:

@@ -129,8 +129,8 @@ def _run_row(row: dict[str, Any]) -> list[str]:
     start, end = row.get("start_time"), row.get("end_time")
     duration = _duration((end - start) / 1000) if start and end else "-"
     metrics = row.get("metrics") or {}
-    shown = [f"{k}={_number(v)}" for k, v in list(metrics.items())
-             if not k.startswith("system/")][:3]
+    keys = sorted((k for k in metrics if not k.startswith("system/")), key=_headline)
+    shown = [f"{k}={_number(metrics[k])}" for k in keys[:3]]
     return [row["id"][:8], row["name"], row["project"], row["status"],
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start / 1000)) if start else "-",
             duration, " ".join(shown)]
@@ -274,6 +274,15 @@ def _print_table(headers: list[str], rows: list[list[str]]) -> None:
     print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+_HEADLINE_WORDS = ("loss", "score", "acc", "error", "auc", "f1")
+
+
+def _headline(key: str) -> int:
+    """Metrics that usually matter most come first in the runs table (stable otherwise)."""
+    return next((i for i, word in enumerate(_HEADLINE_WORDS) if word in key.lower()),
+                len(_HEADLINE_WORDS))
 
 
 def _number(value: Any) -> str:

@@ -69,14 +69,18 @@ class RunScope:
     exception) or KILLED (KeyboardInterrupt) by :meth:`close`.
     """
 
-    def __init__(self, name: str, *, tags: Mapping[str, Any] | None = None,
-                 parent: Run | None = None, force_new: bool = False):
+    def __init__(self, name: str | None = None, *, default_name: str | None = None,
+                 tags: Mapping[str, Any] | None = None, parent: Run | None = None,
+                 force_new: bool = False):
+        """``name`` is used as given; ``default_name`` (e.g. the estimator class) names a new run
+        unless ``AUTOLOG_RUN_NAME`` does, with a generated suffix that tells runs apart."""
         from .. import api
 
         active = api.active_run()
         self.owned = force_new or parent is not None or active is None
         if self.owned:
-            self.run = api.start_run(name, tags=tags, parent=parent or active)
+            self.run = api.start_run(name, tags=tags, parent=parent or active,
+                                     default_name=default_name)
         else:
             assert active is not None
             self.run = active
