@@ -1,0 +1,437 @@
+"""The ``http`` backend: runs sent to an ``autolog server``; and :class:`ServerClient` to read them.
+
+``AUTOLOG_BACKEND=http`` with ``AUTOLOG_HTTP_URL`` (``http://host:5005``) and
+``AUTOLOG_HTTP_TOKEN`` (a ``write`` token from ``autolog server token create``). Like every
+backend it runs on its own delivery worker, never on the training thread, from the run's
+journal:
+
+- one ``requests.Session`` (keep-alive) per backend; JSON bodies over 1 KiB gzip-compressed;
+- a failed request is retried inside the call a few times (exponential backoff with jitter, or
+  the server's ``Retry-After``), bounded to about ten seconds; then the call raises and the
+  delivery worker retries later from the same journal position, so nothing is lost while the
+  server is down, and ``autolog sync`` finishes what a finished process left;
+- each batch carries its journal byte range (plus a part number when a large batch is split)
+  as an idempotency key: the server stores a retried batch once, even when the retry comes from
+  ``autolog sync`` in another process;
+- artifacts and models are uploaded file by file, streamed; the same path uploaded again
+  replaces the file, so a retried upload is harmless. A file larger than the server accepts is
+  skipped with one warning, so it cannot hold up the rest of the run;
+- a refused token, a wrong URL or a server that is down raise distinct errors with a clear
+  message, which the delivery worker reports once per kind.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from ..errors import AutologError, ConfigError
+from ..hookspecs import hookimpl
+from .base import Backend, Batch, Metric, RunRef
+
+if TYPE_CHECKING:
+    import requests
+
+    from ..config import Settings
+
+__all__ = ["HttpBackend", "ServerAuthError", "ServerBusy", "ServerClient", "ServerError",
+           "ServerRejected", "ServerUnreachable"]
+
+log = logging.getLogger("autolog")
+
+API = "/api/v1"
+PART_POINTS = 20_000  # metric points per request: a large batch is sent in parts
+GZIP_OVER = 1024  # bytes of JSON above which a body is compressed
+RETRYABLE = (429, 502, 503, 504)
+
+
+class ServerUnreachable(AutologError, ConnectionError):
+    """No answer from the server: it is down, or AUTOLOG_HTTP_URL is wrong."""
+
+
+class ServerBusy(AutologError, ConnectionError):
+    """The server answered 429 / 503 (overloaded, database unavailable) and kept doing so."""
+
+
+class ServerAuthError(AutologError, PermissionError):
+    """The server refused the token (401) or its scope (403)."""
+
+
+class ServerRejected(AutologError, ValueError):
+    """The server refused the request as invalid (a 4xx); retrying the same data will not help."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+class ServerError(AutologError, RuntimeError):
+    """The server failed (a 5xx that is not an overload); the worker retries later."""
+
+
+class _NotFound(AutologError, LookupError):
+    pass
+
+
+@hookimpl
+def autolog_register_backends(register: Callable[[type[Backend]], None]) -> None:
+    register(HttpBackend)
+
+
+def _check_url(url: str | None, variable: str) -> str:
+    if not url:
+        raise ConfigError(f"the http backend needs {variable}, the autolog server's URL "
+                          "(e.g. http://127.0.0.1:5005)")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{variable}={url!r} must start with http:// or https://")
+    return url.rstrip("/")
+
+
+class Transport:
+    """Requests to one server, with retries bounded inside each call."""
+
+    def __init__(self, url: str, token: str | None, *, attempts: int = 3,
+                 backoff: float = 0.5, max_wait: float = 10.0,
+                 timeout: tuple[float, float] = (5.0, 60.0)):
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        from .. import __version__
+
+        self.url = url
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.mount("http://", HTTPAdapter(pool_connections=2, pool_maxsize=4))
+        self.session.mount("https://", HTTPAdapter(pool_connections=2, pool_maxsize=4))
+        self.session.headers["User-Agent"] = f"autolog/{__version__}"
+        self.has_token = bool(token)
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def json(self, method: str, path: str, body: Any = None,
+             params: dict[str, Any] | None = None) -> Any:
+        """Send ``body`` as (gzip-compressed) JSON; return the decoded JSON answer."""
+        headers: dict[str, str] = {}
+        data: bytes | None = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+            if len(data) > GZIP_OVER:
+                data = gzip.compress(data, compresslevel=5)
+                headers["Content-Encoding"] = "gzip"
+        payload = data
+        response = self.request(method, path, lambda: payload, headers=headers, params=params)
+        return response.json()
+
+    def request(self, method: str, path: str, body: Callable[[], Any] | None = None,
+                headers: dict[str, str] | None = None, params: dict[str, Any] | None = None,
+                stream: bool = False) -> requests.Response:
+        """One call: retried on network errors, 429 and 5xx overloads, then raised."""
+        import requests
+
+        url = self.url + path
+        for attempt in range(self.attempts):
+            wait = self.backoff * 2 ** attempt
+            data = body() if body is not None else None
+            try:
+                response = self.session.request(method, url, data=data, headers=headers,
+                                                params=params, timeout=self.timeout,
+                                                stream=stream)
+            except requests.RequestException as exc:
+                error: Exception = ServerUnreachable(
+                    f"cannot reach the autolog server at {self.url} ({type(exc).__name__}: "
+                    f"{_short(exc)}); is it running, and is AUTOLOG_HTTP_URL right?")
+            else:
+                if response.status_code < 400:
+                    return response
+                error = self._error(response)
+                if response.status_code not in RETRYABLE:
+                    raise error
+                wait = _retry_after(response, wait)
+            finally:
+                if hasattr(data, "close"):
+                    data.close()
+            if attempt + 1 < self.attempts:
+                time.sleep(min(wait, self.max_wait) * random.uniform(0.75, 1.25))
+        raise error
+
+    def _error(self, response: requests.Response) -> Exception:
+        status = response.status_code
+        detail = _detail(response)
+        where = f"the autolog server at {self.url}"
+        if status == 401:
+            hint = ("set AUTOLOG_HTTP_TOKEN to a token from `autolog server token create`"
+                    if not self.has_token else "check AUTOLOG_HTTP_TOKEN (revoked or mistyped?)")
+            return ServerAuthError(f"{where} refused the token (401: {detail}); {hint}")
+        if status == 403:
+            return ServerAuthError(f"{where} refused the token's scope (403: {detail})")
+        if status == 404:
+            return _NotFound(detail)
+        if status in RETRYABLE:
+            return ServerBusy(f"{where} is overloaded or its database is unavailable "
+                              f"({status}: {detail}); retrying later")
+        if status >= 500:
+            return ServerError(f"{where} failed ({status}: {detail})")
+        return ServerRejected(f"{where} rejected the request ({status}: {detail})", status)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+def _detail(response: requests.Response) -> str:
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    text = detail if isinstance(detail, str) else json.dumps(detail)
+    return text[:500]
+
+
+def _retry_after(response: requests.Response, default: float) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return default
+
+
+def _json_value(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+
+
+def _float(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(value, value)
+    return value
+
+
+# -- the backend ----------------------------------------------------------------------------------
+
+
+class HttpBackend(Backend):
+    """Sends runs to ``autolog server`` (see ``docs/backends/http.md``)."""
+
+    name = "http"
+    distributions = ("requests",)
+
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        self.url = _check_url(settings.http_url, "AUTOLOG_HTTP_URL")
+        self._transport: Transport | None = None
+        self._max_upload: int | None = None
+        self._skipped: set[str] = set()
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = Transport(self.url, self.settings.http_token)
+        return self._transport
+
+    def cursor_key(self) -> str:
+        return "http-" + hashlib.sha256(self.url.encode("utf-8")).hexdigest()[:12]
+
+    def start_run(self, run: RunRef) -> None:
+        self.transport.json("PUT", f"{API}/runs/{run.id}", {
+            "name": run.name, "project": run.project, "parent_id": run.parent_id,
+            "start_time": run.start_time})
+        run.state["url"] = self.url
+
+    def log_batch(self, run: RunRef, batch: Batch) -> None:
+        start, end = batch.journal_range
+        for part, body in enumerate(_parts(batch)):
+            body.update(start=start, end=end, part=part)
+            try:
+                self.transport.json("POST", f"{API}/runs/{run.id}/batches", body)
+            except _NotFound:  # the server lost the run (a new database): create it again
+                self.start_run(run)
+                self.transport.json("POST", f"{API}/runs/{run.id}/batches", body)
+
+    def end_run(self, run: RunRef, status: str, end_time: int) -> None:
+        self.transport.json("PUT", f"{API}/runs/{run.id}",
+                            {"status": status, "end_time": end_time})
+
+    def log_artifact(self, run: RunRef, local_path: Path, name: str) -> None:
+        files = self._upload_tree(run, local_path, name)
+        if files is None:  # gone, or too large for the server: said once, not listed
+            return
+        listed = files if local_path.is_dir() else []  # as the journal's artifact record
+        self.transport.json("POST", f"{API}/runs/{run.id}/artifacts",
+                            {"name": name, "files": listed})
+
+    def log_model(self, run: RunRef, local_path: Path, name: str, spec: dict[str, Any]) -> None:
+        self._upload_tree(run, local_path, spec.get("path", name))
+        self.transport.json("POST", f"{API}/runs/{run.id}/models", {"name": name, "spec": spec})
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    # -- files ------------------------------------------------------------------------------
+
+    def _upload_tree(self, run: RunRef, local_path: Path, name: str) -> list[str] | None:
+        """Upload a file, or every file under a directory; the remote paths, or None when the
+        local copy is gone."""
+        if local_path.is_dir():
+            files = [(p, f"{name}/{p.relative_to(local_path).as_posix()}")
+                     for p in sorted(local_path.rglob("*")) if p.is_file()]
+        elif local_path.is_file():
+            files = [(local_path, name)]
+        else:
+            self._skip(run, name, f"{local_path} is gone from the local run")
+            return None
+        uploaded = sorted(remote for path, remote in files if self._upload(run, path, remote))
+        return uploaded if uploaded or not files else None
+
+    def _upload(self, run: RunRef, path: Path, remote: str) -> bool:
+        size = path.stat().st_size
+        if size > self._upload_limit():
+            self._skip(run, remote, f"{size} bytes is over the server's upload limit")
+            return False
+        self.transport.request("PUT", f"{API}/runs/{run.id}/files/{quote(remote, safe='/')}",
+                               lambda: open(path, "rb"),  # noqa: SIM115 - closed by request
+                               headers={"Content-Type": "application/octet-stream"})
+        return True
+
+    def _upload_limit(self) -> int:
+        if self._max_upload is None:
+            try:
+                info = self.transport.json("GET", f"{API}/info")
+                self._max_upload = int(info["max_upload_bytes"])
+            except (ServerRejected, _NotFound, KeyError, TypeError, ValueError):
+                self._max_upload = 2**63  # a server without /info: let it say 413 itself
+        return self._max_upload
+
+    def _skip(self, run: RunRef, name: str, why: str) -> None:
+        key = f"{run.id}/{name}"
+        if key not in self._skipped:
+            self._skipped.add(key)
+            log.warning("autolog: the http backend skipped artifact %r of run %s: %s (it stays "
+                        "in the local run)", name, run.id, why)
+
+
+def _parts(batch: Batch) -> Iterator[dict[str, Any]]:
+    """The batch as request bodies of at most PART_POINTS points; params and tags in the
+    first. The split depends only on the batch, so a retry sends the same parts."""
+    points = batch.metrics
+    count = max(1, math.ceil(len(points) / PART_POINTS))
+    for part in range(count):
+        body: dict[str, Any] = {"metrics": _columns(points[part * PART_POINTS:
+                                                           (part + 1) * PART_POINTS])}
+        if part == 0:
+            body["params"] = {k: _param(v) for k, v in batch.params.items()}
+            body["tags"] = batch.tags
+        yield body
+
+
+def _columns(points: list[Metric]) -> dict[str, dict[str, list[Any]]]:
+    columns: dict[str, dict[str, list[Any]]] = {}
+    for m in points:
+        column = columns.get(m.key)
+        if column is None:
+            column = columns[m.key] = {"steps": [], "values": [], "timestamps": []}
+        column["steps"].append(m.step)
+        column["values"].append(_json_value(m.value))
+        column["timestamps"].append(m.timestamp)
+    return columns
+
+
+def _param(value: Any) -> Any:
+    return _json_value(value) if isinstance(value, float) else value
+
+
+# -- reading back ---------------------------------------------------------------------------------
+
+
+class ServerClient:
+    """Read runs from an ``autolog server`` (``autolog runs --server URL``).
+
+    Answers have the JSON shapes of ``autolog runs --json`` and ``autolog show --json``; metric
+    values come back as floats (NaN and infinities included).
+    """
+
+    def __init__(self, url: str | None = None, token: str | None = None):
+        url = url if url is not None else os.environ.get("AUTOLOG_HTTP_URL")
+        token = token if token is not None else os.environ.get("AUTOLOG_HTTP_TOKEN")
+        self.url = _check_url(url, "the server URL (--server or AUTOLOG_HTTP_URL)")
+        self.transport = Transport(self.url, token or None, attempts=2)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> ServerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get(self, path: str, **params: Any) -> Any:
+        try:
+            return self.transport.json("GET", API + path, params=params)
+        except _NotFound as exc:
+            raise LookupError(str(exc)) from None
+
+    def list_runs(self, project: str | None = None, limit: int | None = None,
+                  status: str | None = None, tags: dict[str, str] | None = None
+                  ) -> list[dict[str, Any]]:
+        """Runs newest first, like ``autolog runs --json`` (``limit`` None: all of them)."""
+        rows: list[dict[str, Any]] = []
+        token = None
+        filters = {"project": project, "status": status,
+                   "tag": [f"{k}={v}" for k, v in (tags or {}).items()] or None}
+        while limit is None or len(rows) < limit:
+            page_size = 1000 if limit is None else min(1000, limit - len(rows))
+            page = self._get("/runs", limit=page_size, page_token=token, **filters)
+            rows.extend(_with_floats(row) for row in page["runs"])
+            token = page["next_page_token"]
+            if not token:
+                break
+        return rows
+
+    def get_run(self, run_id_or_prefix: str) -> dict[str, Any]:
+        """One run, like ``autolog show --json``."""
+        return _with_floats(self._get(f"/runs/{quote(run_id_or_prefix, safe='')}"))
+
+    def history(self, run_id: str, key: str,
+                max_points: int | None = None) -> list[tuple[int, float, int]]:
+        """``(step, value, timestamp_ms)`` of one metric, by step; downsampled if asked."""
+        data = self._get(f"/runs/{quote(run_id, safe='')}/history", key=key,
+                         max_points=max_points)
+        return list(zip(data["steps"], map(_float, data["values"]), data["timestamps"],
+                        strict=True))
+
+    def files(self, run_id: str) -> list[dict[str, Any]]:
+        return list(self._get(f"/runs/{quote(run_id, safe='')}/files")["files"])
+
+    def download(self, run_id: str, path: str) -> bytes:
+        """The content of one artifact file."""
+        try:
+            response = self.transport.request(
+                "GET", f"{API}/runs/{quote(run_id, safe='')}/files/{quote(path, safe='/')}")
+        except _NotFound as exc:
+            raise LookupError(str(exc)) from None
+        return response.content
+
+
+def _with_floats(row: dict[str, Any]) -> dict[str, Any]:
+    row["metrics"] = {k: _float(v) for k, v in row.get("metrics", {}).items()}
+    return row

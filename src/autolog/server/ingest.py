@@ -1,0 +1,146 @@
+"""Writing runs: create/update a run, store a batch once, record artifacts and models.
+
+Every write is one transaction. A batch first inserts its idempotency key into ``batches``
+(``ON CONFLICT DO NOTHING``); when that inserts nothing, the batch was stored before, by this
+process or another one on the same database, and the rest is skipped. Params and tags are
+upserts (the last value wins, as in the journal); metric points are one multi-row insert;
+``latest_metrics`` keeps each key's last point so listing runs never scans histories.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .errors import NoSuchRun
+from .models import artifacts, batches, files, latest_metrics, metrics, models, params, runs, tags
+from .schemas import BatchIn, ModelIn, RunIn, metric_in, param_in
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+
+    from .db import Database
+
+__all__ = ["record_artifact", "record_file", "record_model", "require_run",
+           "store_batch", "upsert_run"]
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which knows ``ON CONFLICT`` (PostgreSQL and SQLite alike)."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str],
+            update: list[str]) -> None:
+    stmt = _insert(conn, table)
+    stmt = stmt.on_conflict_do_update(index_elements=keys,
+                                      set_={c: stmt.excluded[c] for c in update})
+    conn.execute(stmt, rows) if len(rows) > 1 else conn.execute(stmt.values(rows[0]))
+
+
+def upsert_run(db: Database, run_id: str, body: RunIn) -> None:
+    given = body.model_dump(exclude_unset=True, exclude_none=True)
+    now = _now()
+    row = {"id": run_id, "name": "", "project": "default", "status": "RUNNING",
+           "parent_id": None, "start_time": now, "end_time": None, "created": now, **given}
+    with db.write() as conn:
+        stmt = _insert(conn, runs).values(row)
+        if given:
+            stmt = stmt.on_conflict_do_update(index_elements=["id"],
+                                              set_={k: stmt.excluded[k] for k in given})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=["id"])
+        conn.execute(stmt)
+
+
+def require_run(conn: Connection, run_id: str) -> None:
+    found = conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first()
+    if found is None:
+        raise NoSuchRun(f"no run {run_id} on this server; create it first (PUT /api/v1/runs/"
+                        f"{run_id})")
+
+
+def run_exists(db: Database, run_id: str) -> None:
+    with db.read() as conn:
+        require_run(conn, run_id)
+
+
+def store_batch(db: Database, run_id: str, batch: BatchIn) -> bool:
+    """Store ``batch`` unless its idempotency key was stored before; True if stored now."""
+    with db.write() as conn:
+        require_run(conn, run_id)
+        key = {"run_id": run_id, "offset_start": batch.start, "offset_end": batch.end,
+               "part": batch.part}
+        claimed = conn.execute(
+            _insert(conn, batches).values(**key, events=batch.events(), received=_now())
+            .on_conflict_do_nothing(index_elements=list(key)).returning(batches.c.id)).first()
+        if claimed is None:  # stored before (rowcount is not reliable across drivers)
+            return False
+        if batch.params:
+            _upsert(conn, params, [{"run_id": run_id, "key": k, "value": json.dumps(param_in(v))}
+                                   for k, v in batch.params.items()], ["run_id", "key"], ["value"])
+        if batch.tags:
+            _upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v}
+                                 for k, v in batch.tags.items()], ["run_id", "key"], ["value"])
+        if batch.metrics:
+            _store_metrics(conn, run_id, batch)
+    return True
+
+
+def _store_metrics(conn: Connection, run_id: str, batch: BatchIn) -> None:
+    rows: list[dict[str, Any]] = []
+    last: list[dict[str, Any]] = []
+    for key, column in batch.metrics.items():
+        if not column.steps:
+            continue
+        values = [metric_in(v) for v in column.values]
+        rows.extend({"run_id": run_id, "key": key, "step": s, "value": v, "timestamp": t}
+                    for s, v, t in zip(column.steps, values, column.timestamps, strict=True))
+        last.append({"run_id": run_id, "key": key, "value": values[-1],
+                     "step": column.steps[-1], "timestamp": column.timestamps[-1]})
+    if rows:
+        conn.execute(metrics.insert(), rows)
+        _upsert(conn, latest_metrics, last, ["run_id", "key"], ["value", "step", "timestamp"])
+
+
+def record_file(db: Database, run_id: str, path: str, size: int, sha256: str) -> dict[str, Any]:
+    row = {"run_id": run_id, "path": path, "size": size, "sha256": sha256, "updated": _now()}
+    with db.write() as conn:
+        _upsert(conn, files, [row], ["run_id", "path"], ["size", "sha256", "updated"])
+    return row
+
+
+def record_artifact(db: Database, run_id: str, paths: list[str]) -> None:
+    """Add ``paths`` to the run's artifact list (in logging order, each once)."""
+    with db.write() as conn:
+        require_run(conn, run_id)
+        _add_artifacts(conn, run_id, paths)
+
+
+def _add_artifacts(conn: Connection, run_id: str, paths: list[str]) -> None:
+    if not paths:
+        return
+    now = _now()
+    rows = [{"run_id": run_id, "name": p, "created": now} for p in dict.fromkeys(paths)]
+    stmt = _insert(conn, artifacts).on_conflict_do_nothing(index_elements=["run_id", "name"])
+    for row in rows:  # one by one: ids then follow the logging order on every database
+        conn.execute(stmt.values(row))
+
+
+def record_model(db: Database, run_id: str, body: ModelIn) -> None:
+    text = json.dumps(body.spec, allow_nan=False)
+    with db.write() as conn:
+        require_run(conn, run_id)
+        _upsert(conn, models, [{"run_id": run_id, "name": body.name, "spec": text,
+                                "updated": _now()}], ["run_id", "name"], ["spec", "updated"])
+        _add_artifacts(conn, run_id, body.paths())

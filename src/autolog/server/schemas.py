@@ -1,0 +1,281 @@
+"""Request and response bodies: every field typed and bounded, so bad input is a 422, not a 500.
+
+Bounds exist for the database's sake as much as the API's: integers fit a 64-bit column, text
+holds no NUL character (PostgreSQL rejects it) and no lone surrogate (it cannot be encoded), keys
+fit an index entry. Non-finite metric values travel as the strings ``"NaN"``, ``"Infinity"`` and
+``"-Infinity"``, as in the run journal, because JSON has no literal for them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "MAX_POINTS_PER_BATCH", "ArtifactIn", "BatchIn", "BatchOut", "FileList", "FileOut",
+    "History", "MetricColumn", "ModelIn", "Problem", "RunDetail", "RunIn", "RunPage",
+    "RunSummary", "ServerInfo", "TokenCreated", "TokenIn", "TokenInfo", "TokenList",
+    "metric_out", "param_in",
+]
+
+MAX_POINTS_PER_BATCH = 100_000
+RUN_ID_PATTERN = r"^[0-9a-f]{32}$"
+RUN_PREFIX_PATTERN = r"^[0-9a-f]{1,32}$"
+TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"
+INT64 = 2**63 - 1
+
+
+def _clean_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+def _clean_key(value: str) -> str:
+    _clean_text(value)
+    if len(value.encode("utf-8")) > 1000:
+        raise ValueError("must be at most 1000 bytes of UTF-8")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_clean_text)]
+Filter = Annotated[str, Field(max_length=2000), AfterValidator(_clean_text)]
+Key = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_clean_key)]
+Name = Annotated[str, Field(max_length=1000), AfterValidator(_clean_text)]
+Project = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean_key)]
+ArtifactName = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_clean_key)]
+RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN)]
+Int64 = Annotated[int, Field(ge=-INT64 - 1, le=INT64)]
+Millis = Annotated[int, Field(ge=0, le=INT64)]
+Offset = Annotated[int, Field(ge=0, le=INT64)]
+Status = Literal["RUNNING", "FINISHED", "FAILED", "KILLED", "CRASHED"]
+Scope = Literal["read", "write", "admin"]
+NonFinite = Literal["NaN", "Infinity", "-Infinity"]
+MetricValue = float | NonFinite
+ParamValue = Text | int | float | bool | None
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def metric_in(value: float | str) -> float | None:
+    """A request's metric value as the database stores it (NULL for NaN)."""
+    number = _NONFINITE[value] if isinstance(value, str) else value
+    return None if number != number else number
+
+
+def metric_out(value: float | None) -> float | str:
+    """A stored metric value as JSON can carry it."""
+    if value is None or value != value:
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def param_in(value: Any) -> Any:
+    """Non-finite float params become their names, as the journal writes them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return metric_out(value)
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+class RunIn(_Strict):
+    """Create a run, or update the fields given. Fields left out keep their value."""
+
+    name: Name | None = None
+    project: Project | None = None
+    parent_id: RunId | None = None
+    start_time: Millis | None = None
+    status: Status | None = None
+    end_time: Millis | None = None
+
+
+class MetricColumn(_Strict):
+    """One metric's points in a batch, as three columns of equal length, in logging order."""
+
+    steps: list[Int64]
+    values: list[MetricValue]
+    timestamps: list[Millis]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> MetricColumn:
+        if not len(self.steps) == len(self.values) == len(self.timestamps):
+            raise ValueError("steps, values and timestamps must have the same length")
+        return self
+
+
+class BatchIn(_Strict):
+    """Params, tags and metric points of one run, stored at most once per idempotency key.
+
+    The key is ``(run id, start, end, part)``: the journal byte range the batch was read from
+    (stable across retries and across processes) and the part number when a client splits one
+    range into several requests.
+    """
+
+    start: Offset
+    end: Offset
+    part: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    params: dict[Key, ParamValue] = Field(default_factory=dict)
+    tags: dict[Key, Text] = Field(default_factory=dict)
+    metrics: dict[Key, MetricColumn] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> BatchIn:
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+        points = sum(len(c.steps) for c in self.metrics.values())
+        if points > MAX_POINTS_PER_BATCH:
+            raise ValueError(f"{points} metric points in one batch; the limit is "
+                             f"{MAX_POINTS_PER_BATCH} (split it into parts)")
+        return self
+
+    def events(self) -> int:
+        return len(self.params) + len(self.tags) + sum(len(c.steps) for c in self.metrics.values())
+
+
+class ArtifactIn(_Strict):
+    """Record that the run logged an artifact: a file, or a directory of ``files``.
+
+    As in the local store, a run's ``artifacts`` list names files relative to the run's
+    artifact root: ``files`` when given (a directory's files, ``name/...``), else ``name``.
+    """
+
+    name: ArtifactName
+    files: list[ArtifactName] = Field(default_factory=list, max_length=100_000)
+
+    def paths(self) -> list[str]:
+        return self.files or [self.name]
+
+
+class ModelIn(_Strict):
+    """A model's spec (flavor, format, framework version, ``path``, ``files``...); its files are
+    uploaded as artifacts under ``path`` and listed with the run's artifacts."""
+
+    name: ArtifactName
+    spec: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _json_safe(self) -> ModelIn:
+        try:
+            json.dumps(self.spec, allow_nan=False)
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"spec must be plain JSON without NaN or infinities ({exc})")
+        for path in self.paths():
+            _clean_key(path)
+        return self
+
+    def paths(self) -> list[str]:
+        """``path/file`` for each of the spec's files, as the local store lists them."""
+        base, files = self.spec.get("path"), self.spec.get("files")
+        if not isinstance(base, str) or not isinstance(files, list):
+            return []
+        return [f"{base}/{f}" for f in files if isinstance(f, str)]
+
+
+class TokenIn(_Strict):
+    name: Annotated[str, Field(pattern=TOKEN_NAME_PATTERN)]
+    scope: Scope = "write"
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+class RunSummary(BaseModel):
+    """The shape of ``autolog runs --json``; ``metrics`` holds each metric's last value."""
+
+    id: str
+    name: str
+    project: str
+    status: str
+    parent_id: str | None
+    start_time: int
+    end_time: int | None
+    metrics: dict[str, MetricValue]
+
+
+class RunDetail(RunSummary):
+    """The shape of ``autolog show --json``."""
+
+    params: dict[str, str | int | float | bool | None]
+    tags: dict[str, str]
+    artifacts: list[str]
+    models: dict[str, dict[str, Any]]
+
+
+class RunPage(BaseModel):
+    runs: list[RunSummary]
+    next_page_token: str | None = Field(
+        description="pass as page_token to get the next page; null on the last page")
+
+
+class BatchOut(BaseModel):
+    run_id: str
+    stored: bool = Field(description="false when this idempotency key was stored before")
+    events: int
+
+
+class History(BaseModel):
+    """A metric's points ordered by step (then logging order), as columns."""
+
+    run_id: str
+    key: str
+    total: int = Field(description="points stored for this key")
+    downsampled: bool
+    steps: list[int]
+    values: list[MetricValue]
+    timestamps: list[int]
+
+
+class FileOut(BaseModel):
+    path: str
+    size: int
+    sha256: str
+    updated: int
+
+
+class FileList(BaseModel):
+    files: list[FileOut]
+
+
+class ServerInfo(BaseModel):
+    version: str
+    schema_revision: str | None
+    database: str
+    max_request_bytes: int
+    max_upload_bytes: int
+    max_points_per_batch: int
+
+
+class TokenInfo(BaseModel):
+    name: str
+    scope: str
+    created: int
+    revoked: int | None
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenInfo]
+
+
+class TokenCreated(TokenInfo):
+    token: str = Field(description="shown once; the server keeps only its SHA-256")
+
+
+class Problem(BaseModel):
+    """An error: ``detail`` says what was wrong (a list of field errors for a 422)."""
+
+    detail: Any
