@@ -93,7 +93,7 @@ def test_enable_records_params_metrics_eval_and_model(tmp_path):
     for key in ("learning_rate", "grad_norm"):
         assert steps(record, key) == list(range(1, 21))
     assert steps(record, "epoch") == [*range(1, 11), 10, *range(11, 21), 20, 20]  # + evals, summary
-    assert steps(record, "eval_loss") == [10, 20]  # logged once, though on_log and on_evaluate see it
+    assert steps(record, "eval_loss") == [10, 20]  # once, though on_log and on_evaluate see it
     history = [h for h in trainer.state.log_history if "eval_loss" in h]
     assert [v for _, v, _ in record.history("eval_loss")] == [h["eval_loss"] for h in history]
     for key in ("train_runtime", "train_samples_per_second", "train_steps_per_second",
