@@ -78,6 +78,7 @@ def test_enable_records_params_metrics_eval_and_model(tmp_path):
 
     record = only_run()
     assert record.status == "FINISHED"
+    assert record.name.startswith("BertForSequenceClassification-")
     assert record.tags["transformers.trainer"] == "Trainer"
     model = trainer.model
     total = sum(p.numel() for p in model.parameters())
@@ -291,6 +292,7 @@ def test_hyperparameter_search_logs_a_child_run_per_trial(tmp_path):
     children = sorted((r for r in runs if r.parent_id == parent.id), key=lambda r: r.name)
     assert len(runs) == 3 and [c.name for c in children] == ["trial-0", "trial-1"]
     assert parent.status == "FINISHED" and parent.params["hp_search.n_trials"] == 2
+    assert parent.name.startswith("BertForSequenceClassification-search-")
     assert parent.params["hp_search.backend"] == "optuna"
     assert parent.params["best_trial"] == best.run_id
     assert parent.metrics["best_objective"] == best.objective

@@ -118,14 +118,14 @@ class _Recorder:
         self._close_previous()
         if not state.is_world_process_zero or (self._injected and not _enabled()):
             return
-        scope = self._open_scope(args, state)
+        model = self._model(kwargs)
+        scope = self._open_scope(args, state, model)
         if scope is None:
             return
         self._scope, self._trained, self._checkpoints = scope, False, []
         if not scope.run.active:
             return
         self._run = run = scope.run
-        model = self._model(kwargs)
         trainer = self._get_trainer()
         if trainer is not None:
             run.set_tags({"transformers.trainer": type(trainer).__name__})
@@ -196,9 +196,9 @@ class _Recorder:
 
     # -- the run's lifecycle ---------------------------------------------------------------------
 
-    def _open_scope(self, args: Any, state: Any) -> RunScope | None:
+    def _open_scope(self, args: Any, state: Any, model: Any) -> RunScope | None:
         if self._search is None or not state.is_hyper_param_search:
-            return RunScope(_run_name(args))  # type: ignore[arg-type]
+            return RunScope(_run_name(args), default_name=_default_name(model))
         self._trials += 1
         if self._trials > self._search.settings.max_child_runs:
             return None
@@ -319,6 +319,11 @@ def _enabled() -> bool:
 def _run_name(args: Any) -> str | None:
     name = getattr(args, "run_name", None)
     return name if name and name != args.output_dir else None  # 4.4x defaults it to output_dir
+
+
+def _default_name(model: Any) -> str | None:
+    """Runs are named after the model class (``BertForSequenceClassification-<generated>``)."""
+    return type(model).__name__ if model is not None else None
 
 
 def _params(args: Any, model: Any) -> dict[str, Any]:
@@ -456,8 +461,9 @@ class _SearchCall(TrainingCall):
     place = "transformers Trainer.hyperparameter_search"
 
     def before(self) -> None:
-        self.scope = RunScope(_run_name(self.instance.args),  # type: ignore[arg-type]
-                              tags={"hp_search": "true"})
+        name = _default_name(getattr(self.instance, "model", None))
+        self.scope = RunScope(_run_name(self.instance.args), tags={"hp_search": "true"},
+                              default_name=f"{name}-search" if name else "search")
         self.callback = _attach(self.instance)
         self.callback._search, self.callback._trials = self.scope.run, 0
         self.scope.run.log_params(self._search_params())
