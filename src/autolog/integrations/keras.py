@@ -113,7 +113,7 @@ class _Recorder:
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self._close(RuntimeError("fit did not reach on_train_end"))  # an earlier fit raised
-        self._scope = RunScope(None)  # type: ignore[arg-type]
+        self._scope = RunScope(default_name=type(self.model).__name__)
         self._offset, self._batches, self._epoch = 0, 0, -1
         self._siblings = _sibling_callbacks(self)
         if not self._scope.run.active:
@@ -433,8 +433,9 @@ class _FitCall(TrainingCall):
     def before(self) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         fit = type(self.instance).fit
         bound = _bind(fit, self.instance, self.args, self.kwargs)
+        self.callback: _Recorder | None = None
         if bound is None:
-            return None  # a subclass's own fit signature: Keras will say what is wrong
+            return None  # arguments fit does not take: Keras will say what is wrong
         given = bound.arguments.get("callbacks")
         self.callback, replaced = _with_callback(given)
         self.callback._fit_args = _arguments(fit, self.instance, self.args, self.kwargs)
@@ -444,10 +445,12 @@ class _FitCall(TrainingCall):
         return bound.args[1:], bound.kwargs
 
     def after(self, result: Any) -> None:
-        self.callback._finish(None)
+        if self.callback is not None:
+            self.callback._finish(None)
 
     def failed(self, exc: BaseException) -> None:
-        self.callback._finish(exc)
+        if self.callback is not None:
+            self.callback._finish(exc)
 
 
 def _with_callback(given: Any) -> tuple[_Recorder, Any]:

@@ -104,11 +104,12 @@ class _Recorder:
         self._observed: Any = None  # the logger connector class we observe during the call
         self._epoch_point: tuple[int, float] | None = None
         self._lr_step = -1
+        self._lr_groups: list[tuple[str, dict[str, Any]]] = []  # (metric name, param group)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled for spawned workers: without the live run, with where to find it."""
         state = dict(self.__dict__)
-        state.update(_scope=None, _run=None, _observed=None)
+        state.update(_scope=None, _run=None, _observed=None, _lr_groups=[])
         if self._launcher_run is None:
             state["_launcher_run"] = _active_run_ref()
         return state
@@ -117,14 +118,14 @@ class _Recorder:
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._close(None)  # an earlier call that ended without teardown
-        self._observed = _observe(type(trainer._logger_connector))
-        self._epoch_point, self._lr_step = None, -1
+        self._epoch_point, self._lr_step, self._lr_groups = None, -1, []
         if trainer.global_rank != 0:
             return
-        self._scope = self._open_scope(stage)
+        self._scope = self._open_scope(type(pl_module).__name__)
         if not self._scope.run.active:
             return
         self._run = run = self._scope.run
+        self._observed = _observe(type(trainer._logger_connector))
         if stage != "fit":
             run.set_tags({"lightning.stage": stage})
         run.log_params({**_hyperparameters(trainer, pl_module), "trainer": _settings(trainer)})
@@ -133,6 +134,7 @@ class _Recorder:
         run = self._run
         if run is None:
             return
+        self._lr_groups = _lr_groups(trainer)
         run.log_params({**_optimizer_params(trainer), **_model_params(pl_module),
                         **_callback_params(trainer)})
         summary = _summary(pl_module)
@@ -162,37 +164,39 @@ class _Recorder:
         run = self._run
         if run is None or not metrics:
             return
-        metrics = dict(metrics)
+        values = {key: _scalar(value) for key, value in metrics.items()}
         if step is None:  # as _LoggerConnector.log_metrics does
-            given = metrics.pop("step", None)
+            given = values.pop("step", None)
             if given is not None:
                 step = int(given)
             else:
-                metrics.setdefault("epoch", trainer.current_epoch)
+                values.setdefault("epoch", float(trainer.current_epoch))
                 step = _logger_step(trainer)
-        in_batch_loop = getattr(connector, "_first_loop_iter", None) is not None
+        training = trainer.training
         n = self.log_every_n_steps
-        if n is not None and in_batch_loop and trainer.training and (step + 1) % n:
-            return
-        self._dedupe_epoch(metrics, step)
-        if trainer.training and step != self._lr_step:
+        if n is not None and training and (step + 1) % n \
+                and getattr(connector, "_first_loop_iter", None) is not None:
+            return  # a step-level call (inside the batch loop) between our every-n steps
+        self._dedupe_epoch(values, step)
+        if training and step != self._lr_step:
             self._lr_step = step
-            metrics.update(_learning_rates(trainer))
-        run.log_metrics(metrics, step)
+            for name, group in self._lr_groups:
+                values[name] = group["lr"]
+        run.log_metrics(values, step)
 
-    def _dedupe_epoch(self, metrics: dict[str, Any], step: int) -> None:
+    def _dedupe_epoch(self, values: dict[str, Any], step: int) -> None:
         """The Trainer adds ``epoch`` to every call; log it once per step."""
-        epoch = metrics.get("epoch")
+        epoch = values.get("epoch")
         if epoch is None:
             return
-        point = (step, float(epoch))
+        point = (step, epoch)
         if point == self._epoch_point:
-            del metrics["epoch"]
+            del values["epoch"]
         self._epoch_point = point
 
     # -- the run's lifecycle ---------------------------------------------------------------------
 
-    def _open_scope(self, stage: str) -> Any:
+    def _open_scope(self, default_name: str) -> Any:
         """This process's active run, the launching process's (a spawned rank-0 worker), or a
         new one."""
         from .. import api
@@ -203,7 +207,7 @@ class _Recorder:
             if active is not None and active.id == launcher[0]:
                 return _Borrowed(active)  # a forked worker: the inherited Run object
             return _Borrowed(api.attach_run(launcher[0], launcher[1]), attached=True)
-        return RunScope(None)  # type: ignore[arg-type]
+        return RunScope(default_name=default_name)
 
     def _close(self, exc: BaseException | None) -> None:
         scope, self._scope, self._run = self._scope, None, None
@@ -437,17 +441,26 @@ def _summary(pl_module: Any) -> str | None:
     return str(summary.ModelSummary(pl_module, max_depth=1)) + "\n"
 
 
-def _learning_rates(trainer: Any) -> dict[str, float]:
-    """``lr`` for one optimizer with one param group; ``lr/opt<i>/pg<j>`` beyond that."""
-    rates: dict[str, float] = {}
+def _lr_groups(trainer: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The optimizers' param groups, named ``lr`` for one optimizer with one group, else
+    ``lr/opt<i>`` and ``.../pg<j>``: schedulers update ``group["lr"]`` in place, so the groups
+    are looked up once and read at each logging step."""
+    found = []
     optimizers = trainer.optimizers
     for i, optimizer in enumerate(optimizers):
         groups = optimizer.param_groups
         for j, group in enumerate(groups):
             name = "lr" if len(optimizers) == 1 else f"lr/opt{i}"
-            name = name if len(groups) == 1 else f"{name}/pg{j}"
-            rates[name] = group["lr"]
-    return rates
+            found.append((name if len(groups) == 1 else f"{name}/pg{j}", group))
+    return found
+
+
+def _scalar(value: Any) -> Any:
+    """A 0-dim tensor as a float (what Lightning's loggers get): the run's fast path."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value  # the run skips it with a warning, as a logger would fail on it
 
 
 def _outcomes(trainer: Any) -> tuple[dict[str, str], dict[str, Any]]:
@@ -501,7 +514,8 @@ class _TrainerCall(TrainingCall):
             trainer.callbacks = self.added
         self.callback = found
         if _spawns(trainer):  # the workers log into a run that lives here
-            self.scope = RunScope(None)  # type: ignore[arg-type]
+            model = self.args[0] if self.args else self.kwargs.get("model")
+            self.scope = RunScope(default_name=type(model).__name__)
             if self.scope.run.active:
                 found._launcher_run = _active_run_ref()
         else:

@@ -1,0 +1,179 @@
+"""Lightning training with a metric logged every batch: without autolog, with it, and with the
+other trackers where installed (MLflow's ``mlflow.pytorch.autolog``, W&B's ``WandbLogger``
+offline), side by side in one process.
+
+Each configuration trains the same tiny MLP on the same CPU data; the figure is the median wall
+time of ``trainer.fit`` over the repeats (configurations interleaved, so machine load hits them
+alike). Budget: autolog under 2 % slower than no tracking.
+
+    .venv/bin/python benchmarks/bench_lightning.py [--quick] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+warnings.filterwarnings("ignore")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+import lightning.pytorch as L  # noqa: E402
+
+import autolog  # noqa: E402
+
+logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+
+
+class MLP(L.LightningModule):
+    def __init__(self, hidden: int = 64, lr: float = 0.01):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Linear(16, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                                 nn.ReLU(), nn.Linear(hidden, 1))
+
+    def training_step(self, batch, index):
+        x, y = batch
+        loss = nn.functional.mse_loss(self.net(x), y)
+        self.log("train_loss", loss)  # every batch (log_every_n_steps=1)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+def make_loader(rows: int) -> DataLoader:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(rows, 16, generator=g)
+    return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=32)
+
+
+class Config:
+    """One way of tracking: ``start`` before a timed fit, ``stop`` after it (not timed)."""
+
+    def __init__(self, name: str, start: Callable[[Path], list] | None = None,
+                 stop: Callable[[], None] | None = None):
+        self.name = name
+        self._start = start or (lambda root: [])
+        self._stop = stop or (lambda: None)
+        self.times: list[float] = []
+        self.error: str | None = None
+
+    def run(self, root: Path, loader: DataLoader, epochs: int) -> None:
+        if self.error:
+            return
+        try:
+            loggers = self._start(root)
+            trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", logger=loggers or False,
+                                log_every_n_steps=1, enable_progress_bar=False,
+                                enable_model_summary=False, enable_checkpointing=False,
+                                default_root_dir=root)
+            torch.manual_seed(0)
+            model = MLP()
+            started = time.perf_counter()
+            trainer.fit(model, loader)
+            self.times.append(time.perf_counter() - started)
+        except Exception as exc:  # a tracker that cannot run here: say so in the table
+            self.error = f"{type(exc).__name__}: {exc}"[:70]
+        finally:
+            self._stop()
+
+
+def configs(root: Path) -> list[Config]:
+    found = [Config("no tracking")]
+
+    def autolog_on(_: Path) -> list:
+        autolog.enable(backend="local")
+        return []
+
+    found.append(Config("autolog (local journal)", autolog_on, autolog.disable))
+
+    def autolog_no_model(_: Path) -> list:
+        autolog.enable(backend="local", log_models=False)
+        return []
+
+    found.append(Config("autolog, log_models=False", autolog_no_model, autolog.disable))
+    try:
+        import mlflow
+        import mlflow.pytorch
+    except ImportError:
+        found.append(Config("mlflow.pytorch.autolog (not installed)"))
+    else:
+        mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+
+        def mlflow_on(_: Path) -> list:
+            mlflow.pytorch.autolog(log_every_n_step=1, log_models=False, checkpoint=False,
+                                   silent=True)
+            return []
+
+        def mlflow_off() -> None:
+            mlflow.pytorch.autolog(disable=True)
+            if mlflow.active_run() is not None:
+                mlflow.end_run()
+
+        found.append(Config("mlflow.pytorch.autolog (sqlite, no model)", mlflow_on, mlflow_off))
+    try:
+        import wandb
+        from lightning.pytorch.loggers import WandbLogger
+    except ImportError:
+        found.append(Config("W&B WandbLogger (not installed)"))
+    else:
+        def wandb_on(path: Path) -> list:
+            return [WandbLogger(project="bench", save_dir=str(path), offline=True)]
+
+        found.append(Config("W&B WandbLogger (offline)", wandb_on, wandb.finish))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rows and repeats")
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args()
+    rows, epochs = (2048, 2) if args.quick else (8192, 3)
+    repeats = args.repeats or (3 if args.quick else 7)
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.environ["AUTOLOG_DIR"] = str(root / "autolog-runs")
+        os.environ["WANDB_DIR"] = str(root)
+        loader = make_loader(rows)
+        table = configs(root)
+        for config in table:  # warm-up: imports, first-run set-up (sqlite schema, W&B service)
+            config.run(root, make_loader(256), 1)
+            config.times.clear()
+        for _ in range(repeats):
+            for config in table:
+                config.run(root, loader, epochs)
+        report(table, rows // 32 * epochs, repeats)
+
+
+def report(table: list[Config], batches: int, repeats: int) -> None:
+    print(f"Lightning {L.__version__}, torch {torch.__version__}, Python "
+          f"{sys.version.split()[0]}; {batches} batches per fit, one metric logged each batch; "
+          f"median of {repeats} fits")
+    base = statistics.median(table[0].times)
+    print(f"| {'configuration':<44} | {'median fit (s)':>14} | {'vs no tracking':>14} |")
+    print(f"|{'-' * 46}|{'-' * 16}|{'-' * 16}|")
+    for config in table:
+        if config.error or not config.times:
+            print(f"| {config.name:<44} | {'n/a':>14} | {config.error or 'not run':>14} |")
+            continue
+        median = statistics.median(config.times)
+        print(f"| {config.name:<44} | {median:>14.3f} | {100 * (median / base - 1):>+13.1f}% |")
+
+
+if __name__ == "__main__":
+    main()
