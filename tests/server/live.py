@@ -50,7 +50,7 @@ class LiveServer:
         workdir.mkdir(parents=True, exist_ok=True)
 
     def start(self, timeout: float = 60) -> LiveServer:
-        level = os.environ.get("AUTOLOG_TEST_SERVER_LOG", "warning")  # "info": access logs
+        level = "warning"  # "info" shows the access log in server-<port>.log
         command = [sys.executable, "-m", "autolog.server", "--host", "127.0.0.1",
                    "--port", str(self.port), "--db", self.db_url,
                    "--artifacts", str(self.artifacts), "--log-level", level, *self.extra]

@@ -165,8 +165,9 @@ class Transport:
                     raise error
                 wait = _retry_after(response, wait)
             finally:
-                if hasattr(data, "close"):
-                    data.close()
+                close = getattr(data, "close", None)
+                if close is not None:
+                    close()  # a file being uploaded
             if attempt + 1 < self.attempts:
                 time.sleep(min(wait, self.max_wait) * random.uniform(0.75, 1.25))
         raise error

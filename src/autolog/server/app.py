@@ -87,7 +87,8 @@ class Context:
 
 
 def _context(request: Request) -> Context:
-    return request.app.state.context  # type: ignore[no-any-return]
+    context: Context = request.app.state.context
+    return context
 
 
 _bearer = HTTPBearer(auto_error=False,

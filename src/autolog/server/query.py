@@ -144,9 +144,12 @@ def history(db: Database, id_or_prefix: str, key: str,
 def downsample(points: Iterator[Point], total: int, max_points: int) -> list[Point]:
     """At most ``max_points`` (>= 2) of ``total`` points: first, last, min/max per bucket."""
     first = next(points)
-    buckets = max(1, (max_points - 2) // 2)
+    buckets = (max_points - 2) // 2
     inner = total - 2
     out: list[Point] = [first]
+    if buckets == 0:  # room for the ends only
+        *_, last = points
+        return [first, last]
     current = -1
     low: tuple[int, Point] | None = None
     high: tuple[int, Point] | None = None
