@@ -140,7 +140,10 @@ def test_artifacts_and_models_are_recorded(api: Api, server: LiveServer) -> None
     run = api("GET", f"/api/v1/runs/{run_id}").json()
     assert run["artifacts"] == ["plots/a.txt", "notes.txt", "model/w.json"]
     assert run["models"] == {"model": spec}
-    assert api("GET", f"/api/v1/runs/{run_id}/files/plots/a.txt").content == b"two"
+    download = api("GET", f"/api/v1/runs/{run_id}/files/plots/a.txt")
+    assert download.content == b"two"
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
     files = api("GET", f"/api/v1/runs/{run_id}/files").json()["files"]
     assert [(f["path"], f["size"]) for f in files] == [("plots/a.txt", 3)]
     assert (server.artifacts / run_id / "plots" / "a.txt").read_bytes() == b"two"

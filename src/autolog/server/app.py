@@ -271,7 +271,10 @@ def _file_routes(app: FastAPI) -> None:
         found = context.store.existing(run_id, path)
         if found is None:
             raise HTTPException(404, f"run {run_id} has no file {path[:200]!r}")
-        return FileResponse(found, media_type="application/octet-stream")
+        # bytes to save, never a page to render: an uploaded .html or .svg cannot script
+        # anything in a browser that opens the link
+        return FileResponse(found, media_type="application/octet-stream", filename=found.name,
+                            headers={"X-Content-Type-Options": "nosniff"})
 
 
 def _token_routes(app: FastAPI) -> None:

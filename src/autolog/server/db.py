@@ -41,6 +41,9 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10):
         self.url = make_url(normalize_url(url))
+        if self.url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"database {self.display_url}: the server runs on SQLite "
+                             "(sqlite:///path.db) or PostgreSQL (postgresql://...)")
         self.sqlite = self.url.get_backend_name() == "sqlite"
         self.engine = _sqlite_engine(self.url) if self.sqlite else _engine(self.url, pool_size)
         self._write_lock: Any = threading.Lock() if self.sqlite else nullcontext()

@@ -98,19 +98,37 @@ def store_batch(db: Database, run_id: str, batch: BatchIn) -> bool:
 
 
 def _store_metrics(conn: Connection, run_id: str, batch: BatchIn) -> None:
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[str, str, int, float | None, int]] = []
     last: list[dict[str, Any]] = []
     for key, column in batch.metrics.items():
         if not column.steps:
             continue
         values = [metric_in(v) for v in column.values]
-        rows.extend({"run_id": run_id, "key": key, "step": s, "value": v, "timestamp": t}
+        rows.extend((run_id, key, s, v, t)
                     for s, v, t in zip(column.steps, values, column.timestamps, strict=True))
         last.append({"run_id": run_id, "key": key, "value": values[-1],
                      "step": column.steps[-1], "timestamp": column.timestamps[-1]})
-    if rows:
-        conn.execute(metrics.insert(), rows)
-        _upsert(conn, latest_metrics, last, ["run_id", "key"], ["value", "step", "timestamp"])
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        _copy_metrics(conn, rows)
+    else:  # straight to the driver's executemany: no per-row dict or statement compile
+        conn.exec_driver_sql(f"INSERT INTO {metrics.name} ({', '.join(_METRIC_COLUMNS)}) "
+                             "VALUES (?, ?, ?, ?, ?)", rows)
+    _upsert(conn, latest_metrics, last, ["run_id", "key"], ["value", "step", "timestamp"])
+
+
+_METRIC_COLUMNS = ("run_id", "key", "step", "value", "timestamp")
+
+
+def _copy_metrics(conn: Connection, rows: list[tuple[str, str, int, float | None, int]]) -> None:
+    """PostgreSQL's COPY, in the same transaction: several times faster than INSERT."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(
+            f"COPY {metrics.name} ({', '.join(_METRIC_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def record_file(db: Database, run_id: str, path: str, size: int, sha256: str) -> dict[str, Any]:
