@@ -78,6 +78,7 @@ class WandbBackend(Backend):
 
     def __init__(self, settings: Any):
         super().__init__(settings)
+        _ready_for_exit()
         self._runs: dict[str, Any] = {}  # autolog run id -> wandb Run
         #: autolog run id -> (journal range, rows logged) of a batch that failed midway
         self._sent: dict[str, tuple[tuple[int, int], int]] = {}
@@ -173,12 +174,12 @@ class WandbBackend(Backend):
 
 
 def _add(artifact: Any, local_path: Path, name: str | None) -> None:
+    """Files keep their path under the run's artifacts (``plots/a.png``) inside the artifact."""
     # the journal's files are snapshots autolog never changes: no staging copy needed
     if local_path.is_dir():
         artifact.add_dir(str(local_path), name=name, policy="immutable")
     else:
-        artifact.add_file(str(local_path), name=os.path.basename(name or local_path.name),
-                          policy="immutable")
+        artifact.add_file(str(local_path), name=name or local_path.name, policy="immutable")
 
 
 # -- exit ------------------------------------------------------------------------------------
@@ -247,6 +248,15 @@ def _teardown(wandb: Any) -> None:
         wandb.teardown()
     except BaseException as exc:  # SystemExit from W&B's service exit code included
         log.debug("autolog: W&B teardown: %r", exc)
+
+
+def _ready_for_exit() -> None:
+    """Let the SDK start even once the interpreter is exiting (the exit flush delivers).
+
+    ``concurrent.futures.thread`` registers a threading exit hook when first imported, which
+    Python refuses once shutdown has begun; the SDK imports it, so it is imported here, early.
+    """
+    import concurrent.futures.thread  # noqa: F401
 
 
 @hookimpl
