@@ -67,7 +67,7 @@ def test_classifier_params_metrics_tags_and_model(cancer):
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5))
     assert model.fit(x, y) is model
     run = only_run()
-    assert run.status == "FINISHED"
+    assert run.status == "FINISHED" and run.name.startswith("Pipeline-")
     assert run.params["logisticregression__C"] == 0.5
     assert run.params["standardscaler__with_mean"] is True
     assert json.loads(run.params["steps"]) == [["standardscaler", "StandardScaler"],

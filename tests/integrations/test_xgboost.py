@@ -96,7 +96,7 @@ def test_sklearn_classifier_is_one_run_with_per_iteration_metrics(cancer):
     model.fit(x, y, eval_set=[(x, y), (xv, yv)], verbose=False)
     assert model.get_params() == params_before  # nothing injected into the estimator
     run = only_run()  # fit and the train it calls: one run
-    assert run.tags["estimator_name"] == "XGBClassifier"
+    assert run.tags["estimator_name"] == "XGBClassifier" and run.name.startswith("XGBClassifier-")
     assert run.params["n_estimators"] == 15 and run.params["max_depth"] == 2
     assert "callbacks" not in run.params
     history = run.history("validation_1-logloss")

@@ -172,7 +172,8 @@ class _Fit(TrainingCall):
 
     def before(self) -> None:
         estimator = self.instance
-        self.scope = RunScope(None, tags=estimator_tags(estimator))  # type: ignore[arg-type]
+        self.scope = RunScope(default_name=type(estimator).__name__,
+                              tags=estimator_tags(estimator))
         if self.scope.run.active:
             self.scope.run.log_params(estimator_params(estimator))
 
@@ -253,8 +254,20 @@ def estimator_params(estimator: Any) -> dict[str, Any]:
     """``get_params(deep=True)`` with estimator objects as their class name, sequences as JSON.
 
     Nested estimators' own params come through ``deep=True`` (``clf__C``, ``estimator__C``).
+    An estimator whose ``get_params`` fails (a broken custom class) is logged without params.
     """
-    return {key: param_value(value) for key, value in estimator.get_params(deep=True).items()}
+    try:
+        with _quiet():
+            params = estimator.get_params(deep=True)
+    except Exception as exc:
+        from ..errors import warn_once
+
+        name = type(estimator).__qualname__
+        warn_once(f"sklearn get_params {name}",
+                  f"autolog: {name}.get_params() raised {type(exc).__name__}: {exc}; its runs "
+                  f"are logged without params", stacklevel=2)
+        return {}
+    return {key: param_value(value) for key, value in params.items()}
 
 
 def param_value(value: Any) -> Any:
@@ -681,7 +694,7 @@ class _CvHelper(TrainingCall):
         self.bound = _bind_helper(self.function, self.args, self.kwargs)
         estimator = self.bound.get("estimator")
         tags = {**estimator_tags(estimator), "sklearn_function": self.function}
-        self.scope = RunScope(None, tags=tags)  # type: ignore[arg-type]
+        self.scope = RunScope(default_name=self.function, tags=tags)
         run = self.scope.run
         if run.active:
             params = estimator_params(estimator) if hasattr(estimator, "get_params") else {}

@@ -127,9 +127,13 @@ class _Train(TrainingCall):
     place = "xgboost autologging"
 
     def before(self) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
-        bound = _train_signature().bind(*self.args, **self.kwargs)
-        self.scope = RunScope(None, tags={"estimator_name": "Booster",  # type: ignore[arg-type]
-                                          "estimator_class": "xgboost.core.Booster"})
+        try:
+            bound = _train_signature().bind(*self.args, **self.kwargs)
+        except TypeError:
+            return None  # xgboost.train raises its own error for these arguments: no run
+        self.scope = RunScope(default_name="Booster",
+                              tags={"estimator_name": "Booster",
+                                    "estimator_class": "xgboost.core.Booster"})
         run = self.scope.run
         if not run.active:
             return None
@@ -138,14 +142,18 @@ class _Train(TrainingCall):
         return bound.args, bound.kwargs
 
     def after(self, result: Any) -> None:
+        scope = getattr(self, "scope", None)
         try:
-            if self.scope.run.active:
-                log_booster_results(self.scope.run, result, result)
+            if scope is not None and scope.run.active:
+                log_booster_results(scope.run, result, result)
         finally:
-            self.scope.close()
+            if scope is not None:
+                scope.close()
 
     def failed(self, exc: BaseException) -> None:
-        self.scope.close(exc)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope.close(exc)
 
 
 @lru_cache(maxsize=1)
@@ -192,7 +200,7 @@ class _SklearnFit(TrainingCall):
         cls = type(estimator)
         tags = {"estimator_name": cls.__name__,
                 "estimator_class": f"{cls.__module__}.{cls.__qualname__}"}
-        self.scope = RunScope(None, tags=tags)  # type: ignore[arg-type]
+        self.scope = RunScope(default_name=cls.__name__, tags=tags)
         if self.scope.run.active:
             self.scope.run.log_params(estimator_params(estimator))
             self.token = _fit_in_progress.set(self)
@@ -220,7 +228,12 @@ class _SklearnFit(TrainingCall):
 
 def estimator_params(estimator: Any) -> dict[str, Any]:
     """``get_params()`` without callbacks and callables (a custom objective or metric)."""
-    return {key: value for key, value in estimator.get_params().items()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        params = estimator.get_params()
+    return {key: value for key, value in params.items()
             if key != "callbacks" and not callable(value)}
 
 
@@ -285,23 +298,25 @@ def _log_chart(run: Run, importance: dict[str, dict[str, float]]) -> None:
         return
     font = ImageFont.load_default()
     labels = {name[:28] for scores in importance.values() for name in scores}
-    label_width = int(max(font.getlength(label) for label in labels)) + 8
+    label_width = int(max(font.getlength(label) for label in labels) * 1.1) + 12
     panel = label_width + BAR_WIDTH + 20
     rows = min(CHART_FEATURES, max(len(scores) for scores in importance.values()))
-    image = Image.new("RGB", (panel * len(importance), 30 + rows * ROW_HEIGHT), "white")
+    # a 3-colour palette image (white, black, blue): a third of the bytes to compress
+    image = Image.new("P", (panel * len(importance), 30 + rows * ROW_HEIGHT), 0)
+    image.putpalette([255, 255, 255, 0, 0, 0, 31, 119, 180])
     draw = ImageDraw.Draw(image)
     for i, (kind, scores) in enumerate(importance.items()):
         left = i * panel + label_width
         top = sorted(scores.items(), key=lambda item: -item[1])[:CHART_FEATURES]
         largest = top[0][1] or 1.0
-        draw.text((left, 6), f"importance: {kind} (max {largest:.4g})", fill="black", font=font)
+        draw.text((left, 6), f"importance: {kind} (max {largest:.4g})", fill=1, font=font)
         for row, (name, value) in enumerate(top):
             y = 26 + row * ROW_HEIGHT
             draw.rectangle((left, y, left + max(1, round(BAR_WIDTH * value / largest)),
-                            y + ROW_HEIGHT - 5), fill=(31, 119, 180))
-            draw.text((left - 4, y), name[:28], fill="black", font=font, anchor="ra")
+                            y + ROW_HEIGHT - 5), fill=2)
+            draw.text((left - 4, y), name[:28], fill=1, font=font, anchor="ra")
     target = run.artifact_dir("feature_importance") / "feature_importance.png"
-    image.save(target, format="PNG")
+    image.save(target, format="PNG", compress_level=1)
     run.record_artifact("feature_importance/feature_importance.png")
 
 
