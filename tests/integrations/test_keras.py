@@ -133,6 +133,18 @@ def test_callback_by_hand_with_enable_logs_once(data):
     assert steps(record, "loss") == [0, 1]
 
 
+def test_a_callback_list_given_to_fit_is_copied_not_changed(data):
+    x, y = data
+    autolog.enable()
+    model = make_model()
+    history = keras.callbacks.History()
+    given = keras.callbacks.CallbackList([history], model=model, epochs=2, verbose=0)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=given)
+    assert given.callbacks == [history]
+    assert steps(only_run(), "loss") == [0, 1]
+    assert history.history["loss"]  # the user's History still saw the epochs
+
+
 def test_fit_inside_a_user_run_logs_into_it(data):
     x, y = data
     autolog.enable()

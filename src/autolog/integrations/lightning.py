@@ -456,11 +456,14 @@ def _lr_groups(trainer: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _scalar(value: Any) -> Any:
-    """A 0-dim tensor as a float (what Lightning's loggers get): the run's fast path."""
+    """A 0-dim tensor as a Python number, as Lightning's loggers get it (the run's fast path)."""
+    item = getattr(value, "item", None)
+    if item is None:
+        return value
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        return value  # the run skips it with a warning, as a logger would fail on it
+        return item()
+    except (RuntimeError, ValueError):  # not one number: the run skips it with one warning
+        return value
 
 
 def _outcomes(trainer: Any) -> tuple[dict[str, str], dict[str, Any]]:
