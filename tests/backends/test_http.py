@@ -379,6 +379,31 @@ def test_an_artifact_over_the_upload_limit_is_skipped_not_blocking(
     assert any("skipped artifact 'big.bin'" in r.getMessage() for r in caplog.records)
 
 
+def test_what_the_server_cannot_take_is_skipped_once_and_the_rest_arrives(
+        server: LiveServer, http_env: None, read_token: str, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    odd = tmp_path / "odd"
+    odd.write_text("x")
+    long_key = "k" * 600
+    with caplog.at_level(logging.WARNING, logger="autolog"), autolog.start_run("odd") as run:
+        for step in range(3):
+            run.log_metrics({long_key: 1.0, "loss": 0.5}, step=step)
+        run.log_metrics({"huge-step": 1.0}, step=2**70)
+        run.log_params({long_key: 1, "ok": "a\x00b"})
+        run.log_artifact(odd, "back\\slash.txt")  # fine on Linux, refused by the server
+        run.log_metrics({"after": 2.0}, step=0)
+    assert autolog.flush(60)
+    with ServerClient(server.url, read_token) as client:
+        remote = client.get_run(run.id)
+    assert remote["metrics"] == {"loss": 0.5, "after": 2.0}
+    assert remote["params"] == {"ok": "a\ufffdb"}
+    assert remote["status"] == "FINISHED" and "back\\slash.txt" not in remote["artifacts"]
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 4, skipped  # the metric and param key, the step, the artifact: once
+    assert any("500 characters" in m for m in skipped)
+    assert any("back" in m and "artifact" in m for m in skipped)
+
+
 # -- the CLI reading from a server ---------------------------------------------------------------
 
 

@@ -371,6 +371,7 @@ def test_overload_is_503_with_retry_after(api: Api, server: LiveServer) -> None:
         assert response.status_code == 503
         assert response.headers["Retry-After"] == "1"
         assert "busy" in response.json()["detail"]
+        assert api("GET", "/healthz").status_code == 200  # busy is not dead
     finally:
         for sock in held:
             sock.close()

@@ -28,7 +28,7 @@ def two_servers(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
     url = postgres.database()
     shared = tmp_path_factory.mktemp("shared")  # both serve the same artifact directory
     first = LiveServer(url, shared / "a")
-    second = LiveServer(url, shared / "b")
+    second = LiveServer(url, shared / "b", "--workers", "2")  # uvicorn's worker processes
     second.artifacts = first.artifacts
     first.start()
     second.start()

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 __all__ = ["HttpBackend", "ServerAuthError", "ServerBusy", "ServerClient", "ServerError",
-           "ServerRejected", "ServerUnreachable"]
+           "ServerNotFound", "ServerRejected", "ServerUnreachable"]
 
 log = logging.getLogger("autolog")
 
@@ -79,8 +79,8 @@ class ServerError(AutologError, RuntimeError):
     """The server failed (a 5xx that is not an overload); the worker retries later."""
 
 
-class _NotFound(AutologError, LookupError):
-    pass
+class ServerNotFound(AutologError, LookupError):
+    """The server has no such run or file (404)."""
 
 
 @hookimpl
@@ -183,7 +183,7 @@ class Transport:
         if status == 403:
             return ServerAuthError(f"{where} refused the token's scope (403: {detail})")
         if status == 404:
-            return _NotFound(detail)
+            return ServerNotFound(detail)
         if status in RETRYABLE:
             return ServerBusy(f"{where} is overloaded or its database is unavailable "
                               f"({status}: {detail}); retrying later")
@@ -252,17 +252,17 @@ class HttpBackend(Backend):
 
     def start_run(self, run: RunRef) -> None:
         self.transport.json("PUT", f"{API}/runs/{run.id}", {
-            "name": run.name, "project": run.project, "parent_id": run.parent_id,
-            "start_time": run.start_time})
+            "name": _text(run.name)[:MAX_NAME], "project": _text(run.project)[:MAX_PROJECT],
+            "parent_id": run.parent_id, "start_time": run.start_time})
         run.state["url"] = self.url
 
     def log_batch(self, run: RunRef, batch: Batch) -> None:
         start, end = batch.journal_range
-        for part, body in enumerate(_parts(batch)):
+        for part, body in enumerate(_parts(self._within_limits(run, batch))):
             body.update(start=start, end=end, part=part)
             try:
                 self.transport.json("POST", f"{API}/runs/{run.id}/batches", body)
-            except _NotFound:  # the server lost the run (a new database): create it again
+            except ServerNotFound:  # the server lost the run (a new database): create it again
                 self.start_run(run)
                 self.transport.json("POST", f"{API}/runs/{run.id}/batches", body)
 
@@ -275,12 +275,19 @@ class HttpBackend(Backend):
         if files is None:  # gone, or too large for the server: said once, not listed
             return
         listed = files if local_path.is_dir() else []  # as the journal's artifact record
-        self.transport.json("POST", f"{API}/runs/{run.id}/artifacts",
-                            {"name": name, "files": listed})
+        try:
+            self.transport.json("POST", f"{API}/runs/{run.id}/artifacts",
+                                {"name": name, "files": listed})
+        except ServerRejected as exc:
+            self._skip(run, name, str(exc))
 
     def log_model(self, run: RunRef, local_path: Path, name: str, spec: dict[str, Any]) -> None:
         self._upload_tree(run, local_path, spec.get("path", name))
-        self.transport.json("POST", f"{API}/runs/{run.id}/models", {"name": name, "spec": spec})
+        try:
+            self.transport.json("POST", f"{API}/runs/{run.id}/models",
+                                {"name": name, "spec": spec})
+        except ServerRejected as exc:
+            self._skip(run, name, str(exc))
 
     def close(self) -> None:
         if self._transport is not None:
@@ -308,9 +315,14 @@ class HttpBackend(Backend):
         if size > self._upload_limit():
             self._skip(run, remote, f"{size} bytes is over the server's upload limit")
             return False
-        self.transport.request("PUT", f"{API}/runs/{run.id}/files/{quote(remote, safe='/')}",
-                               lambda: open(path, "rb"),  # noqa: SIM115 - closed by request
-                               headers={"Content-Type": "application/octet-stream"})
+        try:
+            self.transport.request(
+                "PUT", f"{API}/runs/{run.id}/files/{quote(remote, safe='/')}",
+                lambda: open(path, "rb"),  # noqa: SIM115 - closed by request()
+                headers={"Content-Type": "application/octet-stream"})
+        except ServerRejected as exc:  # a path or size the server will never take: said once
+            self._skip(run, remote, str(exc))
+            return False
         return True
 
     def _upload_limit(self) -> int:
@@ -318,16 +330,39 @@ class HttpBackend(Backend):
             try:
                 info = self.transport.json("GET", f"{API}/info")
                 self._max_upload = int(info["max_upload_bytes"])
-            except (ServerRejected, _NotFound, KeyError, TypeError, ValueError):
+            except (ServerRejected, ServerNotFound, KeyError, TypeError, ValueError):
                 self._max_upload = 2**63  # a server without /info: let it say 413 itself
         return self._max_upload
 
-    def _skip(self, run: RunRef, name: str, why: str) -> None:
-        key = f"{run.id}/{name}"
+    def _skip(self, run: RunRef, name: str, why: str, what: str = "artifact") -> None:
+        key = f"{run.id}/{what}/{name}"
         if key not in self._skipped:
             self._skipped.add(key)
-            log.warning("autolog: the http backend skipped artifact %r of run %s: %s (it stays "
-                        "in the local run)", name, run.id, why)
+            shown = name if len(name) <= 80 else name[:77] + "..."
+            log.warning("autolog: the http backend skipped %s %r of run %s: %s (it stays in the "
+                        "local run)", what, shown, run.id, why)
+
+    def _within_limits(self, run: RunRef, batch: Batch) -> Batch:
+        """The batch without what the server would refuse (said once per key), so one bad
+        key never holds up the rest of the run."""
+        clean = Batch(batch.journal_range[0])
+        clean.journal_range = batch.journal_range
+        for kind, source, target in (("param", batch.params, clean.params),
+                                     ("tag", batch.tags, clean.tags)):
+            for key, value in source.items():
+                problem = _key_problem(key)
+                if problem:
+                    self._skip(run, key, problem, kind)
+                else:
+                    target[key] = _text(value) if isinstance(value, str) else value
+        key_problems = {key: _key_problem(key) for key in {m.key for m in batch.metrics}}
+        for m in batch.metrics:
+            problem = key_problems[m.key] or _point_problem(m)
+            if problem:
+                self._skip(run, m.key, problem, "metric")
+            else:
+                clean.metrics.append(m)
+        return clean
 
 
 def _parts(batch: Batch) -> Iterator[dict[str, Any]]:
@@ -360,6 +395,42 @@ def _param(value: Any) -> Any:
     return _json_value(value) if isinstance(value, float) else value
 
 
+MAX_KEY, MAX_KEY_BYTES, MAX_NAME, MAX_PROJECT = 500, 1000, 1000, 255
+INT64 = 2**63 - 1
+
+
+def _key_problem(key: str) -> str | None:
+    """Why the server would refuse ``key`` (a param, tag or metric name), or None."""
+    if len(key) > MAX_KEY:
+        return f"names are limited to {MAX_KEY} characters"
+    if "\x00" in key:
+        return "names may not contain NUL characters"
+    try:
+        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+            return f"names are limited to {MAX_KEY_BYTES} bytes of UTF-8"
+    except UnicodeEncodeError:
+        return "the name is not valid Unicode text"
+    return None
+
+
+def _point_problem(m: Metric) -> str | None:
+    if not -INT64 - 1 <= m.step <= INT64:
+        return f"step {m.step} does not fit 64 bits"
+    if not 0 <= m.timestamp <= INT64:
+        return f"timestamp {m.timestamp} is out of range"
+    return None
+
+
+def _text(value: str) -> str:
+    """Text the server stores: NUL replaced, lone surrogates replaced."""
+    value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
 # -- reading back ---------------------------------------------------------------------------------
 
 
@@ -388,7 +459,7 @@ class ServerClient:
     def _get(self, path: str, **params: Any) -> Any:
         try:
             return self.transport.json("GET", API + path, params=params)
-        except _NotFound as exc:
+        except ServerNotFound as exc:
             raise LookupError(str(exc)) from None
 
     def list_runs(self, project: str | None = None, limit: int | None = None,
@@ -428,7 +499,7 @@ class ServerClient:
         try:
             response = self.transport.request(
                 "GET", f"{API}/runs/{quote(run_id, safe='')}/files/{quote(path, safe='/')}")
-        except _NotFound as exc:
+        except ServerNotFound as exc:
             raise LookupError(str(exc)) from None
         return response.content
 

@@ -1,8 +1,8 @@
 """ASGI middleware in front of every route: load shedding, body size limits, gzip bodies.
 
 - More than ``max_in_flight`` requests at once in this process: 503 with ``Retry-After``
-  at once, before any work, so an overloaded server degrades into clients backing off instead of
-  a growing queue of timeouts.
+  at once, before any work, so an overloaded server degrades into clients backing off instead
+  of a growing queue of timeouts (``/healthz`` excepted: busy is not dead).
 - A body larger than the limit (uploads have their own, larger one): 413 at once when
   ``Content-Length`` says so, otherwise as soon as the streamed bytes pass it.
 - ``Content-Encoding: gzip`` request bodies are inflated as they stream, and the limit applies
@@ -44,7 +44,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_in_flight:
+        if self.in_flight >= self.max_in_flight and scope.get("path") != "/healthz":
             await _reply(send, 503, f"the server is busy ({self.in_flight} requests in flight); "
                          f"retry after {self.retry_after} s",
                          [(b"retry-after", str(self.retry_after).encode())])
