@@ -77,16 +77,22 @@ def autolog_register_integrations(register: Callable[[Integration], None]) -> No
 
 def _patch_estimators(patcher: Patcher, base: ModuleType) -> None:
     """Patch the estimator classes that exist now, and hook class creation for the rest."""
-    from sklearn.utils._set_output import _SetOutputMixin
-
     estimator = base.BaseEstimator
     for cls in _subclasses(estimator):
         _patch_class(patcher, cls, estimator)
     # _SetOutputMixin.__init_subclass__ wraps fit_transform *after* calling super(): hooking it
     # too, and patching when the outermost hook returns, keeps autolog's wrapper outermost, so
     # disable() puts back scikit-learn's own wrapped method.
-    for owner in (estimator, _SetOutputMixin):
+    for owner in (estimator, *_set_output_mixin()):
         patcher.set(owner, "__init_subclass__", _init_subclass_hook(patcher, owner, estimator))
+
+
+def _set_output_mixin() -> tuple[type, ...]:
+    try:
+        from sklearn.utils._set_output import _SetOutputMixin
+    except ImportError:  # a scikit-learn without set_output
+        return ()
+    return (_SetOutputMixin,)
 
 
 def _subclasses(cls: type) -> Iterator[type]:
