@@ -260,16 +260,16 @@ def _train_inside_fit(wrapped: Callable[..., Any], instance: Any, args: tuple[An
 
 def log_booster_results(run: Run, booster: Any, model: Any) -> None:
     """Early-stopping results, feature importance, and the model (``model``: what to save)."""
+    from .. import api
+
     best = {key: booster.attr(key) for key in ("best_iteration", "best_score")}
     run.log_metrics({key: float(value) for key, value in best.items() if value is not None})
+    if api.get_settings().log_models:
+        run.log_model(model)
     importance = feature_importance(booster)
     if importance:
         run.log_dict(importance, "feature_importance.json")
         _log_chart(run, importance)
-    from .. import api
-
-    if api.get_settings().log_models:
-        run.log_model(model)
 
 
 def feature_importance(booster: Any) -> dict[str, dict[str, float]]:
@@ -297,8 +297,9 @@ def _log_chart(run: Run, importance: dict[str, dict[str, float]]) -> None:
     except ImportError:
         return
     font = ImageFont.load_default()
+    width = ImageDraw.Draw(Image.new("P", (1, 1))).textlength  # as drawn on a palette image
     labels = {name[:28] for scores in importance.values() for name in scores}
-    label_width = int(max(font.getlength(label) for label in labels) * 1.1) + 12
+    label_width = int(max(width(label, font=font) for label in labels)) + 12
     panel = label_width + BAR_WIDTH + 20
     rows = min(CHART_FEATURES, max(len(scores) for scores in importance.values()))
     # a 3-colour palette image (white, black, blue): a third of the bytes to compress
@@ -314,7 +315,8 @@ def _log_chart(run: Run, importance: dict[str, dict[str, float]]) -> None:
             y = 26 + row * ROW_HEIGHT
             draw.rectangle((left, y, left + max(1, round(BAR_WIDTH * value / largest)),
                             y + ROW_HEIGHT - 5), fill=2)
-            draw.text((left - 4, y), name[:28], fill=1, font=font, anchor="ra")
+            label = name[:28]  # right-aligned by hand: older Pillows' bitmap font has no anchor
+            draw.text((left - 4 - width(label, font=font), y), label, fill=1, font=font)
     target = run.artifact_dir("feature_importance") / "feature_importance.png"
     image.save(target, format="PNG", compress_level=1)
     run.record_artifact("feature_importance/feature_importance.png")
