@@ -33,9 +33,6 @@ from autolog.plugins import get_plugins
 
 from ..server.live import LiveServer, Postgres, free_port, postgres_or_skip
 
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
-
 # -- a tiny model and the plugin that saves it ---------------------------------------------
 
 

@@ -14,8 +14,6 @@ import pytest
 from .conftest import Api, files_holding, new_run_id
 from .live import LiveServer
 
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
 
 def make_run(api: Api, **fields: object) -> str:
     run_id = new_run_id()

@@ -12,7 +12,7 @@ import pytest
 from .conftest import Api, new_run_id
 from .live import LiveServer, Postgres, postgres_or_skip
 
-pytestmark = [pytest.mark.postgres, pytest.mark.filterwarnings("ignore::ResourceWarning")]
+pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture(scope="module")
