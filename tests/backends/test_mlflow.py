@@ -247,3 +247,24 @@ def test_a_batch_retried_after_failing_midway_is_stored_once(mlflow_sqlite, stor
     assert history == [(i, float(i)) for i in range(4500)]
     tags = mlflow_sqlite.client.get_run(run_id).data.tags
     assert tags["autolog.delivered"] == "100-900:5/5"
+
+
+def test_xgboost_booster_is_an_mlflow_xgboost_model(mlflow_sqlite):
+    xgb = pytest.importorskip("xgboost")
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] > 0).astype(float)
+    booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=y), 4)
+    autolog.enable(backend="local,mlflow", frameworks=[])
+    with autolog.start_run() as run:
+        assert run.log_model(booster)["flavor"] == "xgboost"
+    assert autolog.flush(120)
+    [output] = mlflow_sqlite.run_for(run.id).outputs.model_outputs
+    mlflow.set_tracking_uri(mlflow_sqlite.uri)
+    try:
+        loaded = mlflow.xgboost.load_model(f"models:/{output.model_id}")
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert (loaded.predict(xgb.DMatrix(x)) == booster.predict(xgb.DMatrix(x))).all()

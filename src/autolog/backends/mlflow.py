@@ -54,6 +54,7 @@ MAX_ENTITIES = 1000
 MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
+MAX_STEP = 2**63 - 1  # MLflow stores steps as 64-bit integers
 
 #: autolog's context tags and the MLflow system tags the UI knows; both are set
 TAG_MAP = {
@@ -247,8 +248,8 @@ class MlflowBackend(Backend):
         saved_params = dict(run.state.get("params", {}))
         params, tags = self._params(run, batch.params)
         tags += self._tags(batch.tags)
-        metrics = [Metric(mlflow_key(m.key), m.value, m.timestamp, m.step)
-                   for m in batch.metrics]
+        metrics = [Metric(mlflow_key(m.key), m.value, m.timestamp,
+                          min(max(m.step, -MAX_STEP - 1), MAX_STEP)) for m in batch.metrics]
         calls = _split(metrics, params, tags)
         start, end = batch.journal_range
         try:
@@ -405,24 +406,59 @@ def _load_for_mlflow(flavor: str, spec: dict[str, Any], path: Path) -> tuple[Any
 
     module = importlib.import_module(f"mlflow.{flavor}")
     model = load_model(spec, path)
-    if flavor == "transformers" and not _is_pipeline_like(model):
-        model = {"model": model}
+    if flavor == "transformers":
+        model = _transformers_components(model, spec, path)
     return module, model
 
 
-def _is_pipeline_like(model: Any) -> bool:
-    return isinstance(model, dict) or type(model).__name__.endswith("Pipeline")
+#: transformers model class suffix -> pipeline task (MLflow cannot infer it for a local model)
+TRANSFORMERS_TASKS = {
+    "ForSequenceClassification": "text-classification",
+    "ForTokenClassification": "token-classification",
+    "ForQuestionAnswering": "question-answering",
+    "ForCausalLM": "text-generation",
+    "ForMaskedLM": "fill-mask",
+    "ForConditionalGeneration": "text2text-generation",
+    "ForSeq2SeqLM": "text2text-generation",
+    "ForImageClassification": "image-classification",
+}
+
+
+def _transformers_components(model: Any, spec: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The model and its saved tokenizer / processor, as MLflow's transformers flavour wants."""
+    components = {"model": model}
+    qualified = spec.get("processing_class")
+    if qualified:
+        import importlib
+
+        module_name, _, name = qualified.rpartition(".")
+        processor = getattr(importlib.import_module(module_name), name).from_pretrained(path)
+        key = ("tokenizer" if "Tokenizer" in name else
+               "image_processor" if "ImageProcessor" in name else "processor")
+        components[key] = processor
+    return components
 
 
 def _save_flavored(module: Any, model: Any, path: str, logged: Any, run_id: str,
                    flavor: str) -> None:
+    import inspect
+
     from mlflow.models import Model
 
     mlflow_model = Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id,
                          run_id=run_id, model_id=logged.model_id)
+    options: dict[str, Any] = {}
+    accepted = inspect.signature(module.save_model).parameters
+    if flavor == "pytorch" and "serialization_format" in accepted:
+        options["serialization_format"] = "pickle"  # "pt2" would need an input example
+    if flavor == "transformers":
+        name = type(model["model"]).__name__
+        task = next((t for suffix, t in TRANSFORMERS_TASKS.items() if name.endswith(suffix)), None)
+        if task:
+            options["task"] = task
     # explicit requirements: MLflow's inference would load the model in a subprocess (seconds)
     module.save_model(model, path, mlflow_model=mlflow_model,
-                      pip_requirements=_pins(FLAVORS_BY_MODULE[flavor]))
+                      pip_requirements=_pins(FLAVORS_BY_MODULE[flavor]), **options)
 
 
 def _pins(distributions: tuple[str, ...]) -> list[str]:

@@ -1,0 +1,237 @@
+"""Backends: how fast each delivers, and what the training thread pays with each one on.
+
+Three tables:
+
+1. delivery throughput: N points logged as fast as possible, then the time until the backend
+   has all of them (``autolog.flush``), for the local journal alone, MLflow on sqlite, MLflow
+   behind a real ``mlflow server`` on 127.0.0.1, W&B offline, and all of them at once;
+2. the training thread's cost per ``log_metrics`` call with each backend on, measured while the
+   backend is delivering (a steady loop that logs a point every ~50 µs of work for a few
+   seconds): it should equal the local journal alone, since delivery happens on other threads;
+3. the trackers' own per-call cost, side by side: ``mlflow.log_metric`` (sqlite, server) and
+   ``wandb.log`` (offline).
+
+    python benchmarks/bench_backends.py            # 100,000 points per backend
+    python benchmarks/bench_backends.py --quick    # 10,000 points, shorter loops
+    python benchmarks/bench_backends.py --no-server  # no mlflow server (~10 s to start)
+
+Each backend runs in its own fresh interpreter, so one backend's SDK and threads do not weigh on
+the next. Figures depend on the machine and its load: quote them as provisional.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import json, os, statistics, sys, time
+points, seconds = int(sys.argv[1]), float(sys.argv[2])
+import autolog
+
+def burst(run):
+    samples = []
+    clock = time.perf_counter_ns
+    for i in range(points):
+        t0 = clock()
+        run.log_metrics({"loss": i * 0.001}, step=i)
+        samples.append(clock() - t0)
+    return samples
+
+def busy(ns):
+    end = time.perf_counter_ns() + ns
+    while time.perf_counter_ns() < end:
+        pass
+
+autolog.enable(system_metrics=False)
+with autolog.start_run("warm-up") as run:  # imports the SDK, creates experiment / service
+    run.log_metric("x", 1.0)
+autolog.flush(120)
+with autolog.start_run("burst") as run:
+    t0 = time.perf_counter()
+    calls = burst(run)
+    logged = time.perf_counter() - t0
+run_end = time.perf_counter()
+delivered = autolog.flush(600)
+delivery = time.perf_counter() - t0
+with autolog.start_run("steady") as run:
+    steady, i, clock = [], 0, time.perf_counter_ns
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t = clock()
+        run.log_metrics({"loss": i * 0.001, "acc": 0.5}, step=i)
+        steady.append(clock() - t)
+        i += 1
+        busy(50_000)
+autolog.flush(600)
+print(json.dumps({"points": points, "logged_s": logged, "delivery_s": delivery,
+                  "delivered": delivered, "burst_median_ns": statistics.median(calls),
+                  "burst_allin_ns": logged * 1e9 / points,
+                  "steady_median_ns": statistics.median(steady),
+                  "steady_p99_ns": sorted(steady)[int(len(steady) * 0.99)],
+                  "steady_calls": len(steady)}))
+"""
+
+RAW = r"""
+import json, os, statistics, sys, time
+kind, calls = sys.argv[1], int(sys.argv[2])
+clock = time.perf_counter_ns
+samples = []
+if kind.startswith("mlflow"):
+    import mlflow
+    mlflow.set_experiment("raw")
+    with mlflow.start_run():
+        for i in range(calls):
+            t0 = clock()
+            mlflow.log_metric("loss", i * 0.001, step=i)
+            samples.append(clock() - t0)
+else:
+    import wandb
+    run = wandb.init(project="raw", settings=wandb.Settings(console="off", x_disable_stats=True))
+    for i in range(calls):
+        t0 = clock()
+        run.log({"loss": i * 0.001})
+        samples.append(clock() - t0)
+    run.finish()
+print(json.dumps({"median_ns": statistics.median(samples), "mean_ns": statistics.mean(samples)}))
+"""
+
+
+def table(title: str, headers: list[str], rows: list[list[object]]) -> None:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+class Server:
+    """``mlflow server`` on a free 127.0.0.1 port, its job runner off."""
+
+    def __init__(self, root: Path):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        env.pop("MLFLOW_TRACKING_URI", None)
+        self.log = open(root / "server.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+             str(self.port), "--workers", "1", "--backend-store-uri",
+             f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(root / "art")],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("mlflow server did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(20)
+        self.log.close()
+
+
+def run_child(code: str, args: list[str], env: dict[str, str]) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
+                         text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def base_env(tmp: Path, name: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AUTOLOG_", "MLFLOW_", "WANDB_"))}
+    work = tmp / name
+    (work / "wandb").mkdir(parents=True)
+    env.update(PYTHONPATH=str(ROOT / "src"), AUTOLOG_DIR=str(work / "runs"),
+               MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}",
+               MLFLOW_EXPERIMENT_NAME="bench", WANDB_MODE="offline", WANDB_SILENT="true",
+               WANDB_DIR=str(work / "wandb"), WANDB_CONFIG_DIR=str(work / "wandb-config"),
+               WANDB_CACHE_DIR=str(work / "wandb-cache"))
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 points, short loops")
+    parser.add_argument("--points", type=int, help="points per backend (default 100,000)")
+    parser.add_argument("--no-server", action="store_true", help="skip the mlflow server")
+    args = parser.parse_args()
+    points = args.points or (10_000 if args.quick else 100_000)
+    seconds = 1.0 if args.quick else 3.0
+    raw_calls = 300 if args.quick else 2000
+
+    tmp = Path(tempfile.mkdtemp(prefix="autolog-bench-backends-"))
+    server = None if args.no_server else Server(tmp)
+    try:
+        configs = [("local journal", "local", {}),
+                   ("mlflow (sqlite)", "local,mlflow", {}),
+                   ("wandb (offline)", "local,wandb", {})]
+        if server is not None:
+            configs.insert(2, ("mlflow (server)", "local,mlflow",
+                               {"MLFLOW_TRACKING_URI": server.url}))
+        configs.append(("local,mlflow,wandb", "local,mlflow,wandb", {}))
+        rows, cost_rows = [], []
+        for label, backend, extra in configs:
+            env = base_env(tmp, label.replace(" ", "_").replace("(", "").replace(")", "")
+                           .replace(",", "+"))
+            env.update(AUTOLOG_BACKEND=backend, **extra)
+            got = run_child(CHILD, [str(points), str(seconds)], env)
+            rate = got["points"] / got["delivery_s"]
+            rows.append([label, f"{got['points']:,}", f"{got['delivery_s']:.2f}",
+                         f"{rate:,.0f}", "yes" if got["delivered"] else "NO"])
+            cost_rows.append([label, f"{got['burst_median_ns'] / 1000:.2f}",
+                              f"{got['burst_allin_ns'] / 1000:.2f}",
+                              f"{got['steady_median_ns'] / 1000:.2f}",
+                              f"{got['steady_p99_ns'] / 1000:.2f}", f"{got['steady_calls']:,}"])
+        table(f"Delivery: {points:,} points logged in a burst, time until the backend has them "
+              "all (journal write included)",
+              ["backend", "points", "seconds", "points/s", "complete"], rows)
+        table("Training thread: Run.log_metrics cost with each backend on (µs per call; "
+              "steady = one call every ~50 µs of work while delivery runs)",
+              ["backend", "burst median", "burst all-in", "steady median", "steady p99",
+               "steady calls"], cost_rows)
+
+        raw = []
+        for label, kind, extra in [("mlflow.log_metric (sqlite)", "mlflow", {}),
+                                   ("mlflow.log_metric (server)", "mlflow-server",
+                                    {"MLFLOW_TRACKING_URI": server.url} if server else None),
+                                   ("wandb.log (offline)", "wandb", {})]:
+            if extra is None:
+                continue
+            env = base_env(tmp, f"raw-{kind}")
+            env.update(extra)
+            got = run_child(RAW, [kind, str(raw_calls)], env)
+            raw.append([label, f"{got['median_ns'] / 1000:.1f}", f"{got['mean_ns'] / 1000:.1f}",
+                        f"{raw_calls:,}"])
+        table("The trackers' own logging call on the training thread, for comparison (µs)",
+              ["call", "median", "mean", "calls"], raw)
+    finally:
+        if server is not None:
+            server.stop()
+    print(f"\n(work files in {tmp}; provisional figures: the machine may be shared)")
+
+
+if __name__ == "__main__":
+    main()
