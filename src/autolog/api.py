@@ -87,6 +87,9 @@ def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[s
         _enabled = True
         for integration in chosen.values():
             _watch(integration)
+    from .context import prewarm
+
+    prewarm()
 
 
 def disable() -> None:

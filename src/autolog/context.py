@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .plugins import Plugins
     from .run import Run
 
-__all__ = ["capture", "git_info", "requirements"]
+__all__ = ["capture", "git_info", "prewarm", "requirements"]
 
 JOIN_TIMEOUT = 5.0
 
@@ -43,6 +43,20 @@ def capture(run: Run, plugins: Plugins) -> None:
     thread = threading.Thread(target=work, name="autolog-context", daemon=True)
     thread.start()
     run._on_end.insert(0, lambda: thread.join(JOIN_TIMEOUT))
+
+
+def prewarm() -> None:
+    """Compute the cached context on a daemon thread now (``enable()`` calls it), so the first
+    training run does not wait for the package scan when it ends."""
+    def work() -> None:
+        try:
+            _process_tags()
+            git_info(_source_dir())
+            requirements()
+        except Exception:
+            pass  # the run's own capture reports failures
+
+    threading.Thread(target=work, name="autolog-prewarm", daemon=True).start()
 
 
 @hookimpl
