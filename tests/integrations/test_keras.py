@@ -203,6 +203,24 @@ def test_training_error_reaches_the_user_and_the_run_fails(data):
     assert only_run().status == "FAILED"
 
 
+class BrokenSummary(keras.Sequential):
+    def summary(self, *args, **kwargs):
+        raise RuntimeError("a summary that breaks")
+
+
+def test_autolog_failure_in_a_hook_warns_and_training_goes_on(data, lenient):
+    from autolog.errors import AutologWarning
+
+    x, y = data
+    autolog.enable()
+    model = make_model(model_class=BrokenSummary)
+    with pytest.warns(AutologWarning, match="on_train_begin failed"):
+        model.fit(x, y, epochs=2, verbose=0)
+    assert len(model.history.history["loss"]) == 2
+    record = only_run()
+    assert record.status == "FINISHED" and steps(record, "loss") == [0, 1]
+
+
 def test_log_models_off_and_disable(data):
     x, y = data
     autolog.enable()

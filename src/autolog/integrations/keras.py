@@ -18,15 +18,17 @@ module's ``__getattr__``), because its base class lives in Keras.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import struct
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .. import values
+from ..errors import internal_error
 from ..hookspecs import hookimpl
 from ..patching import TrainingCall
 from .base import Integration, RunScope
@@ -77,6 +79,20 @@ def autolog_register_integrations(register: Any) -> None:
 # -- the callback ----------------------------------------------------------------------------------
 
 
+def _guarded(method: Callable[..., None]) -> Callable[..., None]:
+    """Keras calls callbacks bare: autolog's own errors must not reach the training."""
+    place = f"keras AutologCallback.{method.__name__}"
+
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except Exception as exc:
+            internal_error(place, exc)
+
+    return guarded
+
+
 class _Recorder:
     """Records a Keras ``fit``: params, per-epoch (and per-batch) metrics, the model.
 
@@ -111,6 +127,7 @@ class _Recorder:
 
     # -- Keras's events --------------------------------------------------------------------------
 
+    @_guarded
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self._close(RuntimeError("fit did not reach on_train_end"))  # an earlier fit raised
         self._scope = RunScope(default_name=type(self.model).__name__)
@@ -126,6 +143,7 @@ class _Recorder:
         if summary:
             run.log_text(summary, "model_summary.txt")
 
+    @_guarded
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._batches = batch + 1
         n, run = self.log_every_n_steps, self._run
@@ -135,6 +153,7 @@ class _Recorder:
         if (index + 1) % n == 0:
             run.log_metrics({f"batch/{key}": value for key, value in logs.items()}, index)
 
+    @_guarded
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._epoch = epoch
         steps = (self.params or {}).get("steps")
@@ -149,15 +168,18 @@ class _Recorder:
                 metrics["learning_rate"] = rate
         run.log_metrics(metrics, epoch)
 
+    @_guarded
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         run = self._run
-        if run is not None:
-            outcome = _early_stopping_outcome(self._siblings)
-            if outcome:
-                run.log_metrics(outcome, max(self._epoch, 0))
-            if self._wants_model(run):
-                self._log_model(run)
-        self._close(None)
+        try:
+            if run is not None:
+                outcome = _early_stopping_outcome(self._siblings)
+                if outcome:
+                    run.log_metrics(outcome, max(self._epoch, 0))
+                if self._wants_model(run):
+                    self._log_model(run)
+        finally:
+            self._close(None)
 
     # -- the run's lifecycle ---------------------------------------------------------------------
 

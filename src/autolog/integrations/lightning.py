@@ -27,14 +27,16 @@ module's ``__getattr__``, under names pickle can find again (``ddp_spawn`` pickl
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ..errors import internal_error
 from ..hookspecs import hookimpl
 from ..patching import Patcher, TrainingCall
 from ..run import status_for
@@ -78,6 +80,20 @@ def autolog_register_integrations(register: Any) -> None:
 # -- the callback ----------------------------------------------------------------------------------
 
 
+def _guarded(method: Callable[..., None]) -> Callable[..., None]:
+    """Lightning calls callbacks bare: autolog's own errors must not reach the training."""
+    place = f"lightning AutologCallback.{method.__name__}"
+
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except Exception as exc:
+            internal_error(place, exc)
+
+    return guarded
+
+
 class _Recorder:
     """Records a Lightning ``fit`` / ``validate`` / ``test``: hyperparameters, Trainer settings,
     what the module logs, the best checkpoint.
@@ -116,6 +132,7 @@ class _Recorder:
 
     # -- the Trainer's events --------------------------------------------------------------------
 
+    @_guarded
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._close(None)  # an earlier call that ended without teardown
         self._epoch_point, self._lr_step, self._lr_groups = None, -1, []
@@ -130,6 +147,7 @@ class _Recorder:
             run.set_tags({"lightning.stage": stage})
         run.log_params({**_hyperparameters(trainer, pl_module), "trainer": _settings(trainer)})
 
+    @_guarded
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         run = self._run
         if run is None:
@@ -141,6 +159,7 @@ class _Recorder:
         if summary:
             run.log_text(summary, "model_summary.txt")
 
+    @_guarded
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         run = self._run
         if run is None:
@@ -152,9 +171,11 @@ class _Recorder:
         if self.log_models if self.log_models is not None else run.settings.log_models:
             run.log_model(pl_module, "model", checkpoint=_best_checkpoint(trainer))
 
+    @_guarded
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._close(None)
 
+    @_guarded
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         self._close(exception)
 
@@ -346,8 +367,6 @@ def _forward(wrapped: Any, connector: Any, args: tuple[Any, ...], kwargs: dict[s
             if isinstance(callback, _Recorder):
                 callback._logged(trainer, connector, metrics or {}, step)
     except Exception as exc:
-        from ..errors import internal_error
-
         internal_error("lightning logging metrics", exc)
     return result
 
