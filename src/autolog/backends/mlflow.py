@@ -344,7 +344,7 @@ class MlflowBackend(Backend):
 
     def _log_flavored(self, run: RunRef, local_path: Path, name: str, spec: dict[str, Any],
                       flavor: str) -> str | None:
-        """Log ``name`` as a LoggedModel of ``flavor``; its model id, or None to fall back.
+        """Log ``name`` as an MLflow Model of ``flavor``; its id, or None to fall back to files.
 
         Done by hand rather than with ``mlflow.<flavor>.log_model`` so that it uses this
         backend's tracking URI (not the process-wide one) and tells a model MLflow cannot
@@ -357,32 +357,55 @@ class MlflowBackend(Backend):
                         "loading it for mlflow.%s failed: %s: %s", name, spec.get("flavor"),
                         flavor, type(exc).__name__, exc)
             return None
+        if not hasattr(self.client, "create_logged_model"):
+            return self._log_run_model(run, module, model, name, flavor)  # MLflow 2
+        return self._log_logged_model(run, module, model, name, flavor)
+
+    def _log_logged_model(self, run: RunRef, module: Any, model: Any, name: str,
+                          flavor: str) -> str | None:
+        """MLflow 3: a LoggedModel, linked to the run as an output."""
+        from mlflow.entities import LoggedModelOutput
+        from mlflow.models import Model
+
+        run_id = run.state["run_id"]
         logged = self._pending_model(run, name, flavor)
+        meta = Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id,
+                     run_id=run_id, model_id=logged.model_id)
         with tempfile.TemporaryDirectory(prefix="autolog-mlflow-") as tmp:
             path = os.path.join(tmp, "model")
-            try:
-                _save_flavored(module, model, path, logged, run.state["run_id"], flavor)
-            except Exception as exc:
-                log.warning("autolog: model %r is sent to MLflow as plain files: "
-                            "mlflow.%s.save_model failed: %s: %s", name, flavor,
-                            type(exc).__name__, exc)
+            if not _save_flavored(module, model, path, meta, flavor, name):
                 self.client.finalize_logged_model(logged.model_id, "FAILED")
                 return None
             self.client.log_model_artifacts(logged.model_id, path)
-        from mlflow.entities import LoggedModelOutput
-
         self.client.finalize_logged_model(logged.model_id, "READY")
-        self.client.log_outputs(run.state["run_id"], [LoggedModelOutput(logged.model_id, 0)])
+        self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
         return str(logged.model_id)
+
+    def _log_run_model(self, run: RunRef, module: Any, model: Any, name: str,
+                       flavor: str) -> str | None:
+        """MLflow 2: the MLflow Model directory in the run's artifacts, as ``log_model`` did."""
+        from mlflow.models import Model
+
+        run_id = run.state["run_id"]
+        with tempfile.TemporaryDirectory(prefix="autolog-mlflow-") as tmp:
+            path = os.path.join(tmp, "model")
+            if not _save_flavored(module, model, path, Model(run_id=run_id, artifact_path=name),
+                                  flavor, name):
+                return None
+            self.client.log_artifacts(run_id, path, name)
+        return f"runs:/{run_id}/{name}"
 
     def _pending_model(self, run: RunRef, name: str, flavor: str) -> Any:
         """A LoggedModel to upload into: one left pending by a failed try, or a new one."""
         run_id, experiment_id = run.state["run_id"], run.state["experiment_id"]
-        try:
-            found = self.client.search_logged_models(
-                [experiment_id], filter_string=f"source_run_id = '{run_id}' AND name = '{name}'")
-        except Exception:
-            found = []
+        found: list[Any] = []
+        if "'" not in name:
+            try:
+                found = list(self.client.search_logged_models(
+                    [experiment_id],
+                    filter_string=f"source_run_id = '{run_id}' AND name = '{name}'"))
+            except Exception:  # a store without this search: create a new one
+                found = []
         for model in found:
             if str(model.status) in ("PENDING", "LoggedModelStatus.PENDING"):
                 return model
@@ -439,26 +462,29 @@ def _transformers_components(model: Any, spec: dict[str, Any], path: Path) -> di
     return components
 
 
-def _save_flavored(module: Any, model: Any, path: str, logged: Any, run_id: str,
-                   flavor: str) -> None:
+def _save_flavored(module: Any, model: Any, path: str, meta: Any, flavor: str,
+                   name: str) -> bool:
+    """``mlflow.<flavor>.save_model`` into ``path``; False (with a warning) when it fails."""
     import inspect
 
-    from mlflow.models import Model
-
-    mlflow_model = Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id,
-                         run_id=run_id, model_id=logged.model_id)
     options: dict[str, Any] = {}
     accepted = inspect.signature(module.save_model).parameters
     if flavor == "pytorch" and "serialization_format" in accepted:
         options["serialization_format"] = "pickle"  # "pt2" would need an input example
     if flavor == "transformers":
-        name = type(model["model"]).__name__
-        task = next((t for suffix, t in TRANSFORMERS_TASKS.items() if name.endswith(suffix)), None)
+        cls = type(model["model"]).__name__
+        task = next((t for suffix, t in TRANSFORMERS_TASKS.items() if cls.endswith(suffix)), None)
         if task:
             options["task"] = task
-    # explicit requirements: MLflow's inference would load the model in a subprocess (seconds)
-    module.save_model(model, path, mlflow_model=mlflow_model,
-                      pip_requirements=_pins(FLAVORS_BY_MODULE[flavor]), **options)
+    try:
+        # explicit requirements: MLflow's inference would load the model in a subprocess
+        module.save_model(model, path, mlflow_model=meta,
+                          pip_requirements=_pins(FLAVORS_BY_MODULE[flavor]), **options)
+    except Exception as exc:
+        log.warning("autolog: model %r is sent to MLflow as plain files: mlflow.%s.save_model "
+                    "failed: %s: %s", name, flavor, type(exc).__name__, exc)
+        return False
+    return True
 
 
 def _pins(distributions: tuple[str, ...]) -> list[str]:
