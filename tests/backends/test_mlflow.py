@@ -135,7 +135,9 @@ def test_a_changed_param_keeps_its_first_value_and_the_change_is_tagged(mlflow_s
     assert set(_cursor(run.id, store)["state"]["params"]) == {"lr", "epochs"}
 
 
-def test_sklearn_model_is_a_real_mlflow_model(mlflow_sqlite):
+@pytest.mark.parametrize("where", ["sqlite", "server"])
+def test_sklearn_model_is_a_real_mlflow_model(where, request):
+    target: MlflowTarget = request.getfixturevalue(f"mlflow_{where}")
     pytest.importorskip("sklearn")
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -149,11 +151,11 @@ def test_sklearn_model_is_a_real_mlflow_model(mlflow_sqlite):
         spec = run.log_model(model, "classifier")
     assert spec is not None and spec["flavor"] in ("sklearn", "pickle")
     assert autolog.flush(120)
-    remote = mlflow_sqlite.run_for(run.id)
+    remote = target.run_for(run.id)
     [output] = remote.outputs.model_outputs
-    logged = mlflow_sqlite.client.get_logged_model(output.model_id)
+    logged = target.client.get_logged_model(output.model_id)
     assert logged.name == "classifier" and logged.source_run_id == remote.info.run_id
-    mlflow.set_tracking_uri(mlflow_sqlite.uri)
+    mlflow.set_tracking_uri(target.uri)
     try:
         loaded = mlflow.sklearn.load_model(f"models:/{output.model_id}")
         by_run = mlflow.sklearn.load_model(f"runs:/{remote.info.run_id}/classifier")

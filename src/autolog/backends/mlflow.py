@@ -114,6 +114,7 @@ class MlflowBackend(Backend):
         self._experiments: dict[str, str] = {}
         #: autolog run id -> journal offset up to which MLflow is known to hold everything
         self._confirmed: dict[str, int] = {}
+        self._created: set[str] = set()  # autolog ids of the MLflow runs this object created
 
     # -- where -------------------------------------------------------------------------------
 
@@ -182,6 +183,8 @@ class MlflowBackend(Backend):
         experiment_id = self._experiment_id(run.project)
         run.state["experiment_id"] = experiment_id
         run.state["run_id"] = self._find_or_create(run.path, run.start, experiment_id)
+        if run.id in self._created:
+            self._confirmed[run.id] = 0  # a run created just now holds nothing yet
 
     def _find_or_create(self, run_dir: Path, start: dict[str, Any], experiment_id: str) -> str:
         """The MLflow run tagged with this autolog run id, created (with its parents) if none.
@@ -202,6 +205,7 @@ class MlflowBackend(Backend):
                 tags["mlflow.parentRunId"] = parent_run_id
         created = self.client.create_run(experiment_id, start_time=start.get("time"), tags=tags,
                                          run_name=start.get("name") or None)
+        self._created.add(start["id"])
         return created.info.run_id
 
     def _parent_run_id(self, parent_dir: Path) -> str | None:
@@ -220,7 +224,8 @@ class MlflowBackend(Backend):
         start = next((r for _, r in store.iter_journal(parent_dir / store.JOURNAL)), None)
         if start is None or start.get("t") != "start":
             return None  # the parent is not in this store: the child stays top-level
-        return self._find_or_create(parent_dir, start, self._experiment_id(start.get("project")))
+        project = str(start.get("project") or "default")
+        return self._find_or_create(parent_dir, start, self._experiment_id(project))
 
     def end_run(self, run: RunRef, status: str, end_time: int) -> None:
         self.client.set_terminated(run.state["run_id"], status, end_time)
