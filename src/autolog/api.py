@@ -364,6 +364,18 @@ def _install_exit_hooks() -> None:
             pass
 
 
+def exit_hook_first() -> None:
+    """Make autolog's exit flush run before the ``atexit`` hooks registered so far.
+
+    ``atexit`` runs hooks in reverse order of registration; a backend whose SDK registers its
+    own teardown (W&B waits for its service there) calls this after starting the SDK, so the
+    flush delivers before the SDK shuts down.
+    """
+    if _exit_hooks_installed:
+        atexit.unregister(_at_exit)
+        atexit.register(_at_exit)
+
+
 def _end_all(status: str) -> None:
     pid = os.getpid()
     for run in reversed(list(run_module._stack)):

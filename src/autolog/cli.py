@@ -170,8 +170,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from . import api, delivery, store
 
     root = api._root(args.dir)
-    dirs = ([store.find_run(root, r) for r in args.runs] if args.runs
-            else [r.path for r in store.list_runs(root)])
+    dirs = ([store.find_run(root, r) for r in args.runs] if args.runs  # parents before children:
+            else [r.path for r in reversed(store.list_runs(root))])  # oldest first
     backends: dict[str, Any] = {}
     report = []
     for run_dir in dirs:

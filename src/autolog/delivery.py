@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import store
-from .backends.base import Backend, Batch, Metric, RunRef
+from .backends.base import Backend, Batch, Metric, RejectedBatch, RunRef
 
 try:
     import fcntl
@@ -177,7 +177,12 @@ class _Replay:
             self.batch.journal_range = (self.batch.journal_range[0], self.batch_end)
             self.cursor.inflight = self.batch_end
             self.cursor.save()
-            self.backend.log_batch(self.ref, self.batch)
+            try:
+                self.backend.log_batch(self.ref, self.batch)
+            except RejectedBatch as why:
+                log.warning("autolog: %s refused journal bytes %d-%d of run %s and they were "
+                            "skipped (they stay in the local journal): %s", self.backend.name,
+                            *self.batch.journal_range, self.ref.id, why)
         if self.batch_lines:
             self._ack(self.batch_end, self.batch_lines)
             self.batch_lines = 0

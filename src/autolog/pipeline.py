@@ -137,8 +137,12 @@ class Pipeline:
         """
         from .delivery import Worker
 
-        if self._in_child:
+        if self._in_child or not backends:
             return
+        # SDKs start thread pools; concurrent.futures registers its exit hook on first import,
+        # which Python refuses once shutdown began: import it now so the exit flush can deliver.
+        import concurrent.futures.thread  # noqa: F401
+
         for name, backend in backends.items():
             current = self._workers.get(name)
             if current is not None and current.backend.cursor_key() == backend.cursor_key():

@@ -3,8 +3,8 @@
 Each backend is a :class:`Destination`: the ``AUTOLOG_BACKEND`` value that switches it on, and
 a ``read`` that turns what the backend stored (read with its own client) into a
 :class:`Recorded`, undoing the documented mappings (MLflow: params as strings; W&B: tags as
-``tags.<key>`` config entries, status as an exit code). Adding a backend (``http``) is one
-fixture returning a ``Destination`` and one entry in ``DESTINATIONS``.
+``tags.<key>`` config entries, status as an exit code). Adding a backend is one
+fixture returning a ``Destination`` and one entry in ``DESTINATIONS``, as ``http`` shows.
 """
 
 from __future__ import annotations
@@ -108,10 +108,37 @@ def wandb_destination(wandb_offline: WandbTarget) -> Destination:
     return Destination("local,wandb", read)
 
 
+@pytest.fixture
+def http_destination(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    pytest.importorskip("fastapi")
+    from autolog.backends.http import ServerClient
+
+    from ..server.live import LiveServer
+
+    live = LiveServer(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "server").start()
+    token = live.token(scope="write")
+    monkeypatch.setenv("AUTOLOG_HTTP_URL", live.url)
+    monkeypatch.setenv("AUTOLOG_HTTP_TOKEN", token)
+
+    def read(run: autolog.Run) -> Recorded:
+        with ServerClient(live.url, token) as client:
+            got = client.get_run(run.id)
+            return Recorded(
+                name=got["name"], status=got["status"], params=_text_params(got["params"]),
+                tags=got["tags"],
+                metrics={k: sorted((s, v) for s, v, _ in client.history(run.id, k))
+                         for k in got["metrics"]},
+                artifacts={f["path"] for f in client.files(run.id)})
+
+    yield Destination("local,http", read)
+    live.stop()
+
+
 DESTINATIONS = {
     "local": "local_destination",
     "mlflow": "mlflow_destination",
     "wandb": "wandb_destination",
+    "http": "http_destination",
 }
 
 

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["Backend", "Batch", "Metric", "RunRef"]
+__all__ = ["Backend", "Batch", "Metric", "RejectedBatch", "RunRef"]
+
+
+class RejectedBatch(Exception):
+    """Raised by ``log_batch`` when the destination will never accept this batch (a key it
+    refuses, a value over a hard limit). Delivery skips the batch with one warning instead of
+    retrying it forever and holding up the rest of the run; the journal still has it."""
 
 
 class Metric(NamedTuple):
@@ -65,7 +71,8 @@ class RunRef:
 
     ``state`` is this backend's own small, persisted notebook for the run (the remote run id,
     what it has already seen): it is saved with the delivery cursor after every successful call,
-    so a later ``autolog sync`` resumes the same remote run.
+    so a later ``autolog sync`` resumes the same remote run. Changes made during a call that
+    raises are discarded: the state is read again from disk before the retry.
     """
 
     def __init__(self, path: Path, start: dict[str, Any], state: dict[str, Any], key: str):
@@ -112,7 +119,8 @@ class Backend(ABC):
         """Names this destination in each run's ``delivery/`` directory.
 
         Two destinations of one backend (two MLflow servers) must have different keys, so that
-        what one received says nothing about the other.
+        what one received says nothing about the other. Called on the training thread at every
+        run start: keep it cheap (no SDK import, no I/O).
         """
         return self.name
 

@@ -108,7 +108,6 @@ class MlflowBackend(Backend):
 
     def __init__(self, settings: Any):
         super().__init__(settings)
-        _ready_for_exit()
         self._uri: str | None = None
         self._client: MlflowClient | None = None
         self._experiments: dict[str, str] = {}
@@ -517,14 +516,6 @@ def _split(metrics: list[Any], params: list[Any], tags: list[Any]) -> list[tuple
         calls.append((m, p, t))
     return calls
 
-
-def _ready_for_exit() -> None:
-    """Let the SDK start even once the interpreter is exiting (the exit flush delivers).
-
-    ``concurrent.futures.thread`` registers a threading exit hook when first imported, which
-    Python refuses once shutdown has begun; the SDK imports it, so it is imported here, early.
-    """
-    import concurrent.futures.thread  # noqa: F401
 
 
 @hookimpl

@@ -78,7 +78,6 @@ class WandbBackend(Backend):
 
     def __init__(self, settings: Any):
         super().__init__(settings)
-        _ready_for_exit()
         self._runs: dict[str, Any] = {}  # autolog run id -> wandb Run
         #: autolog run id -> (journal range, rows logged) of a batch that failed midway
         self._sent: dict[str, tuple[tuple[int, int], int]] = {}
@@ -218,16 +217,9 @@ def _take_over_exit(wandb: Any) -> None:
     if callable(cleanup):
         cleanup()  # unregisters W&B's own teardown hook (it waits for the service unbounded)
         atexit.register(_bounded_teardown, wandb)
-    _move_autolog_exit_last()
+    from ..api import exit_hook_first
 
-
-def _move_autolog_exit_last() -> None:
-    """Re-register autolog's exit hook so it runs before W&B's (``atexit`` runs in reverse)."""
-    from .. import api
-
-    if api._exit_hooks_installed:
-        atexit.unregister(api._at_exit)
-        atexit.register(api._at_exit)
+    exit_hook_first()
 
 
 def _bounded_teardown(wandb: Any) -> None:
@@ -249,14 +241,6 @@ def _teardown(wandb: Any) -> None:
     except BaseException as exc:  # SystemExit from W&B's service exit code included
         log.debug("autolog: W&B teardown: %r", exc)
 
-
-def _ready_for_exit() -> None:
-    """Let the SDK start even once the interpreter is exiting (the exit flush delivers).
-
-    ``concurrent.futures.thread`` registers a threading exit hook when first imported, which
-    Python refuses once shutdown has begun; the SDK imports it, so it is imported here, early.
-    """
-    import concurrent.futures.thread  # noqa: F401
 
 
 @hookimpl
