@@ -16,6 +16,7 @@ import pytest
 
 import autolog
 from autolog import testing
+from autolog.backends.base import RejectedBatch
 from autolog.cli import main as cli_main
 
 from .helpers import only_run
@@ -259,3 +260,30 @@ def test_memory_stays_bounded_when_logging_outpaces_the_writer(store):
                 peak = max(peak, len(run._buffer))
     assert peak <= HARD_LIMIT + 1000
     assert len(autolog.get_run(run.id).history("x")) == 300_000
+
+
+class PickyBackend(testing.RecordingBackend):
+    """Never accepts a batch holding the key "bad": the rest of the run must still arrive."""
+
+    name = "picky"
+
+    def log_batch(self, run, batch):
+        if any(m.key == "bad" for m in batch.metrics):
+            raise RejectedBatch("'bad' is not a key this backend accepts")
+        super().log_batch(run, batch)
+
+
+def test_a_rejected_batch_is_skipped_and_the_rest_delivered(store, caplog):
+    with testing.registered(PickyBackend):
+        autolog.enable(backend="local,picky")
+        with autolog.start_run() as run:
+            run.log_metric("good", 1.0, step=0)
+            autolog.flush()
+            run.log_metric("bad", 2.0, step=0)
+            autolog.flush()
+            run.log_metric("good", 3.0, step=1)
+        assert autolog.flush(timeout=30)
+    received = testing.RecordingBackend.runs[run.id]
+    assert received.metrics == {"good": [(0, 1.0), (1, 3.0)]} and received.status == "FINISHED"
+    assert "picky refused journal bytes" in caplog.text
+    assert autolog.get_run(run.id).metrics == {"good": 3.0, "bad": 2.0}  # the journal keeps it
