@@ -168,7 +168,8 @@ class _Recorder:
         run.set_tags(tags)
         if outcome:
             run.log_metrics(outcome, trainer.global_step)
-        if self.log_models if self.log_models is not None else run.settings.log_models:
+        wanted = self.log_models if self.log_models is not None else run.settings.log_models
+        if wanted:
             run.log_model(pl_module, "model", checkpoint=_best_checkpoint(trainer))
 
     @_guarded
