@@ -77,10 +77,11 @@ def test_scopes_read_write_admin(server: LiveServer, tokens: dict[str, str]) -> 
     assert admin("DELETE", "/api/v1/tokens/made-by-api").status_code == 404
 
 
-def test_health_and_openapi_are_public(server: LiveServer) -> None:
+def test_only_health_is_public(server: LiveServer, tokens: dict[str, str]) -> None:
     anonymous = Api(server.url, None)
     assert anonymous("GET", "/healthz").json() == {"status": "ok"}
-    schema = anonymous("GET", "/openapi.json").json()
+    assert anonymous("GET", "/openapi.json").status_code == 401
+    schema = Api(server.url, tokens["read"])("GET", "/openapi.json").json()
     assert "/api/v1/runs/{run_id}/batches" in schema["paths"]
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
 

@@ -1,6 +1,7 @@
 """The ASGI application: routes, authentication, error mapping.
 
-Every route but ``/healthz`` and ``/openapi.json`` needs a bearer token with the right scope.
+Every route but ``/healthz`` (liveness) needs a bearer token with the right scope, the OpenAPI
+document included.
 Routes doing database work are plain functions (FastAPI runs them on its thread pool); the
 upload route is async and streams the body to disk. Errors the code raises on purpose map to
 4xx statuses here; a database that is locked, unreachable or out of connections is a 503 with
@@ -136,7 +137,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         context.db.dispose()
 
     app = FastAPI(title="autolog server", version=__version__, docs_url=None, redoc_url=None,
-                  lifespan=lifespan, responses=_ERRORS,
+                  openapi_url=None, lifespan=lifespan, responses=_ERRORS,
                   description="Runs recorded by autolog's http backend: ingestion and reading.")
     app.state.context = context
     _routes(app)
@@ -163,6 +164,11 @@ def _health_routes(app: FastAPI) -> None:
     def healthz() -> dict[str, str]:
         """Liveness for load balancers; public, and says nothing about the data."""
         return {"status": "ok"}
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(token: Any = Read) -> dict[str, Any]:
+        """The OpenAPI document; a read token, like the data, since it maps the service."""
+        return app.openapi()
 
     @app.get("/api/v1/info", tags=["service"], response_model=ServerInfo)
     def info(context: Ctx, token: Any = Read) -> dict[str, Any]:

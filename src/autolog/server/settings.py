@@ -23,7 +23,7 @@ class ServerConfig:
     db: str = "sqlite:///autolog.db"
     #: directory where artifact files are stored (shared storage for several servers)
     artifacts: str = "autolog-artifacts"
-    #: require a bearer token on every endpoint but /healthz and /openapi.json
+    #: require a bearer token on every endpoint but /healthz
     auth: bool = True
     #: largest JSON request body, after gzip inflation
     max_request_bytes: int = 32 * MiB
