@@ -1,8 +1,9 @@
 """Which process logs under distributed training: only global rank 0.
 
-The rank comes from the launcher's environment first (``RANK``, set by torchrun, Lightning and
-accelerate; then ``SLURM_PROCID``, ``OMPI_COMM_WORLD_RANK``, ``PMI_RANK``), then from an
-initialised ``torch.distributed`` process group, looked up only when torch is already imported.
+The rank comes from the launcher's environment first (``RANK``, set by torchrun and accelerate;
+then ``SLURM_PROCID``, ``OMPI_COMM_WORLD_RANK``, ``PMI_RANK``; then ``LOCAL_RANK`` with
+``NODE_RANK``, which is all Lightning's ``ddp`` launcher gives the processes it starts), then from
+an initialised ``torch.distributed`` process group, looked up only when torch is already imported.
 Integrations that know better (a Lightning ``Trainer``'s ``global_rank``, a transformers
 ``TrainerState``'s ``is_world_process_zero``) pass it in.
 """
@@ -24,7 +25,16 @@ def global_rank() -> int:
             if name == "SLURM_PROCID" and os.environ.get("SLURM_NTASKS", "1") == "1":
                 continue  # a single-task allocation: SLURM_PROCID is 0 and says nothing
             return int(raw)
+    local = _int_env("LOCAL_RANK")
+    if local is not None and (_int_env("WORLD_SIZE") or 1) > 1:
+        node = _int_env("NODE_RANK") or _int_env("GROUP_RANK") or 0
+        return node * (_int_env("LOCAL_WORLD_SIZE") or 1) + local  # 0 only on node 0, local 0
     return _torch_rank()
+
+
+def _int_env(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.lstrip("-").isdigit() else None
 
 
 def _torch_rank() -> int:
