@@ -176,8 +176,8 @@ def test_strict_mode_raises_autologs_own_errors(fakefw):
 def test_disable_restores_exactly_and_enable_is_idempotent(fakefw):
     module = importlib.import_module(fakefw)
     original = {cls: dict(vars(cls)) for cls in (module.Model, module.Pipeline, module.Child)}
-    autolog.enable()
-    autolog.enable()
+    autolog.enable(frameworks=[fakefw])
+    autolog.enable(frameworks=[fakefw])
     assert len(autolog.api._patcher) == 2
     module.Model().fit([1])
     assert len(autolog.list_runs()) == 1

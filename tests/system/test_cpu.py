@@ -101,6 +101,8 @@ PARENT_OF_ONE = ("import subprocess, sys, time\n"
 
 
 def test_descendants_are_found_whichever_thread_started_them():
+    # children other tests left running (a session's PostgreSQL server) belong to the family too
+    already = {p.pid for p in psutil.Process().children(recursive=True)}
     started: list[subprocess.Popen] = []
     thread = threading.Thread(target=lambda: started.append(subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)"])))
@@ -112,7 +114,7 @@ def test_descendants_are_found_whichever_thread_started_them():
     grandchild = None
     try:
         grandchild = int(parent.stdout.readline())
-        expected = {os.getpid(), started[0].pid, parent.pid, grandchild}
+        expected = {os.getpid(), started[0].pid, parent.pid, grandchild} | already
         me = psutil.Process()
         assert {p.pid for p in process_family(me)} == expected
         assert {p.pid for p in me.children(recursive=True)} | {me.pid} == expected

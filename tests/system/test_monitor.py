@@ -55,18 +55,40 @@ def monitor_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "autolog-system" and t.is_alive()]
 
 
+def family_rss(me: psutil.Process) -> int:
+    """RSS of this process and its descendants, as the sampler counts it (other tests may have
+    left children running, a session's PostgreSQL server)."""
+    total = me.memory_info().rss
+    for child in me.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def family_cpu(me: psutil.Process) -> float:
+    total = sum(me.cpu_times()[:4])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
 def test_a_run_of_several_intervals(monitoring):
     me = psutil.Process()
-    rss = [me.memory_info().rss]
-    cpu_before = sum(me.cpu_times()[:4])
+    rss = [family_rss(me)]
+    cpu_before = family_cpu(me)
     with autolog.start_run() as run:
         for target in range(1, 5):
             wait_for_points(run, "system/memory_used_bytes", target)
-            rss.append(me.memory_info().rss)
+            rss.append(family_rss(me))
             if target == 2:  # busy between samples 1 and 3: 0.4 s of CPU, at most 0.8 s long
                 burned = busy(0.4, wall=0.8)
-    cpu_spent = sum(me.cpu_times()[:4]) - cpu_before
-    rss.append(me.memory_info().rss)
+    cpu_spent = family_cpu(me) - cpu_before
+    rss.append(family_rss(me))
     assert monitor_threads() == []
     record = autolog.get_run(run.id)
     assert record.status == "FINISHED"
