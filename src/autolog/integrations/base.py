@@ -7,8 +7,9 @@ backends, files or threads, and registers itself from the ``autolog_register_int
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from ..patching import Patcher
     from ..run import Run
 
-__all__ = ["Integration", "RunScope"]
+__all__ = ["Integration", "RunScope", "isolated"]
 
 
 class Integration(ABC):
@@ -59,6 +60,27 @@ def _version_tuple(version: str) -> tuple[int, ...]:
             break
         parts.append(int(digits))
     return tuple(parts)
+
+
+def isolated(framework: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Decorator for callback methods a framework calls bare (Keras, Lightning, transformers):
+    autolog's own errors are warned about once per method (raised when strict), and the
+    training goes on."""
+    from ..errors import internal_error
+
+    def decorate(method: Callable[..., None]) -> Callable[..., None]:
+        place = f"{framework} AutologCallback.{method.__name__}"
+
+        @functools.wraps(method)
+        def guarded(self: Any, *args: Any, **kwargs: Any) -> None:
+            try:
+                method(self, *args, **kwargs)
+            except Exception as exc:
+                internal_error(place, exc)
+
+        return guarded
+
+    return decorate
 
 
 class RunScope:

@@ -18,20 +18,18 @@ module's ``__getattr__``), because its base class lives in Keras.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import struct
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .. import values
-from ..errors import internal_error
 from ..hookspecs import hookimpl
 from ..patching import TrainingCall
-from .base import Integration, RunScope
+from .base import Integration, RunScope, isolated
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -79,18 +77,7 @@ def autolog_register_integrations(register: Any) -> None:
 # -- the callback ----------------------------------------------------------------------------------
 
 
-def _guarded(method: Callable[..., None]) -> Callable[..., None]:
-    """Keras calls callbacks bare: autolog's own errors must not reach the training."""
-    place = f"keras AutologCallback.{method.__name__}"
-
-    @functools.wraps(method)
-    def guarded(self: Any, *args: Any, **kwargs: Any) -> None:
-        try:
-            method(self, *args, **kwargs)
-        except Exception as exc:
-            internal_error(place, exc)
-
-    return guarded
+_guarded = isolated("keras")  # Keras calls callbacks bare
 
 
 class _Recorder:

@@ -27,12 +27,11 @@ module's ``__getattr__``, under names pickle can find again (``ddp_spawn`` pickl
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +39,7 @@ from ..errors import internal_error
 from ..hookspecs import hookimpl
 from ..patching import Patcher, TrainingCall
 from ..run import status_for
-from .base import Integration, RunScope
+from .base import Integration, RunScope, isolated
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -80,18 +79,7 @@ def autolog_register_integrations(register: Any) -> None:
 # -- the callback ----------------------------------------------------------------------------------
 
 
-def _guarded(method: Callable[..., None]) -> Callable[..., None]:
-    """Lightning calls callbacks bare: autolog's own errors must not reach the training."""
-    place = f"lightning AutologCallback.{method.__name__}"
-
-    @functools.wraps(method)
-    def guarded(self: Any, *args: Any, **kwargs: Any) -> None:
-        try:
-            method(self, *args, **kwargs)
-        except Exception as exc:
-            internal_error(place, exc)
-
-    return guarded
+_guarded = isolated("lightning")  # Lightning calls callbacks bare
 
 
 class _Recorder:

@@ -20,7 +20,6 @@ transformers is imported inside functions only; ``AutologCallback`` is built on 
 
 from __future__ import annotations
 
-import functools
 import inspect
 import os
 import sys
@@ -30,13 +29,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .. import values
-from ..errors import internal_error, warn_once
+from ..errors import warn_once
 from ..hookspecs import hookimpl
 from ..patching import TrainingCall
-from .base import Integration, RunScope
+from .base import Integration, RunScope, isolated
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
     from transformers import TrainerCallback
@@ -70,18 +68,7 @@ def autolog_register_integrations(register: Any) -> None:
 # -- the callback ----------------------------------------------------------------------------------
 
 
-def _guarded(method: Callable[..., None]) -> Callable[..., None]:
-    """The Trainer calls callbacks bare: autolog's own errors must not reach the training."""
-    place = f"transformers AutologCallback.{method.__name__}"
-
-    @functools.wraps(method)
-    def guarded(self: Any, *args: Any, **kwargs: Any) -> None:
-        try:
-            method(self, *args, **kwargs)
-        except Exception as exc:
-            internal_error(place, exc)
-
-    return guarded
+_guarded = isolated("transformers")  # The Trainer calls callbacks bare
 
 
 class _Recorder:
