@@ -33,6 +33,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _common import table
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
@@ -106,16 +108,6 @@ else:
     run.finish()
 print(json.dumps({"median_ns": statistics.median(samples), "mean_ns": statistics.mean(samples)}))
 """
-
-
-def table(title: str, headers: list[str], rows: list[list[object]]) -> None:
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    print(f"\n{title}")
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
 class Server:

@@ -19,18 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import table
+
 HEAVY = ("torch", "tensorflow", "keras", "lightning", "pytorch_lightning", "transformers",
          "xgboost", "sklearn", "mlflow", "wandb", "numpy", "pandas", "pynvml", "pluggy", "wrapt")
-
-
-def table(title: str, headers: list[str], rows: list[list[object]]) -> None:
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    print(f"\n{title}")
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
 def bench_import(repeats: int) -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -28,6 +26,7 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import report_paired  # noqa: E402
 
 import autolog  # noqa: E402
 from autolog.integrations.keras import AutologCallback  # noqa: E402
@@ -150,27 +149,8 @@ def main() -> None:
         for _ in range(repeats):
             for config in table:
                 config.run(x, y, epochs)
-        report(table, rows // BATCH * epochs, repeats)
+        report_paired(FRAMEWORK, table, rows // BATCH * epochs, repeats)
 
-
-def report(table: list[Config], batches: int, repeats: int) -> None:
-    """Median fit time, best fit time, and the median over rounds of each fit's time relative to
-    the untracked fit of the same round (rounds interleave configurations, so a load spike on the
-    machine hits a round's fits alike and cancels out of the ratio)."""
-    print(f"{FRAMEWORK}, Python {sys.version.split()[0]}; {batches} batches per fit, one metric "
-          f"logged each batch; {repeats} rounds")
-    base = table[0].times
-    print(f"| {'configuration':<44} | {'median fit (s)':>14} | {'best fit (s)':>12} | "
-          f"{'vs no tracking (median of rounds)':>33} |")
-    print(f"|{'-' * 46}|{'-' * 16}|{'-' * 14}|{'-' * 35}|")
-    for config in table:
-        if config.error or len(config.times) != len(base):
-            print(f"| {config.name:<44} | {'n/a':>14} | {'n/a':>12} | "
-                  f"{config.error or 'not run':>33} |")
-            continue
-        ratio = statistics.median(t / b for t, b in zip(config.times, base, strict=True))
-        print(f"| {config.name:<44} | {statistics.median(config.times):>14.3f} | "
-              f"{min(config.times):>12.3f} | {100 * (ratio - 1):>+32.1f}% |")
 
 if __name__ == "__main__":
     main()

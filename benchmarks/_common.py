@@ -1,0 +1,54 @@
+"""What the benchmark scripts share: printing tables, timing a call, paired-round reports."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+
+def table(title: str, headers: list[str], rows: list[list[object]]) -> None:
+    """Print an aligned plain-text table under ``title``."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Milliseconds one call of ``fn`` takes."""
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000
+
+
+class Timed(Protocol):
+    name: str
+    times: list[float]
+    error: str | None
+
+
+def report_paired(framework: str, configs: Sequence[Timed], batches: int, repeats: int) -> None:
+    """Median fit time, best fit time, and the median over rounds of each fit's time relative to
+    the untracked fit of the same round (rounds interleave configurations, so a load spike on the
+    machine hits a round's fits alike and cancels out of the ratio). ``configs[0]`` is the
+    untracked one."""
+    print(f"{framework}, Python {sys.version.split()[0]}; {batches} batches per fit, one metric "
+          f"logged each batch; {repeats} rounds")
+    base = configs[0].times
+    print(f"| {'configuration':<44} | {'median fit (s)':>14} | {'best fit (s)':>12} | "
+          f"{'vs no tracking (median of rounds)':>33} |")
+    print(f"|{'-' * 46}|{'-' * 16}|{'-' * 14}|{'-' * 35}|")
+    for config in configs:
+        if config.error or len(config.times) != len(base):
+            print(f"| {config.name:<44} | {'n/a':>14} | {'n/a':>12} | "
+                  f"{config.error or 'not run':>33} |")
+            continue
+        ratio = statistics.median(t / b for t, b in zip(config.times, base, strict=True))
+        print(f"| {config.name:<44} | {statistics.median(config.times):>14.3f} | "
+              f"{min(config.times):>12.3f} | {100 * (ratio - 1):>+32.1f}% |")
