@@ -287,3 +287,40 @@ def test_a_rejected_batch_is_skipped_and_the_rest_delivered(store, caplog):
     assert received.metrics == {"good": [(0, 1.0), (1, 3.0)]} and received.status == "FINISHED"
     assert "picky refused journal bytes" in caplog.text
     assert autolog.get_run(run.id).metrics == {"good": 3.0, "bad": 2.0}  # the journal keeps it
+
+
+SIGTERM_IN_WRITE = """
+    import os, signal, sys
+    import autolog
+    from autolog import store
+
+    real_write = store.Journal.write
+    fired = []
+
+    def write_then_signal(self, data):
+        # SIGTERM lands while this thread is in the middle of a journal write
+        if b'"loss"' in data and not fired:
+            fired.append(1)
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at the next bytecode
+        real_write(self, data)
+
+    store.Journal.write = write_then_signal
+    run = autolog.start_run("terminated")
+    print(run.id, flush=True)
+    for i in range(1000):
+        run.log_metric("loss", float(i), step=i)
+    autolog.flush()  # the main thread writes: SIGTERM arrives inside that write
+    print("not reached", flush=True)
+"""
+
+
+def test_sigterm_during_a_journal_write_finishes_the_write_then_dies(tmp_path, store):
+    script = _script(tmp_path, SIGTERM_IN_WRITE)
+    out = subprocess.run([sys.executable, str(script)], env=_env(store), capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == -signal.SIGTERM, out.stderr
+    run_id = out.stdout.split()[0]
+    assert "not reached" not in out.stdout
+    record = autolog.get_run(run_id)
+    assert len(record.history("loss")) == 1000
+    assert record.status == "KILLED"

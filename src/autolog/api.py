@@ -403,11 +403,33 @@ def _at_exit() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    """End the runs KILLED, flush (bounded), then die of SIGTERM as if we were not here.
+
+    A handler runs on the main thread between two bytecodes of whatever it was doing, which may
+    hold one of autolog's locks. If it was writing a journal, termination waits until that
+    write is done (the events it drained would be lost otherwise); in every other case the work
+    is done on a fresh thread joined with a timeout, so a lock held by the interrupted code can
+    delay the exit, never block it.
+    """
+    pipe = pipeline.current()
+    if pipe is not None and pipe.defer_if_writing(_terminate):
+        return
+    _terminate()
+
+
+def _terminate() -> None:
     import signal
 
-    _end_all("KILLED")
-    pipe = pipeline.current()
-    if pipe is not None:
-        pipe.shutdown(min(get_settings().exit_timeout, 5.0))
+    timeout = min(get_settings().exit_timeout, 5.0)
+
+    def end_and_flush() -> None:
+        _end_all("KILLED")
+        pipe = pipeline.current()
+        if pipe is not None:
+            pipe.shutdown(timeout)
+
+    worker = threading.Thread(target=end_and_flush, name="autolog-sigterm", daemon=True)
+    worker.start()
+    worker.join(timeout + 1.0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)

@@ -15,7 +15,8 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,14 +47,24 @@ class Sink:
         self.journal: store.Journal | None = store.Journal(run_dir)
         self.run_lock = store.RunLock(run_dir) if owned else None
         self.last_metrics: dict[str, float] = {}
+        self.writer: int | None = None  # the thread writing now (a signal handler checks it)
         self.ended = False
         # False for a run another process started (an attached DDP worker, a forked child):
         # that process writes the end event and meta.json.
         self.owned = owned
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        with self.lock:
+            self.writer = threading.get_ident()
+            try:
+                yield
+            finally:
+                self.writer = None
+
     def write(self) -> bool:
         """Drain the buffer into the journal. Returns True if anything was written."""
-        with self.lock:
+        with self._writing():
             return self._write_locked()
 
     def _write_locked(self) -> bool:
@@ -70,22 +81,25 @@ class Sink:
 
     def finish(self, end: dict[str, Any] | None) -> None:
         """Write what is left (the end event included), the final meta.json, and let go."""
-        with self.lock:
-            self._write_locked()
-            self.ended = True
-            if self.journal is None:
-                return
-            if end is None or not self.owned:
-                self.journal.close()
-                self.journal = None
-                return
-            self.meta.update(status=end["status"], end_time=end["time"], metrics=self.last_metrics)
-            store.write_meta(self.run_dir, self.meta)
+        with self._writing():
+            self._finish_locked(end)
+
+    def _finish_locked(self, end: dict[str, Any] | None) -> None:
+        self._write_locked()
+        self.ended = True
+        if self.journal is None:
+            return
+        if end is None or not self.owned:
             self.journal.close()
             self.journal = None
-            if self.run_lock is not None:
-                self.run_lock.release()
-                self.run_lock = None
+            return
+        self.meta.update(status=end["status"], end_time=end["time"], metrics=self.last_metrics)
+        store.write_meta(self.run_dir, self.meta)
+        self.journal.close()
+        self.journal = None
+        if self.run_lock is not None:
+            self.run_lock.release()
+            self.run_lock = None
 
 
 class Pipeline:
@@ -101,6 +115,8 @@ class Pipeline:
         self._workers: dict[str, Any] = {}  # backend name -> delivery.Worker
         self._retired: list[Any] = []  # workers of destinations reconfigured away
         self._writer: threading.Thread | None = None
+        # (thread, action) to run once that thread's current write is done
+        self._deferred: list[tuple[int, Callable[[], None]]] = []
         self._interval = settings.flush_interval
         self._start_writer()
 
@@ -128,6 +144,7 @@ class Pipeline:
         self._notify(sink)
         with self._sinks_lock:
             self._sinks.pop(sink.meta["id"], None)
+        self._run_deferred()
 
     def configure_backends(self, backends: dict[str, Backend]) -> None:
         """Start a delivery worker for each backend destination not served yet.
@@ -180,6 +197,25 @@ class Pipeline:
             return
         if wrote:
             self._notify(sink)
+        self._run_deferred()
+
+    def defer_if_writing(self, action: Callable[[], None]) -> bool:
+        """For a signal handler: if this thread is in the middle of a journal write, run
+        ``action`` as soon as the write is done (and return True) instead of now."""
+        me = threading.get_ident()
+        if any(sink.writer == me for sink in list(self._sinks.values())):
+            self._deferred.append((me, action))
+            return True
+        return False
+
+    def _run_deferred(self) -> None:
+        if not self._deferred:
+            return
+        me = threading.get_ident()
+        mine = [action for thread, action in self._deferred if thread == me]
+        self._deferred = [(t, a) for t, a in self._deferred if t != me]
+        for action in mine:
+            action()
 
     def _notify(self, sink: Sink) -> None:
         for name in sink.backends:
@@ -214,6 +250,7 @@ class Pipeline:
         self._interval = min(self._interval, CHILD_FLUSH_INTERVAL)
         self._workers = {}
         self._retired = []
+        self._deferred = []
         self._sinks_lock = threading.Lock()
         self._wake = threading.Event()
         for sink in self._sinks.values():
