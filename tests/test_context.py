@@ -1,0 +1,66 @@
+"""Run context: git state, entry point, host and packages, captured off the training thread."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import autolog
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_entry_point_and_packages(tmp_path, store):
+    repo = tmp_path / "project"
+    repo.mkdir()
+    script = repo / "train.py"
+    script.write_text(textwrap.dedent("""
+        import autolog
+        with autolog.start_run() as run:
+            run.log_metric("loss", 0.5)
+        print(run.id)
+    """))
+    _git(repo, "init", "-q", "-b", "feature-x")
+    _git(repo, "add", "train.py")
+    _git(repo, "commit", "-q", "-m", "first")
+    commit = _git(repo, "rev-parse", "HEAD")
+    (repo / "train.py").write_text(script.read_text() + "# an uncommitted change\n")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
+    env.update(AUTOLOG_DIR=str(store), AUTOLOG_SYSTEM_METRICS="0", PYTHONPATH=str(ROOT / "src"))
+    out = subprocess.run([sys.executable, str(script), "--lr", "0.1"], env=env, cwd=repo,
+                         capture_output=True, text=True, timeout=60, check=True)
+    record = autolog.get_run(out.stdout.strip())
+    tags = record.tags
+    assert tags["autolog.git.commit"] == commit
+    assert tags["autolog.git.branch"] == "feature-x"
+    assert tags["autolog.git.dirty"] == "true"
+    assert tags["autolog.source.entry_point"] == str(script)
+    assert tags["autolog.source.argv"].endswith("train.py --lr 0.1")
+    assert tags["autolog.python.version"] == ".".join(map(str, sys.version_info[:3]))
+    assert tags["autolog.host"] and tags["autolog.version"] == autolog.__version__
+    requirements = record.artifact_path("requirements.txt").read_text().splitlines()
+    assert any(line.startswith("pluggy==") for line in requirements)
+    assert requirements == sorted(requirements, key=str.lower)
+
+
+def test_child_runs_share_the_parents_context(store):
+    with autolog.start_run("parent") as parent, autolog.start_run("child") as child:
+        pass
+    assert "autolog.python.version" in autolog.get_run(parent.id).tags
+    assert "autolog.python.version" not in autolog.get_run(child.id).tags
+    assert autolog.get_run(child.id).parent_id == parent.id
