@@ -8,6 +8,7 @@ backends, files or threads, and registers itself from the ``autolog_register_int
 from __future__ import annotations
 
 import functools
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from importlib import metadata
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from ..patching import Patcher
     from ..run import Run
 
-__all__ = ["Integration", "RunScope", "isolated"]
+__all__ = ["Integration", "LazyCallback", "RunScope", "isolated"]
 
 
 class Integration(ABC):
@@ -60,6 +61,24 @@ def _version_tuple(version: str) -> tuple[int, ...]:
             break
         parts.append(int(digits))
     return tuple(parts)
+
+
+class LazyCallback:
+    """``AutologCallback`` for a framework whose callback base class cannot be imported at module
+    level: the class (``recorder`` + the framework's base) is built on first use and cached."""
+
+    def __init__(self, recorder: type, base: Callable[[], type], module: str):
+        self._recorder, self._base, self._module = recorder, base, module
+        self._cls: type | None = None
+        self._lock = threading.Lock()  # one class, or isinstance checks would disagree
+
+    def get(self) -> type:
+        with self._lock:
+            if self._cls is None:
+                self._cls = type("AutologCallback", (self._recorder, self._base()),
+                                 {"__module__": self._module, "__qualname__": "AutologCallback",
+                                  "__doc__": self._recorder.__doc__})
+            return self._cls
 
 
 def isolated(framework: str) -> Callable[[Callable[..., None]], Callable[..., None]]:

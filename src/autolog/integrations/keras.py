@@ -18,6 +18,7 @@ module's ``__getattr__``), because its base class lives in Keras.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 import struct
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .. import values
 from ..hookspecs import hookimpl
 from ..patching import TrainingCall
-from .base import Integration, RunScope, isolated
+from .base import Integration, LazyCallback, RunScope, isolated
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -205,23 +206,13 @@ if TYPE_CHECKING:
     class AutologCallback(_Recorder, Callback):  # what __getattr__ builds
         ...
 
-_callback_class: type | None = None
-
-
-def _build_callback_class() -> type:
-    global _callback_class
-    if _callback_class is None:
-        from keras.callbacks import Callback
-
-        _callback_class = type("AutologCallback", (_Recorder, Callback),
-                               {"__module__": __name__, "__qualname__": "AutologCallback",
-                                "__doc__": _Recorder.__doc__})
-    return _callback_class
+_callback = LazyCallback(_Recorder, lambda: importlib.import_module("keras.callbacks").Callback,
+                         __name__)
 
 
 def __getattr__(name: str) -> Any:
     if name == "AutologCallback":
-        return _build_callback_class()
+        return _callback.get()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -470,7 +461,7 @@ def _with_callback(given: Any) -> tuple[_Recorder, Any]:
     found = next((cb for cb in existing if isinstance(cb, _Recorder)), None)
     if found is not None:
         return found, given
-    callback = _build_callback_class()()
+    callback = _callback.get()()
     if isinstance(given, CallbackList):  # fit uses a CallbackList as it is: make a copy
         copy = CallbackList([*existing, callback], model=given.model, **(given.params or {}))
         return callback, copy

@@ -20,6 +20,7 @@ transformers is imported inside functions only; ``AutologCallback`` is built on 
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import sys
@@ -32,7 +33,7 @@ from .. import values
 from ..errors import warn_once
 from ..hookspecs import hookimpl
 from ..patching import TrainingCall
-from .base import Integration, RunScope, isolated
+from .base import Integration, LazyCallback, RunScope, isolated
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -274,23 +275,13 @@ if TYPE_CHECKING:
     class AutologCallback(_Recorder, TrainerCallback):  # what __getattr__ builds
         ...
 
-_callback_class: type | None = None
-
-
-def _build_callback_class() -> type:
-    global _callback_class
-    if _callback_class is None:
-        from transformers import TrainerCallback
-
-        _callback_class = type("AutologCallback", (_Recorder, TrainerCallback),
-                               {"__module__": __name__, "__qualname__": "AutologCallback",
-                                "__doc__": _Recorder.__doc__})
-    return _callback_class
+_callback = LazyCallback(_Recorder, lambda: importlib.import_module("transformers").TrainerCallback,
+                         __name__)
 
 
 def __getattr__(name: str) -> Any:
     if name == "AutologCallback":
-        return _build_callback_class()
+        return _callback.get()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -420,7 +411,7 @@ def _attach(trainer: Any) -> _Recorder:
     handler = trainer.callback_handler
     callback = next((cb for cb in handler.callbacks if isinstance(cb, _Recorder)), None)
     if callback is None:
-        callback = _build_callback_class()()
+        callback = _callback.get()()
         callback._injected = True
         trainer.add_callback(callback)
     callback._trainer = weakref.ref(trainer)
