@@ -280,8 +280,12 @@ _HEADLINE_WORDS = ("loss", "score", "acc", "error", "auc", "f1")
 
 
 def _headline(key: str) -> int:
-    """Metrics that usually matter most come first in the runs table (stable otherwise)."""
-    return next((i for i, word in enumerate(_HEADLINE_WORDS) if word in key.lower()),
+    """Metrics that usually matter most come first in the runs table (stable otherwise);
+    timings (``mean_score_time``) last."""
+    key = key.lower()
+    if "time" in key:
+        return len(_HEADLINE_WORDS) + 1
+    return next((i for i, word in enumerate(_HEADLINE_WORDS) if word in key),
                 len(_HEADLINE_WORDS))
 
 
