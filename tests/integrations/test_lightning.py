@@ -290,12 +290,28 @@ def test_ddp_on_cpu_logs_one_run_from_rank_zero(strategy, store, tmp_path):
     env = {**os.environ, "AUTOLOG_DIR": str(store), "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run([sys.executable, str(SCRIPT), strategy], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
-    record = only_run()
-    assert record.status == "FINISHED"
-    assert record.params["trainer.world_size"] == 2
-    assert record.params["trainer.strategy"] == strategy
-    per_process = 4  # 64 rows over 2 processes, batches of 8
-    assert steps(record, "train_loss_step") == list(range(2 * per_process))
-    assert {v for _, v, _ in record.history("rank")} == {0.0}  # rank 0's own values only
-    assert steps(record, "val_loss") == [per_process - 1, 2 * per_process - 1]
+    try:
+        assert done.returncode == 0
+        record = only_run()
+        assert record.status == "FINISHED"
+        assert record.params["trainer.world_size"] == 2
+        assert record.params["trainer.strategy"] == strategy
+        per_process = 4  # 64 rows over 2 processes, batches of 8
+        assert steps(record, "train_loss_step") == list(range(2 * per_process))
+        assert {v for _, v, _ in record.history("rank")} == {0.0}  # rank 0's own values only
+        assert steps(record, "val_loss") == [per_process - 1, 2 * per_process - 1]
+    except AssertionError as exc:  # a multi-process failure is hard to rerun: say everything
+        raise AssertionError(f"{exc}\n--- exit {done.returncode}, stdout:\n{done.stdout[-2000:]}"
+                             f"\n--- stderr:\n{done.stderr[-4000:]}\n--- store:\n"
+                             f"{_describe(store)}") from exc
+
+
+def _describe(store: Path) -> str:
+    lines = []
+    for record in autolog.list_runs(store):
+        points = {key: steps(record, key) for key in sorted(record.metrics)}
+        lines.append(f"{record.id} {record.name!r} {record.status} params={len(record.params)} "
+                     f"metrics={points}")
+    journals = sorted(store.rglob("events.jsonl"))
+    lines += [f"{path}: {path.stat().st_size} bytes" for path in journals]
+    return "\n".join(lines) or "(no runs)"
