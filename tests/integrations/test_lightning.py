@@ -158,8 +158,8 @@ def test_by_hand_without_enable_and_without_checkpoints(tmp_path):
         assert torch.equal(loaded(x), model(x))
 
 
-def test_pytorch_lightning_namespace_by_hand_with_enable_logs_once(tmp_path):
-    pl = pytest.importorskip("pytorch_lightning")
+def pl_net(pl):
+    """A tiny module on the ``pytorch_lightning`` namespace (imported only when installed)."""
 
     class PLNet(pl.LightningModule):
         def __init__(self):
@@ -174,6 +174,12 @@ def test_pytorch_lightning_namespace_by_hand_with_enable_logs_once(tmp_path):
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
+    return PLNet
+
+
+def test_pytorch_lightning_namespace_by_hand_with_enable_logs_once(tmp_path):
+    pl = pytest.importorskip("pytorch_lightning")
+    PLNet = pl_net(pl)
     autolog.enable()
     cls = integration.callback_class("pytorch_lightning")
     assert issubclass(cls, pl.Callback) and not issubclass(cls, L.Callback)
@@ -188,20 +194,7 @@ def test_pytorch_lightning_namespace_by_hand_with_enable_logs_once(tmp_path):
 
 def test_enable_injects_for_pytorch_lightning_too(tmp_path):
     pl = pytest.importorskip("pytorch_lightning")
-
-    class PLNet(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.layer = nn.Linear(4, 1)
-
-        def training_step(self, batch, index):
-            loss = nn.functional.mse_loss(self.layer(batch[0]), batch[1])
-            self.log("loss", loss)
-            return loss
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
+    PLNet = pl_net(pl)
     autolog.enable(log_models=False)
     trainer(tmp_path, module=pl, max_epochs=1, enable_checkpointing=False).fit(PLNet(), loader())
     assert steps(only_run(), "loss") == list(range(BATCHES))
