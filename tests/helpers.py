@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import autolog
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_CRASHING = """
+import os, autolog
+run = autolog.start_run("crashed", tags={"team": "speech"})
+run.log_params({"lr": 0.1})
+for i in range(STEPS):
+    run.log_metric("loss", 1.0 / (i + 1), step=i)
+autolog.flush()
+print(run.id, flush=True)
+os._exit(0)  # as SIGKILL or the OOM killer: no end event, the run's lock freed by the kernel
+"""
 
 
 def only_run(**filters: str) -> autolog.RunRecord:
@@ -10,3 +28,15 @@ def only_run(**filters: str) -> autolog.RunRecord:
     runs = autolog.list_runs(**filters)
     assert len(runs) == 1, runs
     return runs[0]
+
+
+def crashed_run(store: Path, steps: int = 1000) -> str:
+    """The id of a run, recorded by a process that died without ending it, on the local backend
+    alone: params ``{"lr": 0.1}``, tag ``team=speech``, ``loss`` = 1 / (step + 1) for each step."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
+    env.update(AUTOLOG_DIR=str(store), AUTOLOG_SYSTEM_METRICS="0", PYTHONPATH=str(ROOT / "src"))
+    done = subprocess.run([sys.executable, "-c", _CRASHING.replace("STEPS", str(steps))],
+                          env=env, capture_output=True, text=True, timeout=60, check=True)
+    run_id = done.stdout.strip()
+    assert autolog.get_run(run_id, store).status == "CRASHED"
+    return run_id

@@ -19,7 +19,7 @@ from autolog import testing
 from autolog.backends.base import RejectedBatch
 from autolog.cli import main as cli_main
 
-from .helpers import only_run
+from .helpers import crashed_run, only_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,6 +87,37 @@ def test_a_run_left_open_by_a_dead_process_reads_crashed(tmp_path, store):
     record = autolog.get_run(out.stdout.strip())
     assert record.status == "CRASHED"
     assert record.metrics == {"x": 1.0}
+
+
+def test_sync_ends_a_crashed_run_crashed_after_delivering_all_it_wrote(store):
+    run_id = crashed_run(store)
+    last_written = int((Path(autolog.get_run(run_id).path) / "events.jsonl").stat().st_mtime * 1000)
+    with testing.registered(testing.RecordingBackend):
+        assert cli_main(["sync", run_id, "--to", "recording"]) == 0
+        assert cli_main(["sync", run_id, "--to", "recording"]) == 0  # again: nothing more
+    received = testing.RecordingBackend.runs[run_id]
+    assert received.metrics["loss"] == [(i, 1.0 / (i + 1)) for i in range(1000)]
+    assert received.params == {"lr": 0.1} and received.tags["team"] == "speech"
+    assert (received.status, received.end_time) == ("CRASHED", last_written)
+    assert received.start_calls == 1
+    assert autolog.get_run(run_id).status == "CRASHED"  # the journal itself is left as it was
+
+
+def test_sync_leaves_the_run_of_a_live_process_open(store):
+    with testing.registered(testing.RecordingBackend):
+        run = autolog.start_run("still-training")
+        try:
+            run.log_metric("loss", 0.5, step=0)
+            autolog.flush()
+            assert cli_main(["sync", run.id, "--to", "recording"]) == 0
+            received = testing.RecordingBackend.runs[run.id]
+            assert received.metrics["loss"] == [(0, 0.5)] and received.status is None
+            run.log_metric("loss", 0.25, step=1)
+        finally:
+            run.end()
+        assert cli_main(["sync", run.id, "--to", "recording"]) == 0
+    assert received.metrics["loss"] == [(0, 0.5), (1, 0.25)]
+    assert received.status == "FINISHED"
 
 
 def test_an_open_run_of_a_live_process_reads_running(store):

@@ -114,6 +114,10 @@ def deliver(backend: Backend, run_dir: Path, *, started: set[str] | None = None,
     Returns True once the run's end has been delivered. A backend exception propagates after
     the cursor has been saved at the last acknowledged call, so a retry resends only the rest.
     ``started`` remembers, across calls, the runs whose ``start_run`` this process already made.
+
+    A run whose process died without ending it (its lock is free, its journal has no end) is
+    ended as CRASHED once all it wrote is delivered, at the time its journal was last written, so
+    no tracker shows it running forever.
     """
     cursor = Cursor(run_dir, backend.cursor_key())
     if cursor.done:
@@ -123,13 +127,21 @@ def deliver(backend: Backend, run_dir: Path, *, started: set[str] | None = None,
         start = _start_record(run_dir)
         if start is None:
             return False
+        # Asked before reading the journal: a run that ends while we read has its end written
+        # before its lock is freed, so the replay sees that end.
+        orphaned = not store.lock_is_held(run_dir, store.read_meta(run_dir))
         ref = RunRef(run_dir, start, cursor.state, cursor.key)
         started = set() if started is None else started
         if ref.id not in started:
             backend.start_run(ref)
             started.add(ref.id)
             cursor.save()
-        return _Replay(backend, ref, cursor, progress).run()
+        replay = _Replay(backend, ref, cursor, progress)
+        if replay.run():
+            return True
+        if orphaned:
+            replay.end_crashed()
+        return cursor.done
 
 
 class _Replay:
@@ -198,6 +210,16 @@ class _Replay:
         elif kind == "end":
             self.backend.end_run(self.ref, record["status"], record["time"])
             self.cursor.done = True
+
+    def end_crashed(self) -> None:
+        journal = self.ref.path / store.JOURNAL
+        try:
+            last_written = int(journal.stat().st_mtime * 1000)
+        except OSError:
+            last_written = int(time.time() * 1000)
+        self.backend.end_run(self.ref, "CRASHED", last_written)
+        self.cursor.done = True
+        self.cursor.save()
 
     def _ack(self, end: int, lines: int) -> None:
         self.cursor.offset = end

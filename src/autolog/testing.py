@@ -38,6 +38,7 @@ class RecordedRun:
         self.artifacts: dict[str, bytes | None] = {}  # name -> file content (None: a directory)
         self.models: dict[str, dict[str, Any]] = {}
         self.status: str | None = None
+        self.end_time: int | None = None
         self.start_calls = 0
 
 
@@ -73,6 +74,7 @@ class RecordingBackend(Backend):
     def end_run(self, run: RunRef, status: str, end_time: int) -> None:
         with self.lock:
             self.runs[run.id].status = status
+            self.runs[run.id].end_time = end_time
 
     @classmethod
     def clear(cls) -> None:

@@ -31,6 +31,7 @@ from autolog.config import Settings
 from autolog.hookspecs import hookimpl
 from autolog.plugins import get_plugins
 
+from ..helpers import crashed_run
 from ..server.live import LiveServer, Postgres, free_port, postgres_or_skip
 
 # -- a tiny model and the plugin that saves it ---------------------------------------------
@@ -302,6 +303,18 @@ def test_a_run_that_ended_while_the_server_was_down_is_finished_by_sync(
             assert len(client.history(run_id, "loss")) == 600
     finally:
         live.stop()
+
+
+def test_sync_ends_a_crashed_run_crashed_on_the_server(server: LiveServer, http_env: None,
+                                                       read_token: str, store: Path) -> None:
+    run_id = crashed_run(store, steps=300)
+    assert cli.main(["sync", "--to", "http", run_id]) == 0
+    record = autolog.get_run(run_id)
+    with ServerClient(server.url, read_token) as client:
+        remote = client.get_run(run_id)
+        assert remote["status"] == "CRASHED"
+        assert remote["params"] == {"lr": 0.1} and remote["tags"]["team"] == "speech"
+        assert_histories_equal(client, record)
 
 
 @pytest.fixture

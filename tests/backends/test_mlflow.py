@@ -13,6 +13,7 @@ from autolog.backends.base import Batch, Metric, RunRef
 from autolog.backends.mlflow import TAG_MAP, MlflowBackend, mlflow_key
 from autolog.cli import main as cli_main
 
+from ..helpers import crashed_run
 from .conftest import MLFLOW_WARNINGS, MlflowTarget
 
 mlflow = pytest.importorskip("mlflow")
@@ -187,6 +188,18 @@ def test_sync_to_mlflow_publishes_a_local_run_once(mlflow_sqlite, store, capsys)
     remote = mlflow_sqlite.run_for(run.id)
     assert remote.info.status == "FINISHED" and remote.data.params == {"seed": "7"}
     assert mlflow_sqlite.history(remote.info.run_id, "loss") == [(s, s * 0.5) for s in range(50)]
+
+
+def test_sync_ends_a_crashed_run_failed_and_tagged_crashed(mlflow_sqlite, store):
+    run_id = crashed_run(store, steps=300)
+    assert cli_main(["sync", "--to", "mlflow", run_id]) == 0
+    remote = mlflow_sqlite.run_for(run_id)
+    assert remote.info.status == "FAILED" and remote.data.tags["autolog.status"] == "CRASHED"
+    journal = Path(autolog.get_run(run_id).path) / "events.jsonl"
+    assert remote.info.end_time == int(journal.stat().st_mtime * 1000)
+    assert remote.data.params == {"lr": "0.1"} and remote.data.tags["team"] == "speech"
+    assert mlflow_sqlite.history(remote.info.run_id, "loss") == [
+        (i, 1.0 / (i + 1)) for i in range(300)]
 
 
 def test_sync_delivers_a_child_before_its_parent(mlflow_sqlite):

@@ -134,7 +134,8 @@ class Backend(ABC):
 
     @abstractmethod
     def end_run(self, run: RunRef, status: str, end_time: int) -> None:
-        """Mark the run ended: status is FINISHED, FAILED or KILLED."""
+        """Mark the run ended: status is FINISHED, FAILED, KILLED, or CRASHED (its process died
+        without ending it; sent by ``autolog sync`` once all it wrote is delivered)."""
 
     def log_artifact(self, run: RunRef, local_path: Path, name: str) -> None:
         """Store a file or directory logged under ``name`` (relative to the run's artifacts)."""

@@ -16,7 +16,9 @@ only. Everything a run holds is mapped as ``docs/backends/mlflow.md`` describes:
 - a param logged again with another value (MLflow refuses changes) keeps its first value; the
   new value is set as the tag ``autolog.param_changed.<key>``; what was logged is remembered in
   the delivery state, so this survives restarts;
-- models are logged as MLflow Models (LoggedModels linked to the run) in the matching flavour.
+- models are logged as MLflow Models (LoggedModels linked to the run) in the matching flavour;
+- statuses map one to one, but CRASHED (MLflow has none): FAILED, with the tag
+  ``autolog.status`` = ``CRASHED``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ log = logging.getLogger("autolog")
 
 RUN_ID_TAG = "autolog.run_id"
 DELIVERED_TAG = "autolog.delivered"
+STATUS_TAG = "autolog.status"  # set when autolog's status has no MLflow equivalent (CRASHED)
 CHANGED_PREFIX = "autolog.param_changed."
 PARAMS_ARTIFACT_DIR = "autolog/params"
 
@@ -227,7 +230,11 @@ class MlflowBackend(Backend):
         return self._find_or_create(parent_dir, start, self._experiment_id(project))
 
     def end_run(self, run: RunRef, status: str, end_time: int) -> None:
-        self.client.set_terminated(run.state["run_id"], status, end_time)
+        run_id = run.state["run_id"]
+        if status == "CRASHED":  # MLflow has no such status: FAILED, and a tag saying which
+            self.client.set_tag(run_id, STATUS_TAG, status)
+            status = "FAILED"
+        self.client.set_terminated(run_id, status, end_time)
         self._confirmed.pop(run.id, None)
 
     # -- params, tags, metrics ---------------------------------------------------------------

@@ -42,7 +42,7 @@ log = logging.getLogger("autolog")
 
 STEP_KEY = "autolog_step"
 TAG_PREFIX = "tags."
-EXIT_CODES = {"FINISHED": 0, "FAILED": 1, "KILLED": 255}
+EXIT_CODES = {"FINISHED": 0, "FAILED": 1, "KILLED": 255, "CRASHED": 1}
 TEARDOWN_TIMEOUT = 5.0
 
 
