@@ -32,7 +32,8 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 import autolog  # noqa: E402
 
-logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+for _name in ("lightning.pytorch", "pytorch_lightning"):  # mlflow.pytorch imports the second
+    logging.getLogger(_name).setLevel(logging.ERROR)
 FRAMEWORK = f"Lightning {L.__version__}, torch {torch.__version__}"
 
 

@@ -119,6 +119,8 @@ class _Recorder:
         self._observed: Any = None  # the logger connector class we observe during the call
         self._epoch_point: tuple[int, float] | None = None
         self._lr_step = -1
+        self._stage: Any = None  # the Trainer's stage at the last call, and whether it trains
+        self._training = False
         self._lr_groups: list[tuple[str, dict[str, Any]]] = []  # (metric name, param group)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -135,6 +137,7 @@ class _Recorder:
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._close(None)  # an earlier call that ended without teardown
         self._epoch_point, self._lr_step, self._lr_groups = None, -1, []
+        self._stage = None
         if trainer.global_rank != 0:
             return
         self._scope = self._open_scope(type(pl_module).__name__)
@@ -186,34 +189,36 @@ class _Recorder:
         if run is None or not metrics:
             return
         values = {key: _scalar(value) for key, value in metrics.items()}
+        with_epoch = False
         if step is None:  # as _LoggerConnector.log_metrics does
             given = values.pop("step", None)
             if given is not None:
                 step = int(given)
             else:
-                values.setdefault("epoch", float(trainer.current_epoch))
                 step = _logger_step(trainer)
-        training = trainer.training
+                with_epoch = "epoch" not in values
+        stage = trainer.state.stage  # an enum member: `trainer.training` compares it slowly
+        if stage is not self._stage:
+            self._stage, self._training = stage, trainer.training
+        training = self._training
         n = self.log_every_n_steps
         if n is not None and training and (step + 1) % n \
                 and getattr(connector, "_first_loop_iter", None) is not None:
             return  # a step-level call (inside the batch loop) between our every-n steps
-        self._dedupe_epoch(values, step)
+        if with_epoch:
+            self._add_epoch(values, step, trainer)
         if training and step != self._lr_step:
             self._lr_step = step
             for name, group in self._lr_groups:
                 values[name] = group["lr"]
         run.log_metrics(values, step)
 
-    def _dedupe_epoch(self, values: dict[str, Any], step: int) -> None:
+    def _add_epoch(self, values: dict[str, Any], step: int, trainer: Any) -> None:
         """The Trainer adds ``epoch`` to every call; log it once per step."""
-        epoch = values.get("epoch")
-        if epoch is None:
-            return
-        point = (step, epoch)
-        if point == self._epoch_point:
-            del values["epoch"]
-        self._epoch_point = point
+        point = (step, float(trainer.current_epoch))
+        if point != self._epoch_point:
+            values["epoch"] = point[1]
+            self._epoch_point = point
 
     # -- the run's lifecycle ---------------------------------------------------------------------
 
