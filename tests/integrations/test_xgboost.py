@@ -178,8 +178,41 @@ def test_user_run_and_log_models_off(cancer):
     assert run.id == mine.id and len(run.history("train-rmse")) == 3 and not run.models
 
 
+@pytest.mark.parametrize("as_pandas", [True, False])
+def test_cv_is_one_run_with_fold_means_and_stds_per_iteration(cancer, as_pandas):
+    if as_pandas:
+        pytest.importorskip("pandas")
+    autolog.enable()
+    x, y, _, _ = cancer
+    params = {"objective": "binary:logistic", "max_depth": 2, "eta": 0.3, "eval_metric": "auc"}
+    table = xgb.cv(params, xgb.DMatrix(x, y), num_boost_round=200, nfold=3, seed=1,
+                   early_stopping_rounds=3, as_pandas=as_pandas)
+    run = only_run()  # the folds' boosters are not runs of their own
+    assert run.status == "FINISHED" and run.tags["xgboost.call"] == "cv"
+    assert run.params["nfold"] == 3 and run.params["num_boost_round"] == 200
+    assert run.params["max_depth"] == 2 and run.params["early_stopping_rounds"] == 3
+    assert "dtrain" not in run.params and "as_pandas" not in run.params
+    rounds = len(table["test-auc-mean"])
+    assert 0 < rounds < 200  # stopped early
+    for key in ("train-auc-mean", "train-auc-std", "test-auc-mean", "test-auc-std"):
+        assert [(step, value) for step, value, _ in run.history(key)] == [
+            (step, pytest.approx(float(value))) for step, value in enumerate(table[key])]
+    assert run.metrics["best_iteration"] == rounds - 1
+    assert run.metrics["best_score"] == pytest.approx(float(list(table["test-auc-mean"])[-1]))
+
+
+def test_cv_error_reaches_the_user_and_fails_the_run(cancer):
+    autolog.enable()
+    x, y, _, _ = cancer
+    with pytest.raises(xgb.core.XGBoostError) as caught:
+        xgb.cv({"objective": "no-such-objective"}, xgb.DMatrix(x, y), num_boost_round=2)
+    assert "no-such-objective" in str(caught.value)
+    assert only_run().status == "FAILED"
+
+
 def test_disable_restores_exactly():
-    owners = [(xgb, "train"), (xgb.training, "train"), (xgb.sklearn, "train")]
+    owners = [(xgb, "train"), (xgb.training, "train"), (xgb.sklearn, "train"), (xgb, "cv"),
+              (xgb.training, "cv")]
     owners += [(cls, "fit") for cls in (xgb.XGBModel, xgb.XGBClassifier, xgb.XGBRanker)]
     before = [vars(owner)[name] for owner, name in owners]
     assert "fit" not in vars(xgb.XGBRegressor)

@@ -6,6 +6,9 @@ What is patched (see ``docs/integrations/xgboost.md`` for what is logged):
 - ``xgboost.train`` and ``xgboost.training.train``: a training call that logs the booster params
   and training arguments, and adds an :class:`autolog callback <_callback_class>` to a copy of the
   callbacks it is given (the user's list is never touched);
+- ``xgboost.cv`` and ``xgboost.training.cv``: one run with the params and, from the table it
+  returns, each metric's mean and std across folds per iteration (its folds do not call
+  ``train``: no nested runs to avoid);
 - ``fit`` in the ``__dict__`` of ``XGBModel`` and of each of its subclasses: a training call that
   logs the estimator's params;
 - ``xgboost.sklearn.train`` (the name the scikit-learn API calls): a raw wrapper that adds the
@@ -43,6 +46,8 @@ ROW_HEIGHT = 19
 #: ``xgboost.train`` arguments that are data, callables or objects, not params
 NOT_PARAMS = frozenset({"params", "dtrain", "evals", "obj", "evals_result", "xgb_model",
                         "callbacks", "custom_metric", "feval"})
+#: ``xgboost.cv`` arguments that are data, callables, objects or display options, not params
+NOT_CV_PARAMS = NOT_PARAMS | {"folds", "fpreproc", "as_pandas", "show_stdv"}
 
 _fit_in_progress: contextvars.ContextVar[_SklearnFit | None] = contextvars.ContextVar(
     "autolog_xgboost_fit", default=None)
@@ -60,6 +65,8 @@ class XGBoostIntegration(Integration):
 
         patcher.training(module, "train", _Train)
         patcher.training(xgboost.training, "train", _Train)
+        patcher.training(module, "cv", _CV)
+        patcher.training(xgboost.training, "cv", _CV)
         patcher.wrap(xgboost.sklearn, "train", _train_inside_fit)
         for cls in (xgboost.sklearn.XGBModel, *_subclasses(xgboost.sklearn.XGBModel)):
             if "fit" in vars(cls):
@@ -163,14 +170,74 @@ def _train_signature() -> inspect.Signature:
     return inspect.signature(xgboost.training.train)
 
 
-def train_params(arguments: Mapping[str, Any]) -> dict[str, Any]:
+def train_params(arguments: Mapping[str, Any],
+                 excluded: frozenset[str] = NOT_PARAMS) -> dict[str, Any]:
     """Booster params plus ``num_boost_round``, early stopping and the other plain arguments."""
     params = _booster_params(arguments.get("params"))
     params["num_boost_round"] = arguments.get("num_boost_round", 10)
     for key, value in arguments.items():
-        if key not in NOT_PARAMS and key != "num_boost_round" and not callable(value):
+        if key not in excluded and key != "num_boost_round" and not callable(value):
             params[key] = value
     return params
+
+
+class _CV(TrainingCall):
+    """``xgboost.cv(params, dtrain, ...)``: params before; per-iteration fold means and stds
+    after, from the table it returns."""
+
+    place = "xgboost autologging"
+
+    def before(self) -> None:
+        try:
+            bound = _cv_signature().bind(*self.args, **self.kwargs)
+        except TypeError:
+            return  # xgboost.cv raises its own error for these arguments: no run
+        bound.apply_defaults()  # nfold, stratified, seed...: how the folds were made
+        self.early_stopping = bound.arguments.get("early_stopping_rounds") is not None
+        self.scope = RunScope(default_name="xgboost.cv",
+                              tags={"estimator_name": "Booster",
+                                    "estimator_class": "xgboost.core.Booster",
+                                    "xgboost.call": "cv"})
+        if self.scope.run.active:
+            self.scope.run.log_params(train_params(bound.arguments, NOT_CV_PARAMS))
+
+    def after(self, result: Any) -> None:
+        scope = getattr(self, "scope", None)
+        try:
+            if scope is not None and scope.run.active:
+                log_cv_results(scope.run, result, self.early_stopping)
+        finally:
+            if scope is not None:
+                scope.close()
+
+    def failed(self, exc: BaseException) -> None:
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope.close(exc)
+
+
+@lru_cache(maxsize=1)
+def _cv_signature() -> inspect.Signature:
+    import xgboost.training
+
+    return inspect.signature(xgboost.training.cv)
+
+
+def log_cv_results(run: Run, result: Any, early_stopping: bool) -> None:
+    """``xgboost.cv``'s table (a DataFrame, or a dict of lists with ``as_pandas=False``): each
+    column, ``test-rmse-mean``, ``train-auc-std``..., at step = iteration. With early stopping
+    the table ends at the best iteration, which is logged with its score."""
+    columns = {str(name): [float(v) for v in result[name]] for name in result.keys()}
+    rounds = max((len(values) for values in columns.values()), default=0)
+    for step in range(rounds):
+        run.log_metrics({name: values[step] for name, values in columns.items()
+                         if step < len(values)}, step=step)
+    if early_stopping and rounds:
+        best = {"best_iteration": float(rounds - 1)}
+        tested = [name for name in columns if name.startswith("test-") and name.endswith("-mean")]
+        if tested:
+            best["best_score"] = columns[tested[-1]][-1]  # the last metric is the one that stops
+        run.log_metrics(best)
 
 
 def _booster_params(raw: Any) -> dict[str, Any]:
