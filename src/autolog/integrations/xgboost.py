@@ -227,7 +227,7 @@ def log_cv_results(run: Run, result: Any, early_stopping: bool) -> None:
     """``xgboost.cv``'s table (a DataFrame, or a dict of lists with ``as_pandas=False``): each
     column, ``test-rmse-mean``, ``train-auc-std``..., at step = iteration. With early stopping
     the table ends at the best iteration, which is logged with its score."""
-    columns = {str(name): [float(v) for v in result[name]] for name in result}  # DataFrame or dict: the column names
+    columns = {str(name): [float(v) for v in result[name]] for name in result}
     rounds = max((len(values) for values in columns.values()), default=0)
     for step in range(rounds):
         run.log_metrics({name: values[step] for name, values in columns.items()
