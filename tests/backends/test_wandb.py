@@ -14,6 +14,7 @@ from autolog.backends.base import Metric
 from autolog.backends.wandb import STEP_KEY, WandbBackend, artifact_name, history_rows
 from autolog.cli import main as cli_main
 
+from ..helpers import crashed_run
 from . import wandb_reader
 from .conftest import WandbTarget
 
@@ -104,6 +105,16 @@ def test_sync_to_wandb_publishes_a_local_run(wandb_offline):
     assert {k: v for k, v in read.config.items() if not k.startswith("tags.")} == {"seed": 7}
     assert _points(read, "loss") == [(s, s * 0.5) for s in range(20)]
     assert read.exit_code == 0
+
+
+def test_sync_ends_a_crashed_run_with_exit_code_1(wandb_offline, store):
+    run_id = crashed_run(store, steps=50)
+    assert cli_main(["sync", "--to", "wandb", run_id]) == 0
+    read = wandb_offline.read(run_id)
+    assert _points(read, "loss") == [(i, 1.0 / (i + 1)) for i in range(50)]
+    assert read.exit_code == 1
+    [cursor] = (store / run_id / "delivery").glob("wandb*.json")
+    assert json.loads(cursor.read_text())["done"]  # ended by sync, not left open for the next
 
 
 def test_cursor_key_names_the_destination(monkeypatch, wandb_offline):
