@@ -128,10 +128,32 @@ def _with_callback(callbacks: Any, run: Run) -> list[Any]:
 # -- native API ----------------------------------------------------------------------------------
 
 
-class _Train(TrainingCall):
-    """``xgboost.train(params, dtrain, ...)``: params before; callback; results after."""
+class _NativeCall(TrainingCall):
+    """A native-API call with its run: ``log_results`` after it returns, the run ended either way
+    (FAILED, or KILLED, when it raises)."""
 
     place = "xgboost autologging"
+    scope: RunScope | None = None
+
+    def log_results(self, run: Run, result: Any) -> None:
+        """What the call returned, logged into its run."""
+
+    def after(self, result: Any) -> None:
+        scope = self.scope
+        try:
+            if scope is not None and scope.run.active:
+                self.log_results(scope.run, result)
+        finally:
+            if scope is not None:
+                scope.close()
+
+    def failed(self, exc: BaseException) -> None:
+        if self.scope is not None:
+            self.scope.close(exc)
+
+
+class _Train(_NativeCall):
+    """``xgboost.train(params, dtrain, ...)``: params before; callback; results after."""
 
     def before(self) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         try:
@@ -148,19 +170,8 @@ class _Train(TrainingCall):
         bound.arguments["callbacks"] = _with_callback(bound.arguments.get("callbacks"), run)
         return bound.args, bound.kwargs
 
-    def after(self, result: Any) -> None:
-        scope = getattr(self, "scope", None)
-        try:
-            if scope is not None and scope.run.active:
-                log_booster_results(scope.run, result, result)
-        finally:
-            if scope is not None:
-                scope.close()
-
-    def failed(self, exc: BaseException) -> None:
-        scope = getattr(self, "scope", None)
-        if scope is not None:
-            scope.close(exc)
+    def log_results(self, run: Run, result: Any) -> None:
+        log_booster_results(run, result, result)
 
 
 @lru_cache(maxsize=1)
@@ -181,11 +192,11 @@ def train_params(arguments: Mapping[str, Any],
     return params
 
 
-class _CV(TrainingCall):
+class _CV(_NativeCall):
     """``xgboost.cv(params, dtrain, ...)``: params before; per-iteration fold means and stds
     after, from the table it returns."""
 
-    place = "xgboost autologging"
+    early_stopping = False
 
     def before(self) -> None:
         try:
@@ -201,19 +212,8 @@ class _CV(TrainingCall):
         if self.scope.run.active:
             self.scope.run.log_params(train_params(bound.arguments, NOT_CV_PARAMS))
 
-    def after(self, result: Any) -> None:
-        scope = getattr(self, "scope", None)
-        try:
-            if scope is not None and scope.run.active:
-                log_cv_results(scope.run, result, self.early_stopping)
-        finally:
-            if scope is not None:
-                scope.close()
-
-    def failed(self, exc: BaseException) -> None:
-        scope = getattr(self, "scope", None)
-        if scope is not None:
-            scope.close(exc)
+    def log_results(self, run: Run, result: Any) -> None:
+        log_cv_results(run, result, self.early_stopping)
 
 
 @lru_cache(maxsize=1)
