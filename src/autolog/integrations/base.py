@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..patching import Patcher
     from ..run import Run
 
-__all__ = ["Integration", "LazyCallback", "RunScope", "isolated"]
+__all__ = ["CallbackOptions", "Integration", "LazyCallback", "RunScope", "isolated"]
 
 
 class Integration(ABC):
@@ -63,6 +63,17 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+class CallbackOptions:
+    """The options the Keras and Lightning callbacks both take (checked when given)."""
+
+    def __init__(self, log_every_n_steps: int | None = None, log_models: bool | None = None):
+        super().__init__()  # the framework's Callback, next in the built class's MRO
+        if log_every_n_steps is not None and log_every_n_steps < 1:
+            raise ValueError(f"log_every_n_steps must be 1 or more, got {log_every_n_steps}")
+        self.log_every_n_steps = log_every_n_steps
+        self.log_models = log_models
+
+
 class LazyCallback:
     """``AutologCallback`` for a framework whose callback base class cannot be imported at module
     level: the class (``recorder`` + the framework's base) is built on first use and cached."""
@@ -79,6 +90,12 @@ class LazyCallback:
                                  {"__module__": self._module, "__qualname__": "AutologCallback",
                                   "__doc__": self._recorder.__doc__})
             return self._cls
+
+    def module_getattr(self, name: str) -> type:
+        """The module's ``__getattr__``: ``AutologCallback`` is built on first access."""
+        if name == "AutologCallback":
+            return self.get()
+        raise AttributeError(f"module {self._module!r} has no attribute {name!r}")
 
 
 def isolated(framework: str) -> Callable[[Callable[..., None]], Callable[..., None]]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .. import values
 from ..hookspecs import hookimpl
 from ..patching import TrainingCall
-from .base import Integration, LazyCallback, RunScope, isolated
+from .base import CallbackOptions, Integration, LazyCallback, RunScope, isolated
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -81,7 +81,7 @@ def autolog_register_integrations(register: Any) -> None:
 _guarded = isolated("keras")  # Keras calls callbacks bare
 
 
-class _Recorder:
+class _Recorder(CallbackOptions):
     """Records a Keras ``fit``: params, per-epoch (and per-batch) metrics, the model.
 
     ``model.fit(..., callbacks=[AutologCallback()])``; ``autolog.enable()`` adds one to every
@@ -100,11 +100,7 @@ class _Recorder:
         params: dict[str, Any] | None
 
     def __init__(self, log_every_n_steps: int | None = None, log_models: bool | None = None):
-        super().__init__()
-        if log_every_n_steps is not None and log_every_n_steps < 1:
-            raise ValueError(f"log_every_n_steps must be 1 or more, got {log_every_n_steps}")
-        self.log_every_n_steps = log_every_n_steps
-        self.log_models = log_models
+        super().__init__(log_every_n_steps, log_models)
         self._fit_args: dict[str, Any] | None = None  # set by the patched fit
         self._scope: RunScope | None = None
         self._run: Run | None = None
@@ -208,12 +204,7 @@ if TYPE_CHECKING:
 
 _callback = LazyCallback(_Recorder, lambda: importlib.import_module("keras.callbacks").Callback,
                          __name__)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "AutologCallback":
-        return _callback.get()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = _callback.module_getattr
 
 
 def _sibling_callbacks(callback: Any) -> list[Any]:

@@ -39,7 +39,7 @@ from ..errors import internal_error
 from ..hookspecs import hookimpl
 from ..patching import Patcher, TrainingCall
 from ..run import status_for
-from .base import Integration, RunScope, isolated
+from .base import CallbackOptions, Integration, RunScope, isolated
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -82,7 +82,7 @@ def autolog_register_integrations(register: Any) -> None:
 _guarded = isolated("lightning")  # Lightning calls callbacks bare
 
 
-class _Recorder:
+class _Recorder(CallbackOptions):
     """Records a Lightning ``fit`` / ``validate`` / ``test``: hyperparameters, Trainer settings,
     what the module logs, the best checkpoint.
 
@@ -107,11 +107,7 @@ class _Recorder:
     on_before_optimizer_step = on_before_zero_grad = None
 
     def __init__(self, log_every_n_steps: int | None = None, log_models: bool | None = None):
-        super().__init__()
-        if log_every_n_steps is not None and log_every_n_steps < 1:
-            raise ValueError(f"log_every_n_steps must be 1 or more, got {log_every_n_steps}")
-        self.log_every_n_steps = log_every_n_steps
-        self.log_models = log_models
+        super().__init__(log_every_n_steps, log_models)
         # (run id, store, pid) of the run the launching process holds (ddp_spawn: set there)
         self._launcher_run: tuple[str, str, int] | None = None
         self._scope: Any = None

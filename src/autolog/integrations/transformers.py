@@ -277,12 +277,7 @@ if TYPE_CHECKING:
 
 _callback = LazyCallback(_Recorder, lambda: importlib.import_module("transformers").TrainerCallback,
                          __name__)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "AutologCallback":
-        return _callback.get()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = _callback.module_getattr
 
 
 def _enabled() -> bool:
