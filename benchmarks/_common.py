@@ -1,12 +1,42 @@
-"""What the benchmark scripts share: printing tables, timing a call, paired-round reports."""
+"""What the benchmark scripts share: options, printing tables, timing a call, paired-round
+reports, MLflow on a sqlite store."""
 
 from __future__ import annotations
 
+import argparse
+import logging
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
+
+
+def arguments(doc: str, quick_help: str) -> argparse.ArgumentParser:
+    """The options of the timing scripts: ``--quick`` and ``--repeats N`` (more may be added)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--repeats", type=int, default=None, help="rounds (default: by --quick)")
+    return parser
+
+
+def fit_sizes(args: argparse.Namespace) -> tuple[int, int, int]:
+    """Rows, epochs and rounds of the paired Keras and Lightning fits."""
+    rows, epochs = (2048, 2) if args.quick else (8192, 3)
+    return rows, epochs, args.repeats or (3 if args.quick else 11)
+
+
+def mlflow_on_sqlite(directory: Path) -> None:
+    """Point MLflow (imported by the caller) at ``directory/mlflow.db``, experiment ``bench``,
+    with its logging and warnings quiet."""
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    mlflow.set_tracking_uri(f"sqlite:///{directory / 'mlflow.db'}")
+    mlflow.set_experiment("bench")
 
 
 def table(title: str, headers: list[str], rows: list[list[object]]) -> None:

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import table
+from _common import mlflow_on_sqlite, table
 
 HEAVY = ("torch", "tensorflow", "keras", "lightning", "pytorch_lightning", "transformers",
          "xgboost", "sklearn", "mlflow", "wandb", "numpy", "pandas", "pynvml", "pluggy", "wrapt")
@@ -96,11 +96,7 @@ def bench_mlflow(n: int, directory: Path) -> list[list[object]]:
         import mlflow
     except ImportError:
         return [["mlflow.log_metric", "not installed", "", "", ""]]
-    import logging
-
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-    mlflow.set_tracking_uri(f"sqlite:///{directory / 'mlflow.db'}")
-    mlflow.set_experiment("bench")
+    mlflow_on_sqlite(directory)
     with mlflow.start_run():
         median, p99, mean = per_call(lambda i: mlflow.log_metric("loss", i * 0.5, step=i), n)
     return [["mlflow.log_metric (sqlite)", f"{median:.1f}", f"{p99:.1f}", f"{mean:.1f}", n]]

@@ -11,7 +11,6 @@ alike). Budget: autolog under 2 % slower than no tracking.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import tempfile
@@ -26,7 +25,7 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 import lightning.pytorch as L  # noqa: E402
 import torch  # noqa: E402
-from _common import report_paired  # noqa: E402
+from _common import arguments, fit_sizes, report_paired  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
@@ -141,12 +140,8 @@ def configs(root: Path) -> list[Config]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rows and repeats")
-    parser.add_argument("--repeats", type=int, default=None)
-    args = parser.parse_args()
-    rows, epochs = (2048, 2) if args.quick else (8192, 3)
-    repeats = args.repeats or (3 if args.quick else 11)
+    args = arguments(__doc__, "fewer rows and repeats").parse_args()
+    rows, epochs, repeats = fit_sizes(args)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

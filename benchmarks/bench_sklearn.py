@@ -14,16 +14,13 @@ sqlite store in the same temporary directory.
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import statistics
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
-from _common import table, timed
+from _common import arguments, mlflow_on_sqlite, table, timed
 
 BUDGET_MS = 25.0
 
@@ -104,10 +101,7 @@ def bench_mlflow(x, y, repeats: int, directory: Path, base: float) -> list[list[
         import mlflow.sklearn
     except ImportError:
         return [["mlflow.sklearn.autolog()", "not installed", "", ""]]
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
-    mlflow.set_tracking_uri(f"sqlite:///{directory / 'mlflow.db'}")
-    mlflow.set_experiment("bench")
+    mlflow_on_sqlite(directory)
     mlflow.sklearn.autolog(silent=True)
     first = timed(lambda: fit_once(x, y))
     times = [timed(lambda: fit_once(x, y)) for _ in range(repeats)]
@@ -119,10 +113,7 @@ def bench_mlflow(x, y, repeats: int, directory: Path, base: float) -> list[list[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="8 fits each instead of 30")
-    parser.add_argument("--repeats", type=int, default=None)
-    args = parser.parse_args()
+    args = arguments(__doc__, "8 fits each instead of 30").parse_args()
     repeats = args.repeats or (8 if args.quick else 30)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)

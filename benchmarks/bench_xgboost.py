@@ -17,16 +17,13 @@ afterwards): it is shown on its own row. Where MLflow is installed,
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import statistics
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
-from _common import table, timed
+from _common import arguments, mlflow_on_sqlite, table, timed
 
 BUDGET_PERCENT = 5.0
 ROUNDS = 200
@@ -107,10 +104,7 @@ def bench_mlflow(train, repeats: int, directory: Path, base: float) -> list[list
         import mlflow.xgboost
     except ImportError:
         return [["  mlflow.xgboost.autolog()", "not installed", "", ""]]
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
-    mlflow.set_tracking_uri(f"sqlite:///{directory / 'mlflow.db'}")
-    mlflow.set_experiment("bench")
+    mlflow_on_sqlite(directory)
     mlflow.xgboost.autolog(silent=True)
     try:
         first = timed(train)
@@ -125,9 +119,7 @@ def bench_mlflow(train, repeats: int, directory: Path, base: float) -> list[list
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 trainings each instead of 10")
-    parser.add_argument("--repeats", type=int, default=None)
+    parser = arguments(__doc__, "3 trainings each instead of 10")
     parser.add_argument("--threads", type=int, default=None,
                         help="XGBoost threads (default: XGBoost's, all cores); 1 is steadier "
                              "on a machine other work is loading")
