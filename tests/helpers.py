@@ -30,13 +30,21 @@ def only_run(**filters: str) -> autolog.RunRecord:
     return runs[0]
 
 
+def clean_env(store: Path, **extra: str) -> dict[str, str]:
+    """The environment for a Python subprocess: this one's without any ``AUTOLOG_*``, then
+    ``AUTOLOG_DIR=store``, hardware sampling off, ``src`` importable, and ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
+    env.update(AUTOLOG_DIR=str(store), AUTOLOG_SYSTEM_METRICS="0", PYTHONPATH=str(ROOT / "src"))
+    env.update(extra)
+    return env
+
+
 def crashed_run(store: Path, steps: int = 1000) -> str:
     """The id of a run, recorded by a process that died without ending it, on the local backend
     alone: params ``{"lr": 0.1}``, tag ``team=speech``, ``loss`` = 1 / (step + 1) for each step."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
-    env.update(AUTOLOG_DIR=str(store), AUTOLOG_SYSTEM_METRICS="0", PYTHONPATH=str(ROOT / "src"))
     done = subprocess.run([sys.executable, "-c", _CRASHING.replace("STEPS", str(steps))],
-                          env=env, capture_output=True, text=True, timeout=60, check=True)
+                          env=clean_env(store), capture_output=True, text=True, timeout=60,
+                          check=True)
     run_id = done.stdout.strip()
     assert autolog.get_run(run_id, store).status == "CRASHED"
     return run_id

@@ -13,7 +13,8 @@ import pytest
 
 import autolog
 
-ROOT = Path(__file__).resolve().parents[1]
+from .helpers import clean_env
+
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -40,10 +41,8 @@ def test_git_entry_point_and_packages(tmp_path, store):
     commit = _git(repo, "rev-parse", "HEAD")
     (repo / "train.py").write_text(script.read_text() + "# an uncommitted change\n")
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
-    env.update(AUTOLOG_DIR=str(store), AUTOLOG_SYSTEM_METRICS="0", PYTHONPATH=str(ROOT / "src"))
-    out = subprocess.run([sys.executable, str(script), "--lr", "0.1"], env=env, cwd=repo,
-                         capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run([sys.executable, str(script), "--lr", "0.1"], env=clean_env(store),
+                         cwd=repo, capture_output=True, text=True, timeout=60, check=True)
     record = autolog.get_run(out.stdout.strip())
     tags = record.tags
     assert tags["autolog.git.commit"] == commit

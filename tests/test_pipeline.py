@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import subprocess
 import sys
@@ -19,22 +18,14 @@ from autolog import testing
 from autolog.backends.base import RejectedBatch
 from autolog.cli import main as cli_main
 
-from .helpers import crashed_run, only_run
+from .helpers import clean_env, crashed_run, only_run
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "script.py"
     path.write_text(textwrap.dedent(body))
     return path
-
-
-def _env(store: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
-    env.update(AUTOLOG_DIR=str(store), AUTOLOG_SYSTEM_METRICS="0", PYTHONPATH=str(ROOT / "src"),
-               **extra)
-    return env
 
 
 def test_sigkill_loses_nothing_already_flushed(tmp_path, store):
@@ -47,7 +38,7 @@ def test_sigkill_loses_nothing_already_flushed(tmp_path, store):
         print(run.id, flush=True)
         time.sleep(600)
     """)
-    proc = subprocess.Popen([sys.executable, str(script)], env=_env(store),
+    proc = subprocess.Popen([sys.executable, str(script)], env=clean_env(store),
                             stdout=subprocess.PIPE, text=True)
     try:
         run_id = proc.stdout.readline().strip()
@@ -82,7 +73,7 @@ def test_a_run_left_open_by_a_dead_process_reads_crashed(tmp_path, store):
         print(run.id, flush=True)
         os._exit(0)  # no atexit: the run is never ended
     """)
-    out = subprocess.run([sys.executable, str(script)], env=_env(store), capture_output=True,
+    out = subprocess.run([sys.executable, str(script)], env=clean_env(store), capture_output=True,
                          text=True, timeout=60, check=True)
     record = autolog.get_run(out.stdout.strip())
     assert record.status == "CRASHED"
@@ -172,7 +163,8 @@ BAD_BACKENDS = """
 def test_failing_and_blocking_backends_cost_training_nothing_and_sync_delivers(tmp_path, store):
     script = _script(tmp_path, BAD_BACKENDS)
     started = time.monotonic()
-    out = subprocess.run([sys.executable, str(script)], env=_env(store, AUTOLOG_EXIT_TIMEOUT="2"),
+    out = subprocess.run([sys.executable, str(script)],
+                         env=clean_env(store, AUTOLOG_EXIT_TIMEOUT="2"),
                          capture_output=True, text=True, timeout=120)
     elapsed = time.monotonic() - started
     assert out.returncode == 0, out.stderr
@@ -347,7 +339,7 @@ SIGTERM_IN_WRITE = """
 
 def test_sigterm_during_a_journal_write_finishes_the_write_then_dies(tmp_path, store):
     script = _script(tmp_path, SIGTERM_IN_WRITE)
-    out = subprocess.run([sys.executable, str(script)], env=_env(store), capture_output=True,
+    out = subprocess.run([sys.executable, str(script)], env=clean_env(store), capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == -signal.SIGTERM, out.stderr
     run_id = out.stdout.split()[0]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import pickle
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
 
 import autolog  # noqa: E402
 
-from ..helpers import only_run  # noqa: E402
+from ..helpers import clean_env, only_run  # noqa: E402
 
 CLASSIFIER_METRICS = {"training_accuracy_score", "training_precision_score",
                       "training_recall_score", "training_f1_score", "training_log_loss",
@@ -321,11 +320,9 @@ def test_enable_before_importing_sklearn(tmp_path):
         runs = autolog.list_runs()
         print(sorted(r.tags.get("sklearn_function", r.tags["estimator_name"]) for r in runs))
     """)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
-    env.update(AUTOLOG_DIR=str(tmp_path / "runs"), AUTOLOG_STRICT="1",
-               AUTOLOG_SYSTEM_METRICS="0")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=clean_env(tmp_path / "runs",
+                                                                     AUTOLOG_STRICT="1"),
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[-2] == "['LogisticRegression', 'cross_validate']"
 

@@ -4,7 +4,6 @@ ships with scikit-learn, read back through the public API."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import autolog  # noqa: E402
 
-from ..helpers import only_run  # noqa: E402
+from ..helpers import clean_env, only_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -238,10 +237,8 @@ def test_enable_before_importing_xgboost(tmp_path):
         print(sorted((r.tags["estimator_name"], len(r.history("validation_0-logloss")))
                      for r in autolog.list_runs()))
     """)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
-    env.update(AUTOLOG_DIR=str(tmp_path / "runs"), AUTOLOG_STRICT="1",
-               AUTOLOG_SYSTEM_METRICS="0")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=clean_env(tmp_path / "runs",
+                                                                     AUTOLOG_STRICT="1"),
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[-2] == "[('Booster', 0), ('XGBClassifier', 4)]"
