@@ -21,7 +21,6 @@ from autolog.cli import main as cli_main
 from .helpers import clean_env, crashed_run, only_run
 
 
-
 def _script(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "script.py"
     path.write_text(textwrap.dedent(body))
