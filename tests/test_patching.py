@@ -178,7 +178,7 @@ def test_disable_restores_exactly_and_enable_is_idempotent(fakefw):
     original = {cls: dict(vars(cls)) for cls in (module.Model, module.Pipeline, module.Child)}
     autolog.enable(frameworks=[fakefw])
     autolog.enable(frameworks=[fakefw])
-    assert len(autolog.api._patcher) == 2
+    assert len(autolog._runtime.runtime.patcher) == 2
     module.Model().fit([1])
     assert len(autolog.list_runs()) == 1
     autolog.disable()

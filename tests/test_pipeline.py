@@ -272,7 +272,7 @@ def test_forked_children_lose_nothing(store):
 
 
 def test_memory_stays_bounded_when_logging_outpaces_the_writer(store):
-    from autolog.pipeline import HARD_LIMIT
+    from autolog.journal.writer import HARD_LIMIT
 
     with autolog.start_run() as run:
         peak = 0
@@ -314,9 +314,9 @@ def test_a_rejected_batch_is_skipped_and_the_rest_delivered(store, caplog):
 SIGTERM_IN_WRITE = """
     import os, signal, sys
     import autolog
-    from autolog import store
+    from autolog.journal.writer import Journal
 
-    real_write = store.Journal.write
+    real_write = Journal.write
     fired = []
 
     def write_then_signal(self, data):
@@ -326,7 +326,7 @@ SIGTERM_IN_WRITE = """
             os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at the next bytecode
         real_write(self, data)
 
-    store.Journal.write = write_then_signal
+    Journal.write = write_then_signal
     run = autolog.start_run("terminated")
     print(run.id, flush=True)
     for i in range(1000):

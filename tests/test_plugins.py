@@ -14,6 +14,7 @@ import pytest
 
 import autolog
 from autolog import hookspecs, plugins
+from autolog._runtime import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "autolog-csv-backend"
@@ -85,7 +86,7 @@ def test_allow_and_block_lists(site, monkeypatch):
     assert "csv" in manager.names() and "broken" not in manager.failed
     plugins.reset()
     monkeypatch.setenv("AUTOLOG_DISABLE_PLUGINS", "csv,context")
-    autolog.api._settings = None
+    runtime.settings = None
     manager = plugins.get_plugins(autolog.api.get_settings())
     assert "csv" not in manager.names() and "context" not in manager.names()
     assert "csv" not in manager.backends()

@@ -7,8 +7,7 @@ tracker SDK.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .api import (
     active_run,
     disable,
@@ -26,8 +25,8 @@ from .api import (
     start_run,
 )
 from .errors import AutologError, AutologWarning, ConfigError
+from .journal.reader import RunRecord
 from .run import Run
-from .store import RunRecord
 
 
 def __getattr__(name: str) -> object:

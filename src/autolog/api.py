@@ -1,55 +1,34 @@
-"""The public functions ``autolog`` re-exports: enable/disable, runs, logging, reading back."""
+"""The public functions ``autolog`` re-exports: enable/disable, runs, logging, reading back.
+
+A façade: each function delegates to the module that does the work (:mod:`.activation`,
+:mod:`.runs`, :mod:`.shutdown`, :mod:`.journal`), and holds no state of its own (that lives in
+:mod:`._runtime`).
+"""
 
 from __future__ import annotations
 
-import atexit
 import os
-import sys
-import threading
 from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import distributed, pipeline, store
-from . import run as run_module
-from .config import Settings
-from .errors import ConfigError, internal_error
-from .run import Run, create_run
-
-if TYPE_CHECKING:
-    from .backends.base import Backend
-    from .patching import Patcher
-    from .plugins import Plugins
+from . import runs
+from ._runtime import runtime
+from .config import Settings, current
+from .journal.reader import RunRecord, find_run, load_run
+from .journal.reader import list_runs as _list_runs
+from .run import Run
+from .shutdown import flush as _flush
 
 __all__ = [
-    "active_run", "disable", "enable", "end_run", "flush", "get_run", "get_settings",
-    "list_runs", "load_model", "log_artifact", "log_metric", "log_metrics", "log_params",
-    "set_tags", "start_run",
+    "active_run", "attach_run", "disable", "enable", "end_run", "flush", "get_run",
+    "get_settings", "is_enabled", "list_runs", "load_model", "log_artifact", "log_metric",
+    "log_metrics", "log_params", "set_tags", "start_run",
 ]
-
-_lock = threading.RLock()
-_settings: Settings | None = None
-_enabled = False
-_patcher: Patcher | None = None
-_patched_modules: set[str] = set()
-_run_name_used = False
-_exit_hooks_installed = False
 
 
 def get_settings() -> Settings:
     """The settings in force: from ``enable(...)``, else parsed from the environment once."""
-    global _settings
-    if _settings is None:
-        with _lock:
-            if _settings is None:
-                _settings = Settings.load()
-    return _settings
-
-
-def _plugins() -> Plugins:
-    from .plugins import get_plugins
-
-    return get_plugins(get_settings())
+    return current()
 
 
 # -- enable / disable ---------------------------------------------------------------------------
@@ -71,22 +50,16 @@ def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[s
     :param system_metrics: sample hardware usage (default on)
     :param project: project / experiment name
     """
-    global _settings, _enabled
+    from . import activation  # wrapt and pluggy load here, not at ``import autolog``
+
     settings = Settings.load(backend=backend, log_models=log_models,
                              system_metrics=system_metrics, project=project)
-    with _lock:
-        _settings = settings
+    with runtime.lock:
+        runtime.settings = settings
         if settings.disable:
             return
-        _remote_backends(settings)  # an unknown or uninstalled backend is an error now
-        current = pipeline.current()
-        if current is not None:
-            current.settings = settings
-        chosen = _choose_integrations(frameworks, exclude)
-        _unpatch()
-        _enabled = True
-        for integration in chosen.values():
-            _watch(integration)
+        runs.remote_backends(settings)  # an unknown or uninstalled backend is an error now
+        activation.activate(activation.choose_integrations(frameworks, exclude))
     from .context import prewarm
 
     prewarm()
@@ -94,88 +67,13 @@ def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[s
 
 def disable() -> None:
     """Stop recording training calls and restore every patched framework method exactly."""
-    global _enabled
-    with _lock:
-        _enabled = False
-        _unpatch()
+    from . import activation
+
+    activation.deactivate()
 
 
 def is_enabled() -> bool:
-    return _enabled
-
-
-def _choose_integrations(frameworks: Iterable[str] | None,
-                         exclude: Iterable[str] | None) -> dict[str, Any]:
-    available = _plugins().integrations()
-    wanted = set(available)
-    if frameworks is not None:
-        wanted = _names("frameworks", frameworks, available)
-    wanted -= _names("exclude", exclude, available) if exclude is not None else set()
-    return {name: available[name] for name in sorted(wanted)}
-
-
-def _names(arg: str, given: Iterable[str] | str, available: Mapping[str, Any]) -> set[str]:
-    names = {given} if isinstance(given, str) else set(given)
-    unknown = names - set(available)
-    if unknown:
-        raise ConfigError(f"enable({arg}=...): unknown framework(s) {', '.join(sorted(unknown))}; "
-                          f"accepted: {', '.join(sorted(available))}")
-    return names
-
-
-def _watch(integration: Any) -> None:
-    from .patching import on_import
-
-    for module_name in integration.modules:
-        def patch(module: Any, integration: Any = integration) -> None:
-            with _lock:
-                if not _enabled or module.__name__ in _patched_modules:
-                    return
-                _patched_modules.add(module.__name__)
-                integration.patch(_get_patcher(), module)
-
-        on_import(module_name, patch)
-
-
-def _get_patcher() -> Patcher:
-    global _patcher
-    if _patcher is None:
-        from .patching import Patcher
-
-        _patcher = Patcher(is_enabled)
-    return _patcher
-
-
-def _unpatch() -> None:
-    from .patching import clear_import_callbacks
-
-    clear_import_callbacks()
-    if _patcher is not None:
-        _patcher.revert()
-    _patched_modules.clear()
-
-
-# -- backends -----------------------------------------------------------------------------------
-
-
-def _remote_backends(settings: Settings) -> dict[str, Backend]:
-    """Instances of the remote backends ``settings.backend`` names (``local`` is the journal)."""
-    classes = _plugins().backends()
-    unknown = [name for name in settings.backend if name != "local" and name not in classes]
-    if unknown:
-        accepted = ", ".join(["local", *sorted(classes)])
-        raise ConfigError(f"AUTOLOG_BACKEND: unknown backend {', '.join(map(repr, unknown))}; "
-                          f"accepted: {accepted}")
-    return {name: classes[name](settings) for name in settings.backend if name != "local"}
-
-
-def make_backend(name: str, settings: Settings | None = None) -> Backend:
-    """One backend instance by name (``autolog sync --to NAME``)."""
-    settings = (settings or get_settings()).replace(backend=name)
-    backends = _remote_backends(settings)
-    if name not in backends:
-        raise ConfigError(f"{name!r} is the local store itself; give a remote backend to sync to")
-    return backends[name]
+    return runtime.enabled
 
 
 # -- runs -----------------------------------------------------------------------------------------
@@ -191,29 +89,8 @@ def start_run(name: str | None = None, *, project: str | None = None,
     KeyboardInterrupt. Without a ``name``: ``AUTOLOG_RUN_NAME`` for the first top-level run, else
     ``default_name`` (what integrations pass: the model's class) with a generated suffix.
     """
-    global _run_name_used
-    settings = get_settings()
-    with _lock:
-        if parent is None:
-            parent = run_module.active()
-        if name is None and settings.run_name and not _run_name_used and parent is None:
-            name, _run_name_used = settings.run_name, True
-        if name is None and default_name:
-            name = f"{default_name}-{run_module.generate_name()}"
-        recording = not settings.disable and distributed.is_global_zero()
-        pipe = _pipeline(settings) if recording else None
-        try:
-            run = create_run(settings, pipe, name=name, project=project, tags=tags,
-                             parent=parent, backends=settings.backend)
-        except OSError as exc:  # an unwritable AUTOLOG_DIR must not stop the training
-            internal_error(f"creating a run in {settings.dir}", exc)
-            recording = False
-            run = create_run(settings, None, name=name, project=project, tags=tags,
-                             parent=parent, backends=settings.backend)
-        run_module.push(run)
-    if recording:
-        _after_start(run, settings)
-    return run
+    return runs.start_run(name, project=project, tags=tags, parent=parent,
+                          default_name=default_name)
 
 
 def attach_run(run_id: str, dir: str | os.PathLike[str] | None = None) -> Run:
@@ -223,213 +100,78 @@ def attach_run(run_id: str, dir: str | os.PathLike[str] | None = None) -> Run:
     rank 0 attaches to the run its launcher started. The run becomes this process's active run;
     ending it here only flushes.
     """
-    settings = get_settings()
-    path = store.find_run(_root(dir), run_id)
-    with _lock:
-        run = run_module.attach_run(settings, _pipeline(settings), path)
-        run_module.push(run)
-    return run
-
-
-def _pipeline(settings: Settings) -> pipeline.Pipeline:
-    pipe = pipeline.get_pipeline(get_settings)
-    pipe.configure_backends(_remote_backends(settings))
-    _install_exit_hooks()
-    return pipe
-
-
-def _after_start(run: Run, settings: Settings) -> None:
-    if run.parent_id is not None:
-        return  # children (search candidates) share their parent's context and monitor
-    try:
-        from . import context
-
-        plugins = _plugins()
-        context.capture(run, plugins)
-        if settings.system_metrics:
-            from .system import start_monitor
-
-            start_monitor(run, plugins)
-    except Exception as exc:
-        internal_error("starting run context", exc)
+    return runs.attach_run(run_id, dir)
 
 
 def end_run(status: str = "FINISHED") -> None:
     """End the active run (FINISHED, FAILED or KILLED)."""
-    run = run_module.active()
-    if run is not None:
-        run.end(status)
+    runs.end_run(status)
 
 
 def active_run() -> Run | None:
     """The innermost run started and not yet ended in this process, or None."""
-    return run_module.active()
-
-
-def _current() -> Run:
-    stack = run_module._stack
-    try:
-        return stack[-1]
-    except IndexError:
-        with _lock:
-            return run_module.active() or start_run()
+    return runs.active_run()
 
 
 def log_params(params: Mapping[str, Any]) -> None:
     """Log params to the active run (starting one if none is active)."""
-    _current().log_params(params)
+    runs.current_run().log_params(params)
 
 
 def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
     """Log ``{key: number}`` to the active run (starting one if none is active)."""
-    _current().log_metrics(metrics, step)
+    runs.current_run().log_metrics(metrics, step)
 
 
 def log_metric(key: str, value: Any, step: int | None = None) -> None:
-    _current().log_metrics({key: value}, step)
+    runs.current_run().log_metrics({key: value}, step)
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
-    _current().set_tags(tags)
+    runs.current_run().set_tags(tags)
 
 
 def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str | None:
     """Copy a file or directory into the active run; returns its artifact name."""
-    return _current().log_artifact(path, name)
+    return runs.current_run().log_artifact(path, name)
 
 
 def flush(timeout: float | None = None) -> bool:
     """Write everything logged so far to the journal, then wait up to ``timeout`` seconds
     (default ``AUTOLOG_EXIT_TIMEOUT``) for the remote backends. True when all have it."""
-    pipe = pipeline.current()
-    return True if pipe is None else pipe.flush(timeout)
+    return _flush(timeout)
 
 
 # -- reading back ---------------------------------------------------------------------------------
 
 
-def _root(dir: str | os.PathLike[str] | None) -> Path:
-    return Path(dir if dir is not None else get_settings().dir).expanduser().absolute()
-
-
 def _write_pending() -> None:
-    pipe = pipeline.current()
-    if pipe is not None:
-        pipe.write_all()  # read-your-writes for runs of this process
+    if runtime.writer is not None:
+        runtime.writer.write_all()  # read-your-writes for runs of this process
 
 
 def list_runs(dir: str | os.PathLike[str] | None = None,
-              project: str | None = None) -> list[store.RunRecord]:
+              project: str | None = None) -> list[RunRecord]:
     """Runs of the local store, newest first."""
     _write_pending()
-    return store.list_runs(_root(dir), project)
+    return _list_runs(runs.store_root(dir), project)
 
 
-def get_run(run_id: str, dir: str | os.PathLike[str] | None = None) -> store.RunRecord:
+def get_run(run_id: str, dir: str | os.PathLike[str] | None = None) -> RunRecord:
     """One run of the local store, by id or unique id prefix."""
     _write_pending()
-    return store.load_run(store.find_run(_root(dir), run_id))
+    return load_run(find_run(runs.store_root(dir), run_id))
 
 
-def load_model(run_or_id: store.RunRecord | Run | str, dir: str | os.PathLike[str] | None = None,
+def load_model(run_or_id: RunRecord | Run | str, dir: str | os.PathLike[str] | None = None,
                name: str = "model") -> Any:
     """The model logged with a run, loaded back by the integration that saved it."""
-    from .models import load_model as _load
+    from .models import load_model as _load_model
 
-    record = run_or_id if isinstance(run_or_id, store.RunRecord) else get_run(
+    record = run_or_id if isinstance(run_or_id, RunRecord) else get_run(
         run_or_id if isinstance(run_or_id, str) else run_or_id.id, dir)
     spec = record.models.get(name)
     if spec is None:
         raise LookupError(f"run {record.id} has no model {name!r} "
                           f"(models: {', '.join(record.models) or 'none'})")
-    return _load(spec, record.artifact_path(spec["path"]))
-
-
-# -- exit, signals, fork ----------------------------------------------------------------------
-
-
-def _install_exit_hooks() -> None:
-    global _exit_hooks_installed
-    if _exit_hooks_installed:
-        return
-    _exit_hooks_installed = True
-    atexit.register(_at_exit)
-    import signal
-
-    if threading.current_thread() is threading.main_thread():
-        try:
-            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-                signal.signal(signal.SIGTERM, _on_sigterm)
-        except (ValueError, OSError, AttributeError):
-            pass
-
-
-def exit_hook_first() -> None:
-    """Make autolog's exit flush run before the ``atexit`` hooks registered so far.
-
-    ``atexit`` runs hooks in reverse order of registration; a backend whose SDK registers its
-    own teardown (W&B waits for its service there) calls this after starting the SDK, so the
-    flush delivers before the SDK shuts down.
-    """
-    if _exit_hooks_installed:
-        atexit.unregister(_at_exit)
-        atexit.register(_at_exit)
-
-
-def _end_all(status: str) -> None:
-    pid = os.getpid()
-    for run in reversed(list(run_module._stack)):
-        if run.owner_pid == pid:  # a forked child never ends its parent's runs
-            try:
-                run.end(status)
-            except Exception as exc:
-                internal_error("ending runs at exit", exc)
-
-
-def _at_exit() -> None:
-    exc = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
-    _end_all(run_module.status_for(exc))
-    pipe = pipeline.current()
-    if pipe is None:
-        return
-    left = pipe.shutdown(get_settings().exit_timeout)
-    for name, lines in left.items():
-        import logging
-
-        logging.getLogger("autolog").warning(
-            "autolog: %d journal line(s) were not delivered to %s before exit "
-            "(AUTOLOG_EXIT_TIMEOUT=%gs); run `autolog sync` to deliver them.",
-            lines, name, get_settings().exit_timeout)
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    """End the runs KILLED, flush (bounded), then die of SIGTERM as if we were not here.
-
-    A handler runs on the main thread between two bytecodes of whatever it was doing, which may
-    hold one of autolog's locks. If it was writing a journal, termination waits until that
-    write is done (the events it drained would be lost otherwise); in every other case the work
-    is done on a fresh thread joined with a timeout, so a lock held by the interrupted code can
-    delay the exit, never block it.
-    """
-    pipe = pipeline.current()
-    if pipe is not None and pipe.defer_if_writing(_terminate):
-        return
-    _terminate()
-
-
-def _terminate() -> None:
-    import signal
-
-    timeout = min(get_settings().exit_timeout, 5.0)
-
-    def end_and_flush() -> None:
-        _end_all("KILLED")
-        pipe = pipeline.current()
-        if pipe is not None:
-            pipe.shutdown(timeout)
-
-    worker = threading.Thread(target=end_and_flush, name="autolog-sigterm", daemon=True)
-    worker.start()
-    worker.join(timeout + 1.0)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
+    return _load_model(spec, record.artifact_path(spec["path"]))

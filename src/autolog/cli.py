@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 
 __all__ = ["main"]
 
@@ -167,20 +167,21 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from . import api, delivery, store
+    from .journal.reader import find_run, list_runs, load_run
+    from .runs import make_backend, store_root
 
-    root = api._root(args.dir)
-    dirs = ([store.find_run(root, r) for r in args.runs] if args.runs  # parents before children:
-            else [r.path for r in reversed(store.list_runs(root))])  # oldest first
+    root = store_root(args.dir)
+    dirs = ([find_run(root, r) for r in args.runs] if args.runs  # parents before children:
+            else [r.path for r in reversed(list_runs(root))])  # oldest first
     backends: dict[str, Any] = {}
     report = []
     for run_dir in dirs:
-        meta = store.load_run(run_dir)._meta
+        meta = load_run(run_dir)._meta
         targets = [args.to] if args.to else [b for b in meta.get("backends", []) if b != "local"]
         for name in targets:
             if name not in backends:
-                backends[name] = api.make_backend(name)
-            report.append(_sync_one(backends[name], run_dir, delivery, args.json))
+                backends[name] = make_backend(name)
+            report.append(_sync_one(backends[name], run_dir, args.json))
     for backend in backends.values():
         backend.close()
     if args.json:
@@ -190,14 +191,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 1 if any(r["status"] == "failed" for r in report) else 0
 
 
-def _sync_one(backend: Any, run_dir: Path, delivery: Any, quiet: bool) -> dict[str, Any]:
+def _sync_one(backend: Any, run_dir: Path, quiet: bool) -> dict[str, Any]:
+    from .delivery.replay import DeliveryBusy, deliver, pending_lines
+
     key = backend.cursor_key()
-    total = delivery.pending_lines(run_dir, key)
+    total = pending_lines(run_dir, key)
     result = {"run": run_dir.name, "backend": backend.name, "lines": total, "status": "done"}
     bar = _Progress(f"{run_dir.name[:8]} -> {backend.name}", total, quiet)
     try:
-        delivery.deliver(backend, run_dir, progress=bar.advance)
-    except delivery.DeliveryBusy:
+        deliver(backend, run_dir, progress=bar.advance)
+    except DeliveryBusy:
         result["status"] = "busy"
         bar.close("another process is delivering it")
         return result

@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._runtime import runtime
 from .errors import ConfigError
 
-__all__ = ["VARIABLES", "Settings", "Var", "parse_bool"]
+__all__ = ["VARIABLES", "Settings", "Var", "current", "parse_bool"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -188,6 +189,17 @@ class Settings:
         shown = ", ".join(f"{v.attr}={getattr(self, v.attr)!r}" for v in VARIABLES
                           if v.attr != "http_token")
         return f"Settings({shown})"
+
+
+def current() -> Settings:
+    """The settings in force: from ``enable(...)``, else parsed from the environment once."""
+    settings = runtime.settings
+    if settings is None:
+        with runtime.lock:
+            if runtime.settings is None:
+                runtime.settings = Settings.load()
+            settings = runtime.settings
+    return settings
 
 
 def _coerce_override(var: Var, value: Any) -> Any:

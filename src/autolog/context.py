@@ -61,7 +61,7 @@ def prewarm() -> None:
 
 @hookimpl
 def autolog_run_context(run: Run) -> dict[str, str]:
-    from . import __version__
+    from ._version import __version__
 
     tags = {"autolog.version": __version__, **_process_tags(), **git_info(_source_dir())}
     run.log_text(requirements(), "requirements.txt")

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import platform
-from importlib import metadata
 from typing import Any
 
-from . import __version__
+from ._version import __version__
+from .config import current
+from .plugins import get_plugins, installed_version
 
 __all__ = ["report"]
 
 
-def _version(distributions: tuple[str, ...]) -> str | None:
-    for dist in distributions:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
-
-
 def report() -> dict[str, Any]:
-    from .api import get_settings
-    from .plugins import get_plugins
-
-    settings = get_settings()
+    settings = current()
     plugins = get_plugins(settings)
     return {
         "autolog": __version__,
@@ -34,7 +23,7 @@ def report() -> dict[str, Any]:
         "frameworks": [_framework(i) for i in plugins.integrations().values()],
         "backends": [{"name": "local", "installed": __version__,
                       "configured": "local" in settings.backend}]
-                    + [{"name": name, "installed": _version(cls.distributions),
+                    + [{"name": name, "installed": installed_version(cls.distributions),
                         "configured": name in settings.backend}
                        for name, cls in sorted(plugins.backends().items())],
         "samplers": [_sampler(cls, settings) for cls in plugins.samplers()],

@@ -1,24 +1,12 @@
-"""autolog's exceptions and warnings, and the one place that decides what an internal error does.
+"""The exceptions and the warning class autolog raises on purpose.
 
-autolog's promise is that its own failures never break a training run: an internal error is
-reported once per place as an :class:`AutologWarning` and the run goes on. ``AUTOLOG_STRICT=1``
-turns that into a raise, which is how the test suite runs.
+What autolog does with its *own* failures (warn once, or raise when strict) is in
+:mod:`autolog.report`.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-import warnings
-
-__all__ = [
-    "AutologError",
-    "AutologWarning",
-    "ConfigError",
-    "internal_error",
-    "is_strict",
-    "warn_once",
-]
+__all__ = ["AutologError", "AutologWarning", "ConfigError"]
 
 
 class AutologError(Exception):
@@ -31,40 +19,3 @@ class ConfigError(AutologError, ValueError):
 
 class AutologWarning(UserWarning):
     """Something autolog could not do; the training run is unaffected."""
-
-
-_warned: set[str] = set()
-_warned_lock = threading.Lock()
-
-
-def is_strict() -> bool:
-    """Read ``AUTOLOG_STRICT`` live, so a test can flip it without re-enabling."""
-    from .config import parse_bool
-
-    return parse_bool("AUTOLOG_STRICT", os.environ.get("AUTOLOG_STRICT"), False)
-
-
-def warn_once(place: str, message: str, *, stacklevel: int = 3) -> None:
-    """Warn with ``message`` the first time ``place`` reports something in this process."""
-    with _warned_lock:
-        if place in _warned:
-            return
-        _warned.add(place)
-    warnings.warn(message, AutologWarning, stacklevel=stacklevel)
-
-
-def internal_error(place: str, exc: BaseException) -> None:
-    """Handle an exception raised by autolog's own code at ``place``.
-
-    Strict mode re-raises it; otherwise it becomes one warning per place, and the caller
-    carries on with the user's work.
-    """
-    if is_strict():
-        raise exc
-    warn_once(place, f"autolog: {place} failed and was skipped: {type(exc).__name__}: {exc}")
-
-
-def reset_warnings() -> None:
-    """Forget which places already warned (tests)."""
-    with _warned_lock:
-        _warned.clear()

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from .backends.base import Backend
+    from .delivery.contract import Backend
     from .integrations.base import Integration
     from .run import Run
     from .system import Sampler
@@ -75,7 +75,7 @@ def autolog_run_context(run: Run) -> dict[str, str] | None:
     """
 
 
-@hookspec(firstresult=True)
+@hookspec
 def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[str, Any] | None:
     """Save ``model`` into the empty directory ``path`` if this plugin knows its type.
 
@@ -91,7 +91,7 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
     """
 
 
-@hookspec(firstresult=True)
+@hookspec
 def autolog_load_model(spec: dict[str, Any], path: Path) -> Any:
     """Load a model saved by :func:`autolog_save_model` whose ``spec["flavor"]`` is yours.
 

@@ -16,22 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from .hookspecs import hookimpl
+from .plugins import get_plugins
+from .values import qualified_name
 
 __all__ = ["SPEC_FILE", "load_model", "save_model"]
 
 SPEC_FILE = "autolog-model.json"
 
 
-def _plugins() -> Any:
-    from .api import get_settings
-    from .plugins import get_plugins
-
-    return get_plugins(get_settings())
-
-
 def save_model(model: Any, path: Path, **options: Any) -> dict[str, Any] | None:
     """Save ``model`` into the empty directory ``path``; its spec, or None if nobody knows it."""
-    spec = _plugins().save_model(model, path, options)
+    spec = get_plugins().save_model(model, path, options)
     if spec is not None:
         spec.setdefault("python_version", ".".join(map(str, sys.version_info[:3])))
         (path / SPEC_FILE).write_text(json.dumps(spec, indent=2, sort_keys=True), encoding="utf-8")
@@ -39,7 +34,7 @@ def save_model(model: Any, path: Path, **options: Any) -> dict[str, Any] | None:
 
 
 def load_model(spec: dict[str, Any], path: Path) -> Any:
-    model = _plugins().load_model(spec, path)
+    model = get_plugins().load_model(spec, path)
     if model is None:
         raise LookupError(f"no installed plugin loads models of flavor {spec.get('flavor')!r}; "
                           f"install the framework that saved it")
@@ -53,9 +48,8 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
     except Exception:
         return None
     (path / "model.pkl").write_bytes(data)
-    cls = type(model)
     return {"flavor": "pickle", "format": "pickle", "framework_version": None,
-            "class": f"{cls.__module__}.{cls.__qualname__}", "file": "model.pkl"}
+            "class": qualified_name(type(model)), "file": "model.pkl"}
 
 
 @hookimpl(trylast=True)

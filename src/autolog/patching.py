@@ -1,4 +1,4 @@
-"""Safe patching on wrapt: exact revert, exception transparency, one session for nested calls.
+"""Safe patching on wrapt: exact revert, exception transparency, one outermost call logged.
 
 An integration describes what it does around one training call as a :class:`TrainingCall`
 (``before``, ``after``, ``failed``: all autolog code) and asks a :class:`Patcher` to wrap the
@@ -11,8 +11,8 @@ framework's method with it. The wrapper guarantees:
 - an exception from autolog's code is warned about once per place and swallowed
   (``AUTOLOG_STRICT=1`` raises it);
 - training calls made inside a training call (a Pipeline's steps, a search's inner fits, the
-  XGBoost scikit-learn API calling ``xgboost.train``) are not logged again: a process-wide session
-  counter marks the outermost call, from whatever thread the inner calls come.
+  XGBoost scikit-learn API calling ``xgboost.train``) are not logged again: a process-wide
+  counter (in the runtime) marks the outermost call, from whatever thread the inner calls come.
 
 ``Patcher.revert()`` puts back exactly what was in each class's ``__dict__`` (or removes the
 attribute when it was inherited), so ``disable()`` leaves the framework as it found it.
@@ -20,47 +20,33 @@ attribute when it was inherited), so ``disable()`` leaves the framework as it fo
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import wrapt
 
-from .errors import internal_error
+from ._runtime import runtime
+from .report import internal_error
 
-__all__ = ["Patcher", "TrainingCall", "in_training", "on_import", "session"]
+__all__ = ["Patcher", "TrainingCall", "clear_import_callbacks", "in_training", "on_import",
+           "patcher"]
 
 _MISSING = object()
 
 
-class _Session:
-    """Counts training calls in progress in this process."""
-
-    def __init__(self) -> None:
-        self._depth = 0
-        self._lock = threading.Lock()
-
-    @property
-    def active(self) -> bool:
-        return self._depth > 0
-
-    def __enter__(self) -> _Session:
-        with self._lock:
-            self._depth += 1
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._depth -= 1
-
-
-session = _Session()
-
-
 def in_training() -> bool:
     """True while an autologged training call is in progress (nested calls are not logged)."""
-    return session.active
+    return runtime.training.active
+
+
+def patcher() -> Patcher:
+    """The process's patcher: every patch autolog makes goes through it, so ``disable()``
+    reverts them all."""
+    with runtime.lock:
+        if runtime.patcher is None:
+            runtime.patcher = Patcher(lambda: runtime.enabled)
+        return runtime.patcher
 
 
 class TrainingCall:
@@ -72,6 +58,8 @@ class TrainingCall:
 
     #: the place named in warnings about this integration's failures
     place = "integration"
+    #: also run while autolog is disabled (a callback added by hand records without enable())
+    when_disabled = False
 
     def __init__(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
         self.instance = instance
@@ -95,11 +83,14 @@ class _Patch(wrapt.FunctionWrapper):
 
 def _make_wrapper(factory: Callable[..., TrainingCall], is_enabled: Callable[[], bool]
                   ) -> Callable[..., Any]:
+    always = getattr(factory, "when_disabled", False)
+
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> Any:
-        if session.active or not is_enabled():
+        training = runtime.training
+        if training.active or not (always or is_enabled()):
             return wrapped(*args, **kwargs)
-        with session:
+        with training:
             call = None
             call_args, call_kwargs = args, kwargs
             try:
@@ -183,22 +174,17 @@ class Patcher:
 
 # -- post-import hooks ---------------------------------------------------------------------------
 
-_import_callbacks: dict[str, list[Callable[[ModuleType], None]]] = {}
-_registered_with_wrapt: set[str] = set()
-_import_lock = threading.RLock()
-
-
 def on_import(module_name: str, callback: Callable[[ModuleType], None]) -> None:
     """Call ``callback(module)`` once ``module_name`` is imported (now, if it already is).
 
     wrapt's post-import hooks cannot be unregistered, so one dispatcher per module name is
-    registered with wrapt and the callbacks live here, where :func:`clear_import_callbacks`
-    removes them.
+    registered with wrapt and the callbacks live in the runtime, where
+    :func:`clear_import_callbacks` removes them.
     """
-    with _import_lock:
-        _import_callbacks.setdefault(module_name, []).append(callback)
-        first = module_name not in _registered_with_wrapt
-        _registered_with_wrapt.add(module_name)
+    with runtime.lock:
+        runtime.import_callbacks.setdefault(module_name, []).append(callback)
+        first = module_name not in runtime.import_hooks
+        runtime.import_hooks.add(module_name)
     if first:
         wrapt.register_post_import_hook(_dispatch, module_name)
     else:
@@ -210,8 +196,8 @@ def on_import(module_name: str, callback: Callable[[ModuleType], None]) -> None:
 
 
 def _dispatch(module: ModuleType) -> None:
-    with _import_lock:
-        callbacks = list(_import_callbacks.get(module.__name__, ()))
+    with runtime.lock:
+        callbacks = list(runtime.import_callbacks.get(module.__name__, ()))
     for callback in callbacks:
         _run_callback(callback, module)
 
@@ -224,5 +210,5 @@ def _run_callback(callback: Callable[[ModuleType], None], module: ModuleType) ->
 
 
 def clear_import_callbacks() -> None:
-    with _import_lock:
-        _import_callbacks.clear()
+    with runtime.lock:
+        runtime.import_callbacks.clear()

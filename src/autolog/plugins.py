@@ -10,28 +10,38 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pluggy
-
-from . import hookspecs
-from .errors import internal_error, warn_once
+from ._runtime import runtime
+from .config import current
+from .report import internal_error, warn_once
 
 if TYPE_CHECKING:
-    from .backends.base import Backend
     from .config import Settings
+    from .delivery.contract import Backend
     from .integrations.base import Integration
     from .run import Run
     from .system import Sampler
 
-__all__ = ["Plugins", "get_plugins", "reset"]
+__all__ = ["Plugins", "builtin_modules", "get_plugins", "installed_version", "reset"]
 
 ENTRY_POINT_GROUP = "autolog"
 _BUILTIN_PACKAGES = ("autolog.backends", "autolog.integrations", "autolog.system")
 _BUILTIN_MODULES = ("autolog.context", "autolog.models")
+
+
+def installed_version(distributions: tuple[str, ...]) -> str | None:
+    """The installed version of the first of ``distributions`` that is installed."""
+    from importlib import metadata
+
+    for dist in distributions:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def builtin_modules() -> list[tuple[str, str]]:
@@ -47,6 +57,10 @@ def builtin_modules() -> list[tuple[str, str]]:
 
 class Plugins:
     def __init__(self, settings: Settings):
+        import pluggy  # loaded with the first plugin manager, not at ``import autolog``
+
+        from . import hookspecs
+
         self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
         self.pm.add_hookspecs(hookspecs)
         self.failed: dict[str, str] = {}  # plugin name -> why it did not load
@@ -143,22 +157,17 @@ class Plugins:
             yield result
 
 
-_plugins: Plugins | None = None
-_lock = threading.Lock()
+def get_plugins(settings: Settings | None = None) -> Plugins:
+    """The process's plugin manager, built on first use (never at ``import autolog``) from
+    ``settings`` (default: the settings in force)."""
+    with runtime.lock:
+        if runtime.plugins is None:
+            runtime.plugins = Plugins(settings or current())
+        return runtime.plugins
 
-
-def get_plugins(settings: Settings) -> Plugins:
-    """The process's plugin manager, built on first use (never at ``import autolog``)."""
-    global _plugins
-    if _plugins is None:
-        with _lock:
-            if _plugins is None:
-                _plugins = Plugins(settings)
-    return _plugins
 
 
 def reset() -> None:
-    """Forget the plugin manager; the next use builds a fresh one (tests, re-configuration)."""
-    global _plugins
-    with _lock:
-        _plugins = None
+    """Forget the plugin manager; the next use builds a fresh one (after installing a plugin)."""
+    with runtime.lock:
+        runtime.plugins = None

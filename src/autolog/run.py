@@ -1,8 +1,8 @@
 """Run: a training run's identity, status and logging calls.
 
 Logging calls convert what they are given (off the fast path only when it is not a plain float
-under a string key) and append tuples to the run's buffer: no I/O, no JSON, no locks. The pipeline
-writes the buffer to the journal on its own thread. File-shaped calls (``log_artifact``,
+under a string key) and append tuples to the run's buffer: no I/O, no JSON, no locks. The journal
+writer drains the buffer to the journal on its own thread. File-shaped calls (``log_artifact``,
 ``log_text``, ``log_model``) copy or write the file on the caller's thread, because the file must
 be captured as it is now, then append a record.
 """
@@ -16,15 +16,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import store, values
-from .errors import internal_error, warn_once
-from .pipeline import HIGH_WATER, Pipeline
+from . import values
+from ._runtime import runtime
+from .journal.codec import dumps_line
+from .journal.files import ARTIFACTS
+from .journal.writer import HIGH_WATER
+from .report import internal_error, warn_once
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .pipeline import Sink
+    from .journal.writer import JournalWriter, RunWriter
 
-__all__ = ["STATUSES", "Run"]
+__all__ = ["STATUSES", "Run", "status_for"]
 
 STATUSES = ("FINISHED", "FAILED", "KILLED")
 
@@ -43,7 +46,7 @@ class Run:
     status: str
 
     def __init__(self, *, run_id: str, name: str, project: str, parent_id: str | None,
-                 path: Path | None, sink: Sink | None, pipeline: Pipeline | None,
+                 path: Path | None, journal: RunWriter | None, writer: JournalWriter | None,
                  settings: Settings):
         self.id = run_id
         self.name = name
@@ -54,10 +57,10 @@ class Run:
         self.status = "RUNNING"
         self.owner_pid = os.getpid()
         self.settings = settings
-        self._sink = sink
-        self._pipeline = pipeline
-        self._buffer = sink.buffer if sink is not None else None
-        self._append = sink.buffer.append if sink is not None else _discard
+        self._journal = journal
+        self._writer = writer
+        self._buffer = journal.buffer if journal is not None else None
+        self._append = journal.buffer.append if journal is not None else _discard
         self._steps: dict[str, int] = {}
         self._end_lock = threading.Lock()
         self._ended = False
@@ -69,7 +72,7 @@ class Run:
     @property
     def active(self) -> bool:
         """False for a run that records nothing (autolog disabled, or rank > 0)."""
-        return self._sink is not None
+        return self._journal is not None
 
     # -- the hot path --------------------------------------------------------------------------
 
@@ -96,7 +99,7 @@ class Run:
                 append((key, value, step, ts))
         buffer = self._buffer
         if buffer is not None and len(buffer) > HIGH_WATER:
-            self._pipeline.pressure(self._sink)  # type: ignore[union-attr, arg-type]
+            self._writer.pressure(self._journal)  # type: ignore[union-attr, arg-type]
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         self.log_metrics({key: value}, step)
@@ -143,7 +146,7 @@ class Run:
                       f"{os.getcwd()}); nothing was logged for it", stacklevel=3)
             return None
         name = name or source.name
-        if self._sink is None:
+        if self._journal is None:
             return name
         try:
             target = self._artifact_target(name)
@@ -162,7 +165,7 @@ class Run:
 
     def record_artifact(self, name: str) -> None:
         """Record a file or directory already written under ``artifact_dir``/``artifacts/``."""
-        if self._sink is None:
+        if self._journal is None:
             return
         target = self._artifact_target(name)
         files = _relative_files(target, self._artifact_root()) if target.is_dir() else [name]
@@ -170,7 +173,7 @@ class Run:
 
     def log_text(self, text: str, name: str) -> str | None:
         """Write ``text`` as the artifact ``name`` (a model summary, a requirements file)."""
-        if self._sink is None:
+        if self._journal is None:
             return name
         target = self._artifact_target(name)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -180,7 +183,7 @@ class Run:
 
     def log_dict(self, data: Any, name: str) -> str | None:
         """Write JSON-serialisable ``data`` as the artifact ``name`` (``.json``)."""
-        return self.log_text(store.dumps_line(data) + "\n", name)
+        return self.log_text(dumps_line(data) + "\n", name)
 
     def log_model(self, model: Any, name: str = "model", **options: Any) -> dict[str, Any] | None:
         """Save ``model`` in its framework's format through the plugins' model hooks.
@@ -188,11 +191,11 @@ class Run:
         Returns the model spec (flavor, format, framework version, path), or None when no plugin
         recognises the model type.
         """
-        if self._sink is None:
+        if self._journal is None:
             return None
         import shutil
 
-        from .models import save_model
+        from .models import save_model  # the plugin machinery loads with the first model
 
         target = self._artifact_target(name)
         if target.exists():
@@ -208,7 +211,7 @@ class Run:
 
     def _artifact_root(self) -> Path:
         assert self.path is not None
-        return self.path / store.ARTIFACTS
+        return self.path / ARTIFACTS
 
     def _artifact_target(self, name: str) -> Path:
         root = self._artifact_root()
@@ -233,15 +236,17 @@ class Run:
                 callback()
             except Exception as exc:
                 internal_error("ending the run", exc)
-        _remove_from_stack(self)
-        if self._sink is None:
+        with runtime.runs_lock:
+            if self in runtime.runs:
+                runtime.runs.remove(self)
+        if self._journal is None:
             return
         end = None
-        if self._sink.owned:  # an attached run is ended by the process that started it
+        if self._journal.writes_end:  # an attached run is ended by the process that started it
             end = {"t": "end", "status": status, "time": int(_time() * 1000)}
             self._append(("end", end))
         self._append = self._after_end
-        self._pipeline.end(self._sink, end)  # type: ignore[union-attr]
+        self._writer.end(self._journal, end)  # type: ignore[union-attr]
 
     def _after_end(self, event: Any) -> None:
         warn_once(f"log after end {self.id}",
@@ -281,91 +286,5 @@ def _link_or_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]
         shutil.copy2(source, target)
 
 
-def _hostname() -> str:
-    import socket
-
-    return socket.gethostname()
-
-
 def _relative_files(directory: Path, root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in directory.rglob("*") if p.is_file())
-
-
-# -- creating runs ------------------------------------------------------------------------------
-
-_stack: list[Run] = []
-_stack_lock = threading.RLock()
-_ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fleet", "gentle", "hardy", "keen",
-               "lucid", "merry", "nimble", "proud", "quiet", "rapid", "steady", "swift", "vivid")
-_NOUNS = ("badger", "crane", "dingo", "egret", "falcon", "gecko", "heron", "ibis", "koala",
-          "lynx", "marten", "newt", "otter", "puffin", "quail", "raven", "stoat", "wren")
-
-
-def generate_name() -> str:
-    n = int.from_bytes(os.urandom(4), "little")
-    return f"{_ADJECTIVES[n % 18]}-{_NOUNS[(n >> 8) % 18]}-{(n >> 16) % 1000:03d}"
-
-
-def create_run(settings: Settings, pipeline: Pipeline | None, *, name: str | None,
-               project: str | None, tags: Mapping[str, Any] | None,
-               parent: Run | None, backends: tuple[str, ...]) -> Run:
-    """Make the run directory, its journal and start event; ``pipeline`` None: an inert run."""
-    run_id = os.urandom(16).hex()
-    project = project or (parent.project if parent else settings.project)
-    name = name or generate_name()
-    parent_id = parent.id if parent is not None else None
-    if pipeline is None:
-        return Run(run_id=run_id, name=name, project=project, parent_id=parent_id, path=None,
-                   sink=None, pipeline=None, settings=settings)
-    root = Path(settings.dir).expanduser().absolute()
-    path = root / run_id
-    (path / store.ARTIFACTS).mkdir(parents=True)
-    now = int(_time() * 1000)
-    start = {"t": "start", "v": store.FORMAT_VERSION, "id": run_id, "name": name,
-             "project": project, "parent": parent_id, "time": now,
-             "pid": os.getpid(), "host": _hostname(), "backends": list(backends)}
-    meta = {key: start[key] for key in ("v", "id", "name", "project", "parent", "pid", "host",
-                                        "backends")}
-    meta.update(status="RUNNING", start_time=now)
-    store.write_meta(path, meta)
-    remote = tuple(b for b in backends if b != "local")
-    sink = pipeline.open(path, meta, remote)
-    sink.buffer.append(("start", start))
-    run = Run(run_id=run_id, name=name, project=project, parent_id=parent_id, path=path,
-              sink=sink, pipeline=pipeline, settings=settings)
-    run.start_time = now
-    if tags:
-        run.set_tags(tags)
-    return run
-
-
-def attach_run(settings: Settings, pipeline: Pipeline, path: Path) -> Run:
-    """A Run object in this process for a run another process started and will end.
-
-    Used where training moves to other processes after the run began (a DDP worker spawned for
-    rank 0): its logging goes to the same journal; ``end`` here writes no end event.
-    """
-    meta = store.load_run(path)._meta
-    sink = pipeline.open(path, meta, tuple(b for b in meta.get("backends", ()) if b != "local"),
-                         owned=False)
-    run = Run(run_id=meta["id"], name=meta.get("name", ""), project=meta.get("project", ""),
-              parent_id=meta.get("parent"), path=path, sink=sink, pipeline=pipeline,
-              settings=settings)
-    run.start_time = meta.get("start_time", run.start_time)
-    return run
-
-
-def push(run: Run) -> None:
-    with _stack_lock:
-        _stack.append(run)
-
-
-def active() -> Run | None:
-    with _stack_lock:
-        return _stack[-1] if _stack else None
-
-
-def _remove_from_stack(run: Run) -> None:
-    with _stack_lock:
-        if run in _stack:
-            _stack.remove(run)

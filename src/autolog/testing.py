@@ -20,8 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .backends.base import Backend, Batch, RunRef
+from ._runtime import runtime
+from .delivery.contract import Backend, Batch, RunRef
 from .hookspecs import hookimpl
+from .plugins import get_plugins
 
 __all__ = ["RecordedRun", "RecordingBackend", "registered", "reset"]
 
@@ -95,11 +97,8 @@ class _BackendPlugin:
 @contextmanager
 def registered(*backend_classes: type[Backend]) -> Iterator[None]:
     """Register backend classes as a plugin for the duration of the block."""
-    from .api import get_settings
-    from .plugins import get_plugins
-
     plugin = _BackendPlugin(*backend_classes)
-    plugins = get_plugins(get_settings())
+    plugins = get_plugins()
     plugins.register(plugin, name=f"testing-{id(plugin)}")
     try:
         yield
@@ -108,20 +107,6 @@ def registered(*backend_classes: type[Backend]) -> Iterator[None]:
 
 
 def reset() -> None:
-    """End every run, stop the pipeline, forget settings, patches and plugins (between tests)."""
-    from . import api, errors, patching, pipeline, plugins
-    from . import run as run_module
-
-    for run in reversed(list(run_module._stack)):
-        run.end("FINISHED")
-    api.disable()
-    pipe = pipeline.current()
-    if pipe is not None:
-        pipe.shutdown(5.0)
-        pipeline._pipeline = None
-    with api._lock:
-        api._settings = None
-        api._run_name_used = False
-    plugins.reset()
-    errors.reset_warnings()
-    patching.session._depth = 0
+    """End every run, stop the writer and the workers, forget settings, patches and plugins
+    (between tests): the runtime's own reset."""
+    runtime.reset()

@@ -4,7 +4,8 @@
   converted); strings, None, containers and multi-element arrays are skipped with one warning per
   key; NaN and infinities are kept;
 - params: flat ``str -> JSON scalar``, nested mappings flattened with ``.``, other values made
-  JSON-safe (sequences of scalars as JSON text, anything else as ``str``);
+  JSON-safe (sequences and mappings as JSON text, classes and functions by qualified name,
+  anything else as ``str``);
 - keys: strings; other keys converted with ``str`` (one warning), empty keys skipped.
 
 These run on the caller's thread only for values that are not already of the plain type, so the
@@ -18,12 +19,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import warn_once
+from .report import warn_once
 
-__all__ = ["clean_key", "flatten_params", "to_float", "to_param_value", "to_step"]
+__all__ = ["clean_key", "flatten_params", "qualified_name", "resolve_name", "to_float",
+           "to_param_value", "to_step"]
 
 _SCALARS = (str, int, float, bool, type(None))
-MAX_DEPTH = 32
+MAX_DEPTH = 32  # nested param mappings flattened this deep
+MAX_NESTING = 8  # containers inside a param value kept this deep
 
 
 def to_float(value: Any) -> float | None:
@@ -90,29 +93,64 @@ def to_step(step: Any) -> int:
     return int(converted)
 
 
+def qualified_name(cls: type) -> str:
+    """``module.QualName`` of a class (or of a function)."""
+    return f"{getattr(cls, '__module__', '')}.{cls.__qualname__}".lstrip(".")
+
+
+def resolve_name(qualified: str) -> Any:
+    """What ``module.QualName`` names, or None when it cannot be imported here (a class defined
+    in a script's ``__main__``, a package not installed)."""
+    import importlib
+
+    module_name, _, name = qualified.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name, None)
+    except Exception:
+        return None
+
+
 def to_param_value(value: Any) -> Any:
-    """A JSON scalar for a param value."""
+    """A JSON scalar standing for ``value``: scalars as they are, containers as JSON text."""
     if isinstance(value, _SCALARS):
         return value
+    converted = _jsonable(value, 0)
+    if isinstance(converted, list | dict):
+        try:
+            return json.dumps(converted, sort_keys=True)
+        except (TypeError, ValueError):
+            return str(value)
+    return converted
+
+
+def _jsonable(value: Any, depth: int) -> Any:
+    """``value`` as JSON-able data: numpy/torch scalars as numbers, sequences as lists, mappings
+    as dicts with string keys, classes and functions by qualified name, a configurable object
+    (a scikit-learn estimator: its own params are logged separately) by its class name."""
+    if isinstance(value, _SCALARS):
+        return value
+    if depth > MAX_NESTING:
+        return str(value)
     item = getattr(value, "item", None)
     if callable(item) and _element_count(value) == 1:  # numpy / torch scalars
         try:
-            value = item()
-            if isinstance(value, _SCALARS):
-                return value
+            scalar = item()
         except Exception:
-            pass
-    if isinstance(value, list | tuple | set | frozenset):
-        seq = sorted(value, key=repr) if isinstance(value, set | frozenset) else list(value)
-        try:
-            return json.dumps([to_param_value(v) for v in seq])
-        except (TypeError, ValueError):
-            pass
+            scalar = None
+        if isinstance(scalar, _SCALARS) and scalar is not None:
+            return scalar
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, depth + 1) for v in value]
+    if isinstance(value, set | frozenset):
+        return [_jsonable(v, depth + 1) for v in sorted(value, key=repr)]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, type):
-        return f"{value.__module__}.{value.__qualname__}"
-    name = getattr(value, "__qualname__", None)
-    if callable(value) and isinstance(name, str):
-        return f"{getattr(value, '__module__', '')}.{name}".lstrip(".")
+        return qualified_name(value)
+    if hasattr(value, "get_params"):
+        return type(value).__name__
+    if callable(value) and isinstance(getattr(value, "__qualname__", None), str):
+        return qualified_name(value)
     return str(value)
 
 

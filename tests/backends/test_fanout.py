@@ -96,7 +96,7 @@ FROZEN_WANDB = """
     import os, signal, time
     import psutil
     import autolog
-    from autolog import delivery
+    from autolog.delivery import replay as delivery
 
     autolog.enable()
     with autolog.start_run("frozen") as run:

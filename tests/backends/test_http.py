@@ -23,7 +23,8 @@ pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
 import autolog
-from autolog import cli, pipeline
+from autolog import cli, shutdown
+from autolog._runtime import runtime
 from autolog.api import get_settings
 from autolog.backends.base import Batch, Metric, RunRef
 from autolog.backends.http import HttpBackend, ServerClient
@@ -340,9 +341,8 @@ def _train_with_failing_delivery(caplog: pytest.LogCaptureFixture) -> autolog.Ru
         with autolog.start_run("offline") as run:
             train(run, steps=50)
         assert not autolog.flush(2.5)  # delivery keeps failing (and retrying)
-    pipe = pipeline.current()
-    assert pipe is not None
-    pipe.shutdown(0.1)
+    assert runtime.writer is not None
+    shutdown.shutdown(0.1)
     record = autolog.get_run(run.id)
     assert len(record.history("loss")) == 50  # the local journal has everything
     return record

@@ -67,7 +67,7 @@ def test_migrate_and_the_schema_matches_the_models(tmp_path: Path,
     from alembic.runtime.migration import MigrationContext
 
     from autolog.server.db import Database
-    from autolog.server.models import metadata
+    from autolog.server.tables import metadata
 
     url = f"sqlite:///{tmp_path / 'deep' / 'dir' / 'm.db'}"
     code, out, _ = run_cli(capsys, "server", "migrate", "--db", url)

@@ -42,7 +42,7 @@ def test_the_migrated_schema_matches_the_models(postgres: Postgres) -> None:
     from alembic.runtime.migration import MigrationContext
 
     from autolog.server.db import Database
-    from autolog.server.models import metadata
+    from autolog.server.tables import metadata
 
     db = Database(postgres.database())
     try:

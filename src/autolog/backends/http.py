@@ -35,8 +35,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from .._version import __version__
 from ..errors import AutologError, ConfigError
 from ..hookspecs import hookimpl
+from ..journal.codec import float_from_json, float_to_json
 from .base import Backend, Batch, Metric, RunRef
 
 if TYPE_CHECKING:
@@ -105,8 +107,6 @@ class Transport:
                  timeout: tuple[float, float] = (5.0, 60.0)):
         import requests
         from requests.adapters import HTTPAdapter
-
-        from .. import __version__
 
         self.url = url
         self.attempts = attempts
@@ -211,18 +211,6 @@ def _retry_after(response: requests.Response, default: float) -> float:
         return max(0.0, float(response.headers.get("Retry-After", "")))
     except ValueError:
         return default
-
-
-def _json_value(value: float) -> float | str:
-    if math.isfinite(value):
-        return value
-    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-
-
-def _float(value: Any) -> Any:
-    if isinstance(value, str):
-        return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(value, value)
-    return value
 
 
 # -- the backend ----------------------------------------------------------------------------------
@@ -386,13 +374,13 @@ def _columns(points: list[Metric]) -> dict[str, dict[str, list[Any]]]:
         if column is None:
             column = columns[m.key] = {"steps": [], "values": [], "timestamps": []}
         column["steps"].append(m.step)
-        column["values"].append(_json_value(m.value))
+        column["values"].append(float_to_json(m.value))
         column["timestamps"].append(m.timestamp)
     return columns
 
 
 def _param(value: Any) -> Any:
-    return _json_value(value) if isinstance(value, float) else value
+    return float_to_json(value) if isinstance(value, float) else value
 
 
 MAX_KEY, MAX_KEY_BYTES, MAX_NAME, MAX_PROJECT = 500, 1000, 1000, 255
@@ -488,7 +476,7 @@ class ServerClient:
         """``(step, value, timestamp_ms)`` of one metric, by step; downsampled if asked."""
         data = self._get(f"/runs/{quote(run_id, safe='')}/history", key=key,
                          max_points=max_points)
-        return list(zip(data["steps"], map(_float, data["values"]), data["timestamps"],
+        return list(zip(data["steps"], map(float_from_json, data["values"]), data["timestamps"],
                         strict=True))
 
     def files(self, run_id: str) -> list[dict[str, Any]]:
@@ -505,5 +493,5 @@ class ServerClient:
 
 
 def _with_floats(row: dict[str, Any]) -> dict[str, Any]:
-    row["metrics"] = {k: _float(v) for k, v in row.get("metrics", {}).items()}
+    row["metrics"] = {k: float_from_json(v) for k, v in row.get("metrics", {}).items()}
     return row

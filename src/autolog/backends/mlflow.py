@@ -24,7 +24,6 @@ only. Everything a run holds is mapped as ``docs/backends/mlflow.md`` describes:
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import posixpath
@@ -33,8 +32,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import store
+from ..delivery.cursor import Cursor
 from ..hookspecs import hookimpl
+from ..journal.reader import start_record
 from .base import Backend, Batch, RunRef
 
 if TYPE_CHECKING:
@@ -216,15 +216,11 @@ class MlflowBackend(Backend):
         ``autolog sync`` may deliver a child before its parent: the parent's MLflow run is then
         created here, tagged with its autolog id, and its own delivery later finds and uses it.
         """
-        cursor = parent_dir / store.DELIVERY / f"{self.cursor_key()}.json"
-        try:
-            state = json.loads(cursor.read_text(encoding="utf-8")).get("state", {})
-        except (OSError, ValueError):
-            state = {}
+        state = Cursor(parent_dir, self.cursor_key()).state
         if state.get("run_id"):
             return str(state["run_id"])
-        start = next((r for _, r in store.iter_journal(parent_dir / store.JOURNAL)), None)
-        if start is None or start.get("t") != "start":
+        start = start_record(parent_dir)
+        if start is None:
             return None  # the parent is not in this store: the child stays top-level
         project = str(start.get("project") or "default")
         return self._find_or_create(parent_dir, start, self._experiment_id(project))

@@ -33,7 +33,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..config import current
 from ..hookspecs import hookimpl
+from ..shutdown import exit_hook_first
 from .base import Backend, Batch, Metric, RunRef
 
 __all__ = ["STEP_KEY", "WandbBackend", "history_rows"]
@@ -217,22 +219,18 @@ def _take_over_exit(wandb: Any) -> None:
     if callable(cleanup):
         cleanup()  # unregisters W&B's own teardown hook (it waits for the service unbounded)
         atexit.register(_bounded_teardown, wandb)
-    from ..api import exit_hook_first
-
     exit_hook_first()
 
 
 def _bounded_teardown(wandb: Any) -> None:
-    from ..api import get_settings
-
     thread = threading.Thread(target=_teardown, args=(wandb,), name="autolog-wandb-teardown",
                               daemon=True)
     thread.start()
-    thread.join(min(TEARDOWN_TIMEOUT, get_settings().exit_timeout))
+    thread.join(min(TEARDOWN_TIMEOUT, current().exit_timeout))
     if thread.is_alive():
         log.warning("autolog: W&B did not shut down within %.0f s; leaving it behind. "
                     "`autolog sync` delivers anything W&B did not get.",
-                    min(TEARDOWN_TIMEOUT, get_settings().exit_timeout))
+                    min(TEARDOWN_TIMEOUT, current().exit_timeout))
 
 
 def _teardown(wandb: Any) -> None:

@@ -1,25 +1,34 @@
-"""The :class:`Integration` base class and :class:`RunScope`, what every integration uses.
+"""What every integration builds on: :class:`Integration`, :class:`ScopedCall`, the callbacks'
+shared pieces (:class:`CallbackOptions`, :class:`LazyCallback`, :func:`isolated`).
 
-An integration module reads like DVCLive's: what it patches, what it reads from the framework,
-which ``Run`` calls it makes. It imports its framework inside functions only, knows nothing of
-backends, files or threads, and registers itself from the ``autolog_register_integrations`` hook.
+An integration module reads like DVCLive's: what it patches, how the framework's events become
+``Run`` calls, how the model is saved and loaded. It imports its framework inside functions only,
+knows nothing of backends, files or threads, takes its run from a
+:class:`~autolog.runs.RunScope`, and registers itself from the ``autolog_register_integrations``
+hook.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from importlib import metadata
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..patching import TrainingCall
+from ..plugins import installed_version
+from ..report import internal_error
+from ..runs import RunScope
 
 if TYPE_CHECKING:
     from ..patching import Patcher
     from ..run import Run
 
-__all__ = ["CallbackOptions", "Integration", "LazyCallback", "RunScope", "isolated"]
+__all__ = ["CallbackOptions", "Integration", "LazyCallback", "RunScope", "ScopedCall",
+           "isolated", "subclasses"]
 
 
 class Integration(ABC):
@@ -39,12 +48,7 @@ class Integration(ABC):
         """Patch ``module`` (one of ``modules``, just imported) through ``patcher``."""
 
     def installed_version(self) -> str | None:
-        for dist in self.distributions:
-            try:
-                return metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                continue
-        return None
+        return installed_version(self.distributions)
 
     def is_supported(self, version: str) -> bool:
         """Whether ``version`` is within ``supported`` (a ``>=X.Y`` lower bound)."""
@@ -63,6 +67,47 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def subclasses(cls: type) -> Iterator[type]:
+    """Every class deriving from ``cls``, at any depth, once each."""
+    seen: set[type] = set()
+    stack: list[type] = list(cls.__subclasses__())
+    while stack:
+        sub = stack.pop()
+        if sub not in seen:
+            seen.add(sub)
+            yield sub
+            stack.extend(sub.__subclasses__())
+
+
+class ScopedCall(TrainingCall):
+    """A training call with its run: :meth:`start` opens the scope and logs what the call is
+    given, :meth:`log_results` what it returned; the run is ended either way (FAILED, or
+    KILLED, when the call raises)."""
+
+    scope: RunScope | None = None
+
+    def open(self, name: str | None = None, **scope: Any) -> Run:
+        """Open this call's run scope (``RunScope`` arguments); the run, inert or not."""
+        self.scope = RunScope(name, **scope)
+        return self.scope.run
+
+    def log_results(self, run: Run, result: Any) -> None:
+        """What the call returned, logged into its (recording) run."""
+
+    def after(self, result: Any) -> None:
+        scope = self.scope
+        try:
+            if scope is not None and scope.run.active:
+                self.log_results(scope.run, result)
+        finally:
+            if scope is not None:
+                scope.close()
+
+    def failed(self, exc: BaseException) -> None:
+        if self.scope is not None:
+            self.scope.close(exc)
+
+
 class CallbackOptions:
     """The options the Keras and Lightning callbacks both take (checked when given)."""
 
@@ -75,34 +120,69 @@ class CallbackOptions:
 
 
 class LazyCallback:
-    """``AutologCallback`` for a framework whose callback base class cannot be imported at module
-    level: the class (``recorder`` + the framework's base) is built on first use and cached."""
+    """``AutologCallback`` classes for frameworks whose callback base class cannot be imported at
+    module level: each class (``recorder`` + the framework's base) is built on first use, cached,
+    and named so that pickle finds it again through the module's ``__getattr__``.
 
-    def __init__(self, recorder: type, base: Callable[[], type], module: str):
-        self._recorder, self._base, self._module = recorder, base, module
-        self._cls: type | None = None
-        self._lock = threading.Lock()  # one class, or isinstance checks would disagree
+    ``bases`` maps a key (a framework namespace) to ``(module, attribute)`` of the base class; the
+    first key is the default ``AutologCallback``, the others are reachable as
+    ``AutologCallback_<key with dots as underscores>`` too (Lightning's two namespaces).
+    """
 
-    def get(self) -> type:
+    def __init__(self, recorder: type, module: str, bases: dict[str, tuple[str, str]]):
+        self._recorder, self._module, self._bases = recorder, module, bases
+        self._classes: dict[str, type] = {}
+        self._lock = threading.Lock()  # one class per key, or isinstance checks would disagree
+
+    def get(self, key: str | None = None) -> type:
+        key = key or next(iter(self._bases))
         with self._lock:
-            if self._cls is None:
-                self._cls = type("AutologCallback", (self._recorder, self._base()),
-                                 {"__module__": self._module, "__qualname__": "AutologCallback",
-                                  "__doc__": self._recorder.__doc__})
-            return self._cls
+            cls = self._classes.get(key)
+            if cls is None:
+                module, attribute = self._bases[key]
+                base = getattr(importlib.import_module(module), attribute)
+                qualname = "AutologCallback" if len(self._bases) == 1 else self.name(key)
+                cls = type("AutologCallback", (self._recorder, base),
+                           {"__module__": self._module, "__qualname__": qualname,
+                            "__doc__": self._recorder.__doc__})
+                self._classes[key] = cls
+            return cls
+
+    @staticmethod
+    def name(key: str) -> str:
+        return "AutologCallback_" + key.replace(".", "_")
 
     def module_getattr(self, name: str) -> type:
-        """The module's ``__getattr__``: ``AutologCallback`` is built on first access."""
+        """The module's ``__getattr__``: the callback classes are built on first access."""
         if name == "AutologCallback":
-            return self.get()
+            return self.get(self.default_key())
+        for key in self._bases:
+            if name == self.name(key):
+                return self.get(key)
         raise AttributeError(f"module {self._module!r} has no attribute {name!r}")
+
+    def default_key(self) -> str:
+        """The first key whose module is imported, else the first whose package is installed."""
+        import sys
+        from importlib.util import find_spec
+
+        keys = list(self._bases)
+        if len(keys) == 1:
+            return keys[0]
+        for key in keys:
+            if key in sys.modules:
+                return key
+        for key in keys:
+            if find_spec(key.split(".")[0]) is not None:
+                return key
+        raise ImportError(f"{self._module}.AutologCallback needs one of "
+                          f"{', '.join(k.split('.')[0] for k in keys)}")
 
 
 def isolated(framework: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Decorator for callback methods a framework calls bare (Keras, Lightning, transformers):
     autolog's own errors are warned about once per method (raised when strict), and the
     training goes on."""
-    from ..errors import internal_error
 
     def decorate(method: Callable[..., None]) -> Callable[..., None]:
         place = f"{framework} AutologCallback.{method.__name__}"
@@ -117,36 +197,3 @@ def isolated(framework: str) -> Callable[[Callable[..., None]], Callable[..., No
         return guarded
 
     return decorate
-
-
-class RunScope:
-    """The run a training call logs into: the active run, or a new one that this scope ends.
-
-    ``with autolog.start_run():`` around training makes the training log into the user's run
-    (left open); otherwise each training call gets its own run, ended FINISHED, FAILED (an
-    exception) or KILLED (KeyboardInterrupt) by :meth:`close`.
-    """
-
-    def __init__(self, name: str | None = None, *, default_name: str | None = None,
-                 tags: Mapping[str, Any] | None = None, parent: Run | None = None,
-                 force_new: bool = False):
-        """``name`` is used as given; ``default_name`` (e.g. the estimator class) names a new run
-        unless ``AUTOLOG_RUN_NAME`` does, with a generated suffix that tells runs apart."""
-        from .. import api
-
-        active = api.active_run()
-        self.owned = force_new or parent is not None or active is None
-        if self.owned:
-            self.run = api.start_run(name, tags=tags, parent=parent or active,
-                                     default_name=default_name)
-        else:
-            assert active is not None
-            self.run = active
-            if tags:
-                self.run.set_tags(tags)
-
-    def close(self, exc: BaseException | None = None) -> None:
-        from ..run import status_for
-
-        if self.owned:
-            self.run.end(status_for(exc))

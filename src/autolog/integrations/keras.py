@@ -5,11 +5,21 @@ at ``on_train_begin``, every value of the epoch logs at ``on_epoch_end`` (step =
 every ``log_every_n_steps`` batches (step = global batch index), the EarlyStopping outcome and the
 model (``.keras``) at ``on_train_end``. Add it by hand, or let ``autolog.enable()`` add it.
 
-What ``enable()`` patches: ``fit`` where ``keras.Model`` finds it (the backend's trainer class:
-``TorchTrainer``, ``JAXTrainer``, ``TensorFlowTrainer``), so every model class inherits it. The
-patched ``fit`` passes Keras a new callbacks list with an ``AutologCallback`` appended when the
-user's has none (their list is never touched), and ends the run FAILED or KILLED when ``fit``
-raises: Keras has no exception hook.
+What is patched, through autolog's patcher (``disable()`` reverts both):
+
+- ``fit`` where ``keras.Model`` finds it (the backend's trainer class: ``TorchTrainer``,
+  ``JAXTrainer``, ``TensorFlowTrainer``), so every model class inherits it. The patched ``fit``
+  hands the callback ``fit``'s arguments (bound like Python binds them) and ends the run FAILED
+  or KILLED when ``fit`` raises: Keras has no exception hook. With ``enable()`` it also passes
+  Keras a new callbacks list with an ``AutologCallback`` appended when the user's has none (their
+  list is never touched);
+- ``CallbackList.on_train_begin``, which hands each ``AutologCallback`` the callbacks it trains
+  with (to see an EarlyStopping and whether it restores weights after us).
+
+``enable()`` patches both when Keras is imported; an ``AutologCallback`` made by hand patches them
+when it is created, so it records the same without ``enable()`` (a ``fit`` looked up before the
+callback was created runs unpatched: that training's params then come from what Keras tells its
+callbacks, without ``batch_size``).
 
 Nothing here imports TensorFlow: it works on the torch, JAX and TensorFlow backends alike.
 Keras is imported inside functions only; ``AutologCallback`` is built on first access (the
@@ -18,7 +28,6 @@ module's ``__getattr__``), because its base class lives in Keras.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 import struct
@@ -28,8 +37,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .. import values
+from .._runtime import runtime
 from ..hookspecs import hookimpl
-from ..patching import TrainingCall
+from ..patching import TrainingCall, patcher
+from ..report import internal_error
 from .base import CallbackOptions, Integration, LazyCallback, RunScope, isolated
 
 if TYPE_CHECKING:
@@ -62,6 +73,29 @@ class KerasIntegration(Integration):
         owner = _defining_class(module.Model, "fit")
         if owner is not None:
             patcher.training(owner, "fit", _FitCall)
+        patcher.wrap(module.callbacks.CallbackList, "on_train_begin", _hand_over_callbacks)
+
+
+def _patch_for_hand_added_callback() -> None:
+    """An ``AutologCallback`` made by hand gets the same hand-over without ``enable()``."""
+    try:
+        with runtime.lock:
+            KerasIntegration().patch(patcher(), sys.modules["keras"])
+    except Exception as exc:
+        internal_error("patching keras for AutologCallback", exc)
+
+
+def _hand_over_callbacks(wrapped: Any, callbacks: Any, args: tuple[Any, ...],
+                         kwargs: dict[str, Any]) -> Any:
+    """``CallbackList.on_train_begin``: tell our callbacks who they train with."""
+    try:
+        members = list(callbacks.callbacks)
+        for callback in members:
+            if isinstance(callback, _Recorder):
+                callback._callbacks = members
+    except Exception as exc:
+        internal_error("keras CallbackList.on_train_begin", exc)
+    return wrapped(*args, **kwargs)
 
 
 def _defining_class(cls: type, attribute: str) -> type | None:
@@ -101,13 +135,15 @@ class _Recorder(CallbackOptions):
 
     def __init__(self, log_every_n_steps: int | None = None, log_models: bool | None = None):
         super().__init__(log_every_n_steps, log_models)
-        self._fit_args: dict[str, Any] | None = None  # set by the patched fit
+        self._fit_args: dict[str, Any] | None = None  # handed over by the patched fit
+        self._callbacks: list[Any] | None = None  # by the patched CallbackList
         self._scope: RunScope | None = None
         self._run: Run | None = None
         self._siblings: list[Any] = []
         self._offset = 0  # global index of the current epoch's first batch
         self._batches = 0  # batches seen in the current epoch (when Keras does not know)
         self._epoch = -1
+        _patch_for_hand_added_callback()
 
     # -- Keras's events --------------------------------------------------------------------------
 
@@ -116,11 +152,11 @@ class _Recorder(CallbackOptions):
         self._close(RuntimeError("fit did not reach on_train_end"))  # an earlier fit raised
         self._scope = RunScope(default_name=type(self.model).__name__)
         self._offset, self._batches, self._epoch = 0, 0, -1
-        self._siblings = _sibling_callbacks(self)
+        self._siblings = self._callbacks or [self]
         if not self._scope.run.active:
             return
         self._run = run = self._scope.run
-        args = self._fit_args if self._fit_args is not None else _fit_args_from_stack(self.model)
+        args = self._fit_args if self._fit_args is not None else dict(self.params or {})
         run.log_params({**_fit_params(args), **_model_params(self.model),
                         **_early_stopping_params(self._siblings)})
         summary = _summary(self.model)
@@ -174,10 +210,11 @@ class _Recorder(CallbackOptions):
         if scope is not None:
             scope.close(exc)
 
+
     def _finish(self, exc: BaseException | None) -> None:
         """The patched ``fit`` returned or raised ``exc``: end what is still open."""
         self._close(exc)
-        self._fit_args = None
+        self._fit_args = self._callbacks = None
 
     def _wants_model(self, run: Run) -> bool:
         return self.log_models if self.log_models is not None else run.settings.log_models
@@ -202,24 +239,8 @@ if TYPE_CHECKING:
     class AutologCallback(_Recorder, Callback):  # what __getattr__ builds
         ...
 
-_callback = LazyCallback(_Recorder, lambda: importlib.import_module("keras.callbacks").Callback,
-                         __name__)
+_callback = LazyCallback(_Recorder, __name__, {"keras": ("keras.callbacks", "Callback")})
 __getattr__ = _callback.module_getattr
-
-
-def _sibling_callbacks(callback: Any) -> list[Any]:
-    """The callbacks of the ``CallbackList`` calling us (to see EarlyStopping): Keras gives a
-    callback no reference to it, but it is the caller's ``self``."""
-    frame = sys._getframe(1)
-    for _ in range(4):
-        frame = frame.f_back  # type: ignore[assignment]
-        if frame is None:
-            break
-        owner = frame.f_locals.get("self")
-        found = getattr(owner, "callbacks", None)
-        if isinstance(found, list) and any(cb is callback for cb in found):
-            return list(found)
-    return [callback]
 
 
 # -- what is logged --------------------------------------------------------------------------------
@@ -242,21 +263,6 @@ def _arguments(function: Any, instance: Any, args: tuple[Any, ...],
         return dict(kwargs)
     bound.apply_defaults()
     return dict(list(bound.arguments.items())[1:])
-
-
-def _fit_args_from_stack(model: Any) -> dict[str, Any]:
-    """``fit``'s arguments, for a callback added by hand without ``enable()``: read from the
-    frame of the ``fit`` that is calling us (positional or not, Keras binds them there)."""
-    frame = sys._getframe(2)
-    for _ in range(8):
-        if frame is None:
-            break
-        code = frame.f_code
-        if code.co_name == "fit" and frame.f_locals.get("self") is model:
-            names = code.co_varnames[1:code.co_argcount]
-            return {name: frame.f_locals.get(name) for name in names}
-        frame = frame.f_back  # type: ignore[assignment]
-    return {}
 
 
 def _fit_params(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -295,11 +301,10 @@ def _rows(x: Any) -> int | None:
 
 
 def _model_params(model: Any) -> dict[str, Any]:
-    cls = type(model)
     trainable = _count(model.trainable_weights)
     non_trainable = _count(model.non_trainable_weights)
     params: dict[str, Any] = {"model": {
-        "class": f"{cls.__module__}.{cls.__qualname__}", "name": model.name,
+        "class": values.qualified_name(type(model)), "name": model.name,
         "parameters": trainable + non_trainable, "trainable_parameters": trainable,
         "non_trainable_parameters": non_trainable}}
     optimizer = getattr(model, "optimizer", None)
@@ -419,7 +424,11 @@ def _pending_restore(callbacks: list[Any], callback: Any) -> Any:
 
 
 class _FitCall(TrainingCall):
+    """Hands an ``AutologCallback`` (the user's, or with ``enable()`` a new one in a new list)
+    ``fit``'s arguments and its fellow callbacks; ends its run however ``fit`` ends."""
+
     place = "keras Model.fit"
+    when_disabled = True  # for callbacks added by hand: enable() is what adds one
 
     def before(self) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         fit = type(self.instance).fit
@@ -428,7 +437,9 @@ class _FitCall(TrainingCall):
         if bound is None:
             return None  # arguments fit does not take: Keras will say what is wrong
         given = bound.arguments.get("callbacks")
-        self.callback, replaced = _with_callback(given)
+        self.callback, replaced = _with_callback(given, add=runtime.enabled)
+        if self.callback is None:
+            return None
         self.callback._fit_args = _arguments(fit, self.instance, self.args, self.kwargs)
         if replaced is given:
             return None
@@ -444,14 +455,15 @@ class _FitCall(TrainingCall):
             self.callback._finish(exc)
 
 
-def _with_callback(given: Any) -> tuple[_Recorder, Any]:
-    """The user's AutologCallback and their callbacks, or a new one and a new list holding it."""
+def _with_callback(given: Any, add: bool) -> tuple[_Recorder | None, Any]:
+    """The user's AutologCallback and their callbacks, or (``add``) a new one and a new list
+    holding it."""
     from keras.callbacks import CallbackList
 
     existing = given.callbacks if isinstance(given, CallbackList) else list(given or [])
     found = next((cb for cb in existing if isinstance(cb, _Recorder)), None)
-    if found is not None:
-        return found, given
+    if found is not None or not add:
+        return found, given if given is not None else []
     callback = _callback.get()()
     if isinstance(given, CallbackList):  # fit uses a CallbackList as it is: make a copy
         copy = CallbackList([*existing, callback], model=given.model, **(given.params or {}))
@@ -470,9 +482,8 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
     if model_class is None or not isinstance(model, model_class):
         return None
     model.save(path / "model.keras")
-    cls = type(model)
     return {"flavor": "keras", "format": "keras", "framework_version": keras.__version__,
-            "backend": keras.backend.backend(), "class": f"{cls.__module__}.{cls.__qualname__}",
+            "backend": keras.backend.backend(), "class": values.qualified_name(type(model)),
             "file": "model.keras"}
 
 

@@ -7,10 +7,12 @@ EarlyStopping / ModelCheckpoint outcomes and the best (or last) checkpoint as th
 
 Metrics are what the Trainer hands its loggers (``self.log`` / ``self.log_dict`` with
 ``logger=True``), when and at the step it hands them, with the ``epoch`` it adds: the callback
-observes the Trainer's one door to its loggers, ``_LoggerConnector.log_metrics``, for the duration
-of each fit (it works with ``logger=False`` too). Reading ``trainer.callback_metrics`` at hooks
-instead would miss what ``LightningModule.on_train_epoch_end`` logs and, under DDP, could run
-metric syncs on one rank only.
+observes the Trainer's one door to its loggers, ``_LoggerConnector.log_metrics``, wrapped through
+autolog's patcher the first time a callback sets up (``disable()`` reverts it; the wrapper hands
+the metrics to the recorders among ``trainer.callbacks``, so it works with ``logger=False``
+too). Reading ``trainer.callback_metrics`` at hooks instead would miss what
+``LightningModule.on_train_epoch_end`` logs and, under DDP, could run metric syncs on one rank
+only.
 
 What ``enable()`` patches: ``Trainer.fit``, ``validate`` and ``test`` of each namespace, which
 add an ``AutologCallback`` of the Trainer's namespace to a copy of ``trainer.callbacks`` for the
@@ -18,7 +20,7 @@ call (never twice: a hand-added one is used), and put the list back afterwards.
 
 Distributed: only global rank 0 records. Under ``ddp_spawn`` / ``ddp_fork`` the launching process
 does not train: the patched ``fit`` starts the run there and the rank-0 worker logs into it
-(``autolog.api.attach_run``); under ``ddp`` the launching process is rank 0.
+(``autolog.runs.attach_run``); under ``ddp`` the launching process is rank 0.
 
 Lightning is imported inside functions only; the callback classes (one per namespace, since each
 Trainer accepts only its own ``Callback`` subclasses) are built on first access through the
@@ -30,16 +32,17 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import threading
 from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import internal_error
+from .._runtime import runtime
 from ..hookspecs import hookimpl
-from ..patching import Patcher, TrainingCall
-from ..run import status_for
-from .base import CallbackOptions, Integration, RunScope, isolated
+from ..patching import Patcher, TrainingCall, patcher
+from ..report import internal_error
+from ..runs import RunScope, active_run, attach_run
+from ..values import qualified_name, resolve_name
+from .base import CallbackOptions, Integration, LazyCallback, isolated
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -110,9 +113,8 @@ class _Recorder(CallbackOptions):
         super().__init__(log_every_n_steps, log_models)
         # (run id, store, pid) of the run the launching process holds (ddp_spawn: set there)
         self._launcher_run: tuple[str, str, int] | None = None
-        self._scope: Any = None
+        self._scope: RunScope | None = None
         self._run: Run | None = None
-        self._observed: Any = None  # the logger connector class we observe during the call
         self._epoch_point: tuple[int, float] | None = None
         self._lr_step = -1
         self._stage: Any = None  # the Trainer's stage at the last call, and whether it trains
@@ -122,7 +124,7 @@ class _Recorder(CallbackOptions):
     def __getstate__(self) -> dict[str, Any]:
         """Pickled for spawned workers: without the live run, with where to find it."""
         state = dict(self.__dict__)
-        state.update(_scope=None, _run=None, _observed=None, _lr_groups=[])
+        state.update(_scope=None, _run=None, _lr_groups=[])
         if self._launcher_run is None:
             state["_launcher_run"] = _active_run_ref()
         return state
@@ -140,7 +142,7 @@ class _Recorder(CallbackOptions):
         if not self._scope.run.active:
             return
         self._run = run = self._scope.run
-        self._observed = _observe(type(trainer._logger_connector))
+        _observe(type(trainer._logger_connector))
         if stage != "fit":
             run.set_tags({"lightning.stage": stage})
         run.log_params({**_hyperparameters(trainer, pl_module), "trainer": _settings(trainer)})
@@ -218,24 +220,20 @@ class _Recorder(CallbackOptions):
 
     # -- the run's lifecycle ---------------------------------------------------------------------
 
-    def _open_scope(self, default_name: str) -> Any:
+    def _open_scope(self, default_name: str) -> RunScope:
         """This process's active run, the launching process's (a spawned rank-0 worker), or a
         new one."""
-        from .. import api
-
         launcher = self._launcher_run
         if launcher is not None and launcher[2] != os.getpid():
-            active = api.active_run()
+            active = active_run()
             if active is not None and active.id == launcher[0]:
-                return _Borrowed(active)  # a forked worker: the inherited Run object
-            return _Borrowed(api.attach_run(launcher[0], launcher[1]), attached=True)
+                return RunScope.of(active)  # a forked worker: the inherited Run object
+            # a spawned worker: its end only flushes; the launcher ends the run
+            return RunScope.of(attach_run(launcher[0], launcher[1]), ends_run=True)
         return RunScope(default_name=default_name)
 
     def _close(self, exc: BaseException | None) -> None:
         scope, self._scope, self._run = self._scope, None, None
-        observed, self._observed = self._observed, None
-        if observed is not None:
-            _unobserve(observed)
         if scope is not None:
             scope.close(exc)
 
@@ -245,24 +243,8 @@ class _Recorder(CallbackOptions):
         self._launcher_run = None
 
 
-class _Borrowed:
-    """A run another process started: logged into, ended by its owner (``end`` only flushes)."""
-
-    owned = False
-
-    def __init__(self, run: Run, attached: bool = False):
-        self.run = run
-        self.attached = attached
-
-    def close(self, exc: BaseException | None = None) -> None:
-        if self.attached:
-            self.run.end(status_for(exc))
-
-
 def _active_run_ref() -> tuple[str, str, int] | None:
-    from .. import api
-
-    run = api.active_run()
+    run = active_run()
     if run is None or not run.active or run.path is None:
         return None
     return run.id, str(run.path.parent), os.getpid()
@@ -272,51 +254,15 @@ if TYPE_CHECKING:
     class AutologCallback(_Recorder, Callback):  # type: ignore[misc]  # what __getattr__ builds
         ...
 
-_classes: dict[str, type] = {}
-_class_lock = threading.Lock()
-
-
-def _class_name(namespace: str) -> str:
-    return "AutologCallback_" + namespace.replace(".", "_")
+_callback = LazyCallback(_Recorder, __name__,
+                         {namespace: (namespace, "Callback") for namespace in NAMESPACES})
+__getattr__ = _callback.module_getattr
 
 
 def callback_class(namespace: str | None = None) -> type:
     """The ``AutologCallback`` class for ``namespace`` (``"lightning.pytorch"`` or
     ``"pytorch_lightning"``; default: the one imported, ``lightning.pytorch`` first)."""
-    namespace = namespace or _default_namespace()
-    with _class_lock:
-        cls = _classes.get(namespace)
-        if cls is None:
-            import importlib
-
-            base = importlib.import_module(namespace).Callback
-            cls = type("AutologCallback", (_Recorder, base),
-                       {"__module__": __name__, "__qualname__": _class_name(namespace),
-                        "__doc__": _Recorder.__doc__})
-            _classes[namespace] = cls
-    return cls
-
-
-def _default_namespace() -> str:
-    for namespace in NAMESPACES:
-        if namespace in sys.modules:
-            return namespace
-    import importlib.util
-
-    for namespace in NAMESPACES:
-        root = namespace.split(".")[0]
-        if importlib.util.find_spec(root) is not None:
-            return namespace
-    raise ImportError("autolog's Lightning callback needs lightning or pytorch_lightning")
-
-
-def __getattr__(name: str) -> Any:
-    if name == "AutologCallback":
-        return callback_class()
-    for namespace in NAMESPACES:
-        if name == _class_name(namespace):
-            return callback_class(namespace)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _callback.get(namespace or _callback.default_key())
 
 
 def _namespace(obj: Any) -> str:
@@ -326,35 +272,15 @@ def _namespace(obj: Any) -> str:
         for namespace in NAMESPACES:
             if module == namespace or module.startswith(namespace + "."):
                 return namespace
-    return _default_namespace()
+    return _callback.default_key()
 
 
 # -- observing what the Trainer logs ---------------------------------------------------------------
 
-_observers: dict[type, tuple[Patcher, int]] = {}
-_observers_lock = threading.Lock()
-
-
-def _observe(connector_class: type) -> type:
-    """Wrap ``connector_class.log_metrics`` while at least one recorder needs it."""
-    with _observers_lock:
-        patcher, users = _observers.get(connector_class, (None, 0))
-        if patcher is None:
-            patcher = Patcher()
-            patcher.wrap(connector_class, "log_metrics", _forward)
-        _observers[connector_class] = (patcher, users + 1)
-    return connector_class
-
-
-def _unobserve(connector_class: type) -> None:
-    with _observers_lock:
-        patcher, users = _observers.pop(connector_class, (None, 0))
-        if patcher is None:
-            return
-        if users > 1:
-            _observers[connector_class] = (patcher, users - 1)
-        else:
-            patcher.revert()
+def _observe(connector_class: type) -> None:
+    """Wrap ``connector_class.log_metrics`` (once; ``disable()`` reverts it)."""
+    with runtime.lock:
+        patcher().wrap(connector_class, "log_metrics", _forward)
 
 
 def _forward(wrapped: Any, connector: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -431,12 +357,11 @@ def _optimizer_params(trainer: Any) -> dict[str, Any]:
 
 
 def _model_params(pl_module: Any) -> dict[str, Any]:
-    cls = type(pl_module)
     total = trainable = 0
     for p in pl_module.parameters():
         total += p.numel()
         trainable += p.numel() if p.requires_grad else 0
-    return {"model": {"class": f"{cls.__module__}.{cls.__qualname__}", "parameters": total,
+    return {"model": {"class": qualified_name(type(pl_module)), "parameters": total,
                       "trainable_parameters": trainable}}
 
 
@@ -602,9 +527,8 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
 
         torch.save({"state_dict": model.state_dict(), "pytorch-lightning_version": version,
                     model.CHECKPOINT_HYPER_PARAMS_KEY: dict(model.hparams)}, target)
-    cls = type(model)
     return {"flavor": "lightning", "format": "ckpt", "framework_version": version,
-            "namespace": namespace, "class": f"{cls.__module__}.{cls.__qualname__}",
+            "namespace": namespace, "class": qualified_name(type(model)),
             "file": "model.ckpt", "checkpoint": os.path.abspath(source) if source else None}
 
 
@@ -614,15 +538,11 @@ def autolog_load_model(spec: dict[str, Any], path: Path) -> Any:
     where the model is loaded (a module-level class of an importable module)."""
     if spec.get("flavor") != "lightning":
         return None
-    import importlib
-
-    module_name, _, name = spec["class"].rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
+    cls = resolve_name(spec["class"])
+    if cls is None:
         raise LookupError(f"the model's LightningModule class {spec['class']} is not importable "
-                          f"here ({exc}); import its module, or load {path / spec['file']} with "
-                          f"YourModule.load_from_checkpoint") from exc
+                          f"here; import its module, or load {path / spec['file']} with "
+                          f"YourModule.load_from_checkpoint")
     model = cls.load_from_checkpoint(path / spec.get("file", "model.ckpt"), map_location="cpu")
     model.eval()
     return model

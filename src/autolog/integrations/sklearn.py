@@ -22,8 +22,6 @@ from __future__ import annotations
 import csv
 import inspect
 import io
-import json
-import math
 import sys
 import threading
 import warnings
@@ -34,9 +32,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ..config import current
 from ..hookspecs import hookimpl
-from ..patching import TrainingCall
-from .base import Integration, RunScope
+from ..report import internal_error, warn_once
+from ..runs import start_run
+from ..scoring import (
+    attempt,
+    classification_scores,
+    probability_scores,
+    put,
+    regression_scores,
+)
+from ..values import qualified_name, to_param_value
+from .base import Integration, ScopedCall, subclasses
 
 if TYPE_CHECKING:
     from ..patching import Patcher
@@ -78,7 +86,7 @@ def autolog_register_integrations(register: Callable[[Integration], None]) -> No
 def _patch_estimators(patcher: Patcher, base: ModuleType) -> None:
     """Patch the estimator classes that exist now, and hook class creation for the rest."""
     estimator = base.BaseEstimator
-    for cls in _subclasses(estimator):
+    for cls in subclasses(estimator):
         _patch_class(patcher, cls, estimator)
     # _SetOutputMixin.__init_subclass__ wraps fit_transform *after* calling super(): hooking it
     # too, and patching when the outermost hook returns, keeps autolog's wrapper outermost, so
@@ -93,17 +101,6 @@ def _set_output_mixin() -> tuple[type, ...]:
     except ImportError:  # a scikit-learn without set_output
         return ()
     return (_SetOutputMixin,)
-
-
-def _subclasses(cls: type) -> Iterator[type]:
-    seen: set[type] = set()
-    stack: list[type] = list(cls.__subclasses__())
-    while stack:
-        sub = stack.pop()
-        if sub not in seen:
-            seen.add(sub)
-            yield sub
-            stack.extend(sub.__subclasses__())
 
 
 def _patch_class(patcher: Patcher, cls: type, estimator: type) -> None:
@@ -150,8 +147,6 @@ def _init_subclass_hook(patcher: Patcher, owner: type, estimator: type) -> Any:
 
 
 def _patch_new_class(patcher: Patcher, cls: type, estimator: type) -> None:
-    from ..errors import internal_error
-
     try:
         _patch_class(patcher, cls, estimator)
     except Exception as exc:
@@ -170,7 +165,7 @@ def _patch_cv_helpers(patcher: Patcher, package: ModuleType) -> None:
 # -- one fit ------------------------------------------------------------------------------------
 
 
-class _Fit(TrainingCall):
+class _Fit(ScopedCall):
     """``estimator.fit(X, y)``: params before, training metrics, search results and model after."""
 
     place = "sklearn autologging"
@@ -178,26 +173,12 @@ class _Fit(TrainingCall):
 
     def before(self) -> None:
         estimator = self.instance
-        self.scope = RunScope(default_name=type(estimator).__name__,
-                              tags=estimator_tags(estimator))
-        if self.scope.run.active:
-            self.scope.run.log_params(estimator_params(estimator))
+        run = self.open(default_name=type(estimator).__name__, tags=estimator_tags(estimator))
+        if run.active:
+            run.log_params(estimator_params(estimator))
 
-    def after(self, result: Any) -> None:
-        try:
-            run = self.scope.run
-            if run.active:
-                self._log_results(run)
-        finally:
-            self.scope.close()
-
-    def failed(self, exc: BaseException) -> None:
-        self.scope.close(exc)
-
-    def _log_results(self, run: Run) -> None:
-        from .. import api
-
-        settings = api.get_settings()
+    def log_results(self, run: Run, result: Any) -> None:
+        settings = current()
         estimator = self.instance
         x, y, weight = _bind_data(type(estimator), self.method, estimator, self.args,
                                   self.kwargs)
@@ -252,8 +233,7 @@ def _bind_data(cls: type, method: str, instance: Any, args: tuple[Any, ...],
 
 def estimator_tags(estimator: Any) -> dict[str, str]:
     cls = type(estimator)
-    return {"estimator_name": cls.__name__,
-            "estimator_class": f"{cls.__module__}.{cls.__qualname__}"}
+    return {"estimator_name": cls.__name__, "estimator_class": qualified_name(cls)}
 
 
 def estimator_params(estimator: Any) -> dict[str, Any]:
@@ -266,46 +246,12 @@ def estimator_params(estimator: Any) -> dict[str, Any]:
         with _quiet():
             params = estimator.get_params(deep=True)
     except Exception as exc:
-        from ..errors import warn_once
-
         name = type(estimator).__qualname__
         warn_once(f"sklearn get_params {name}",
                   f"autolog: {name}.get_params() raised {type(exc).__name__}: {exc}; its runs "
                   f"are logged without params", stacklevel=2)
         return {}
-    return {key: param_value(value) for key, value in params.items()}
-
-
-def param_value(value: Any) -> Any:
-    """A JSON scalar standing for ``value`` (lists of steps become JSON text)."""
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    converted = _jsonable(value)
-    if isinstance(converted, list | dict):
-        return json.dumps(converted, sort_keys=True)
-    return converted
-
-
-def _jsonable(value: Any, depth: int = 0) -> Any:
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    if depth > 8:
-        return str(value)
-    if hasattr(value, "get_params") and not isinstance(value, type):
-        return type(value).__name__  # an estimator: its params come through deep=True
-    if isinstance(value, list | tuple):
-        return [_jsonable(v, depth + 1) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "size", None) == 1:  # numpy scalars
-        try:
-            return _jsonable(item(), depth + 1)
-        except Exception:
-            pass
-    from ..values import to_param_value
-
-    return to_param_value(value)
+    return {key: to_param_value(value) for key, value in params.items()}
 
 
 # -- training metrics ------------------------------------------------------------------------
@@ -334,7 +280,7 @@ def training_metrics(estimator: Any, x: Any, y: Any, sample_weight: Any = None,
         else:
             metrics = {}
         if "training_score" not in metrics and callable(getattr(estimator, "score", None)):
-            _put(metrics, "training_score", lambda: _score(estimator, x, y, sample_weight))
+            put(metrics, "training_score", lambda: _score(estimator, x, y, sample_weight))
     return metrics
 
 
@@ -363,34 +309,16 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _attempt(compute: Callable[[], Any]) -> Any:
-    """The value, or None where it does not apply to this estimator or data (it raised)."""
-    try:
-        return compute()
-    except Exception:
-        return None
-
-
-def _put(metrics: dict[str, float], key: str, compute: Callable[[], Any]) -> Any:
-    """Compute one metric into ``metrics``; one that does not apply is left out."""
-    value = _attempt(compute)
-    try:
-        metrics[key] = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value
-
-
 def _classifier_metrics(estimator: Any, x: Any, y: Any, weight: Any) -> dict[str, float]:
     from sklearn.base import ClassifierMixin
 
-    y_pred = _attempt(lambda: estimator.predict(x))
+    y_pred = attempt(lambda: estimator.predict(x))
     if y_pred is None:
         return {}
     classes = getattr(estimator, "classes_", None)
     metrics = classification_scores(y, y_pred, weight, "training_", classes)
     if hasattr(estimator, "predict_proba"):
-        proba = _attempt(lambda: estimator.predict_proba(x))
+        proba = attempt(lambda: estimator.predict_proba(x))
         if proba is not None:
             metrics.update(probability_scores(y, proba, weight, "training_", classes))
     if getattr(type(estimator), "score", None) is ClassifierMixin.score and \
@@ -398,146 +326,10 @@ def _classifier_metrics(estimator: Any, x: Any, y: Any, weight: Any) -> dict[str
         metrics["training_score"] = metrics["training_accuracy_score"]  # the same number
     return metrics
 
-
-# The common case (1-D labels the estimator knows, 1-D regression targets) is computed here
-# with numpy in well under a millisecond per metric on 10,000 rows: scikit-learn's own metric
-# functions validate and re-encode their inputs on every call (~2-10 ms each), which alone
-# would exceed the per-fit budget. Anything else (multilabel, multi-output, unknown labels)
-# goes to scikit-learn's functions. The definitions are scikit-learn's: the tests compare both.
-
-
-def classification_scores(y: Any, y_pred: Any, weight: Any, prefix: str,
-                          classes: Any = None) -> dict[str, float]:
-    """Accuracy, and precision, recall and F1 weighted by class support (zero_division=0)."""
-    fast = _attempt(lambda: _fast_classification_scores(y, y_pred, weight, classes))
-    if fast is not None:
-        return {f"{prefix}{name}": value for name, value in fast.items()}
-    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
-
-    metrics: dict[str, float] = {}
-    _put(metrics, f"{prefix}accuracy_score",
-         lambda: accuracy_score(y, y_pred, sample_weight=weight))
-    scores = _attempt(lambda: precision_recall_fscore_support(
-        y, y_pred, average="weighted", sample_weight=weight, zero_division=0))
-    for name, value in zip(("precision", "recall", "f1"), scores[:3] if scores else (),
-                           strict=False):
-        metrics[f"{prefix}{name}_score"] = float(value)
-    return metrics
-
-
-def _encode(classes: Any, *labels: Any) -> tuple[list[Any], int] | None:
-    """Each label array as indices into ``classes`` (default: the labels seen), or None."""
-    import numpy as np
-
-    arrays = [np.asarray(a) for a in labels]
-    if any(a.ndim != 1 for a in arrays):
-        return None
-    known = np.unique(np.concatenate(arrays)) if classes is None else np.asarray(classes)
-    if known.ndim != 1 or len(known) < 2:
-        return None
-    encoded = []
-    for array in arrays:
-        index = np.clip(np.searchsorted(known, array), 0, len(known) - 1)
-        if not np.array_equal(known[index], array):
-            return None  # a label the estimator does not know, or unsorted classes
-        encoded.append(index)
-    return encoded, len(known)
-
-
-def _weights(weight: Any) -> Any:
-    import numpy as np
-
-    return None if weight is None else np.asarray(weight, dtype=float)
-
-
-def _fast_classification_scores(y: Any, y_pred: Any, weight: Any,
-                                classes: Any) -> dict[str, float] | None:
-    import numpy as np
-
-    encoded = _encode(classes, y, y_pred)
-    if encoded is None:
-        return None
-    (true, pred), k = encoded
-    matrix = np.bincount(true * k + pred, weights=_weights(weight), minlength=k * k)
-    matrix = matrix.reshape(k, k)
-    hits, support, predicted = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
-    total = support.sum()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, hits / predicted, 0.0)
-        recall = np.where(support > 0, hits / support, 0.0)
-        f1 = np.where(support + predicted > 0, 2 * hits / (support + predicted), 0.0)
-    return {"accuracy_score": float(hits.sum() / total),
-            "precision_score": float((precision * support).sum() / total),
-            "recall_score": float((recall * support).sum() / total),
-            "f1_score": float((f1 * support).sum() / total)}
-
-
-def probability_scores(y: Any, proba: Any, weight: Any, prefix: str,
-                       classes: Any) -> dict[str, float]:
-    """Log loss, and ROC AUC (binary; multiclass: one-vs-rest weighted by support)."""
-    fast = _attempt(lambda: _fast_probability_scores(y, proba, weight, classes))
-    if fast is None:
-        return _sklearn_probability_scores(y, proba, weight, prefix, classes)
-    return {f"{prefix}{name}": value for name, value in fast.items()}
-
-
-def _fast_probability_scores(y: Any, proba: Any, weight: Any,
-                             classes: Any) -> dict[str, float] | None:
-    import numpy as np
-
-    encoded = _encode(classes, y)
-    if encoded is None or getattr(proba, "ndim", 0) != 2 or proba.shape[1] != encoded[1] \
-            or weight is not None:  # weighted AUC: scikit-learn's function
-        return None
-    (true,), k = encoded
-    eps = np.finfo(proba.dtype).eps
-    picked = np.clip(proba[np.arange(len(true)), true], eps, 1 - eps)
-    metrics = {"log_loss": float(-np.mean(np.log(picked)))}
-    if k == 2:
-        auc = _auc(true == 1, proba[:, 1])
-    else:
-        aucs = [_auc(true == c, proba[:, c]) for c in range(k)]
-        defined = [a for a in aucs if a is not None]
-        auc = float(np.average(defined, weights=np.bincount(true, minlength=k))) \
-            if len(defined) == k else None
-    if auc is not None:
-        metrics["roc_auc"] = auc
-    return metrics
-
-
-def _auc(positive: Any, scores: Any) -> float | None:
-    """ROC AUC as the Mann-Whitney statistic (average ranks for ties); None if undefined."""
-    from scipy.stats import rankdata
-
-    n_pos = int(positive.sum())
-    n_neg = len(positive) - n_pos
-    if not n_pos or not n_neg:
-        return None
-    ranks = rankdata(scores)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _sklearn_probability_scores(y: Any, proba: Any, weight: Any, prefix: str,
-                                classes: Any) -> dict[str, float]:
-    from sklearn.metrics import log_loss, roc_auc_score
-
-    metrics: dict[str, float] = {}
-    _put(metrics, f"{prefix}log_loss",
-         lambda: log_loss(y, proba, sample_weight=weight, labels=classes))
-    if getattr(proba, "ndim", 0) == 2 and proba.shape[1] == 2:
-        _put(metrics, f"{prefix}roc_auc",
-             lambda: roc_auc_score(y, proba[:, 1], sample_weight=weight))
-    else:
-        _put(metrics, f"{prefix}roc_auc",
-             lambda: roc_auc_score(y, proba, sample_weight=weight, multi_class="ovr",
-                                   average="weighted", labels=classes))
-    return metrics
-
-
 def _regressor_metrics(estimator: Any, x: Any, y: Any, weight: Any) -> dict[str, float]:
     from sklearn.base import RegressorMixin
 
-    y_pred = _attempt(lambda: estimator.predict(x))
+    y_pred = attempt(lambda: estimator.predict(x))
     if y_pred is None:
         return {}
     metrics = regression_scores(y, y_pred, weight, "training_")
@@ -547,54 +339,6 @@ def _regressor_metrics(estimator: Any, x: Any, y: Any, weight: Any) -> dict[str,
     return metrics
 
 
-def regression_scores(y: Any, y_pred: Any, weight: Any, prefix: str) -> dict[str, float]:
-    """MSE, RMSE, MAE and R² (1-D targets here; multi-output through scikit-learn)."""
-    fast = _attempt(lambda: _fast_regression_scores(y, y_pred, weight))
-    if fast is None:
-        return _sklearn_regression_scores(y, y_pred, weight, prefix)
-    return {f"{prefix}{name}": value for name, value in fast.items()}
-
-
-def _fast_regression_scores(y: Any, y_pred: Any, weight: Any) -> dict[str, float] | None:
-    import numpy as np
-
-    true, pred, weight = np.asarray(y), np.asarray(y_pred), _weights(weight)
-    if true.ndim != 1 or pred.shape != true.shape or true.dtype.kind not in "biuf":
-        return None
-    error = pred - true
-    mse = float(np.average(error**2, weights=weight))
-    spread = float(np.average((true - np.average(true, weights=weight)) ** 2, weights=weight))
-    r2 = (1 - mse / spread) if spread else (1.0 if not mse else 0.0)  # scikit-learn's choice
-    return {"mean_squared_error": mse, "root_mean_squared_error": math.sqrt(mse),
-            "mean_absolute_error": float(np.average(np.abs(error), weights=weight)),
-            "r2_score": float(r2)}
-
-
-def _sklearn_regression_scores(y: Any, y_pred: Any, weight: Any,
-                               prefix: str) -> dict[str, float]:
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
-    metrics: dict[str, float] = {}
-    mse = _put(metrics, f"{prefix}mean_squared_error",
-               lambda: mean_squared_error(y, y_pred, sample_weight=weight))
-    if mse is not None:
-        _put(metrics, f"{prefix}root_mean_squared_error", lambda: _root_mse(y, y_pred, weight))
-    _put(metrics, f"{prefix}mean_absolute_error",
-         lambda: mean_absolute_error(y, y_pred, sample_weight=weight))
-    _put(metrics, f"{prefix}r2_score", lambda: r2_score(y, y_pred, sample_weight=weight))
-    return metrics
-
-
-def _root_mse(y: Any, y_pred: Any, weight: Any) -> float:
-    try:
-        from sklearn.metrics import root_mean_squared_error
-    except ImportError:  # scikit-learn < 1.4
-        from sklearn.metrics import mean_squared_error
-
-        return math.sqrt(mean_squared_error(y, y_pred, sample_weight=weight))
-    return float(root_mean_squared_error(y, y_pred, sample_weight=weight))
-
-
 def _clusterer_metrics(estimator: Any, full_x: Any, x: Any) -> dict[str, float]:
     """Silhouette on at most SILHOUETTE_ROWS rows (it is quadratic in the rows)."""
     from sklearn.metrics import silhouette_score
@@ -602,10 +346,10 @@ def _clusterer_metrics(estimator: Any, full_x: Any, x: Any) -> dict[str, float]:
     metrics: dict[str, float] = {}
     labels = getattr(estimator, "labels_", None)
     if labels is None or getattr(labels, "ndim", 1) != 1:
-        full_x, labels = x, _attempt(lambda: estimator.predict(x))
+        full_x, labels = x, attempt(lambda: estimator.predict(x))
     if labels is not None:
         rows = min(SILHOUETTE_ROWS, len(labels))
-        _put(metrics, "training_silhouette_score",
+        put(metrics, "training_silhouette_score",
              lambda: silhouette_score(full_x, labels, sample_size=rows, random_state=SEED))
     return metrics
 
@@ -625,7 +369,7 @@ def log_search_results(run: Run, search: Any, max_child_runs: int) -> None:
     results = search.cv_results_
     best = getattr(search, "best_params_", None)
     if isinstance(best, Mapping):
-        run.log_params({f"best_{key}": param_value(value) for key, value in best.items()})
+        run.log_params({f"best_{key}": to_param_value(value) for key, value in best.items()})
     best_score = getattr(search, "best_score_", None)
     if best_score is not None:
         run.log_metrics({"best_score": best_score})
@@ -650,8 +394,7 @@ def _csv_cell(column: Any, index: int) -> Any:
     mask = getattr(column, "mask", None)
     if mask is not None and bool(getattr(mask, "ndim", 0)) and bool(mask[index]):
         return ""  # a masked param: not part of this candidate's grid
-    value = _jsonable(column[index])
-    return json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else value
+    return to_param_value(column[index])
 
 
 def top_candidates(results: Mapping[str, Any], refit: Any, limit: int) -> list[int]:
@@ -672,11 +415,9 @@ def top_candidates(results: Mapping[str, Any], refit: Any, limit: int) -> list[i
 
 
 def _log_candidate(parent: Run, results: Mapping[str, Any], index: int) -> None:
-    from .. import api
-
     tags = {"autolog.parent_run_id": parent.id, "candidate_index": str(index)}
-    with api.start_run(f"{parent.name}-candidate-{index}", tags=tags, parent=parent) as child:
-        child.log_params({k: param_value(v) for k, v in results["params"][index].items()})
+    with start_run(f"{parent.name}-candidate-{index}", tags=tags, parent=parent) as child:
+        child.log_params({k: to_param_value(v) for k, v in results["params"][index].items()})
         metrics = {}
         for key, column in results.items():
             if key == "params" or key.startswith("param_"):
@@ -690,7 +431,7 @@ def _log_candidate(parent: Run, results: Mapping[str, Any], index: int) -> None:
 # -- cross-validation helpers ----------------------------------------------------------------
 
 
-class _CvHelper(TrainingCall):
+class _CvHelper(ScopedCall):
     """``cross_validate(estimator, X, y, ...)`` and friends: one run, the folds pass through."""
 
     place = "sklearn cross-validation autologging"
@@ -700,29 +441,21 @@ class _CvHelper(TrainingCall):
         self.bound = _bind_helper(self.function, self.args, self.kwargs)
         estimator = self.bound.get("estimator")
         tags = {**estimator_tags(estimator), "sklearn_function": self.function}
-        self.scope = RunScope(default_name=self.function, tags=tags)
-        run = self.scope.run
+        run = self.open(default_name=self.function, tags=tags)
         if run.active:
             params = estimator_params(estimator) if hasattr(estimator, "get_params") else {}
             cv = self.bound.get("cv")
-            params["cv"] = param_value(cv) if cv is None or isinstance(cv, int) else \
+            params["cv"] = to_param_value(cv) if cv is None or isinstance(cv, int) else \
                 type(cv).__name__
             scoring = self.bound.get("scoring")
             if isinstance(scoring, str | list | tuple):
-                params["scoring"] = param_value(scoring)
+                params["scoring"] = to_param_value(scoring)
             run.log_params(params)
 
-    def after(self, result: Any) -> None:
-        try:
-            if self.scope.run.active:
-                self.scope.run.log_metrics(self.result_metrics(result))
-        finally:
-            self.scope.close()
+    def log_results(self, run: Run, result: Any) -> None:
+        run.log_metrics(self.result_metrics(run, result))
 
-    def failed(self, exc: BaseException) -> None:
-        self.scope.close(exc)
-
-    def result_metrics(self, result: Any) -> dict[str, float]:
+    def result_metrics(self, run: Run, result: Any) -> dict[str, float]:
         return {}
 
 
@@ -733,7 +466,7 @@ def _helper_call(name: str, base: type[_CvHelper] = _CvHelper) -> type[_CvHelper
 class _CrossValidate(_CvHelper):
     """Fold scores with step = fold, and their mean and std: ``cv_test_score_mean``..."""
 
-    def result_metrics(self, result: Any) -> dict[str, float]:
+    def result_metrics(self, run: Run, result: Any) -> dict[str, float]:
         import numpy as np
 
         metrics: dict[str, float] = {}
@@ -742,7 +475,7 @@ class _CrossValidate(_CvHelper):
                 continue
             array = np.asarray(values, dtype=float)
             for fold, value in enumerate(array):
-                self.scope.run.log_metrics({f"cv_{key}": value}, step=fold)
+                run.log_metrics({f"cv_{key}": value}, step=fold)
             metrics[f"cv_{key}_mean"] = float(array.mean())
             metrics[f"cv_{key}_std"] = float(array.std())
         return metrics
@@ -751,7 +484,7 @@ class _CrossValidate(_CvHelper):
 class _CrossValPredict(_CvHelper):
     """Out-of-fold predictions scored against y: ``cv_accuracy_score``, ``cv_r2_score``..."""
 
-    def result_metrics(self, result: Any) -> dict[str, float]:
+    def result_metrics(self, run: Run, result: Any) -> dict[str, float]:
         from sklearn.base import is_classifier, is_regressor
 
         estimator, y = self.bound.get("estimator"), self.bound.get("y")
@@ -805,8 +538,6 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
     try:
         data = pickle.dumps(model, protocol=protocol)
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
-        from ..errors import warn_once
-
         warn_once(f"sklearn pickle {cls.__qualname__}",
                   f"autolog: the fitted {cls.__qualname__} cannot be pickled, so no model was "
                   f"saved with its run ({type(exc).__name__}: {exc}); define the class at "
@@ -814,7 +545,7 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
         return None
     (path / "model.pkl").write_bytes(data)
     return {"flavor": "sklearn", "format": "pickle", "framework_version": sklearn.__version__,
-            "class": f"{cls.__module__}.{cls.__qualname__}", "file": "model.pkl",
+            "class": qualified_name(cls), "file": "model.pkl",
             "pickle_protocol": protocol}
 
 

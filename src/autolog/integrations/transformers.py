@@ -20,7 +20,6 @@ transformers is imported inside functions only; ``AutologCallback`` is built on 
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 import sys
@@ -30,10 +29,13 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .. import values
-from ..errors import warn_once
+from .._runtime import runtime
+from ..config import current
 from ..hookspecs import hookimpl
 from ..patching import TrainingCall
-from .base import Integration, LazyCallback, RunScope, isolated
+from ..report import warn_once
+from ..runs import RunScope, active_run
+from .base import Integration, LazyCallback, isolated
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -104,7 +106,7 @@ class _Recorder:
     @_guarded
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._close_previous()
-        if not state.is_world_process_zero or (self._injected and not _enabled()):
+        if not state.is_world_process_zero or (self._injected and not runtime.enabled):
             return
         model = self._model(kwargs)
         scope = self._open_scope(args, state, model)
@@ -176,10 +178,8 @@ class _Recorder:
         """``evaluate()`` / ``predict()`` outside ``train()`` log into the user's active run."""
         if self._scope is not None or self._search is not None or not state.is_world_process_zero:
             return None
-        if self._injected and not _enabled():
+        if self._injected and not runtime.enabled:
             return None
-        from ..api import active_run
-
         return active_run()
 
     # -- the run's lifecycle ---------------------------------------------------------------------
@@ -201,28 +201,25 @@ class _Recorder:
     def _close_unless_trial(self, state: Any) -> None:
         """A trial's run stays open for the search's own ``evaluate()`` after ``train()``."""
         if self._search is None or not state.is_hyper_param_search:
-            self._close("FINISHED")
+            self._close(None)
 
     def _close_previous(self) -> None:
         """A run still open here saw its ``train()`` return (a trial) or raise (no wrapper)."""
         if self._scope is not None:
-            self._close("FINISHED" if self._trained else "FAILED")
+            self._close(None if self._trained else _UNFINISHED)
 
-    def _close(self, status: str | None = None, exc: BaseException | None = None) -> None:
+    def _close(self, exc: BaseException | None) -> None:
+        """End the open run (if this callback opened it): FINISHED, or as ``exc`` says."""
         scope, self._scope, self._run = self._scope, None, None
-        if scope is None:
-            return
-        if status is None:
+        if scope is not None:
             scope.close(exc)
-        elif scope.owned:
-            scope.run.end(status)
 
     def _finish(self, exc: BaseException | None) -> None:
         """``train()`` returned (``exc`` None) or raised ``exc``: end what is still open."""
         if exc is None:
             self._close_previous()
         else:
-            self._close(exc=exc)
+            self._close(exc)
 
     def _search_done(self, exc: BaseException | None) -> None:
         self._finish(exc)
@@ -275,15 +272,11 @@ if TYPE_CHECKING:
     class AutologCallback(_Recorder, TrainerCallback):  # what __getattr__ builds
         ...
 
-_callback = LazyCallback(_Recorder, lambda: importlib.import_module("transformers").TrainerCallback,
-                         __name__)
+_callback = LazyCallback(_Recorder, __name__, {"transformers": ("transformers", "TrainerCallback")})
 __getattr__ = _callback.module_getattr
 
-
-def _enabled() -> bool:
-    from .. import api
-
-    return api.is_enabled()
+#: how a run ends whose ``train()`` never reached ``on_train_end`` (it raised, unseen)
+_UNFINISHED = RuntimeError("train() did not reach on_train_end")
 
 
 # -- what is logged --------------------------------------------------------------------------------
@@ -309,9 +302,8 @@ def _params(args: Any, model: Any) -> dict[str, Any]:
 
 
 def _model_params(model: Any) -> dict[str, Any]:
-    cls = type(model)
     total, trainable = _parameter_counts(model)
-    found: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}",
+    found: dict[str, Any] = {"class": values.qualified_name(type(model)),
                              "parameters": total, "trainable_parameters": trainable}
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "to_dict"):
@@ -375,9 +367,7 @@ def _reporters(args: Any) -> list[str]:
 
 def _warn_double_logging(reporters: Iterable[str]) -> None:
     """The Trainer's own MLflow / W&B reporting and autolog's backend of the same name both on."""
-    from ..api import get_settings
-
-    backends = set(get_settings().backend)
+    backends = set(current().backend)
     for name in sorted(set(reporters) & backends & {"mlflow", "wandb"}):
         warn_once(f"transformers report_to {name}",
                   f"autolog: this Trainer reports to {name} itself (report_to / its "
@@ -499,11 +489,11 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
     spec: dict[str, Any] = {"flavor": "transformers",
                             "format": "safetensors" if safe else "pytorch",
                             "framework_version": transformers.__version__,
-                            "class": _qualified(type(model)), "dtype": str(model.dtype)}
+                            "class": values.qualified_name(type(model)), "dtype": str(model.dtype)}
     processor = options.get("processing_class")
     if processor is not None and hasattr(processor, "save_pretrained"):
         processor.save_pretrained(path)
-        spec["processing_class"] = _qualified(type(processor))
+        spec["processing_class"] = values.qualified_name(type(processor))
     return spec
 
 
@@ -514,24 +504,10 @@ def autolog_load_model(spec: dict[str, Any], path: Path) -> Any:
         return None
     import transformers
 
-    cls = _import(spec.get("class", "")) or _architecture(path)
+    cls = values.resolve_name(spec.get("class", "")) or _architecture(path)
     major = int(transformers.__version__.split(".")[0])
     options = {} if major >= 5 else {"torch_dtype": "auto"}  # 5.x loads the saved dtype itself
     return cls.from_pretrained(path, **options)
-
-
-def _qualified(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _import(qualified: str) -> Any:
-    module_name, _, name = qualified.rpartition(".")
-    try:
-        import importlib
-
-        return getattr(importlib.import_module(module_name), name, None)
-    except Exception:  # a class from a script that is not importable here
-        return None
 
 
 def _architecture(path: Path) -> Any:

@@ -28,9 +28,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ..config import current
 from ..hookspecs import hookimpl
-from ..patching import TrainingCall
-from .base import Integration, RunScope
+from ..report import internal_error
+from ..values import qualified_name, resolve_name
+from .base import Integration, ScopedCall, subclasses
 
 if TYPE_CHECKING:
     from ..patching import Patcher
@@ -68,7 +70,7 @@ class XGBoostIntegration(Integration):
         patcher.training(module, "cv", _CV)
         patcher.training(xgboost.training, "cv", _CV)
         patcher.wrap(xgboost.sklearn, "train", _train_inside_fit)
-        for cls in (xgboost.sklearn.XGBModel, *_subclasses(xgboost.sklearn.XGBModel)):
+        for cls in (xgboost.sklearn.XGBModel, *subclasses(xgboost.sklearn.XGBModel)):
             if "fit" in vars(cls):
                 patcher.training(cls, "fit", _SklearnFit)
 
@@ -76,17 +78,6 @@ class XGBoostIntegration(Integration):
 @hookimpl
 def autolog_register_integrations(register: Callable[[Integration], None]) -> None:
     register(XGBoostIntegration())
-
-
-def _subclasses(cls: type) -> list[type]:
-    found: list[type] = []
-    stack: list[type] = list(cls.__subclasses__())
-    while stack:
-        sub = stack.pop()
-        if sub not in found:
-            found.append(sub)
-            stack.extend(sub.__subclasses__())
-    return found
 
 
 # -- the callback --------------------------------------------------------------------------------
@@ -128,28 +119,8 @@ def _with_callback(callbacks: Any, run: Run) -> list[Any]:
 # -- native API ----------------------------------------------------------------------------------
 
 
-class _NativeCall(TrainingCall):
-    """A native-API call with its run: ``log_results`` after it returns, the run ended either way
-    (FAILED, or KILLED, when it raises)."""
-
+class _NativeCall(ScopedCall):
     place = "xgboost autologging"
-    scope: RunScope | None = None
-
-    def log_results(self, run: Run, result: Any) -> None:
-        """What the call returned, logged into its run."""
-
-    def after(self, result: Any) -> None:
-        scope = self.scope
-        try:
-            if scope is not None and scope.run.active:
-                self.log_results(scope.run, result)
-        finally:
-            if scope is not None:
-                scope.close()
-
-    def failed(self, exc: BaseException) -> None:
-        if self.scope is not None:
-            self.scope.close(exc)
 
 
 class _Train(_NativeCall):
@@ -160,10 +131,8 @@ class _Train(_NativeCall):
             bound = _train_signature().bind(*self.args, **self.kwargs)
         except TypeError:
             return None  # xgboost.train raises its own error for these arguments: no run
-        self.scope = RunScope(default_name="Booster",
-                              tags={"estimator_name": "Booster",
-                                    "estimator_class": "xgboost.core.Booster"})
-        run = self.scope.run
+        run = self.open(default_name="Booster", tags={"estimator_name": "Booster",
+                                                       "estimator_class": "xgboost.core.Booster"})
         if not run.active:
             return None
         run.log_params(train_params(bound.arguments))
@@ -205,12 +174,11 @@ class _CV(_NativeCall):
             return  # xgboost.cv raises its own error for these arguments: no run
         bound.apply_defaults()  # nfold, stratified, seed...: how the folds were made
         self.early_stopping = bound.arguments.get("early_stopping_rounds") is not None
-        self.scope = RunScope(default_name="xgboost.cv",
-                              tags={"estimator_name": "Booster",
-                                    "estimator_class": "xgboost.core.Booster",
-                                    "xgboost.call": "cv"})
-        if self.scope.run.active:
-            self.scope.run.log_params(train_params(bound.arguments, NOT_CV_PARAMS))
+        tags = {"estimator_name": "Booster", "estimator_class": "xgboost.core.Booster",
+                "xgboost.call": "cv"}
+        run = self.open(default_name="xgboost.cv", tags=tags)
+        if run.active:
+            run.log_params(train_params(bound.arguments, NOT_CV_PARAMS))
 
     def log_results(self, run: Run, result: Any) -> None:
         log_cv_results(run, result, self.early_stopping)
@@ -257,7 +225,7 @@ def _booster_params(raw: Any) -> dict[str, Any]:
 # -- scikit-learn API ------------------------------------------------------------------------
 
 
-class _SklearnFit(TrainingCall):
+class _SklearnFit(ScopedCall):
     """``XGBClassifier().fit(X, y, eval_set=...)``: one run; the inner train adds the callback."""
 
     place = "xgboost autologging"
@@ -265,27 +233,22 @@ class _SklearnFit(TrainingCall):
     def before(self) -> None:
         estimator = self.instance
         cls = type(estimator)
-        tags = {"estimator_name": cls.__name__,
-                "estimator_class": f"{cls.__module__}.{cls.__qualname__}"}
-        self.scope = RunScope(default_name=cls.__name__, tags=tags)
-        if self.scope.run.active:
-            self.scope.run.log_params(estimator_params(estimator))
+        tags = {"estimator_name": cls.__name__, "estimator_class": qualified_name(cls)}
+        run = self.open(default_name=cls.__name__, tags=tags)
+        if run.active:
+            run.log_params(estimator_params(estimator))
             self.token = _fit_in_progress.set(self)
 
     def after(self, result: Any) -> None:
-        try:
-            self._leave()
-            run = self.scope.run
-            if run.active:
-                log_booster_results(run, self.instance.get_booster(), self.instance)
-        finally:
-            self.scope.close()
+        self._leave()
+        super().after(result)
 
     def failed(self, exc: BaseException) -> None:
-        try:
-            self._leave()
-        finally:
-            self.scope.close(exc)
+        self._leave()
+        super().failed(exc)
+
+    def log_results(self, run: Run, result: Any) -> None:
+        log_booster_results(run, self.instance.get_booster(), self.instance)
 
     def _leave(self) -> None:
         token = self.__dict__.pop("token", None)
@@ -308,7 +271,7 @@ def _train_inside_fit(wrapped: Callable[..., Any], instance: Any, args: tuple[An
                       kwargs: dict[str, Any]) -> Any:
     """The scikit-learn API's ``train``: add the callback of the fit in progress, if any."""
     fit = _fit_in_progress.get()
-    if fit is None:
+    if fit is None or fit.scope is None:
         return wrapped(*args, **kwargs)
     try:
         bound = _train_signature().bind(*args, **kwargs)
@@ -316,8 +279,6 @@ def _train_inside_fit(wrapped: Callable[..., Any], instance: Any, args: tuple[An
                                                       fit.scope.run)
         args, kwargs = bound.args, bound.kwargs
     except Exception as exc:
-        from ..errors import internal_error
-
         internal_error(fit.place, exc)
     return wrapped(*args, **kwargs)
 
@@ -327,11 +288,9 @@ def _train_inside_fit(wrapped: Callable[..., Any], instance: Any, args: tuple[An
 
 def log_booster_results(run: Run, booster: Any, model: Any) -> None:
     """Early-stopping results, feature importance, and the model (``model``: what to save)."""
-    from .. import api
-
     best = {key: booster.attr(key) for key in ("best_iteration", "best_score")}
     run.log_metrics({key: float(value) for key, value in best.items() if value is not None})
-    if api.get_settings().log_models:
+    if current().log_models:
         run.log_model(model)
     importance = feature_importance(booster)
     if importance:
@@ -406,10 +365,10 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
     cls = type(model)
     spec = {"flavor": "xgboost", "format": fmt, "framework_version": xgb.__version__,
             "file": file, "api": "native" if isinstance(model, xgb.Booster) else "sklearn",
-            "class": f"{cls.__module__}.{cls.__qualname__}"}
+            "class": qualified_name(cls)}
     if spec["api"] == "sklearn":
         base = next(c for c in cls.__mro__ if c.__module__.startswith("xgboost."))
-        spec["xgboost_class"] = f"{base.__module__}.{base.__qualname__}"
+        spec["xgboost_class"] = qualified_name(base)
     return spec
 
 
@@ -432,16 +391,10 @@ def autolog_load_model(spec: dict[str, Any], path: Path) -> Any:
 
 def _estimator_class(spec: dict[str, Any]) -> Any:
     """The saved class; XGBoost's own base of it when that one cannot be imported here."""
-    import importlib
-
     for qualified in (spec.get("class"), spec.get("xgboost_class")):
-        if not qualified:
-            continue
-        module, _, name = qualified.rpartition(".")
-        try:
-            return getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            continue
+        found = resolve_name(qualified) if qualified else None
+        if found is not None:
+            return found
     import xgboost
 
     return xgboost.XGBModel

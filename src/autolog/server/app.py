@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import ClientDisconnect
 
-from .. import __version__
+from .._version import __version__
 from . import auth, ingest, query
 from .db import Database
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun

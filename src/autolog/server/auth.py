@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
 
-from .models import tokens
+from .tables import tokens
 
 if TYPE_CHECKING:
     from .db import Database

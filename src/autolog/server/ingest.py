@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .errors import NoSuchRun
-from .models import artifacts, batches, files, latest_metrics, metrics, models, params, runs, tags
 from .schemas import BatchIn, ModelIn, RunIn, metric_in, param_in
+from .tables import artifacts, batches, files, latest_metrics, metrics, models, params, runs, tags
 
 if TYPE_CHECKING:
     from sqlalchemy import Table

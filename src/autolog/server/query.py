@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, exists, func, or_, select
 
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun
-from .models import artifacts, files, latest_metrics, metrics, models, params, runs, tags
 from .schemas import metric_out
+from .tables import artifacts, files, latest_metrics, metrics, models, params, runs, tags
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

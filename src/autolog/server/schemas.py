@@ -9,10 +9,11 @@ fit an index entry. Non-finite metric values travel as the strings ``"NaN"``, ``
 from __future__ import annotations
 
 import json
-import math
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from ..journal.codec import float_from_json, float_to_json
 
 __all__ = [
     "MAX_POINTS_PER_BATCH", "ArtifactIn", "BatchIn", "BatchOut", "FileList", "FileOut",
@@ -61,29 +62,20 @@ NonFinite = Literal["NaN", "Infinity", "-Infinity"]
 MetricValue = float | NonFinite
 ParamValue = Text | int | float | bool | None
 
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
 def metric_in(value: float | str) -> float | None:
     """A request's metric value as the database stores it (NULL for NaN)."""
-    number = _NONFINITE[value] if isinstance(value, str) else value
+    number = float_from_json(value)
     return None if number != number else number
 
 
 def metric_out(value: float | None) -> float | str:
-    """A stored metric value as JSON can carry it."""
-    if value is None or value != value:
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
+    """A stored metric value as JSON can carry it (NULL is NaN)."""
+    return "NaN" if value is None else float_to_json(value)
 
 
 def param_in(value: Any) -> Any:
     """Non-finite float params become their names, as the journal writes them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return metric_out(value)
-    return value
+    return float_to_json(value) if isinstance(value, float) else value
 
 
 class _Strict(BaseModel):

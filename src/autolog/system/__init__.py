@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, ClassVar
 
-from ..errors import internal_error
+from ..report import internal_error
 
 if TYPE_CHECKING:
     from ..config import Settings

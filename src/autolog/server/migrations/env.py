@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from autolog.server.models import metadata
+from autolog.server.tables import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)

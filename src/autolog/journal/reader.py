@@ -1,184 +1,33 @@
-"""The local run format: writing the journal, and reading runs back.
+"""Reading runs back from the local store: the journal, a run's summary, the list of runs.
 
-A run is a directory ``<AUTOLOG_DIR>/<run id>/`` holding (see ``docs/format.md``):
-
-- ``events.jsonl``: the journal, one JSON object per line, appended only; the source of truth;
-- ``meta.json``: a summary rewritten at start and end, so listing runs needs no journal scan;
-- ``artifacts/``: files logged with the run (models under ``artifacts/<name>/``);
-- ``run.lock``: held (``flock``) by the process that runs it; free with no end event = CRASHED;
-- ``delivery/``: one cursor per remote backend (see :mod:`autolog.delivery`).
-
-Non-finite floats are written as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` so every
-line is strict JSON; metric values come back as floats.
+A reader tolerates what a killed writer leaves: a torn last line is not read (and never loses
+the lines before it), a line that is not JSON is skipped. A run whose ``run.lock`` is free and
+whose journal has no end event reads back CRASHED.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-try:  # POSIX; elsewhere liveness falls back to the pid in meta.json
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from .codec import float_from_json
+from .files import ARTIFACTS, JOURNAL, LOCK, META, is_locked, read_json
 
-__all__ = [
-    "FORMAT_VERSION",
-    "Journal",
-    "RunLock",
-    "RunRecord",
-    "encode_events",
-    "find_run",
-    "iter_journal",
-    "list_runs",
-    "load_run",
-]
-
-FORMAT_VERSION = 1
-JOURNAL = "events.jsonl"
-META = "meta.json"
-LOCK = "run.lock"
-ARTIFACTS = "artifacts"
-DELIVERY = "delivery"
-
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
-
-
-# --- writing ----------------------------------------------------------------------------------
-
-
-def _finite(value: Any) -> Any:
-    """Replace non-finite floats, at any depth, by their string names."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-def dumps_line(record: dict[str, Any]) -> str:
-    try:
-        return _dumps(record)
-    except ValueError:  # a NaN or infinity somewhere: the rare path
-        return _dumps(_finite(record))
-
-
-def encode_events(events: Iterable[tuple[Any, ...]]) -> tuple[bytes, dict[str, float]]:
-    """Turn buffered events into journal lines; also return each metric's last value.
-
-    Metric events are 4-tuples ``(key, value, step, timestamp_ms)``; consecutive ones share one
-    columnar ``metrics`` line. Other events are ``(kind, record)`` pairs written as ``record``.
-    """
-    lines: list[str] = []
-    last: dict[str, float] = {}
-    columns: dict[str, tuple[list[int], list[float], list[int]]] = {}
-    for event in events:
-        if len(event) == 4:
-            key, value, step, ts = event
-            col = columns.get(key)
-            if col is None:
-                col = columns[key] = ([], [], [])
-            col[0].append(step)
-            col[1].append(value)
-            col[2].append(ts)
-            continue
-        if columns:
-            lines.append(_metrics_line(columns, last))
-            columns = {}
-        lines.append(dumps_line(event[1]))
-    if columns:
-        lines.append(_metrics_line(columns, last))
-    if not lines:
-        return b"", last
-    return ("\n".join(lines) + "\n").encode("utf-8"), last
-
-
-def _metrics_line(columns: dict[str, Any], last: dict[str, float]) -> str:
-    for key, col in columns.items():
-        last[key] = col[1][-1]
-    return dumps_line({"t": "metrics", "d": columns})
-
-
-class Journal:
-    """The append-only journal file of one run, as written by this process."""
-
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / JOURNAL
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if os.fstat(self._fd).st_size and not _ends_with_newline(self.path):
-            os.write(self._fd, b"\n")  # a torn line left by a killed writer stays on its own
-
-    def write(self, data: bytes) -> None:
-        # One write per flush: with O_APPEND a forked child's writes never interleave with ours.
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) == b"\n"
-
-
-def write_meta(run_dir: Path, meta: dict[str, Any]) -> None:
-    """Replace ``meta.json`` atomically (a reader sees the old or the new one, never half)."""
-    tmp = run_dir / f".{META}.{os.getpid()}.tmp"
-    tmp.write_text(dumps_line(meta), encoding="utf-8")
-    os.replace(tmp, run_dir / META)
+__all__ = ["RunRecord", "find_run", "iter_journal", "list_runs", "load_run", "lock_is_held",
+           "read_meta", "start_record"]
 
 
 def read_meta(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((run_dir / META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-class RunLock:
-    """Held by the process running a run; a free lock and no end event means it crashed."""
-
-    def __init__(self, run_dir: Path):
-        self._fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is not None:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                pass  # another process holds it (an attached rank or a re-used id): fine
-
-    def release(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+    return read_json(run_dir / META) or None
 
 
 def lock_is_held(run_dir: Path, meta: dict[str, Any] | None) -> bool:
     """Is a live process still running this run?"""
-    if fcntl is None:  # pragma: no cover - Windows: best effort from the pid
-        return _pid_alive(meta)
-    try:
-        fd = os.open(run_dir / LOCK, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)  # closing drops the shared lock we may have taken
-    return False
+    held = is_locked(run_dir / LOCK)
+    return _pid_alive(meta) if held is None else held
 
 
 def _pid_alive(meta: dict[str, Any] | None) -> bool:  # pragma: no cover - Windows
@@ -222,8 +71,11 @@ def iter_journal(path: Path, offset: int = 0) -> Iterator[tuple[int, dict[str, A
                 yield pos, record
 
 
-def metric_value(raw: Any) -> float:
-    return _NONFINITE[raw] if isinstance(raw, str) else float(raw)
+def start_record(run_dir: Path) -> dict[str, Any] | None:
+    """The run's start event: the first line of its journal."""
+    for _, record in iter_journal(run_dir / JOURNAL):
+        return record if record.get("t") == "start" else None
+    return None
 
 
 class RunRecord:
@@ -313,7 +165,7 @@ class RunRecord:
         if kind == "metrics":
             for key, (steps, values, stamps) in record["d"].items():
                 points = self._history.setdefault(key, [])
-                points.extend(zip(steps, map(metric_value, values), stamps, strict=False))
+                points.extend(zip(steps, map(float_from_json, values), stamps, strict=False))
         elif kind == "params":
             self._params.update(record["d"])
         elif kind == "tags":
@@ -340,11 +192,8 @@ def load_run(run_dir: Path) -> RunRecord:
 
 
 def _meta_from_journal(run_dir: Path) -> dict[str, Any] | None:
-    for _, record in iter_journal(run_dir / JOURNAL):
-        if record.get("t") == "start":
-            return {**record, "start_time": record.get("time", 0)}
-        break
-    return None
+    start = start_record(run_dir)
+    return None if start is None else {**start, "start_time": start.get("time", 0)}
 
 
 def list_runs(root: Path, project: str | None = None) -> list[RunRecord]:

@@ -1,0 +1,81 @@
+"""Switching autologging on and off: which integrations patch which modules.
+
+:func:`activate` reverts what was patched, then asks each chosen integration to patch its modules
+as soon as they are imported (at once for those already imported) through the one patcher;
+:func:`deactivate` reverts every patch exactly. The state (enabled, what was patched, the
+post-import callbacks) lives in the runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._runtime import runtime
+from .errors import ConfigError
+from .patching import clear_import_callbacks, on_import, patcher
+from .plugins import get_plugins
+
+if TYPE_CHECKING:
+    from .integrations.base import Integration
+
+__all__ = ["activate", "choose_integrations", "deactivate", "is_enabled"]
+
+
+def is_enabled() -> bool:
+    return runtime.enabled
+
+
+def choose_integrations(frameworks: Iterable[str] | str | None,
+                        exclude: Iterable[str] | str | None) -> dict[str, Integration]:
+    """The installed integrations ``enable(frameworks=..., exclude=...)`` asks for."""
+    available = get_plugins().integrations()
+    wanted = set(available)
+    if frameworks is not None:
+        wanted = _names("frameworks", frameworks, available)
+    wanted -= _names("exclude", exclude, available) if exclude is not None else set()
+    return {name: available[name] for name in sorted(wanted)}
+
+
+def _names(arg: str, given: Iterable[str] | str, available: Mapping[str, Any]) -> set[str]:
+    names = {given} if isinstance(given, str) else set(given)
+    unknown = names - set(available)
+    if unknown:
+        raise ConfigError(f"enable({arg}=...): unknown framework(s) {', '.join(sorted(unknown))}; "
+                          f"accepted: {', '.join(sorted(available))}")
+    return names
+
+
+def activate(integrations: Mapping[str, Integration]) -> None:
+    """Revert what was patched, then patch each integration's modules once imported."""
+    with runtime.lock:
+        _revert()
+        runtime.enabled = True
+        for integration in integrations.values():
+            _watch(integration)
+
+
+def deactivate() -> None:
+    """Stop recording training calls and restore every patched framework method exactly."""
+    with runtime.lock:
+        runtime.enabled = False
+        _revert()
+
+
+def _watch(integration: Integration) -> None:
+    for module_name in integration.modules:
+        def patch(module: Any, integration: Integration = integration) -> None:
+            with runtime.lock:
+                if not runtime.enabled or module.__name__ in runtime.patched_modules:
+                    return
+                runtime.patched_modules.add(module.__name__)
+                integration.patch(patcher(), module)
+
+        on_import(module_name, patch)
+
+
+def _revert() -> None:
+    clear_import_callbacks()
+    if runtime.patcher is not None:
+        runtime.patcher.revert()
+    runtime.patched_modules.clear()

@@ -1,0 +1,156 @@
+"""Replaying a run's journal to a backend, from the persisted cursor (:mod:`.cursor`).
+
+Delivery reads lines from the cursor, groups them into backend calls, and moves the cursor past
+each call as soon as it succeeds. The same code runs in the training process's worker threads
+(:mod:`.worker`) and in ``autolog sync``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..journal.codec import float_from_json
+from ..journal.files import JOURNAL
+from ..journal.reader import iter_journal, lock_is_held, read_meta, start_record
+from .contract import Backend, Batch, Metric, RejectedBatch, RunRef
+from .cursor import Cursor, DeliveryBusy
+
+__all__ = ["DeliveryBusy", "deliver", "pending_lines"]
+
+log = logging.getLogger("autolog")
+
+MAX_BATCH_POINTS = 10_000
+
+
+def deliver(backend: Backend, run_dir: Path, *, started: set[str] | None = None,
+            progress: Callable[[int], None] | None = None) -> bool:
+    """Deliver the journal of ``run_dir`` past the cursor to ``backend``.
+
+    Returns True once the run's end has been delivered. A backend exception propagates after
+    the cursor has been saved at the last acknowledged call, so a retry resends only the rest.
+    ``started`` remembers, across calls, the runs whose ``start_run`` this process already made.
+
+    A run whose process died without ending it (its lock is free, its journal has no end) is
+    ended as CRASHED once all it wrote is delivered, at the time its journal was last written, so
+    no tracker shows it running forever.
+    """
+    cursor = Cursor(run_dir, backend.cursor_key())
+    if cursor.done:
+        return True
+    with cursor.lock():
+        cursor = Cursor(run_dir, backend.cursor_key())  # re-read under the lock
+        start = start_record(run_dir)
+        if start is None:
+            return False
+        # Asked before reading the journal: a run that ends while we read has its end written
+        # before its lock is freed, so the replay sees that end.
+        orphaned = not lock_is_held(run_dir, read_meta(run_dir))
+        ref = RunRef(run_dir, start, cursor.state, cursor.key)
+        started = set() if started is None else started
+        if ref.id not in started:
+            backend.start_run(ref)
+            started.add(ref.id)
+            cursor.save()
+        replay = _Replay(backend, ref, cursor, progress)
+        if replay.run():
+            return True
+        if orphaned:
+            replay.end_crashed()
+        return cursor.done
+
+
+class _Replay:
+    """Turns journal lines into backend calls, saving the cursor after each."""
+
+    def __init__(self, backend: Backend, ref: RunRef, cursor: Cursor,
+                 progress: Callable[[int], None] | None):
+        self.backend = backend
+        self.ref = ref
+        self.cursor = cursor
+        self.progress = progress
+        self.batch = Batch(cursor.offset)
+        self.batch_end = cursor.offset
+        self.batch_lines = 0
+
+    def run(self) -> bool:
+        journal = self.ref.path / JOURNAL
+        for end, record in iter_journal(journal, self.cursor.offset):
+            kind = record.get("t")
+            if kind in ("params", "tags", "metrics"):
+                self._add(kind, record)
+                self.batch_end, self.batch_lines = end, self.batch_lines + 1
+                if len(self.batch.metrics) >= MAX_BATCH_POINTS or end == self.cursor.inflight:
+                    self._send_batch()
+                continue
+            self._send_batch()
+            self._dispatch(kind, record)
+            self._ack(end, 1)
+        self._send_batch()
+        return self.cursor.done
+
+    def _add(self, kind: str, record: dict[str, Any]) -> None:
+        if kind == "metrics":
+            metrics = self.batch.metrics
+            for key, (steps, values, stamps) in record["d"].items():
+                for step, value, ts in zip(steps, values, stamps, strict=False):
+                    metrics.append(Metric(key, float_from_json(value), step, ts))
+        elif kind == "params":
+            self.batch.params.update(record["d"])
+        else:
+            self.batch.tags.update(record["d"])
+
+    def _send_batch(self) -> None:
+        if self.batch:
+            self.batch.journal_range = (self.batch.journal_range[0], self.batch_end)
+            self.cursor.inflight = self.batch_end
+            self.cursor.save()
+            try:
+                self.backend.log_batch(self.ref, self.batch)
+            except RejectedBatch as why:
+                log.warning("autolog: %s refused journal bytes %d-%d of run %s and they were "
+                            "skipped (they stay in the local journal): %s", self.backend.name,
+                            *self.batch.journal_range, self.ref.id, why)
+        if self.batch_lines:
+            self._ack(self.batch_end, self.batch_lines)
+            self.batch_lines = 0
+        self.batch = Batch(self.cursor.offset)
+
+    def _dispatch(self, kind: str | None, record: dict[str, Any]) -> None:
+        artifacts = self.ref.artifacts_dir
+        if kind == "artifact":
+            self.backend.log_artifact(self.ref, artifacts / record["path"], record["path"])
+        elif kind == "model":
+            spec = record["spec"]
+            self.backend.log_model(self.ref, artifacts / spec["path"], record["name"], spec)
+        elif kind == "end":
+            self.backend.end_run(self.ref, record["status"], record["time"])
+            self.cursor.done = True
+
+    def end_crashed(self) -> None:
+        journal = self.ref.path / JOURNAL
+        try:
+            last_written = int(journal.stat().st_mtime * 1000)
+        except OSError:
+            last_written = int(time.time() * 1000)
+        self.backend.end_run(self.ref, "CRASHED", last_written)
+        self.cursor.done = True
+        self.cursor.save()
+
+    def _ack(self, end: int, lines: int) -> None:
+        self.cursor.offset = end
+        self.cursor.inflight = None
+        self.cursor.save()
+        if self.progress is not None:
+            self.progress(lines)
+
+
+def pending_lines(run_dir: Path, key: str) -> int:
+    """Journal lines ``key`` has not acknowledged yet."""
+    cursor = Cursor(run_dir, key)
+    if cursor.done:
+        return 0
+    return sum(1 for _ in iter_journal(run_dir / JOURNAL, cursor.offset))

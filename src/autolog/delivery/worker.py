@@ -1,0 +1,200 @@
+"""Delivery in the training process: one worker thread per backend, and :class:`Deliveries`,
+the set of workers the journal writer notifies.
+
+A worker replays each notified run's journal from its cursor (:func:`.replay.deliver`). A
+backend that raises is retried with exponential backoff and jitter; one worker per backend keeps
+a slow or failing backend from delaying the others, the journal, or the training thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .._runtime import runtime
+from .cursor import DeliveryBusy
+from .replay import deliver, pending_lines
+
+if TYPE_CHECKING:
+    from .contract import Backend
+
+__all__ = ["Deliveries", "Worker"]
+
+log = logging.getLogger("autolog")
+
+MAX_BACKOFF = 30.0
+
+
+class Worker:
+    """One backend's delivery thread in the training process."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.last_error: BaseException | None = None
+        self._pending: dict[Path, int] = {}  # run dir -> notifications seen
+        self._started: set[str] = set()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._stopped = False
+        self._failures = 0
+        self._retry_at = 0.0
+        self._warned: set[str] = set()
+        self._thread = threading.Thread(target=self._loop, name=f"autolog-{backend.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def notify(self, run_dir: Path) -> None:
+        with self._cond:
+            self._pending[run_dir] = self._pending.get(run_dir, 0) + 1
+            self._cond.notify_all()
+
+    def wait_idle(self, deadline: float) -> bool:
+        with self._cond:
+            while self._pending or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stopped:
+                    return False
+                self._cond.wait(min(left, 0.1))
+            return True
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def undelivered(self) -> int:
+        with self._cond:
+            runs = list(self._pending)
+        return sum(pending_lines(run_dir, self.backend.cursor_key()) for run_dir in runs)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped:
+                    wait = self._retry_at - time.monotonic()
+                    if self._pending and wait <= 0:
+                        break
+                    self._cond.wait(wait if self._pending else None)
+                if self._stopped:
+                    break
+                work = dict(self._pending)
+                self._busy = True
+            ok = self._deliver_all(work)
+            with self._cond:
+                self._busy = False
+                if not ok:
+                    self._retry_at = time.monotonic() + self._backoff()
+                self._cond.notify_all()
+        self._close()
+
+    def _deliver_all(self, work: dict[Path, int]) -> bool:
+        for run_dir, seen in work.items():
+            try:
+                deliver(self.backend, run_dir, started=self._started)
+            except DeliveryBusy:
+                pass  # `autolog sync` has it; the next notification picks up after it
+            except Exception as exc:
+                self._failed(exc)
+                return False
+            with self._cond:
+                if self._pending.get(run_dir) == seen:
+                    del self._pending[run_dir]
+        self._failures = 0
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        self.last_error = exc
+        self._failures += 1
+        kind = type(exc).__name__
+        if kind not in self._warned:
+            self._warned.add(kind)
+            log.warning("autolog: the %s backend failed (%s: %s); retrying with backoff. "
+                        "Nothing is lost: the local journal keeps every event and "
+                        "`autolog sync` delivers what is left.", self.backend.name, kind, exc)
+
+    def _backoff(self) -> float:
+        return min(MAX_BACKOFF, 0.25 * 2 ** self._failures) * random.uniform(0.5, 1.5)
+
+    def _close(self) -> None:
+        try:
+            self.backend.close()
+        except Exception as exc:
+            log.warning("autolog: closing the %s backend failed: %s", self.backend.name, exc)
+
+
+class Deliveries:
+    """The delivery workers of this process, one per backend destination."""
+
+    def __init__(self) -> None:
+        self._workers: dict[str, Worker] = {}  # backend name -> its worker
+        self._retired: list[Worker] = []  # workers of destinations reconfigured away
+        self._lock = threading.Lock()
+        self._in_child = False
+
+    def configure(self, backends: dict[str, Backend]) -> None:
+        """Start a worker for each backend destination not served yet.
+
+        A backend whose destination changed (another tracking URI) gets a new worker for the
+        runs started from now on; the old worker finishes the runs it was given.
+        """
+        if self._in_child or not backends:
+            return
+        # SDKs start thread pools; concurrent.futures registers its exit hook on first import,
+        # which Python refuses once shutdown began: import it now so the exit flush can deliver.
+        import concurrent.futures.thread  # noqa: F401
+
+        with self._lock:
+            for name, backend in backends.items():
+                current = self._workers.get(name)
+                if current is not None and \
+                        current.backend.cursor_key() == backend.cursor_key():
+                    continue
+                if current is not None:
+                    self._retired.append(current)
+                self._workers[name] = Worker(backend)
+
+    def notify(self, run_dir: Path, backends: tuple[str, ...]) -> None:
+        """The journal of ``run_dir`` has new lines for these backends."""
+        for name in backends:
+            worker = self._workers.get(name)
+            if worker is not None:
+                worker.notify(run_dir)
+
+    def _all(self) -> list[Worker]:
+        with self._lock:
+            return [*self._workers.values(), *self._retired]
+
+    def wait(self, deadline: float) -> bool:
+        """Wait until every worker is idle, or ``deadline`` (``time.monotonic``) passes."""
+        return all(worker.wait_idle(deadline) for worker in self._all())
+
+    def shutdown(self, timeout: float) -> dict[str, int]:
+        """Wait up to ``timeout`` seconds, stop the workers; undelivered lines per backend."""
+        self.wait(time.monotonic() + timeout)
+        left: dict[str, int] = {}
+        for worker in self._all():
+            worker.stop()
+            remaining = worker.undelivered()
+            if remaining:
+                left[worker.backend.name] = left.get(worker.backend.name, 0) + remaining
+        return left
+
+    def after_fork_in_child(self) -> None:
+        """A forked child delivers nothing: the parent delivers the shared journals."""
+        self._in_child = True
+        self._workers, self._retired = {}, []
+        self._lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    if runtime.deliveries is not None:
+        runtime.deliveries.after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,27 @@
+"""The local store: one directory per run whose journal (``events.jsonl``) is the source of truth.
+
+- :mod:`.files`: the run directory's layout, file locks, atomic writes;
+- :mod:`.codec`: the line encoding, and the one non-finite float codec;
+- :mod:`.reader`: reading runs back (:class:`RunRecord`, :func:`list_runs`, ...);
+- :mod:`.writer`: buffers and the writer thread.
+
+The format is documented in ``docs/format.md``.
+"""
+
+from __future__ import annotations
+
+from .files import ARTIFACTS, DELIVERY, FORMAT_VERSION, JOURNAL, LOCK, META
+from .reader import (
+    RunRecord,
+    find_run,
+    iter_journal,
+    list_runs,
+    load_run,
+    lock_is_held,
+    read_meta,
+    start_record,
+)
+
+__all__ = ["ARTIFACTS", "DELIVERY", "FORMAT_VERSION", "JOURNAL", "LOCK", "META", "RunRecord",
+           "find_run", "iter_journal", "list_runs", "load_run", "lock_is_held", "read_meta",
+           "start_record"]

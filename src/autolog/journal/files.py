@@ -1,0 +1,91 @@
+"""A run directory's layout, and the file primitives the journal and delivery share.
+
+A run is a directory ``<AUTOLOG_DIR>/<run id>/`` holding (see ``docs/format.md``):
+
+- ``events.jsonl``: the journal, one JSON object per line, appended only; the source of truth;
+- ``meta.json``: a summary rewritten at start and end, so listing runs needs no journal scan;
+- ``artifacts/``: files logged with the run (models under ``artifacts/<name>/``);
+- ``run.lock``: held (``flock``) by the process that runs it; free with no end event = CRASHED;
+- ``delivery/``: one cursor per remote backend (see :mod:`autolog.delivery`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+try:  # POSIX; elsewhere liveness falls back to the pid in meta.json
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["ARTIFACTS", "DELIVERY", "FORMAT_VERSION", "JOURNAL", "LOCK", "META", "FileLock",
+           "atomic_write", "is_locked", "read_json"]
+
+FORMAT_VERSION = 1
+JOURNAL = "events.jsonl"
+META = "meta.json"
+LOCK = "run.lock"
+ARTIFACTS = "artifacts"
+DELIVERY = "delivery"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: a reader sees the old content or the new, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; ``{}`` when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class FileLock:
+    """An exclusive ``flock`` on ``path``, taken without waiting; the kernel frees it however
+    the holding process ends."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd = -1
+
+    def acquire(self) -> bool:
+        """Take the lock; False when another process holds it (the file stays open anyway, so
+        a run whose lock is held elsewhere still keeps it alive while this process runs)."""
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is None:  # pragma: no cover - Windows
+            return True
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def is_locked(path: Path) -> bool | None:
+    """Does a process hold an exclusive lock on ``path``? None where locks cannot be asked."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the shared lock we may have taken
+    return False
