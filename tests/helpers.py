@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import autolog
@@ -46,5 +47,10 @@ def crashed_run(store: Path, steps: int = 1000) -> str:
                           env=clean_env(store), capture_output=True, text=True, timeout=60,
                           check=True)
     run_id = done.stdout.strip()
-    assert autolog.get_run(run_id, store).status == "CRASHED"
+    # a child the dead process forked (its run-context `git status`) may hold a copy of the run's
+    # lock for a moment after the process is gone
+    deadline = time.monotonic() + 10
+    while autolog.get_run(run_id, store).status != "CRASHED" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert autolog.get_run(run_id, store).status == "CRASHED", done.stderr
     return run_id

@@ -17,12 +17,15 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        parser.print_help()
-        return 2
     try:
+        if argv[:1] == ["server"]:
+            return cmd_server(argv[1:])
+        args = parser.parse_args(argv)
+        if not hasattr(args, "func"):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except (LookupError, ValueError, ImportError, ConnectionError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, LookupError) and exc.args else exc
@@ -62,14 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", help="local store (default: AUTOLOG_DIR)")
     demo.set_defaults(func=cmd_demo)
 
-    server = sub.add_parser("server", help="run the autolog tracking server (extra: server)")
-    try:
-        from .server.cli import configure_parser
-    except ImportError as exc:
-        why = str(exc)
-        server.set_defaults(func=lambda args: _missing_server(why))
-    else:
-        configure_parser(server)
+    # listed here for --help; `autolog server ...` is parsed by the server's own parser (main)
+    sub.add_parser("server", help="run the autolog tracking server (extra: server)")
     return parser
 
 
@@ -80,10 +77,11 @@ def _store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _missing_server(why: str) -> int:
-    print(f"autolog server needs its extra: pip install 'autolog-ml[server]' ({why})",
-          file=sys.stderr)
-    return 1
+def cmd_server(argv: list[str]) -> int:
+    """``autolog server ...``: the only command that imports :mod:`autolog.server`."""
+    from .server.cli import main as server_main
+
+    return server_main(argv)
 
 
 # -- runs and show ----------------------------------------------------------------------------
@@ -266,7 +264,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(args.dir)
+    store = run_demo(args.dir)
+    code = main(["runs", "--dir", store, "--limit", "10"])
+    print("\nnext: autolog show <id>   (params, tags, metrics, artifacts of one run)")
+    return code
 
 
 # -- formatting -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""``autolog demo``: the main job. Trains what is installed with autolog on, then lists the runs.
+"""``autolog demo``: the main job. Trains what is installed with autolog on (the CLI then lists
+the runs).
 
 A hand-written training loop always runs (it needs no framework); scikit-learn and XGBoost
 models train too when those are installed. Everything goes to the local store.
@@ -15,10 +16,9 @@ from collections.abc import Callable
 __all__ = ["run_demo"]
 
 
-def run_demo(directory: str | None = None) -> int:
+def run_demo(directory: str | None = None) -> str:
+    """Train the demo jobs into the local store; returns the store's directory."""
     import autolog
-
-    from .cli import main as cli_main
 
     if directory is not None:
         os.environ["AUTOLOG_DIR"] = directory
@@ -35,9 +35,7 @@ def run_demo(directory: str | None = None) -> int:
         trained.append(label)
     autolog.flush()
     print(f"\n{len(trained)} training job(s) recorded in {os.path.abspath(store)}:\n")
-    code = cli_main(["runs", "--dir", store, "--limit", "10"])
-    print("\nnext: autolog show <id>   (params, tags, metrics, artifacts of one run)")
-    return code
+    return store
 
 
 def _manual_loop() -> None:

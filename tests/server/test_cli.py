@@ -89,9 +89,11 @@ def test_server_options_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     for option in ("--host", "--port", "--db", "--artifacts", "--workers", "--no-auth",
                    "--max-upload-mb", "token", "migrate"):
         assert option in out
-    args = cli._parser().parse_args(["server"])
+    from autolog.server import cli as server_cli
+
+    args = server_cli._parser().parse_args([])
     assert (args.port, args.db, args.host) == (5005, "sqlite:///autolog.db", "127.0.0.1")
-    assert cli._parser().parse_args(["server", "token", "list"]).db == "sqlite:///autolog.db"
+    assert server_cli._parser().parse_args(["token", "list"]).db == "sqlite:///autolog.db"
     code, _, err = run_cli(capsys, "server", "--db", "sqlite://", "migrate")
     assert code == 1 and "in-memory" in err
 

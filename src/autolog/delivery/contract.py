@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ..journal.files import ARTIFACTS
+from ..journal.reader import RunHeader
 from .cursor import Cursor
 
 if TYPE_CHECKING:
@@ -76,8 +76,8 @@ class Batch:
         yield from groups.items()
 
 
-class RunRef:
-    """The run a backend is asked to record, as the journal describes it.
+class RunRef(RunHeader):
+    """The run a backend is asked to record, as its start event describes it.
 
     ``state`` is this backend's own small, persisted notebook for the run (the remote run id,
     what it has already seen): it is saved with the delivery cursor after every successful call,
@@ -86,22 +86,13 @@ class RunRef:
     """
 
     def __init__(self, path: Path, start: dict[str, Any], state: dict[str, Any], key: str):
-        self.path = path
-        self.id: str = start["id"]
-        self.name: str = start.get("name", "")
-        self.project: str = start.get("project", "default")
-        self.parent_id: str | None = start.get("parent")
-        self.start_time: int = start.get("time", 0)
+        super().__init__(path, start)
         self.start = start
         self.state = state
         self._key = key
 
     def __repr__(self) -> str:
         return f"RunRef({self.id}, {self.name!r})"
-
-    @property
-    def artifacts_dir(self) -> Path:
-        return self.path / ARTIFACTS
 
     @property
     def parent_dir(self) -> Path | None:

@@ -16,8 +16,8 @@ from typing import Any
 from .codec import float_from_json
 from .files import ARTIFACTS, JOURNAL, LOCK, META, is_locked, read_json
 
-__all__ = ["RunRecord", "find_run", "iter_journal", "list_runs", "load_run", "lock_is_held",
-           "read_meta", "start_record"]
+__all__ = ["RunHeader", "RunRecord", "find_run", "iter_journal", "list_runs", "load_run",
+           "lock_is_held", "read_meta", "start_record"]
 
 
 def read_meta(run_dir: Path) -> dict[str, Any] | None:
@@ -78,16 +78,29 @@ def start_record(run_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-class RunRecord:
+class RunHeader:
+    """Who a run is, from its ``meta.json`` or its start event: id, name, project, parent, start
+    time, and its directory. What :class:`RunRecord` (reading) and a backend's ``RunRef``
+    (delivery) share."""
+
+    def __init__(self, path: Path, record: dict[str, Any]):
+        self.path = path
+        self.id: str = record["id"]
+        self.name: str = record.get("name", "")
+        self.project: str = record.get("project", "default")
+        self.parent_id: str | None = record.get("parent")
+        self.start_time: int = record.get("start_time", record.get("time", 0))
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.path / ARTIFACTS
+
+
+class RunRecord(RunHeader):
     """A run read back from the local store. Journal-derived fields load on first use."""
 
     def __init__(self, path: Path, meta: dict[str, Any]):
-        self.path = path
-        self.id: str = meta["id"]
-        self.name: str = meta.get("name", "")
-        self.project: str = meta.get("project", "default")
-        self.parent_id: str | None = meta.get("parent")
-        self.start_time: int = meta.get("start_time", 0)
+        super().__init__(path, meta)
         self.end_time: int | None = meta.get("end_time")
         self._status: str | None = meta.get("status")
         self._meta = meta
@@ -146,7 +159,7 @@ class RunRecord:
         return dict(self._models)
 
     def artifact_path(self, name: str) -> Path:
-        return self.path / ARTIFACTS / name
+        return self.artifacts_dir / name
 
     def _load(self) -> None:
         if self._loaded:

@@ -1,7 +1,7 @@
 """``autolog server``: run the tracking server, migrate its database, manage its tokens.
 
-This module is imported by ``autolog``'s CLI to build its parser, so it imports nothing heavy at
-module level: FastAPI, SQLAlchemy and uvicorn load only when a server command runs.
+``autolog server ...`` hands its arguments to :func:`main` here; FastAPI, SQLAlchemy and uvicorn
+load only when a command that needs them runs.
 
 ::
 
@@ -20,10 +20,24 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["configure_parser"]
+__all__ = ["configure_parser", "main"]
 
 DEFAULT_DB = "sqlite:///autolog.db"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def main(argv: list[str]) -> int:
+    """Parse ``autolog server``'s arguments and run the command they name."""
+    args = _parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autolog server",
+                                     description="Run the autolog tracking server, migrate its "
+                                     "database, manage its tokens.")
+    configure_parser(parser)
+    return parser
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
