@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["Backend", "Batch", "Metric", "RejectedBatch", "RunRef"]
+__all__ = ["Backend", "BackendUnavailable", "Batch", "Metric", "RejectedBatch", "RunRef"]
+
+
+class BackendUnavailable(Exception):
+    """A permanent misconfiguration: SDK missing, credentials refused.
+
+    Delivery reports it once and stops trying this backend in this process; the journal keeps
+    everything for ``autolog sync``. The message says what to do (the ``pip install`` line)."""
 
 
 class RejectedBatch(Exception):
