@@ -265,6 +265,8 @@ class Worker:
             self._cond.notify_all()
 
     def wait_idle(self, deadline: float) -> bool:
+        if self.unavailable is not None:
+            return False  # nothing to wait for, and the backend does not have it all
         with self._cond:
             while self._pending or self._busy:
                 left = deadline - time.monotonic()

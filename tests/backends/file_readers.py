@@ -41,7 +41,7 @@ def same_points(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> bool:
 
 # -- TensorBoard: TensorBoard's own event reader ------------------------------------------------
 
-TB_STATUS = {"STATUS_SUCCESS": "FINISHED", "STATUS_FAILURE": "FAILED", "STATUS_ABORTED": "KILLED"}
+TB_STATUS = {"STATUS_SUCCESS": "FINISHED", "STATUS_FAILURE": "FAILED", "STATUS_UNKNOWN": "KILLED"}
 
 
 def tensorboard_accumulator(run_dir: Path) -> Any:
@@ -60,8 +60,7 @@ def read_tensorboard(run_dir: Path) -> Recorded:
 
     acc = tensorboard_accumulator(run_dir)
     tags = acc.Tags()["tensors"]
-    scalars = set(acc.PluginTagToContent("scalars"))
-    texts = set(acc.PluginTagToContent("text"))
+    scalars, texts = set(_content(acc, "scalars")), set(_content(acc, "text"))
 
     def text(tag: str) -> str:
         return tensor_util.make_ndarray(acc.Tensors(tag)[-1].tensor_proto).item().decode()
@@ -69,7 +68,7 @@ def read_tensorboard(run_dir: Path) -> Recorded:
     metrics = {tag: sorted((e.step, tensor_util.make_ndarray(e.tensor_proto).item())
                            for e in acc.Tensors(tag)) for tag in tags if tag in scalars}
     times = {tag: [round(e.wall_time * 1000) for e in acc.Tensors(tag)] for tag in metrics}
-    hparams = acc.PluginTagToContent("hparams")
+    hparams = _content(acc, "hparams")
     params, status = {}, None
     if hparams:
         start = hparams_metadata.parse_session_start_info_plugin_data(
@@ -85,6 +84,13 @@ def read_tensorboard(run_dir: Path) -> Recorded:
         tags={t[5:]: text(t) for t in texts if t.startswith("tags/")},
         metrics=metrics, times=times,
         artifacts={t[10:] for t in texts if t.startswith("artifacts/")})
+
+
+def _content(accumulator: Any, plugin: str) -> dict[str, bytes]:
+    try:
+        return dict(accumulator.PluginTagToContent(plugin))
+    except KeyError:  # nothing of that plugin in the run
+        return {}
 
 
 def _hparam_text(value: Any) -> str:

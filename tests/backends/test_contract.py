@@ -21,8 +21,18 @@ import autolog
 from autolog.backends.wandb import STEP_KEY
 
 from .conftest import MLFLOW_WARNINGS, MlflowTarget, WandbTarget
-from .file_readers import (Recorded, aim_run_for, aim_runs, read_aim, read_clearml, read_comet,
-                           read_dvclive, read_tensorboard, tensorboard_run_dir, text_params)
+from .file_readers import (
+    Recorded,
+    aim_run_for,
+    aim_runs,
+    read_aim,
+    read_clearml,
+    read_comet,
+    read_dvclive,
+    read_tensorboard,
+    tensorboard_run_dir,
+    text_params,
+)
 
 pytestmark = [pytest.mark.filterwarnings(f) for f in MLFLOW_WARNINGS]
 

@@ -57,7 +57,7 @@ def aim_metric(key: str) -> tuple[str, dict[str, Any]]:
         return key, {}
     reading = key[len(SYSTEM_PREFIX):]
     if reading.startswith("gpu/"):
-        _, label, rest = (reading.split("/", 2) + ["", ""])[:3]
+        _, label, rest = [*reading.split("/", 2), "", ""][:3]
         gpu: Any = int(label) if label.isdigit() else label
         return AIM_SYSTEM + GPU_NAMES.get(rest, "gpu_" + rest), {"gpu": gpu}
     return AIM_SYSTEM + SYSTEM_NAMES.get(reading, reading), {}

@@ -58,8 +58,9 @@ _import_lock = threading.Lock()
 def import_comet() -> ModuleType:
     """``comet_ml``, with its auto-logging off and ``sys.excepthook`` left as it was."""
     with _import_lock:
-        if "comet_ml" in sys.modules:
-            return sys.modules["comet_ml"]
+        loaded = sys.modules.get("comet_ml")
+        if loaded is not None:
+            return loaded
         os.environ.setdefault("COMET_DISABLE_AUTO_LOGGING", "1")
         saved = sys.excepthook
         try:

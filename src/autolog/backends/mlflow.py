@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import store
 from ..hookspecs import hookimpl
+from ._files import import_sdk
 from .base import Backend, Batch, RunRef
 
 if TYPE_CHECKING:
@@ -145,8 +146,7 @@ class MlflowBackend(Backend):
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            from mlflow import MlflowClient
-
+            MlflowClient = import_sdk("mlflow", "mlflow", "mlflow").MlflowClient
             uri = self.destination
             self._client = MlflowClient(None if uri.startswith("default:") else uri)
         return self._client

@@ -44,7 +44,7 @@ __all__ = ["TensorBoardBackend"]
 TEXT_SUFFIXES = (".txt", ".md")
 MAX_TEXT = 64 * 1024  # a text artifact larger than this is not copied into the event file
 MAX_HPARAM = 1024  # characters of a param value kept for the HParams table
-STATUS = {"FINISHED": "STATUS_SUCCESS", "FAILED": "STATUS_FAILURE", "KILLED": "STATUS_ABORTED",
+STATUS = {"FINISHED": "STATUS_SUCCESS", "FAILED": "STATUS_FAILURE", "KILLED": "STATUS_UNKNOWN",
           "CRASHED": "STATUS_FAILURE"}
 
 _counter = itertools.count()
