@@ -7,8 +7,9 @@
 - params go to ``run["hparams"]`` (autolog's flat keys: ``optimizer.name``); tags to
   ``run["tags"]``; ``run["autolog"]`` holds autolog's run id, the parent's id and, once
   ended, the status (Aim runs have no status of their own, only active or finished);
-- metrics are sequences tracked at their step, with the time autolog recorded them; the last
-  value of a metric named ``epoch`` (Lightning logs one) is passed as Aim's ``epoch``;
+- metrics are sequences tracked at their step, with the time autolog recorded them; where the
+  run logs a metric named ``epoch`` (Lightning does), each point gets Aim's ``epoch``: the value
+  of the latest ``epoch`` point at or before its step;
 - autolog's ``system/...`` metrics are tracked under Aim's own system names
   (``__system__cpu``, ``__system__gpu`` with context ``{"gpu": 0}``...), so Aim's system
   charts show them; readings Aim has no name for keep theirs behind ``__system__``.
@@ -20,6 +21,7 @@ at one step keeps its last value in Aim.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 import os
@@ -107,13 +109,11 @@ class AimBackend(Backend):
                 merged.update(values)
                 aim_run[section] = merged
         track = getattr(aim_run._tracker, "_track", None)  # takes the time autolog recorded
-        epoch = run.state.get("epoch")
+        epochs = _epochs(batch, run.state.get("epoch"))
         for m in batch.metrics:
-            if m.key == "epoch":
-                epoch = int(m.value) if m.value == m.value else epoch
-            self._track(aim_run, track, m, epoch)
-        if epoch is not None:
-            run.state["epoch"] = epoch
+            self._track(aim_run, track, m, _epoch_at(epochs, m.step))
+        if epochs:
+            run.state["epoch"] = list(epochs[-1])
 
     @staticmethod
     def _track(aim_run: Any, track: Any, m: Metric, epoch: int | None) -> None:
@@ -138,6 +138,21 @@ class AimBackend(Backend):
                 self._runs.pop(run_id).close()
             except Exception as exc:
                 log.warning("autolog: closing Aim run %s failed: %s", run_id, exc)
+
+
+def _epochs(batch: Batch, last: list[int] | None) -> list[tuple[int, int]]:
+    """(step, epoch) of the points of a metric named ``epoch``, by step; the run's last known
+    one (from earlier batches) first."""
+    points = {m.step: int(m.value) for m in batch.metrics
+              if m.key == "epoch" and m.value == m.value}
+    known = [(last[0], last[1])] if last else []
+    return known + sorted(points.items())
+
+
+def _epoch_at(epochs: list[tuple[int, int]], step: int) -> int | None:
+    """The epoch of the latest ``epoch`` point at or before ``step``."""
+    index = bisect.bisect_right(epochs, (step, float("inf"))) - 1
+    return epochs[index][1] if index >= 0 else None
 
 
 @hookimpl

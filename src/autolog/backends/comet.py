@@ -23,8 +23,10 @@ Comet had queued for a process killed with SIGKILL is in no archive; ``autolog s
 resend it (delivery had moved past it): the local journal still has it.
 
 ``import comet_ml`` patches frameworks for Comet's own auto-logging unless
-``COMET_DISABLE_AUTO_LOGGING=1``, and replaces ``sys.excepthook``: the backend sets the former
-(when unset) before importing and puts the hook back after.
+``COMET_DISABLE_AUTO_LOGGING=1``, may start reporting errors to Comet's Sentry unless
+``COMET_ERROR_TRACKING_ENABLE=false`` (a network call even offline), and replaces
+``sys.excepthook``: the backend sets both variables (when unset) before importing and puts the
+hook back after.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def import_comet() -> ModuleType:
         if loaded is not None:
             return loaded
         os.environ.setdefault("COMET_DISABLE_AUTO_LOGGING", "1")
+        os.environ.setdefault("COMET_ERROR_TRACKING_ENABLE", "false")  # Sentry, from import on
         saved = sys.excepthook
         try:
             return import_sdk("comet_ml", "comet", "comet")
