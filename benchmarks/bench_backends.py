@@ -4,7 +4,9 @@ Three tables:
 
 1. delivery throughput: N points logged as fast as possible, then the time until the backend
    has all of them (``autolog.flush``), for the local journal alone, MLflow on sqlite, MLflow
-   behind a real ``mlflow server`` on 127.0.0.1, W&B offline, and all of them at once;
+   behind a real ``mlflow server`` on 127.0.0.1, W&B offline, the file-writing backends
+   (TensorBoard event files, DVCLive files, an Aim repository, ClearML and Comet offline
+   archives), and MLflow + W&B at once;
 2. the training thread's cost per ``log_metrics`` call with each backend on, measured while the
    backend is delivering (a steady loop that logs a point every ~50 µs of work for a few
    seconds): it should equal the local journal alone, since delivery happens on other threads;
@@ -14,6 +16,7 @@ Three tables:
     python benchmarks/bench_backends.py            # 100,000 points per backend
     python benchmarks/bench_backends.py --quick    # 10,000 points, shorter loops
     python benchmarks/bench_backends.py --no-server  # no mlflow server (~10 s to start)
+    python benchmarks/bench_backends.py --only tensorboard,dvclive  # some backends (and local)
 
 Each backend runs in its own fresh interpreter, so one backend's SDK and threads do not weigh on
 the next. Figures depend on the machine and its load: quote them as provisional.
@@ -98,7 +101,7 @@ if kind.startswith("mlflow"):
             t0 = clock()
             mlflow.log_metric("loss", i * 0.001, step=i)
             samples.append(clock() - t0)
-else:
+elif kind == "wandb":
     import wandb
     run = wandb.init(project="raw", settings=wandb.Settings(console="off", x_disable_stats=True))
     for i in range(calls):
@@ -106,8 +109,41 @@ else:
         run.log({"loss": i * 0.001})
         samples.append(clock() - t0)
     run.finish()
+elif kind == "tensorboardX":
+    from tensorboardX import SummaryWriter
+    writer = SummaryWriter(os.environ["AUTOLOG_TENSORBOARD_DIR"])
+    for i in range(calls):
+        t0 = clock()
+        writer.add_scalar("loss", i * 0.001, i)
+        samples.append(clock() - t0)
+    writer.close()
+elif kind == "aim":
+    from aim import Run
+    run = Run(repo=os.environ["AUTOLOG_AIM_REPO"], system_tracking_interval=None,
+              capture_terminal_logs=False, log_system_params=False)
+    for i in range(calls):
+        t0 = clock()
+        run.track(i * 0.001, name="loss", step=i)
+        samples.append(clock() - t0)
+    run.close()
+else:
+    os.environ.setdefault("COMET_DISABLE_AUTO_LOGGING", "1")
+    os.environ.setdefault("COMET_ERROR_TRACKING_ENABLE", "false")
+    import comet_ml
+    exp = comet_ml.OfflineExperiment(offline_directory=os.environ["COMET_OFFLINE_DIRECTORY"],
+                                     display_summary_level=0, auto_output_logging=False)
+    for i in range(calls):
+        t0 = clock()
+        exp.log_metric("loss", i * 0.001, step=i)
+        samples.append(clock() - t0)
+    exp.end()
 print(json.dumps({"median_ns": statistics.median(samples), "mean_ns": statistics.mean(samples)}))
 """
+
+
+#: the file-writing backends (issue 17): name, what they write
+FILE_BACKENDS = [("tensorboard", "event files"), ("dvclive", "DVCLive files"), ("aim", "Aim repo"),
+                 ("clearml", "offline session"), ("comet", "offline archive")]
 
 
 class Server:
@@ -156,6 +192,9 @@ def base_env(tmp: Path, name: str) -> dict[str, str]:
            if not k.startswith(("AUTOLOG_", "MLFLOW_", "WANDB_"))}
     work = tmp / name
     (work / "wandb").mkdir(parents=True)
+    env.update(AUTOLOG_TENSORBOARD_DIR=str(work / "tb"), AUTOLOG_DVCLIVE_DIR=str(work / "dvclive"),
+               AUTOLOG_AIM_REPO=str(work / "aim"), AUTOLOG_CLEARML_DIR=str(work / "clearml"),
+               COMET_OFFLINE_DIRECTORY=str(work / "comet"), COMET_CONFIG=str(work / "comet.cfg"))
     env.update(PYTHONPATH=str(ROOT / "src"), AUTOLOG_DIR=str(work / "runs"),
                MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}",
                MLFLOW_EXPERIMENT_NAME="bench", WANDB_MODE="offline", WANDB_SILENT="true",
@@ -169,13 +208,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10,000 points, short loops")
     parser.add_argument("--points", type=int, help="points per backend (default 100,000)")
     parser.add_argument("--no-server", action="store_true", help="skip the mlflow server")
+    parser.add_argument("--only", help="comma list of backends to measure (besides local)")
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
     points = args.points or (10_000 if args.quick else 100_000)
     seconds = 1.0 if args.quick else 3.0
     raw_calls = 300 if args.quick else 2000
 
     tmp = Path(tempfile.mkdtemp(prefix="autolog-bench-backends-"))
-    server = None if args.no_server else Server(tmp)
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
+    server = None if args.no_server or not wanted("mlflow") else Server(tmp)
     try:
         configs = [("local journal", "local", {}),
                    ("mlflow (sqlite)", "local,mlflow", {}),
@@ -184,6 +229,9 @@ def main() -> None:
             configs.insert(2, ("mlflow (server)", "local,mlflow",
                                {"MLFLOW_TRACKING_URI": server.url}))
         configs.append(("local,mlflow,wandb", "local,mlflow,wandb", {}))
+        configs += [(f"{name} ({kind})", f"local,{name}", {}) for name, kind in FILE_BACKENDS]
+        configs = [c for c in configs
+                   if c[1] == "local" or all(wanted(b) for b in c[1].split(",")[1:])]
         rows, cost_rows = [], []
         for label, backend, extra in configs:
             env = base_env(tmp, label.replace(" ", "_").replace("(", "").replace(")", "")
@@ -209,12 +257,20 @@ def main() -> None:
         for label, kind, extra in [("mlflow.log_metric (sqlite)", "mlflow", {}),
                                    ("mlflow.log_metric (server)", "mlflow-server",
                                     {"MLFLOW_TRACKING_URI": server.url} if server else None),
-                                   ("wandb.log (offline)", "wandb", {})]:
-            if extra is None:
+                                   ("wandb.log (offline)", "wandb", {}),
+                                   ("SummaryWriter.add_scalar (tensorboardX)", "tensorboardX", {}),
+                                   ("aim Run.track", "aim", {}),
+                                   ("comet OfflineExperiment.log_metric", "comet", {})]:
+            if extra is None or not wanted(kind.split("-")[0].replace("tensorboardX",
+                                                                      "tensorboard")):
                 continue
             env = base_env(tmp, f"raw-{kind}")
             env.update(extra)
-            got = run_child(RAW, [kind, str(raw_calls)], env)
+            try:
+                got = run_child(RAW, [kind, str(raw_calls)], env)
+            except RuntimeError as exc:  # that SDK is not installed here
+                raw.append([label, "n/a", "n/a", str(exc).strip().splitlines()[-1][:40]])
+                continue
             raw.append([label, f"{got['median_ns'] / 1000:.1f}", f"{got['mean_ns'] / 1000:.1f}",
                         f"{raw_calls:,}"])
         table("The trackers' own logging call on the training thread, for comparison (µs)",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .backends.base import BackendUnavailable
 
 __all__ = ["main"]
 
@@ -27,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
-    except (LookupError, ValueError, ImportError, ConnectionError, OSError) as exc:
+    except (LookupError, ValueError, ImportError, ConnectionError, OSError,
+            BackendUnavailable) as exc:
         message = exc.args[0] if isinstance(exc, LookupError) and exc.args else exc
         print(f"autolog: {message}", file=sys.stderr)
         return 1
@@ -202,6 +204,9 @@ def _sync_one(backend: Any, run_dir: Path, quiet: bool) -> dict[str, Any]:
         result["status"] = "busy"
         bar.close("another process is delivering it")
         return result
+    except BackendUnavailable:
+        bar.close("not delivered")
+        raise  # said once for the whole sync, by main()
     except Exception as exc:
         result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
         bar.close(f"failed: {type(exc).__name__}: {exc}")

@@ -100,8 +100,9 @@ class Var:
 
 VARIABLES: tuple[Var, ...] = (
     Var("backend", ("local",), _names(("local",)),
-        "Comma list of backends: local, http, mlflow, wandb, or a plugin's name. The local "
-        "journal is always written (it is the write-ahead log); the others receive a copy."),
+        "Comma list of backends: local, http, mlflow, wandb, tensorboard, dvclive, aim, clearml, "
+        "comet, or a plugin's name. The local journal is always written (it is the write-ahead "
+        "log); the others receive a copy."),
     Var("dir", "./autolog-runs", _text("./autolog-runs"),
         "Directory of the local store: one sub-directory per run."),
     Var("project", "default", _text("default"),
@@ -119,6 +120,14 @@ VARIABLES: tuple[Var, ...] = (
         "visible to this process."),
     Var("http_url", None, _text(None), "URL of the `autolog server` the http backend sends to."),
     Var("http_token", None, _text(None), "Bearer token for the http backend."),
+    Var("tensorboard_dir", "./runs", _text("./runs"),
+        "Where the tensorboard backend writes event files: `<dir>/<project>/<run name>-<id>`."),
+    Var("dvclive_dir", "./dvclive", _text("./dvclive"),
+        "Where the dvclive backend writes DVCLive's files (one run per directory)."),
+    Var("aim_repo", "./.aim", _text("./.aim"),
+        "The Aim repository of the aim backend: a directory, or `aim://host:port`."),
+    Var("clearml_dir", "~/.clearml/cache/offline", _text("~/.clearml/cache/offline"),
+        "Where the clearml backend writes offline sessions (ClearML's own default place)."),
     Var("strict", False, _bool(False),
         "Raise autolog's own errors instead of warning about them (the test suite runs strict)."),
     Var("flush_interval", 1.0, _positive(1.0),
@@ -155,6 +164,10 @@ class Settings:
     gpu_all_devices: bool
     http_url: str | None
     http_token: str | None
+    tensorboard_dir: str
+    dvclive_dir: str
+    aim_repo: str
+    clearml_dir: str
     strict: bool
     flush_interval: float
     exit_timeout: float

@@ -23,7 +23,8 @@ def report() -> dict[str, Any]:
         "frameworks": [_framework(i) for i in plugins.integrations().values()],
         "backends": [{"name": "local", "installed": __version__,
                       "configured": "local" in settings.backend}]
-                    + [{"name": name, "installed": installed_version(cls.distributions),
+                    + [{"name": name, "installed": installed_version(cls.distributions)
+                        if cls.distributions else "built in",
                         "configured": name in settings.backend}
                        for name, cls in sorted(plugins.backends().items())],
         "samplers": [_sampler(cls, settings) for cls in plugins.samplers()],

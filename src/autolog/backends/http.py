@@ -39,6 +39,7 @@ from .._version import __version__
 from ..errors import AutologError, ConfigError
 from ..hookspecs import hookimpl
 from ..journal.codec import float_from_json, float_to_json
+from ._files import import_sdk
 from .base import Backend, Batch, Metric, RunRef
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ class Transport:
     def __init__(self, url: str, token: str | None, *, attempts: int = 3,
                  backoff: float = 0.5, max_wait: float = 10.0,
                  timeout: tuple[float, float] = (5.0, 60.0)):
+        import_sdk("requests", "http", "server")  # a dependency: missing only in a broken env
         import requests
         from requests.adapters import HTTPAdapter
 

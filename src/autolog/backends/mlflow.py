@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ..delivery.cursor import Cursor
 from ..hookspecs import hookimpl
 from ..journal.reader import start_record
+from ._files import import_sdk
 from .base import Backend, Batch, RunRef
 
 if TYPE_CHECKING:
@@ -145,8 +146,7 @@ class MlflowBackend(Backend):
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            from mlflow import MlflowClient
-
+            MlflowClient = import_sdk("mlflow", "mlflow", "mlflow").MlflowClient
             uri = self.destination
             self._client = MlflowClient(None if uri.startswith("default:") else uri)
         return self._client
@@ -219,7 +219,7 @@ class MlflowBackend(Backend):
         state = Cursor(parent_dir, self.cursor_key()).state
         if state.get("run_id"):
             return str(state["run_id"])
-        start = start_record(parent_dir)
+        start = start_record(parent_dir, from_meta=True)  # its first flush may be to come
         if start is None:
             return None  # the parent is not in this store: the child stays top-level
         project = str(start.get("project") or "default")

@@ -36,6 +36,7 @@ from typing import Any
 from ..config import current
 from ..hookspecs import hookimpl
 from ..shutdown import exit_hook_first
+from ._files import import_sdk
 from .base import Backend, Batch, Metric, RunRef
 
 __all__ = ["STEP_KEY", "WandbBackend", "history_rows"]
@@ -192,7 +193,7 @@ _prepare_lock = threading.Lock()
 def _import_wandb() -> Any:
     """``wandb``, its service started and its exit hooks made safe (once per process)."""
     global _prepared
-    import wandb
+    wandb = import_sdk("wandb", "wandb", "wandb")
 
     with _prepare_lock:
         if not _prepared:

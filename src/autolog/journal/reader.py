@@ -71,11 +71,20 @@ def iter_journal(path: Path, offset: int = 0) -> Iterator[tuple[int, dict[str, A
                 yield pos, record
 
 
-def start_record(run_dir: Path) -> dict[str, Any] | None:
-    """The run's start event: the first line of its journal."""
+def start_record(run_dir: Path, from_meta: bool = False) -> dict[str, Any] | None:
+    """The run's start event: the first line of its journal.
+
+    With ``from_meta``, a run whose first flush is still to come (a parent delivered after its
+    child ended) is described from its ``meta.json``, which is written when the run is created.
+    """
     for _, record in iter_journal(run_dir / JOURNAL):
         return record if record.get("t") == "start" else None
-    return None
+    meta = read_meta(run_dir) if from_meta else None
+    if not meta or not meta.get("id"):
+        return None
+    return {"t": "start", "id": meta["id"], "name": meta.get("name"),
+            "project": meta.get("project"), "parent": meta.get("parent"),
+            "time": meta.get("start_time", 0)}
 
 
 class RunHeader:

@@ -1,0 +1,95 @@
+"""A real Keras fit (torch backend) with ``AUTOLOG_BACKEND=local,tensorboard,dvclive,aim``: every
+backend holds the params and the metric points of the local store, compared point by point,
+each read back with the tracker's own reader (system metrics included)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is imported; never TensorFlow
+if os.environ["KERAS_BACKEND"] != "torch":
+    pytest.skip("trains on Keras's torch backend", allow_module_level=True)
+
+np = pytest.importorskip("numpy")
+pytest.importorskip("torch")
+keras = pytest.importorskip("keras")
+pytest.importorskip("tensorboard")
+pytest.importorskip("aim")
+
+import autolog  # noqa: E402
+from autolog.integrations.keras import AutologCallback  # noqa: E402
+
+from .file_readers import (  # noqa: E402
+    aim_run_for,
+    aim_runs,
+    read_aim,
+    read_dvclive,
+    read_tensorboard,
+    same_points,
+    tensorboard_run_dir,
+)
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+def _same_param(got: str, want: str) -> bool:
+    """Equal as text, or as numbers (TensorBoard's HParams keep numbers as doubles: 1.0 -> 1)."""
+    if got == want:
+        return True
+    try:
+        return math.isclose(float(got), float(want), rel_tol=0, abs_tol=0)
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def keras_names():
+    """Layer names count per process (dense, dense_1...): leave the next test a fresh count."""
+    yield
+    keras.backend.clear_session()
+
+
+def test_keras_fit_reads_back_the_same_everywhere(tensorboard_dir: Path, dvclive_dir: Path,
+                                                  aim_repo: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AUTOLOG_SYSTEM_INTERVAL", "0.2")
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 4), dtype=np.float32)
+    y = x.sum(axis=1, keepdims=True)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
+    autolog.enable(backend="local,tensorboard,dvclive,aim", system_metrics=True)
+    model.fit(x, y, batch_size=16, epochs=4, verbose=0, validation_split=0.2,
+              callbacks=[AutologCallback(log_every_n_steps=1)])
+    assert autolog.flush(120)
+
+    [record] = autolog.list_runs()
+    # in step order: Keras may call batch callbacks out of order (they are async-safe)
+    want = {key: sorted((s, v) for s, v, _ in record.history(key)) for key in record.metric_keys}
+    assert "batch/loss" in want and "val_mae" in want
+    assert any(key.startswith("system/") for key in want), "system metrics sampled"
+    assert len(want["batch/loss"]) == 4 * 10  # 160 training rows / 16 per batch, 4 epochs
+    params = {key: str(value) for key, value in record.params.items()}
+
+    tb = read_tensorboard(tensorboard_run_dir(tensorboard_dir, record.id))
+    dvc = read_dvclive(dvclive_dir)
+    aim = read_aim(aim_run_for(aim_runs(aim_repo), record.id))
+    for name, got in (("tensorboard", tb), ("dvclive", dvc), ("aim", aim)):
+        assert set(got.metrics) == set(want), name
+        for key, points in want.items():
+            assert same_points(got.metrics[key], points), (name, key)
+        assert set(got.params) == set(params), name
+        assert all(_same_param(got.params[k], v) for k, v in params.items()), name
+    for name, got in (("tensorboard", tb), ("aim", aim)):
+        assert got.tags == dict(record.tags), name
+        assert got.status == "FINISHED", name
+        times = sorted(t for *_, t in record.history("batch/loss"))
+        assert sorted(got.times["batch/loss"]) == times, name
+    assert sorted(dvc.times["val_loss"]) == sorted(t for *_, t in record.history("val_loss"))
+    assert "model_summary.txt" in tb.artifacts
