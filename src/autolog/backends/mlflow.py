@@ -225,6 +225,8 @@ class MlflowBackend(Backend):
             return str(state["run_id"])
         start = next((r for _, r in store.iter_journal(parent_dir / store.JOURNAL)), None)
         if start is None or start.get("t") != "start":
+            start = _start_from_meta(parent_dir)  # the parent's first flush is still to come
+        if start is None:
             return None  # the parent is not in this store: the child stays top-level
         project = str(start.get("project") or "default")
         return self._find_or_create(parent_dir, start, self._experiment_id(project))
@@ -496,6 +498,17 @@ def _save_flavored(module: Any, model: Any, path: str, meta: Any, flavor: str,
                     "failed: %s: %s", name, flavor, type(exc).__name__, exc)
         return False
     return True
+
+
+def _start_from_meta(run_dir: Path) -> dict[str, Any] | None:
+    """A run's start event from its ``meta.json``, written when the run is created: a child
+    that ends first can be delivered before its parent's journal holds anything."""
+    meta = store.read_meta(run_dir)
+    if not meta or not meta.get("id"):
+        return None
+    return {"t": "start", "id": meta["id"], "name": meta.get("name"),
+            "project": meta.get("project"), "parent": meta.get("parent"),
+            "time": meta.get("start_time")}
 
 
 def _pins(distributions: tuple[str, ...]) -> list[str]:
