@@ -49,14 +49,11 @@ pytest_passed() {
 legs_summary() {
   local row failed=0
   printf '\n== legs ==\n'
-  {
-    printf 'LEG\tSTATUS\tTIME\tVERSIONS\n'
-    for row in "${LEG_RESULTS[@]}"; do
-      printf '%s\n' "$row"
-      case "$row" in *$'\t'FAILED*) failed=1 ;; esac
-    done
-  } | column -t -s $'\t'
+  { printf 'LEG\tSTATUS\tTIME\tVERSIONS\n'; printf '%s\n' "${LEG_RESULTS[@]}"; } | column -t -s $'\t'
   printf 'total: %s\n' "$(_duration "$SECONDS")"
+  for row in "${LEG_RESULTS[@]}"; do
+    case "$row" in *$'\t'FAILED*) failed=1 ;; esac
+  done
   return "$failed"
 }
 

@@ -128,3 +128,54 @@ def test_doctor_reports_the_supported_range_and_the_versions_tested():
     assert frameworks["sklearn"]["tested"] == f"{sklearn['oldest']} … {sklearn['newest']}"
     backends = {b["name"]: b for b in data["backends"]}
     assert backends["mlflow"]["supported"] == components()["mlflow"]["packages"][0]["supported"]
+
+
+def test_installed_names_the_versions_here():
+    from importlib import metadata
+
+    try:
+        version = metadata.version("scikit-learn")
+    except metadata.PackageNotFoundError:
+        pytest.skip("scikit-learn is not installed")
+    assert f"scikit-learn {version}" in compatibility.installed()
+
+
+# -- .ci/run and its legs --------------------------------------------------------------------------
+
+
+def test_ci_runs_the_readmes_test_command_verbatim():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```\n(.*?)\n```", readme, re.S)
+    command = next(block for block in blocks if "python -m pytest" in block)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert command in [line.strip() for line in ci]
+
+
+def _bash(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", f"set -euo pipefail; . {ROOT}/.ci/legs.sh; {script}"],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None or shutil.which("column") is None,
+                    reason="needs bash and column")
+def test_legs_go_on_after_a_failure_and_the_summary_fails(tmp_path):
+    out = _bash("good() { leg_note 'thing 1.0'; }; bad() { false; echo not reached; }; "
+                "leg good -- good; leg broken -- bad; legs_summary", tmp_path)
+    assert out.returncode == 1, out.stderr
+    assert "== leg: broken ==" in out.stdout and "not reached" not in out.stdout
+    assert "== leg: broken: FAILED (exit 1) in 0m00s ==" in out.stdout
+    table = out.stdout.split("== legs ==")[1].splitlines()
+    assert re.match(r"good\s+ok\s+0m0\ds\s+thing 1.0", table[2])
+    assert re.match(r"broken\s+FAILED \(exit 1\)\s+0m0\ds", table[3])
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@pytest.mark.parametrize(("body", "passes"), [
+    ("def test_ok():\n    pass\n", True),
+    ("import pytest\npytest.skip('no framework', allow_module_level=True)\n", False),
+    ("x = 1\n", False),  # no test collected
+])
+def test_a_leg_needs_a_passed_test(tmp_path, body, passes):
+    (tmp_path / "test_leg.py").write_text(body, encoding="utf-8")
+    out = _bash(f"pytest_passed {sys.executable} -p no:cacheprovider test_leg.py", tmp_path)
+    assert (out.returncode == 0) is passes, out.stdout
