@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["components", "legs", "load", "render", "tested"]
+__all__ = ["components", "installed", "legs", "load", "render", "tested"]
 
 PAGE = Path("docs") / "compatibility.md"
 
