@@ -248,12 +248,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         return 0
     print(f"autolog {data['autolog']}  python {data['python']}  store {data['store']}")
     print(f"backends configured: {', '.join(data['configured_backends'])}\n")
-    _print_table(["framework", "installed", "supported", "status"],
-                 [[f["name"], f["installed"] or "-", f["supported"], f["status"]]
-                  for f in data["frameworks"]])
+    _print_table(["framework", "installed", "supported", "tested", "status"],
+                 [[f["name"], f["installed"] or "-", f["supported"], f["tested"] or "-",
+                   f["status"]] for f in data["frameworks"]])
     print()
-    _print_table(["backend", "installed", "configured"],
-                 [[b["name"], b["installed"] or "-", "yes" if b["configured"] else "no"]
+    _print_table(["backend", "installed", "supported", "tested", "configured"],
+                 [[b["name"], b["installed"] or "-", b.get("supported", "-"),
+                   b.get("tested") or "-", "yes" if b["configured"] else "no"]
                   for b in data["backends"]])
     print()
     _print_table(["sampler", "status"], [[s["name"], s["status"]] for s in data["samplers"]])

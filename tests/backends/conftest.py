@@ -34,6 +34,9 @@ MLFLOW_WARNINGS = (
     "ignore:The ``noload`` loader strategy is deprecated:DeprecationWarning",
     # mlflow.<flavor>.save_model inspecting a model's predict() without type hints
     "ignore:.*Any type hint is inferred as AnyType:UserWarning",
+    # MLflow 2.10 (the oldest supported) imports distutils when saving a model: the warnings
+    # of distutils and setuptools about it
+    "ignore:.*[Dd]istutils",
 )
 
 

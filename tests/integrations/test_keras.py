@@ -1,4 +1,8 @@
-"""Keras 3 on the torch backend: real training on tiny arrays, read back through autolog."""
+"""Keras 3: real training on tiny arrays, read back through autolog.
+
+Runs on the backend KERAS_BACKEND names, torch when unset. CI runs it on torch and JAX;
+TensorFlow (a large wheel) by hand: see docs/compatibility.md.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,9 @@ import os
 
 import pytest
 
-os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is imported; never TensorFlow
-if os.environ["KERAS_BACKEND"] != "torch":
-    pytest.skip("these tests train on Keras's torch backend", allow_module_level=True)
-
+BACKEND = os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is imported
 np = pytest.importorskip("numpy")
-pytest.importorskip("torch")
+pytest.importorskip(BACKEND)
 keras = pytest.importorskip("keras")
 
 import autolog  # noqa: E402
@@ -106,7 +107,9 @@ def test_batch_hooks_are_async_safe():
     callback = AutologCallback(log_every_n_steps=1)
     assert callback.async_safe is True
     callbacks = keras.callbacks.CallbackList([callback])
-    assert callbacks._async_train  # Keras may run our batch hook off the training thread
+    # newer Keras may run our batch hooks off the training thread (not on TensorFlow; 3.0 never)
+    if hasattr(callbacks, "_async_train") and BACKEND != "tensorflow":
+        assert callbacks._async_train
 
 
 def test_same_callbacks_list_for_two_fits_gives_two_runs(data):
@@ -190,7 +193,7 @@ BOOM = RuntimeError("boom in train_step")
 
 
 class ExplodingModel(keras.Sequential):
-    def train_step(self, data):
+    def train_step(self, *args):  # (data) on torch, (state, data) on JAX
         raise BOOM
 
 

@@ -261,10 +261,16 @@ def test_training_step_error_reaches_the_user_and_the_run_fails(tmp_path):
     assert only_run().status == "FAILED"
 
 
+# Lightning 2.1 warns this (later ones log it)
+@pytest.mark.filterwarnings("ignore:Detected KeyboardInterrupt, attempting graceful shutdown")
 def test_keyboard_interrupt_ends_the_run_killed(tmp_path):
     autolog.enable()
-    with pytest.raises(SystemExit):  # Lightning turns Ctrl+C into a graceful exit(1)
-        trainer(tmp_path).fit(Interrupted(), loader())
+    fitter = trainer(tmp_path)
+    try:
+        fitter.fit(Interrupted(), loader())
+    except SystemExit:  # Lightning 2.2+ turns Ctrl+C into a graceful exit(1); 2.1 returns
+        pass
+    assert fitter.interrupted
     assert only_run().status == "KILLED"
 
 

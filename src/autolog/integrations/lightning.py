@@ -67,7 +67,7 @@ class LightningIntegration(Integration):
     name = "lightning"
     modules = NAMESPACES
     distributions = ("lightning", "pytorch-lightning")
-    supported = ">=2.0"
+    supported = ">=2.1"
 
     def patch(self, patcher: Patcher, module: ModuleType) -> None:
         for method in ("fit", "validate", "test"):

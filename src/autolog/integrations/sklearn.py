@@ -264,7 +264,7 @@ def training_metrics(estimator: Any, x: Any, y: Any, sample_weight: Any = None,
     A metric that does not apply (no ``predict_proba``, a single class in the sample, a
     multi-output target) is left out; the computation never warns.
     """
-    from sklearn.base import is_classifier, is_clusterer, is_regressor
+    from sklearn.base import is_classifier, is_regressor
 
     if max_rows <= 0:
         return {}
@@ -275,13 +275,24 @@ def training_metrics(estimator: Any, x: Any, y: Any, sample_weight: Any = None,
             metrics = _classifier_metrics(estimator, x, y, sample_weight)
         elif y is not None and is_regressor(estimator):
             metrics = _regressor_metrics(estimator, x, y, sample_weight)
-        elif is_clusterer(estimator):
+        elif _is_clusterer(estimator):
             metrics = _clusterer_metrics(estimator, full_x, x)
         else:
             metrics = {}
         if "training_score" not in metrics and callable(getattr(estimator, "score", None)):
             put(metrics, "training_score", lambda: _score(estimator, x, y, sample_weight))
     return metrics
+
+
+def _is_clusterer(estimator: Any) -> bool:
+    """Version difference: ``sklearn.base.is_clusterer`` is new in scikit-learn 1.6; before it,
+    the ``_estimator_type`` class attribute it reads (through the estimator's tags) said so."""
+    import sklearn.base
+
+    is_clusterer = getattr(sklearn.base, "is_clusterer", None)
+    if is_clusterer is not None:
+        return bool(is_clusterer(estimator))
+    return getattr(estimator, "_estimator_type", None) == "clusterer"
 
 
 def sample_rows(max_rows: int, x: Any, *arrays: Any) -> tuple[Any, ...]:

@@ -97,18 +97,47 @@ def _callback_class() -> type:
         def __init__(self, run: Run):
             super().__init__()
             self.run = run
+            self._history: Any = None  # xgboost's evaluation log, shared by every callback
+            self._epoch, self._seen = -1, 0
 
         def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-            metrics = {}
-            for data, scores in evals_log.items():
-                for metric, history in scores.items():
-                    last = history[-1]
-                    metrics[f"{data}-{metric}"] = last[0] if isinstance(last, tuple) else last
+            self._history, self._epoch, self._seen = evals_log, epoch, self._seen + 1
+            metrics = _scores(evals_log, -1)
             if metrics:
                 self.run.log_metrics(metrics, step=epoch)
             return False
 
+        def after_training(self, model: Any) -> Any:
+            # xgboost stops calling after_iteration at the first callback that returns True
+            # (dmlc/xgboost#11811): the last iteration misses us when a callback before ours
+            # stops training, which on older xgboost (2.0: callbacks kept in a set) can be its
+            # own EarlyStopping. Its scores are in the log every callback shares: log them here.
+            missed = _iterations(self._history) - self._seen
+            for back in range(missed, 0, -1):
+                self.run.log_metrics(_scores(self._history, -back),
+                                     step=self._epoch + missed - back + 1)
+            return model
+
     return AutologCallback
+
+
+def _scores(evals_log: Any, index: int) -> dict[str, float]:
+    """``{"<eval>-<metric>": value}`` of one iteration of xgboost's evaluation log (a cv
+    entry is ``(mean, std)``: the mean)."""
+    metrics = {}
+    for data, scores in evals_log.items():
+        for metric, history in scores.items():
+            value = history[index]
+            metrics[f"{data}-{metric}"] = value[0] if isinstance(value, tuple) else value
+    return metrics
+
+
+def _iterations(evals_log: Any) -> int:
+    """How many iterations xgboost's evaluation log holds (0 when none or empty)."""
+    for scores in (evals_log or {}).values():
+        for history in scores.values():
+            return len(history)
+    return 0
 
 
 def _with_callback(callbacks: Any, run: Run) -> list[Any]:
