@@ -214,19 +214,21 @@ def _in_range(columns: Any, min_step: int | None, max_step: int | None,
 
 def _level(conn: Connection, run_id: str, key: str, total: int, buckets: int,
            min_step: int | None, max_step: int | None) -> int:
-    """0 to read points one by one, else the coarsest rollup level that still gives each
-    bucket two blocks or more on average."""
+    """0 to read points one by one, else the coarsest rollup level that gives at least
+    ``BLOCKS_PER_BUCKET`` blocks per bucket in the range. A range's size is counted level by
+    level, coarse to fine, so a narrow zoom costs a few small index reads."""
     if total <= buckets:
         return 0
-    estimate = total
-    if min_step is not None or max_step is not None:
-        coarsest = len(ROLLUP_SIZES)
-        c = metric_rollups.c
-        estimate = conn.execute(select(func.coalesce(func.sum(c.count), 0)).where(
-            c.run_id == run_id, c.key == key, c.level == coarsest,
-            *_in_range(c, min_step, max_step, c.step_min, c.step_max))).scalar_one()
+    ranged = min_step is not None or max_step is not None
+    c = metric_rollups.c
     for level in range(len(ROLLUP_SIZES), 0, -1):
-        if estimate / ROLLUP_SIZES[level - 1] >= BLOCKS_PER_BUCKET * buckets:
+        size = ROLLUP_SIZES[level - 1]
+        blocks = total / size
+        if ranged:
+            blocks = conn.execute(select(func.count()).select_from(metric_rollups).where(
+                c.run_id == run_id, c.key == key, c.level == level,
+                *_in_range(c, min_step, max_step, c.step_min, c.step_max))).scalar_one()
+        if blocks >= BLOCKS_PER_BUCKET * buckets:
             return level
     return 0
 

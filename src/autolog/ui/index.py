@@ -368,14 +368,13 @@ class Index:
                                         .where(runs.c.id.in_(live))).all())
         changes = {}
         for run_id in live:
-            held = store.lock_is_held(self.root / run_id, None)
-            status = "RUNNING" if held else "CRASHED"
+            status, end = _live_status(self.root / run_id)
             if current.get(run_id) not in (None, status):
-                changes[run_id] = status
+                changes[run_id] = {"status": status, "end_time": end}
         if changes:
             with self.db.write() as conn:
-                for run_id, status in changes.items():
-                    conn.execute(update(runs).where(runs.c.id == run_id).values(status=status))
+                for run_id, values in changes.items():
+                    conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
     # -- the points pass ---------------------------------------------------------------------
 
@@ -588,10 +587,21 @@ def _write_run(conn: Any, cursor: Cursor, delta: _Delta, fresh: bool,
                        parent_id=meta.get("parent"), start_time=int(meta.get("start_time", 0)))
         row.update(delta.run)
         if not delta.ended:
-            row["status"] = "RUNNING" if store.lock_is_held(root / run_id, None) else "CRASHED"
+            row["status"], row["end_time"] = _live_status(root / run_id)
         conn.execute(insert(runs).values(row))
     elif delta.run:
         conn.execute(update(runs).where(runs.c.id == run_id).values(**delta.run))
+
+
+def _live_status(run_dir: Path) -> tuple[str, int | None]:
+    """RUNNING while the lock is held; else CRASHED, ended when its journal was last written
+    (the end ``autolog sync`` gives every backend for such a run)."""
+    if store.lock_is_held(run_dir, None):
+        return "RUNNING", None
+    try:
+        return "CRASHED", int((run_dir / store.JOURNAL).stat().st_mtime * 1000)
+    except OSError:
+        return "CRASHED", None
 
 
 def _upsert(conn: Any, table: Any, rows: list[dict[str, Any]], keys: list[str],
