@@ -14,9 +14,9 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("sklearn")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from ..helpers import clean_env, crashed_run  # noqa: E402
+from ..helpers import clean_env, crashed_run
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "test-token-" + "x" * 20

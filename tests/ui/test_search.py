@@ -76,7 +76,8 @@ def test_a_filter_selects_what_the_python_reference_selects(ui_store: Path, inde
 def test_the_reference_is_not_trivial(ui_store: Path) -> None:
     runs = _top_level(ui_store)
     sizes = [sum(filters.matches(filters.parse(e), r) for r in runs) for e in EXPRESSIONS]
-    assert all(0 < size < len(runs) for size in sizes[:-3]), dict(zip(EXPRESSIONS, sizes))
+    counts = dict(zip(EXPRESSIONS, sizes, strict=True))
+    assert all(0 < size < len(runs) for size in sizes[:-3]), counts
 
 
 def _sort_value(record: autolog.RunRecord, key: str) -> Any:
