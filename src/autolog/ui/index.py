@@ -220,6 +220,9 @@ class Index:
         self._load_cursors()  # another process may have moved them on
         return True
 
+    def run_count(self) -> int:
+        return len(self._cursors)
+
     # -- the background thread ---------------------------------------------------------------
 
     def start(self, interval: float = 1.0) -> None:
