@@ -80,16 +80,22 @@ def update_latest(conn: Connection, run_id: str, columns: Mapping[str, Column],
         rows.append({"run_id": run_id, "key": key, "value": values[-1], "step": steps[-1],
                      "timestamp": stamps[-1], "vmin": low, "vmax": high,
                      "count": len(steps), "run_seq": run_seq})
-    if rows:
-        stmt = _insert(conn, latest_metrics)
-        old, new = latest_metrics.c, stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"],
-            set_={"value": new.value, "step": new.step, "timestamp": new.timestamp,
-                  "vmin": _least(old.vmin, new.vmin), "vmax": _greatest(old.vmax, new.vmax),
-                  "count": old.count + new.count})
-        conn.execute(stmt, rows)
+    merge_latest(conn, rows)
     return before
+
+
+def merge_latest(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Upsert ``latest_metrics`` rows: the new last point; extremes and counts merged."""
+    if not rows:
+        return
+    stmt = _insert(conn, latest_metrics)
+    old, new = latest_metrics.c, stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={"value": new.value, "step": new.step, "timestamp": new.timestamp,
+              "vmin": _least(old.vmin, new.vmin), "vmax": _greatest(old.vmax, new.vmax),
+              "count": old.count + new.count})
+    conn.execute(stmt, rows)
 
 
 def rollup_rows(run_id: str, key: str, first: int, column: Column) -> list[dict[str, Any]]:
