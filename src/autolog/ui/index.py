@@ -31,10 +31,13 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +75,10 @@ LOCK_NAME = ".index.lock"
 INDEX_VERSION = 1
 FULL_SCAN_EVERY = 30.0  # seconds between checks of ended runs' journals (edits from elsewhere)
 POINTS_CHUNK = 200_000  # points per transaction while filling histories
-SUMMARY_CHUNK = 500  # runs per transaction on a first indexing
+SUMMARY_CHUNK = 1000  # runs per transaction on a first indexing
+SCAN_CHUNK = 64  # runs per task of a worker process
+PARALLEL_MIN = 256  # runs to read before worker processes pay off
+BULK_MIN = 1000  # runs of a first build that pay for dropping and rebuilding the indexes
 
 _CURSORS = """
 CREATE TABLE IF NOT EXISTS index_runs (
@@ -215,44 +221,29 @@ class Index:
                     del self._cursors[run_id]
 
     def _index_runs(self, work: list[tuple[str, Path]]) -> int:
-        changed = 0
-        pending: list[_Pending] = []
-        for run_id, path in work:
-            found = self._read_summary(run_id, path)
-            if found is None:
-                continue
-            pending.append(found)
-            changed += 1
-            if len(pending) >= SUMMARY_CHUNK:
-                self._write_summaries(pending)
-                pending = []
-        if pending:
-            self._write_summaries(pending)
-        return changed
+        """Read the journals of ``work`` past their cursors and write what they add.
 
-    def _read_summary(self, run_id: str, path: Path) -> _Pending | None:
-        journal = path / store.JOURNAL
-        try:
-            info = os.stat(journal)
-        except FileNotFoundError:
-            return None
-        identity = f"{info.st_dev}:{info.st_ino}"
-        known = self._cursors.get(run_id)
-        reset = known is None or known.identity != identity or info.st_size < known.offset
-        cursor = Cursor(run_id, identity, 0, 0, False) if reset or known is None else known
-        if not reset and info.st_size == cursor.offset:
-            return None
-        summary = Summary()
-        end = cursor.offset
-        for line_end, record in store.iter_journal(journal, cursor.offset):
-            summary.apply(record)
-            end = line_end
-        if end == cursor.offset and not reset:
-            return None  # only a line in progress
-        meta = store.read_meta(path) if reset and "start_time" not in summary.run else None
-        if reset and "start_time" not in summary.run and meta is None:
-            return None  # not a run (yet): no start line, no meta.json
-        return _Pending(cursor, summary, end, fresh=reset, known=known is not None, meta=meta)
+        Many runs at once from the main thread (the first start on a large store) are read by
+        worker processes, in chunks, while this process writes the chunks already read: JSON
+        parsing is most of the cost and it scales with the cores. A first build on an empty
+        index also leaves the secondary indexes out until the rows are in.
+        """
+        items = [(run_id, str(path), self._cursors.get(run_id)) for run_id, path in work]
+        chunks = [items[i:i + SCAN_CHUNK] for i in range(0, len(items), SCAN_CHUNK)]
+        bulk = not self._cursors and len(items) >= BULK_MIN
+        changed = 0
+        with _without_indexes(self.db, bulk), _scanner(len(items)) as scan_map:
+            pending: list[_Pending] = []
+            for found in scan_map(scan_runs, chunks):
+                pending += [p for p in found if p is not None]
+                if len(pending) >= SUMMARY_CHUNK:
+                    changed += len(pending)
+                    self._write_summaries(pending)
+                    pending = []
+            if pending:
+                changed += len(pending)
+                self._write_summaries(pending)
+        return changed
 
     def _write_summaries(self, pending: list[_Pending]) -> None:
         """New runs in bulk (one INSERT per table for all of them), others one by one."""
@@ -365,7 +356,7 @@ class Index:
         """Index one run now (after an edit appended to its journal) up to ``size`` bytes."""
         if self.owner:
             with self._write:
-                found = self._read_summary(run_id, self.root / run_id)
+                found = scan(run_id, self.root / run_id, self._cursors.get(run_id))
                 if found is not None:
                     self._write_summaries([found])
             return
@@ -387,6 +378,80 @@ class Index:
             self._next_seq = (conn.execute(select(func.max(runs.c.seq))).scalar() or 0) + 1
         self._cursors = {r[0]: Cursor(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows}
         self._starts = {r[0]: r[6] for r in rows}
+
+
+def scan_runs(items: list[tuple[str, str, Cursor | None]]) -> list[_Pending | None]:
+    """:func:`scan` for each ``(run id, run directory, cursor)`` (a worker process's job)."""
+    return [scan(run_id, Path(path), cursor) for run_id, path, cursor in items]
+
+
+def scan(run_id: str, path: Path, known: Cursor | None) -> _Pending | None:
+    """What the run's journal holds past ``known``, or None when nothing new is there."""
+    journal = path / store.JOURNAL
+    try:
+        info = os.stat(journal)
+    except FileNotFoundError:
+        return None
+    identity = f"{info.st_dev}:{info.st_ino}"
+    reset = known is None or known.identity != identity or info.st_size < known.offset
+    cursor = Cursor(run_id, identity, 0, 0, False) if reset or known is None else known
+    if not reset and info.st_size == cursor.offset:
+        return None
+    summary = Summary()
+    end = cursor.offset
+    for line_end, record in store.iter_journal(journal, cursor.offset):
+        summary.apply(record)
+        end = line_end
+    if end == cursor.offset and not reset:
+        return None  # only a line in progress
+    meta = store.read_meta(path) if reset and "start_time" not in summary.run else None
+    if reset and "start_time" not in summary.run and meta is None:
+        return None  # not a run (yet): no start line, no meta.json
+    return _Pending(cursor, summary, end, fresh=reset, known=known is not None, meta=meta)
+
+
+@contextmanager
+def _scanner(count: int) -> Iterator[Callable[..., Iterable[Any]]]:
+    """``map`` over worker processes for many runs read from the main thread, else in place.
+
+    Workers are forked before any other thread exists (``autolog ui`` indexes before it
+    serves); the background thread's later, smaller refreshes read in place.
+    """
+    workers = min(8, os.cpu_count() or 1)
+    forkable = "fork" in multiprocessing.get_all_start_methods()
+    if count < PARALLEL_MIN or workers < 2 or not forkable or \
+            threading.current_thread() is not threading.main_thread() or \
+            threading.active_count() > 1:
+        yield map
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield pool.map
+
+
+@contextmanager
+def _without_indexes(db: Database, active: bool) -> Iterator[None]:
+    """Drop the secondary indexes for a bulk load and build them after (a sorted build is
+    faster than keeping them up row by row). Should the process die between, :func:`_open`
+    creates what is missing on the next start."""
+    if not active:
+        yield
+        return
+    with db.write() as conn:
+        for table in _RUN_TABLES:
+            for index in table.indexes:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+    try:
+        yield
+    finally:
+        _ensure_indexes(db)
+
+
+def _ensure_indexes(db: Database) -> None:
+    with db.write() as conn:
+        for table in _RUN_TABLES:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
 
 def _is_run_id(name: str) -> bool:
@@ -423,6 +488,7 @@ def _open(path: Path) -> Database:
                                          (str(INDEX_VERSION),))
                 elif version != str(INDEX_VERSION):
                     raise _Stale(f"index version {version}")
+            _ensure_indexes(db)
             return db
         except Exception as exc:
             db.dispose()
