@@ -437,21 +437,22 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
 def _values(conn: Connection, by_id: dict[str, dict[str, Any]], columns: list[f.Field]) -> None:
     """Fill each row's ``values`` with the requested param/metric/tag columns."""
     ids = list(by_id)
-    wanted: dict[str, dict[str, list[str]]] = {"params": {}, "metrics": {}, "tags": {}}
+    wanted: dict[str, dict[str, list[tuple[str, str]]]] = {"params": {}, "metrics": {},
+                                                          "tags": {}}
     for col in columns:
         if col.kind in wanted and col.key is not None:
-            wanted[col.kind].setdefault(col.key, []).append(str(col))
+            wanted[col.kind].setdefault(col.key, []).append((str(col), col.agg))
     if wanted["params"]:
         for run_id, key, value in conn.execute(
                 select(params.c.run_id, params.c.key, params.c.value)
                 .where(params.c.run_id.in_(ids), params.c.key.in_(list(wanted["params"])))):
-            for name in wanted["params"][key]:
+            for name, _ in wanted["params"][key]:
                 by_id[run_id]["values"][name] = json.loads(value)
     if wanted["tags"]:
         for run_id, key, value in conn.execute(
                 select(tags.c.run_id, tags.c.key, tags.c.value)
                 .where(tags.c.run_id.in_(ids), tags.c.key.in_(list(wanted["tags"])))):
-            for name in wanted["tags"][key]:
+            for name, _ in wanted["tags"][key]:
                 by_id[run_id]["values"][name] = value
     if wanted["metrics"]:
         c = latest_metrics.c
@@ -459,7 +460,5 @@ def _values(conn: Connection, by_id: dict[str, dict[str, Any]], columns: list[f.
                 select(c.run_id, c.key, c.value, c.vmin, c.vmax)
                 .where(c.run_id.in_(ids), c.key.in_(list(wanted["metrics"])))):
             picked = {"last": last, "min": low, "max": high}
-            for name in wanted["metrics"][key]:
-                agg = f.parse_field(name).agg
+            for name, agg in wanted["metrics"][key]:
                 by_id[run_id]["values"][name] = metric_out(picked[agg])
-

@@ -95,7 +95,9 @@ def serve(root: Path, sock: socket.socket, host: str, *, open_browser: bool) -> 
     port = sock.getsockname()[1]
     index = Index(root)
     print(f"autolog ui: indexing {root} ...", file=sys.stderr, flush=True)
-    changed = index.refresh(full=True)
+    # what the first table needs: new runs and live ones; ended runs' journals (edits made by
+    # another process) are checked by the background thread's first full pass, a moment later
+    changed = index.refresh(full=False)
     index.ready.set()
     index.start()
     context = LocalContext(root, port=port, index=index)

@@ -173,14 +173,19 @@ class Index:
 
     # -- the summary pass --------------------------------------------------------------------
 
-    def refresh(self, full: bool = False) -> int:
-        """Index the runs whose journals changed; returns how many runs changed."""
+    def refresh(self, full: bool | None = None) -> int:
+        """Index the runs whose journals changed; returns how many runs changed.
+
+        ``full``: check every journal (True), only new and live runs (False), or decide by the
+        time since the last full pass (None, the background thread's way: every 30 s).
+        """
         if not self.owner:
             self._load_cursors()
             return 0
         with self._write:
             now = time.monotonic()
-            full = full or now - self._last_full > FULL_SCAN_EVERY
+            if full is None:
+                full = now - self._last_full > FULL_SCAN_EVERY
             if full:
                 self._last_full = now
             dirs = self._run_dirs(full)
