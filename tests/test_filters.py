@@ -109,9 +109,10 @@ def test_param_numbers_and_text() -> None:
                                                                  "0.5"]
 
 
-def test_the_parser_imports_nothing_heavy() -> None:
-    code = "import sys, autolog.filters; print(sorted(m for m in ('sqlalchemy', 'fastapi') " \
-           "if m in sys.modules))"
+def test_the_parser_edits_and_the_ui_command_import_nothing_heavy() -> None:
+    code = ("import sys, autolog, autolog.filters, autolog.edits, autolog.cli; "
+            "autolog.cli._parser(); print(sorted(m for m in ('sqlalchemy', 'fastapi', "
+            "'uvicorn', 'alembic', 'starlette', 'pydantic') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

@@ -78,7 +78,7 @@ def add_pages(app: FastAPI, config: ServerConfig) -> None:
     _login_routes(app)
     root = static_dir(config)
 
-    @app.get("/{path:path}", include_in_schema=False)
+    @app.api_route("/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def page(path: str, request: Request) -> Response:
         if path == "api" or path.startswith("api/"):
             return JSONResponse({"detail": f"no endpoint /{path[:200]}"}, 404)

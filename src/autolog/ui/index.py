@@ -74,7 +74,7 @@ LOCK_NAME = ".index.lock"
 #: bumped when what the index derives from a journal changes: an older index is rebuilt
 INDEX_VERSION = 1
 FULL_SCAN_EVERY = 30.0  # seconds between checks of ended runs' journals (edits from elsewhere)
-POINTS_CHUNK = 200_000  # points per transaction while filling histories
+POINTS_CHUNK = 50_000  # points per transaction while filling histories (a short pause each)
 SUMMARY_CHUNK = 1000  # runs per transaction on a first indexing
 SCAN_CHUNK = 64  # runs per task of a worker process
 PARALLEL_MIN = 256  # runs to read before worker processes pay off
@@ -165,7 +165,8 @@ class Index:
             try:
                 self.refresh()
                 self.ready.set()
-                self.fill_points(deadline=began + interval * 0.8)
+                # at most half of each interval: the API shares this process's GIL
+                self.fill_points(deadline=began + interval * 0.5)
             except Exception:  # never let the thread die: log, retry next poll
                 log.exception("autolog ui: indexing %s failed; retrying", self.root)
                 self.ready.set()
