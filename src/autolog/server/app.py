@@ -1,7 +1,8 @@
-"""The ASGI application: routes, authentication, error mapping.
+"""The ASGI application: the JSON API's routes, the pages (``web``), error mapping.
 
-Every route but ``/healthz`` (liveness) needs a bearer token with the right scope, the OpenAPI
-document included.
+Every API route but ``/healthz`` (liveness) needs a credential with the right scope (``access``:
+a bearer token, or the browser's session cookie), the OpenAPI document included; the pages
+themselves are public. ``autolog ui`` builds the same application around its own context.
 Routes doing database work are plain functions (FastAPI runs them on its thread pool); the
 upload route is async and streams the body to disk. Errors the code raises on purpose map to
 4xx statuses here; a database that is locked, unreachable or out of connections is a 503 with
@@ -11,29 +12,25 @@ several processes on one PostgreSQL database serve the same API.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import pathlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Security
+from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import ClientDisconnect
 
-from .. import __version__, filters
-from . import auth, edits, ingest, previews, query, search, series, web
-from .db import Database
+from .. import __version__
+from . import auth, ingest, previews, query, search, series, table, web
+from .access import Admin, Context, Ctx, Read, ServerOnly, Write
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun
 from .guard import Guard
 from .schemas import (
@@ -67,7 +64,7 @@ from .schemas import (
     TokenList,
 )
 from .settings import ServerConfig
-from .storage import ArtifactStore, PathRejected, StorageConflict, TooLarge
+from .storage import PathRejected, StorageConflict, TooLarge
 
 __all__ = ["app_from_environ", "create_app"]
 
@@ -85,114 +82,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (413, "body too large"), (422, "invalid input"),
         (503, "overloaded or database unavailable; retry after Retry-After seconds"))
 }
-
-
-class Context:
-    """What routes share: the configuration, the database, the artifact files, and how this
-    mode authenticates and edits. ``autolog ui`` passes its own (``autolog.ui.local``)."""
-
-    mode = "server"
-
-    def __init__(self, config: ServerConfig):
-        self.config = config
-        self.db = Database(config.db, pool_size=config.pool_size)
-        self.revision = self.db.migrate()
-        self.store = ArtifactStore(config.artifacts)
-        self.cookie_name = COOKIE
-
-    def authenticate(self, secret: str) -> dict[str, Any] | None:
-        """The token record (name, scope) of a bearer token or session cookie, or None."""
-        return auth.verify(self.db, secret)
-
-    def edit(self, run: str, changes: RunEdit) -> dict[str, Any]:
-        return edits.apply(self.db, run, changes)
-
-    def before_history(self, run_ids: list[str]) -> None:
-        """Called before histories are read (the local index fills points on demand)."""
-
-    def list_files(self, run: str) -> tuple[str, list[dict[str, Any]]]:
-        """The run's full id and its stored files."""
-        return query.list_files(self.db, run)
-
-    def find_file(self, run_id: str, path: str) -> pathlib.Path | None:
-        """The file stored for ``path`` of the run, never one outside its directory."""
-        return self.store.existing(run_id, path)
-
-    def close(self) -> None:
-        self.db.dispose()
-
-
-COOKIE = "autolog_session"
-
-
-def _context(request: Request) -> Context:
-    context: Context = request.app.state.context
-    return context
-
-
-_bearer = HTTPBearer(auto_error=False,
-                     description="a token made with `autolog server token create NAME`")
-
-
-Bearer = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
-_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-
-
-def csrf_token(secret: str) -> str:
-    """The CSRF token that goes with a session: derived from its secret, so every server
-    process agrees without shared state, and unknowable without the (HttpOnly) cookie."""
-    return hashlib.sha256(b"autolog-csrf\0" + secret.encode("utf-8", "surrogatepass")
-                          ).hexdigest()[:40]
-
-
-def _principal(request: Request, credentials: HTTPAuthorizationCredentials | None
-               ) -> dict[str, Any]:
-    context = _context(request)
-    if not context.config.auth:
-        return {"name": "anonymous", "scope": "admin", "csrf": ""}
-    if credentials is not None:
-        secret, via = credentials.credentials, "bearer"
-    else:
-        secret, via = request.cookies.get(context.cookie_name, ""), "cookie"
-    if not secret:
-        raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer "
-                            "<token>' (AUTOLOG_HTTP_TOKEN for the http backend)",
-                            headers={"WWW-Authenticate": "Bearer"})
-    token = context.authenticate(secret)
-    if token is None:
-        raise HTTPException(401, "unknown or revoked token",
-                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    csrf = csrf_token(secret)
-    if via == "cookie" and request.method not in _SAFE_METHODS:
-        sent = request.headers.get("x-csrf-token", "")
-        if not hmac.compare_digest(sent.encode("utf-8", "replace"), csrf.encode()):
-            raise HTTPException(403, "missing or wrong X-CSRF-Token header (take it from "
-                                "GET /api/v1/session)")
-    return {**token, "csrf": csrf}
-
-
-def _scope(needed: str) -> Callable[..., dict[str, Any]]:
-    def check(request: Request, credentials: Bearer) -> dict[str, Any]:
-        token = _principal(request, credentials)
-        if not auth.allows(token["scope"], needed):
-            raise HTTPException(403, f"token {token['name']!r} has scope {token['scope']!r}; "
-                                f"this needs {needed!r}")
-        return token
-
-    return check
-
-
-def _server_only(request: Request) -> None:
-    if _context(request).mode != "server":
-        raise HTTPException(403, "autolog ui serves the local store, which only autolog "
-                            "itself writes: log runs with autolog (or use autolog server)")
-
-
-ServerOnly = Depends(_server_only)
-Read = Depends(_scope("read"))
-Write = Depends(_scope("write"))
-Admin = Depends(_scope("admin"))
-Ctx = Annotated[Context, Depends(_context)]
 
 
 def create_app(config: ServerConfig | None = None, context: Any = None) -> FastAPI:
@@ -283,9 +172,9 @@ def _run_routes(app: FastAPI) -> None:
         run); ``total`` counts the matching runs over all pages.
         """
         request = search.RunQuery(
-            project=project, status=status, tags=[_tag_filter(t) for t in tag],
-            filter=_parsed(filter), q=q or None, sort=_sort(sort), parent=parent, all=all,
-            deleted=deleted, columns=_columns(columns), offset=offset, limit=limit,
+            project=project, status=status, tags=[table.tag_filter(t) for t in tag],
+            filter=table.parsed(filter), q=q or None, sort=table.sort(sort), parent=parent, all=all,
+            deleted=deleted, columns=table.columns(columns), offset=offset, limit=limit,
             after=query.decode_token(page_token) if page_token else None)
         page = search.search(context.db, request)
         keyset = request.sort == search.DEFAULT_SORT and page["more"] and page["runs"]
@@ -334,7 +223,7 @@ def _run_routes(app: FastAPI) -> None:
         context.before_history([run_id])
         with context.db.read() as conn:
             found = series.bucketed(conn, run_id, key, buckets, min_step, max_step)
-        return JSONResponse(found or _empty_history(run_id, key))
+        return JSONResponse(found or table.empty_history(run_id, key))
 
     @app.patch("/api/v1/runs/{run}", tags=["runs"], response_model=RunDetail)
     def edit_run(run: RunRefPath, body: RunEdit, context: Ctx, token: Any = Write
@@ -357,50 +246,6 @@ def _run_routes(app: FastAPI) -> None:
         """Record a model's spec under its name (its files are uploaded under /files)."""
         ingest.record_model(context.db, run_id, body)
         return query.get_run(context.db, run_id)
-
-
-def _parsed(text: str | None) -> filters.Node | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        return filters.parse(text)
-    except filters.FilterError as exc:
-        raise HTTPException(400, {"message": exc.message, "column": exc.column,
-                                  "expression": exc.expression})
-
-
-def _field(text: str, what: str) -> filters.Field:
-    try:
-        return filters.parse_field(text)
-    except filters.FilterError as exc:
-        raise HTTPException(400, {"message": f"{what} {text[:200]!r}: {exc.message}",
-                                  "column": exc.column, "expression": text})
-
-
-def _sort(text: str | None) -> filters.SortKey:
-    if not text:
-        return search.DEFAULT_SORT
-    descending = text.startswith("-")
-    return filters.SortKey(_field(text[1:] if descending else text, "sort"), descending)
-
-
-def _columns(text: str | None) -> list[filters.Field]:
-    if not text:
-        return []
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if len(names) > 200:
-        raise HTTPException(400, "at most 200 columns")
-    fields = [_field(name, "column") for name in names]
-    for name, field in zip(names, fields, strict=True):
-        if field.key is None:
-            raise HTTPException(400, f"column {name[:200]!r}: use params.KEY, metrics.KEY "
-                                "(:min, :max) or tags.KEY")
-    return fields
-
-
-def _empty_history(run_id: str, key: str) -> dict[str, Any]:
-    return {"run_id": run_id, "key": key, "total": 0, "downsampled": False, "steps": [],
-            "values": [], "timestamps": [], "min": [], "max": []}
 
 
 def _ui_routes(app: FastAPI) -> None:
@@ -443,13 +288,6 @@ def _ui_routes(app: FastAPI) -> None:
                     if found is not None:
                         out.append(found)
         return JSONResponse({"series": out})
-
-
-def _tag_filter(raw: str) -> tuple[str, str]:
-    key, sep, value = raw.partition("=")
-    if not sep or not key:
-        raise HTTPException(400, f"tag filter {raw[:100]!r}: use key=value")
-    return key, value
 
 
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}

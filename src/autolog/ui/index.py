@@ -29,7 +29,6 @@ store reads the index that one keeps fresh, and takes over if it exits.
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -42,22 +41,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 
 from .. import store
 from ..server import series
 from ..server.db import Database
-from ..server.ingest import param_row
-from ..server.models import (
-    artifacts,
-    latest_metrics,
-    metric_rollups,
-    metrics,
-    models,
-    params,
-    runs,
-    tags,
-)
+from ..server.models import runs
+from . import rows
 from .deltas import Columns, Summary, point_columns
 
 try:
@@ -89,7 +79,6 @@ CREATE TABLE IF NOT EXISTS index_runs (
     ended INTEGER NOT NULL
 )"""
 _INFO = "CREATE TABLE IF NOT EXISTS index_info (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
-_RUN_TABLES = (runs, params, tags, latest_metrics, metrics, metric_rollups, artifacts, models)
 
 
 @dataclass
@@ -223,7 +212,7 @@ class Index:
         if gone:
             with self.db.write() as conn:
                 for run_id in gone:
-                    _delete_run(conn, run_id)
+                    rows.delete_run(conn, run_id)
                     del self._cursors[run_id]
 
     def _index_runs(self, work: list[tuple[str, Path]]) -> int:
@@ -239,7 +228,7 @@ class Index:
         bulk = not self._cursors and len(items) >= BULK_MIN
         changed = 0
         with _without_indexes(self.db, bulk), _scanner(len(items)) as scan_map:
-            pending: list[_Pending] = []
+            pending: list[rows.Pending] = []
             for found in scan_map(scan_runs, chunks):
                 pending += [p for p in found if p is not None]
                 if len(pending) >= SUMMARY_CHUNK:
@@ -251,19 +240,19 @@ class Index:
                 self._write_summaries(pending)
         return changed
 
-    def _write_summaries(self, pending: list[_Pending]) -> None:
+    def _write_summaries(self, pending: list[rows.Pending]) -> None:
         """New runs in bulk (one INSERT per table for all of them), others one by one."""
         fresh = [p for p in pending if p.fresh]
         with self.db.write() as conn:
             for item in fresh:
                 if item.known:  # replaced or truncated: indexed again from the start
-                    _delete_run(conn, item.cursor.run_id)
+                    rows.delete_run(conn, item.cursor.run_id)
                 item.cursor.seq = self._next_seq
                 self._next_seq += 1
-            _insert_new(conn, fresh, self.root)
+            rows.insert_new(conn, fresh, self.root)
             for item in pending:
                 if not item.fresh:
-                    _update_run(conn, item.cursor, item.summary)
+                    rows.update_run(conn, item.cursor, item.summary)
             for item in pending:
                 cursor = item.cursor
                 cursor.offset = item.end
@@ -273,7 +262,7 @@ class Index:
                 if "start_time" in item.summary.run:
                     self._starts[cursor.run_id] = item.summary.run["start_time"]
                 self._cursors[cursor.run_id] = cursor
-            _save_cursors(conn, [p.cursor for p in pending])
+            rows.save_cursors(conn, [p.cursor for p in pending])
 
     def _update_live_status(self) -> None:
         """RUNNING while the run's lock is held, CRASHED once it is free (no end event)."""
@@ -285,7 +274,7 @@ class Index:
                                         .where(runs.c.id.in_(live))).all())
         changes = {}
         for run_id in live:
-            status, end = _live_status(self.root / run_id)
+            status, end = rows.live_status(self.root / run_id)
             if current.get(run_id) not in (None, status):
                 changes[run_id] = {"status": status, "end_time": end}
         if changes:
@@ -351,10 +340,10 @@ class Index:
     def _write_points(self, cursor: Cursor, columns: dict[str, Any], end: int) -> None:
         with self.db.write() as conn:
             if columns:
-                before = _indexed_counts(conn, cursor.run_id) if cursor.points_offset else {}
+                before = rows.indexed_counts(conn, cursor.run_id) if cursor.points_offset else {}
                 series.store_points(conn, cursor.run_id, columns, before)
             cursor.points_offset = end
-            _save_cursors(conn, [cursor])
+            rows.save_cursors(conn, [cursor])
 
     # -- edits -------------------------------------------------------------------------------
 
@@ -386,12 +375,12 @@ class Index:
         self._starts = {r[0]: r[6] for r in rows}
 
 
-def scan_runs(items: list[tuple[str, str, Cursor | None]]) -> list[_Pending | None]:
+def scan_runs(items: list[tuple[str, str, Cursor | None]]) -> list[rows.Pending | None]:
     """:func:`scan` for each ``(run id, run directory, cursor)`` (a worker process's job)."""
     return [scan(run_id, Path(path), cursor) for run_id, path, cursor in items]
 
 
-def scan(run_id: str, path: Path, known: Cursor | None) -> _Pending | None:
+def scan(run_id: str, path: Path, known: Cursor | None) -> rows.Pending | None:
     """What the run's journal holds past ``known``, or None when nothing new is there."""
     journal = path / store.JOURNAL
     try:
@@ -413,7 +402,7 @@ def scan(run_id: str, path: Path, known: Cursor | None) -> _Pending | None:
     meta = store.read_meta(path) if reset and "start_time" not in summary.run else None
     if reset and "start_time" not in summary.run and meta is None:
         return None  # not a run (yet): no start line, no meta.json
-    return _Pending(cursor, summary, end, fresh=reset, known=known is not None, meta=meta)
+    return rows.Pending(cursor, summary, end, fresh=reset, known=known is not None, meta=meta)
 
 
 @contextmanager
@@ -444,7 +433,7 @@ def _without_indexes(db: Database, active: bool) -> Iterator[None]:
         yield
         return
     with db.write() as conn:
-        for table in _RUN_TABLES:
+        for table in rows.RUN_TABLES:
             for index in table.indexes:
                 conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
     try:
@@ -455,7 +444,7 @@ def _without_indexes(db: Database, active: bool) -> Iterator[None]:
 
 def _ensure_indexes(db: Database) -> None:
     with db.write() as conn:
-        for table in _RUN_TABLES:
+        for table in rows.RUN_TABLES:
             for index in table.indexes:
                 index.create(conn, checkfirst=True)
 
@@ -509,144 +498,4 @@ def _open(path: Path) -> Database:
 class _Stale(Exception):
     pass
 
-
-def _save_cursors(conn: Any, cursors: list[Cursor]) -> None:
-    conn.exec_driver_sql(
-        'INSERT INTO index_runs (run_id, identity, "offset", points_offset, ended) '
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET identity = excluded.identity,"
-        ' "offset" = excluded."offset", points_offset = excluded.points_offset, '
-        "ended = excluded.ended",
-        [(c.run_id, c.identity, c.offset, c.points_offset, int(c.ended)) for c in cursors])
-
-
-def _delete_run(conn: Any, run_id: str) -> None:
-    for table in _RUN_TABLES:
-        column = table.c.id if table is runs else table.c.run_id
-        conn.execute(delete(table).where(column == run_id))
-    conn.exec_driver_sql("DELETE FROM index_runs WHERE run_id = ?", (run_id,))
-
-
-def _indexed_counts(conn: Any, run_id: str) -> dict[str, int]:
-    """Points of each key already in the index (from the finest rollup level)."""
-    size = series.ROLLUP_SIZES[0]
-    c = metric_rollups.c
-    return dict(conn.execute(select(c.key, func.max(c.block * size + c.count))
-                             .where(c.run_id == run_id, c.level == 1).group_by(c.key)).all())
-
-
-@dataclass
-class _Pending:
-    """A run's summary read from its journal, waiting to be written."""
-
-    cursor: Cursor
-    summary: Summary
-    end: int
-    fresh: bool  # indexed from the start (new, replaced or truncated)
-    known: bool  # the index has rows for it already
-    meta: dict[str, Any] | None
-
-
-def _insert(conn: Any, table: str, columns: str, rows: list[tuple[Any, ...]],
-            conflict: str = "") -> None:
-    if rows:
-        marks = ", ".join("?" * len(columns.split(",")))
-        conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks}) {conflict}",
-                             rows)
-
-
-def _insert_new(conn: Any, fresh: list[_Pending], root: Path) -> None:
-    """Every table's rows for runs indexed from the start, one executemany per table."""
-    now = int(time.time() * 1000)
-    rows: dict[str, list[tuple[Any, ...]]] = {
-        "runs": [], "params": [], "tags": [], "latest_metrics": [], "artifacts": [],
-        "models": []}
-    for item in fresh:
-        run_id, seq, s = item.cursor.run_id, item.cursor.seq, item.summary
-        rows["runs"].append(_run_row(item, root, now))
-        for key, value in s.params.items():
-            row = param_row(run_id, key, value, seq)
-            rows["params"].append((run_id, key, row["value"], row["num"], row["text"], seq))
-        rows["tags"] += [(run_id, k, v, seq) for k, v in s.tags.items()]
-        rows["latest_metrics"] += [(run_id, key, m.last, m.step, m.timestamp, m.vmin, m.vmax,
-                                    m.count, seq) for key, m in s.metrics.items()]
-        rows["artifacts"] += [(run_id, name, now) for name in dict.fromkeys(s.artifacts)]
-        rows["models"] += [(run_id, name, json.dumps(spec), now)
-                           for name, spec in s.models.items()]
-    _insert(conn, "runs", "id, seq, name, project, status, parent_id, start_time, end_time, "
-            "created, note, deleted", rows["runs"])
-    _insert(conn, "params", "run_id, key, value, num, text, run_seq", rows["params"])
-    _insert(conn, "tags", "run_id, key, value, run_seq", rows["tags"])
-    _insert(conn, "latest_metrics", "run_id, key, value, step, timestamp, vmin, vmax, count, "
-            "run_seq", rows["latest_metrics"])
-    _insert(conn, "artifacts", "run_id, name, created", rows["artifacts"],
-            "ON CONFLICT DO NOTHING")
-    _insert(conn, "models", "run_id, name, spec, updated", rows["models"])
-
-
-def _run_row(item: _Pending, root: Path, now: int) -> tuple[Any, ...]:
-    run_id, s = item.cursor.run_id, item.summary
-    row: dict[str, Any] = {"name": "", "project": "default", "parent_id": None,
-                           "start_time": 0, "end_time": None, "note": None, "deleted": None,
-                           "status": "RUNNING"}
-    if item.meta is not None:
-        meta = item.meta
-        row.update(name=str(meta.get("name", "")), project=str(meta.get("project")
-                                                               or "default"),
-                   parent_id=meta.get("parent"), start_time=int(meta.get("start_time", 0)))
-    row.update(s.run)
-    if not s.ended:
-        row["status"], row["end_time"] = _live_status(root / run_id)
-    return (run_id, item.cursor.seq, row["name"], row["project"], row["status"],
-            row["parent_id"], row["start_time"], row["end_time"], now, row["note"],
-            row["deleted"])
-
-
-def _update_run(conn: Any, cursor: Cursor, s: Summary) -> None:
-    """Apply what a known run's journal added since its cursor."""
-    run_id, seq = cursor.run_id, cursor.seq
-    if s.run:
-        conn.execute(update(runs).where(runs.c.id == run_id).values(**s.run))
-    if s.params:
-        _upsert(conn, params, [param_row(run_id, k, v, seq) for k, v in s.params.items()],
-                ["run_id", "key"], ["value", "num", "text"])
-    if s.untagged:
-        conn.execute(delete(tags).where(tags.c.run_id == run_id,
-                                        tags.c.key.in_(list(s.untagged))))
-    if s.tags:
-        _upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v, "run_seq": seq}
-                             for k, v in s.tags.items()], ["run_id", "key"], ["value"])
-    if s.metrics:
-        series.merge_latest(conn, [
-            {"run_id": run_id, "key": key, "value": m.last, "step": m.step,
-             "timestamp": m.timestamp, "vmin": m.vmin, "vmax": m.vmax, "count": m.count,
-             "run_seq": seq} for key, m in s.metrics.items() if m.count])
-    now = int(time.time() * 1000)
-    _insert(conn, "artifacts", "run_id, name, created",
-            [(run_id, name, now) for name in dict.fromkeys(s.artifacts)],
-            "ON CONFLICT DO NOTHING")
-    if s.models:
-        _upsert(conn, models, [{"run_id": run_id, "name": k, "spec": json.dumps(v),
-                                "updated": now} for k, v in s.models.items()],
-                ["run_id", "name"], ["spec", "updated"])
-
-
-def _live_status(run_dir: Path) -> tuple[str, int | None]:
-    """RUNNING while the lock is held; else CRASHED, ended when its journal was last written
-    (the end ``autolog sync`` gives every backend for such a run)."""
-    if store.lock_is_held(run_dir, None):
-        return "RUNNING", None
-    try:
-        return "CRASHED", int((run_dir / store.JOURNAL).stat().st_mtime * 1000)
-    except OSError:
-        return "CRASHED", None
-
-
-def _upsert(conn: Any, table: Any, rows: list[dict[str, Any]], keys: list[str],
-            update_columns: list[str]) -> None:
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    stmt = sqlite_insert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=keys,
-                                      set_={c: stmt.excluded[c] for c in update_columns})
-    conn.execute(stmt, rows)
 
