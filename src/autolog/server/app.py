@@ -216,11 +216,11 @@ def _run_routes(app: FastAPI) -> None:
         point and its min/max; ``min_step``/``max_step`` bound the range (a zoom, or the
         points after the last one a chart has). ``max_points``: the older downsampling
         (first, last, min/max points)."""
-        if buckets is None and min_step is None and max_step is None:
-            return JSONResponse(query.history(context.db, run, key, max_points))
         with context.db.read() as conn:
             run_id = query.find_run_id(conn, run)
         context.before_history([run_id])
+        if buckets is None and min_step is None and max_step is None:
+            return JSONResponse(query.history(context.db, run_id, key, max_points))
         with context.db.read() as conn:
             found = series.bucketed(conn, run_id, key, buckets, min_step, max_step)
         return JSONResponse(found or table.empty_history(run_id, key))
