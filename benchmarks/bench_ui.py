@@ -78,11 +78,11 @@ def fill_autolog(db: Database, count: int) -> None:
                              for k, v in run["params"].items()]
         tables["latest_metrics"] += [(rid, k, v, 99, run["start"], v / 2, v * 2, 100, seq)
                                      for k, v in run["metrics"].items()]
-        tables["tags"].append((rid, "team", run["team"], seq))
+        tables["tags"].append((rid, "team", run["team"], run["team"], seq))
     columns = {"runs": "id,seq,name,project,status,parent_id,start_time,end_time,created",
                "params": "run_id,key,value,num,text,run_seq",
                "latest_metrics": "run_id,key,value,step,timestamp,vmin,vmax,count,run_seq",
-               "tags": "run_id,key,value,run_seq"}
+               "tags": "run_id,key,value,text,run_seq"}
     with db.write() as conn:
         for name, rows in tables.items():
             if db.sqlite:

@@ -1,6 +1,7 @@
 """Connecting to the database (SQLite or PostgreSQL) and migrating its schema.
 
-SQLite runs in WAL mode (readers never wait for the writer) with ``synchronous=NORMAL``; writes
+SQLite runs in WAL mode (readers never wait for the writer) with ``synchronous=NORMAL``, reads
+through a memory map (half the CPU of a runs-table count at 100,000 runs); writes
 open with ``BEGIN IMMEDIATE`` so a transaction never fails half-way on a lock it could not
 upgrade, and one thread per process writes at a time (SQLite has a single writer anyway, and a
 queue on a lock is fairer than threads polling ``busy_timeout``). PostgreSQL goes through
@@ -29,6 +30,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 #: the newest schema revision (``migrations/versions/<revision>_*.py``)
 HEAD = max(p.name.split("_")[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
 _MIGRATION_LOCK = 0x6175746F6C6F67  # "autolog": the advisory lock key of the schema upgrade
+#: SQLite reads through a memory map (the OS page cache, shared by every connection: index
+#: probes skip copying pages) and keeps up to this much in each connection's own cache
+MMAP_BYTES = 1 << 30
+CACHE_KIB = 32 * 1024
 
 
 def normalize_url(url: str) -> str:
@@ -123,7 +128,8 @@ def _sqlite_engine(url: Any) -> Engine:
         dbapi_conn.isolation_level = None  # we send BEGIN ourselves (below)
         cursor = dbapi_conn.cursor()
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
-                       "temp_store=MEMORY"):
+                       "temp_store=MEMORY", f"mmap_size={MMAP_BYTES}",
+                       f"cache_size=-{CACHE_KIB}"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
-from .ingest import dialect_insert
+from .ingest import dialect_insert, tag_row
 from .models import runs, tags
 from .query import find_run_id, run_detail
 
@@ -46,6 +46,6 @@ def apply_in(conn: Connection, run_id: str, changes: dict[str, Any]) -> None:
         seq = conn.execute(select(runs.c.seq).where(runs.c.id == run_id)).scalar_one()
         stmt = dialect_insert(conn, tags)
         stmt = stmt.on_conflict_do_update(index_elements=["run_id", "key"],
-                                          set_={"value": stmt.excluded.value})
-        conn.execute(stmt, [{"run_id": run_id, "key": k, "value": v, "run_seq": seq}
-                            for k, v in changes["tags"].items()])
+                                          set_={"value": stmt.excluded.value,
+                                                "text": stmt.excluded.text})
+        conn.execute(stmt, [tag_row(run_id, k, v, seq) for k, v in changes["tags"].items()])

@@ -37,6 +37,12 @@ def param_row(run_id: str, key: str, value: Any, run_seq: int) -> dict[str, Any]
             "text": text_of(value)[:TEXT_PREFIX], "run_seq": run_seq}
 
 
+def tag_row(run_id: str, key: str, value: str, run_seq: int) -> dict[str, Any]:
+    """A ``tags`` row: the value, and its first characters that filters compare."""
+    return {"run_id": run_id, "key": key, "value": value, "text": value[:TEXT_PREFIX],
+            "run_seq": run_seq}
+
+
 def next_seq(conn: Connection) -> Any:
     """The ``runs.seq`` of a new run: PostgreSQL's identity numbers it; on SQLite (one writer
     at a time) it is the largest so far plus one."""
@@ -118,8 +124,8 @@ def store_batch(db: Database, run_id: str, batch: BatchIn) -> bool:
                                    for k, v in batch.params.items()], ["run_id", "key"],
                     ["value", "num", "text"])
         if batch.tags:
-            _upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v, "run_seq": seq}
-                                 for k, v in batch.tags.items()], ["run_id", "key"], ["value"])
+            _upsert(conn, tags, [tag_row(run_id, k, v, seq) for k, v in batch.tags.items()],
+                    ["run_id", "key"], ["value", "text"])
         if batch.metrics:
             _store_metrics(conn, run_id, seq, batch)
     return True

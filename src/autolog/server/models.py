@@ -74,8 +74,10 @@ tags = Table(
     Column("run_id", String(32), primary_key=True),
     Column("key", String(500), primary_key=True),
     Column("value", Text, nullable=False),
+    Column("text", String(TEXT_PREFIX)),  # the value's first characters, for filters
     Column("run_seq", BigInteger),  # runs.seq
     Index("ix_tags_key_value", "key", "run_id"),
+    Index("ix_tags_text", "key", "text", "run_seq"),
 )
 
 metrics = Table(

@@ -109,8 +109,6 @@ def _keyed(node: f.Compare, style: str) -> ColumnElement[bool]:
         where.append(or_(*conditions) if len(conditions) > 1 else conditions[0])
     if style == "exists":
         return exists().where(table.c.run_id == runs.c.id, *where)
-    if table is tags:  # tag values are unbounded text: no covering index, joined by id
-        return runs.c.id.in_(select(table.c.run_id).where(*where))
     return runs.c.seq.in_(select(table.c.run_seq).where(*where, table.c.run_seq.is_not(None)))
 
 
@@ -122,24 +120,24 @@ def _keyed_condition(fld: f.Field, table: Any, op: str, value: f.Value,
                      numeric: bool) -> ColumnElement[bool]:
     if fld.kind == "metrics":
         return _condition(fld, table.c[_METRIC_COLUMN[fld.agg]], op, value, numeric)
-    if fld.kind == "params":
-        if numeric and op != "~":
-            return _condition(fld, table.c.num, op, value, True)
-        return _param_text(table, op, _operand(fld, value, numeric))
-    return _condition(fld, table.c.value, op, value, False)
+    if fld.kind == "params" and numeric and op != "~":
+        return _condition(fld, table.c.num, op, value, True)
+    return _text(table, op, _operand(fld, value, numeric), json_value=fld.kind == "params")
 
 
-def _param_text(table: Any, op: str, text: str) -> ColumnElement[bool]:
-    """A text comparison on a param. ``params.text`` holds the first TEXT_PREFIX characters
-    (an index entry must stay small): equality of a longer text also checks the JSON value;
-    ``~`` looks in both; ``<``, ``>``... order by the prefix."""
-    column = table.c.text
+def _text(table: Any, op: str, text: str, json_value: bool) -> ColumnElement[bool]:
+    """A text comparison on a param or a tag. Their ``text`` column holds the first
+    TEXT_PREFIX characters (an index entry must stay small): equality of a longer text also
+    checks the whole value; ``~`` looks in the whole value; ``<``, ``>``... order by the
+    prefix. A param's whole value is JSON text (``"adam"`` with its quotes)."""
+    column, whole = table.c.text, table.c.value
     if op == "~":
-        return or_(column.icontains(text, autoescape=True),
-                   table.c.value.icontains(text, autoescape=True))
+        found = whole.icontains(text, autoescape=True)
+        return or_(column.icontains(text, autoescape=True), found) if json_value else found
     if op in ("=", "!="):
+        full = json.dumps(text) if json_value else text
         equal = column == text if len(text) < TEXT_PREFIX else and_(
-            column == text[:TEXT_PREFIX], table.c.value == json.dumps(text))
+            column == text[:TEXT_PREFIX], whole == full)
         return equal if op == "=" else not_(equal)
     return _SQL_OPS[op](column, text[:TEXT_PREFIX])
 
@@ -190,8 +188,7 @@ def _where(query: RunQuery, style: str = "in") -> list[Any]:
     if query.status is not None:
         where.append(runs.c.status == query.status)
     for key, value in query.tags:
-        where.append(runs.c.id.in_(select(tags.c.run_id).where(tags.c.key == key,
-                                                               tags.c.value == value)))
+        where.append(_keyed(f.Compare(f.Field("tags", key), "=", (value,), (False,)), "in"))
     if query.filter is not None:
         where.append(compile_filter(query.filter, style))
     if query.q:
@@ -273,19 +270,18 @@ def _walk(conn: Connection, query: RunQuery, group: _Group, offset: int, limit: 
     return found
 
 
-def _grouped(conn: Connection, query: RunQuery, groups: list[_Group], where: list[Any]
-             ) -> list[int]:
+def _grouped(conn: Connection, query: RunQuery, groups: list[_Group], where: list[Any],
+             total: int) -> list[int]:
     """The page of a keyed sort: each group in turn, then the runs lacking the key.
 
-    The first group is tried with short probing walks first (4, then 32 index entries per row
-    of the page, at most WALK_CAP); when those do not fill it, the full walk goes group by
-    group.
+    The first group is tried with one probing walk first, as long as the matches' share of all
+    runs says the page needs (twice over, at most WALK_CAP entries); when that does not fill
+    it, the full walk goes group by group.
     """
     want = query.limit + 1
-    for factor in WALK_FACTORS:
-        cap = factor * (query.offset + want)
-        if cap > WALK_CAP:
-            break
+    runs_at_most = conn.execute(select(func.max(runs.c.seq))).scalar() or 1
+    cap = 2 * (query.offset + want) * max(1, runs_at_most // max(total, 1)) + 64
+    if cap <= WALK_CAP:
         first = _walk(conn, query, groups[0], query.offset, want, cap)
         if first is not None:
             return first
@@ -304,7 +300,6 @@ def _grouped(conn: Connection, query: RunQuery, groups: list[_Group], where: lis
     return found + list(conn.execute(stmt).scalars())
 
 
-WALK_FACTORS = (4, 32)
 WALK_CAP = 8_000  # index entries a probing walk may read (about 5 us each) before the full walk
 
 
@@ -388,7 +383,7 @@ def search(db: Database, query: RunQuery) -> dict[str, Any]:
         seqs: list[int] = []
         if total > query.offset:
             groups = _groups(query.sort)
-            seqs = _grouped(conn, query, groups, where) if groups else \
+            seqs = _grouped(conn, query, groups, where, total) if groups else \
                 _plain(conn, query, where)
         more = len(seqs) > query.limit
         rows = page_rows(conn, _fetch(conn, seqs[:query.limit]), query.columns)

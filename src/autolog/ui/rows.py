@@ -16,8 +16,9 @@ from sqlalchemy import delete, func, select, update
 
 from .. import store
 from ..server import series
-from ..server.ingest import param_row
+from ..server.ingest import param_row, tag_row
 from ..server.models import (
+    TEXT_PREFIX,
     artifacts,
     latest_metrics,
     metric_rollups,
@@ -62,7 +63,7 @@ def insert_new(conn: Any, fresh: list[Pending], root: Path) -> None:
         for key, value in s.params.items():
             row = param_row(run_id, key, value, seq)
             rows["params"].append((run_id, key, row["value"], row["num"], row["text"], seq))
-        rows["tags"] += [(run_id, k, v, seq) for k, v in s.tags.items()]
+        rows["tags"] += [(run_id, k, v, v[:TEXT_PREFIX], seq) for k, v in s.tags.items()]
         rows["latest_metrics"] += [(run_id, key, m.last, m.step, m.timestamp, m.vmin, m.vmax,
                                     m.count, seq) for key, m in s.metrics.items()]
         rows["artifacts"] += [(run_id, name, now) for name in dict.fromkeys(s.artifacts)]
@@ -71,7 +72,7 @@ def insert_new(conn: Any, fresh: list[Pending], root: Path) -> None:
     _insert(conn, "runs", "id, seq, name, project, status, parent_id, start_time, end_time, "
             "created, note, deleted", rows["runs"])
     _insert(conn, "params", "run_id, key, value, num, text, run_seq", rows["params"])
-    _insert(conn, "tags", "run_id, key, value, run_seq", rows["tags"])
+    _insert(conn, "tags", "run_id, key, value, text, run_seq", rows["tags"])
     _insert(conn, "latest_metrics", "run_id, key, value, step, timestamp, vmin, vmax, count, "
             "run_seq", rows["latest_metrics"])
     _insert(conn, "artifacts", "run_id, name, created", rows["artifacts"],
@@ -109,8 +110,8 @@ def update_run(conn: Any, cursor: Cursor, s: Summary) -> None:
         conn.execute(delete(tags).where(tags.c.run_id == run_id,
                                         tags.c.key.in_(list(s.untagged))))
     if s.tags:
-        _upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v, "run_seq": seq}
-                             for k, v in s.tags.items()], ["run_id", "key"], ["value"])
+        _upsert(conn, tags, [tag_row(run_id, k, v, seq) for k, v in s.tags.items()],
+                ["run_id", "key"], ["value", "text"])
     if s.metrics:
         series.merge_latest(conn, [
             {"run_id": run_id, "key": key, "value": m.last, "step": m.step,

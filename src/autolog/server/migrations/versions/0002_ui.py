@@ -40,6 +40,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("text", sa.String(TEXT_PREFIX), nullable=True))
         batch.add_column(sa.Column("run_seq", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("tags") as batch:
+        batch.add_column(sa.Column("text", sa.String(TEXT_PREFIX), nullable=True))
         batch.add_column(sa.Column("run_seq", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("latest_metrics") as batch:
         batch.add_column(sa.Column("vmin", sa.Float(), nullable=True))
@@ -50,6 +51,8 @@ def upgrade() -> None:
     for table in ("params", "tags", "latest_metrics"):
         op.execute(f"UPDATE {table} SET run_seq = (SELECT seq FROM runs "
                    f"WHERE runs.id = {table}.run_id)")
+    op.execute(f"UPDATE tags SET text = substr(value, 1, {TEXT_PREFIX})")
+    op.create_index("ix_tags_text", "tags", ["key", "text", "run_seq"])
     op.create_index("ix_params_num", "params", ["key", "num", "run_seq"])
     op.create_index("ix_params_text", "params", ["key", "text", "run_seq"])
     for name, column in (("ix_latest_value", "value"), ("ix_latest_min", "vmin"),
@@ -138,7 +141,9 @@ def downgrade() -> None:
     with op.batch_alter_table("params") as batch:
         for column in ("num", "text", "run_seq"):
             batch.drop_column(column)
+    op.drop_index("ix_tags_text", "tags")
     with op.batch_alter_table("tags") as batch:
+        batch.drop_column("text")
         batch.drop_column("run_seq")
     op.drop_index("ix_runs_parent", "runs")
     op.drop_index("ix_runs_seq", "runs")
