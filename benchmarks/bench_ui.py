@@ -343,8 +343,10 @@ def write_store(root: Path, count: int, steps: int = 50) -> None:
         lines.append({"t": "artifact", "path": "requirements.txt", "files": []})
         lines.append({"t": "end", "status": "FINISHED", "time": start + 60_000 + i})
         (path / store.JOURNAL).write_text("".join(store.dumps_line(x) + "\n" for x in lines))
+        last = {key: points[1][-1] for line in lines if line["t"] == "metrics"
+                for key, points in line["d"].items()}
         store.write_meta(path, {**lines[0], "start_time": start, "status": "FINISHED",
-                                "end_time": start + 60_000 + i})
+                                "end_time": start + 60_000 + i, "metrics": last})
         (path / store.LOCK).touch()
 
 

@@ -141,6 +141,7 @@ def test_a_replaced_journal_is_indexed_again_and_a_removed_run_leaves(ui_store: 
     os.replace(replacement, journal)  # a new file (inode): indexed from the start again
     shutil.rmtree(second.path)
     built.refresh(full=True)
+    built.ensure_points([first.id])  # what reading the run through the API does first
     assert query.get_run(built.db, first.id)["params"] == {"only": 1}
     assert query.get_run(built.db, first.id)["metrics"] == {}
     with pytest.raises(LookupError):
@@ -220,3 +221,19 @@ def test_a_live_run_is_followed_and_shows_crashed_when_its_process_dies(tmp_path
         built.stop()
     assert json.loads((root / run_id / "meta.json").read_text())["id"] == run_id
     assert not any(p.name.startswith(".index") for p in (root / run_id).iterdir())
+
+
+def test_ended_runs_show_at_once_and_their_summaries_complete_in_the_points_pass(
+        ui_store: Path, tmp_path: Path) -> None:
+    root = _copy(ui_store, tmp_path)
+    record = next(r for r in autolog.list_runs(root) if r.name == "run-04")
+    built = Index(root)
+    built.refresh(full=True)  # the summary pass alone: metric lines skipped for ended runs
+    quick = query.get_run(built.db, record.id)
+    assert quick["metrics"] == record.metrics and quick["metric_summary"]["spiky"]["count"] == 0
+    built.fill_points()
+    exact = query.get_run(built.db, record.id)["metric_summary"]["spiky"]
+    points = [v for _, v, _ in record.history("spiky")]
+    assert exact == {"last": points[-1], "min": min(points), "max": max(points), "step": 4999,
+                     "count": 5000}
+    built.stop()

@@ -195,7 +195,10 @@ def _run_routes(app: FastAPI) -> None:
     @app.get("/api/v1/runs/{run}", tags=["runs"], response_model=RunDetail)
     def get_run(run: RunRefPath, context: Ctx, token: Any = Read) -> dict[str, Any]:
         """One run by id or unique id prefix: params, tags, last metrics, artifacts, models."""
-        return query.get_run(context.db, run)
+        with context.db.read() as conn:
+            run_id = query.find_run_id(conn, run)
+        context.before_history([run_id])  # the local index completes its metric summaries
+        return query.get_run(context.db, run_id)
 
     @app.post("/api/v1/runs/{run_id}/batches", tags=["ingest"], response_model=BatchOut,
               dependencies=[ServerOnly])

@@ -47,13 +47,14 @@ def normalize_url(url: str) -> str:
 class Database:
     """An engine plus the two ways the server uses it: read and write transactions."""
 
-    def __init__(self, url: str, *, pool_size: int = 10):
+    def __init__(self, url: str, *, pool_size: int = 10, durable: bool = True):
         self.url = make_url(normalize_url(url))
         if self.url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError(f"database {self.display_url}: the server runs on SQLite "
                              "(sqlite:///path.db) or PostgreSQL (postgresql://...)")
         self.sqlite = self.url.get_backend_name() == "sqlite"
-        self.engine = _sqlite_engine(self.url) if self.sqlite else _engine(self.url, pool_size)
+        self.engine = _sqlite_engine(self.url, durable) if self.sqlite else \
+            _engine(self.url, pool_size)
         self._write_lock: Any = threading.Lock() if self.sqlite else nullcontext()
 
     def __repr__(self) -> str:
@@ -114,7 +115,7 @@ def _engine(url: Any, pool_size: int) -> Engine:
                          pool_pre_ping=True, connect_args={"connect_timeout": 10})
 
 
-def _sqlite_engine(url: Any) -> Engine:
+def _sqlite_engine(url: Any, durable: bool = True) -> Engine:
     database = url.database
     if not database or database == ":memory:":
         raise ValueError("the server needs an SQLite file (sqlite:///path/autolog.db), "
@@ -127,7 +128,8 @@ def _sqlite_engine(url: Any) -> Engine:
     def _connect(dbapi_conn: Any, record: Any) -> None:
         dbapi_conn.isolation_level = None  # we send BEGIN ourselves (below)
         cursor = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
+        sync = "synchronous=NORMAL" if durable else "synchronous=OFF"
+        for pragma in ("journal_mode=WAL", sync, "busy_timeout=30000",
                        "temp_store=MEMORY", f"mmap_size={MMAP_BYTES}",
                        f"cache_size=-{CACHE_KIB}"):
             cursor.execute(f"PRAGMA {pragma}")

@@ -10,7 +10,9 @@ upserts (the last value wins, as in the journal); metric points are one multi-ro
 from __future__ import annotations
 
 import json
+import math
 import time
+from json.encoder import encode_basestring_ascii as _encode_string
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -33,8 +35,23 @@ __all__ = ["record_artifact", "record_file", "record_model", "require_run",
 
 def param_row(run_id: str, key: str, value: Any, run_seq: int) -> dict[str, Any]:
     """A ``params`` row: the JSON value, and the number and text that filters compare."""
-    return {"run_id": run_id, "key": key, "value": json.dumps(value), "num": number_of(value),
+    return {"run_id": run_id, "key": key, "value": json_scalar(value), "num": number_of(value),
             "text": text_of(value)[:TEXT_PREFIX], "run_seq": run_seq}
+
+
+def json_scalar(value: Any) -> str:
+    """``json.dumps`` of a param value, several times faster for the usual scalars (indexing a
+    store writes every param of every run)."""
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)
+    return json.dumps(value)
 
 
 def tag_row(run_id: str, key: str, value: str, run_seq: int) -> dict[str, Any]:

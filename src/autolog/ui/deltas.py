@@ -13,15 +13,17 @@ A line of a known type but the wrong shape is skipped, like a line that does not
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .. import store
 
-__all__ = ["Columns", "MetricSummary", "Summary", "point_columns"]
+__all__ = ["Columns", "MetricSummary", "Summary", "point_columns", "read_summary"]
 
 #: key -> (steps, values, timestamps); values as stored (None for NaN)
 Columns = dict[str, tuple[list[int], list[float | None], list[int]]]
@@ -61,6 +63,10 @@ def _extremes(values: list[Any]) -> tuple[float | None, float | None]:
 
 
 def _stored(raw: Any) -> float | None:
+    """A journal value (a number or "NaN"/"Infinity"/"-Infinity"), or an already stored one
+    (None for NaN), as stored."""
+    if raw is None:
+        return None
     value = store.metric_value(raw)
     return None if math.isnan(value) else value
 
@@ -77,6 +83,14 @@ class Summary:
     artifacts: list[str] = field(default_factory=list)
     models: dict[str, Any] = field(default_factory=dict)
     ended: bool = False
+
+    def add_last_values(self, last: dict[str, Any]) -> None:
+        """Metric summaries from meta.json's last values alone (no count, no extremes yet)."""
+        for key, raw in last.items():
+            try:
+                self.metrics[str(key)] = MetricSummary(last=_stored(raw))
+            except (KeyError, TypeError, ValueError):
+                continue
 
     def apply(self, record: dict[str, Any]) -> None:
         handler = _HANDLERS.get(record.get("t"))  # type: ignore[arg-type]
@@ -141,6 +155,39 @@ _HANDLERS: dict[str, Callable[[Summary, dict[str, Any]], None]] = {
     "delete": lambda s, r: s.run.update(deleted=int(r.get("time") or time.time() * 1000)),
     "restore": lambda s, r: s.run.update(deleted=None),
 }
+
+
+METRICS_LINE = b'{"t":"metrics"'  # how autolog's writer starts every metrics line
+
+
+def read_summary(journal: Path, offset: int, *, skip_metrics: bool = False
+                 ) -> tuple[Summary, int]:
+    """The summary of the journal's complete lines from ``offset``, and where they end.
+
+    Lines are read as ``store.iter_journal`` reads them (a torn last line waits, a line that
+    does not parse is skipped); with ``skip_metrics``, metrics lines are not even parsed.
+    """
+    summary = Summary()
+    end = offset
+    try:
+        f = open(journal, "rb")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        return summary, end
+    with f:
+        f.seek(offset)
+        for line in f:
+            if not line.endswith(b"\n"):
+                break
+            end += len(line)
+            if skip_metrics and line.startswith(METRICS_LINE):
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                summary.apply(record)
+    return summary, end
 
 
 def point_columns(record: dict[str, Any], columns: Columns) -> int:

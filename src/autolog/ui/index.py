@@ -48,7 +48,7 @@ from ..server import series
 from ..server.db import Database
 from ..server.models import runs
 from . import rows
-from .deltas import Columns, Summary, point_columns
+from .deltas import Columns, point_columns, read_summary
 
 try:
     import fcntl
@@ -62,8 +62,9 @@ log = logging.getLogger("autolog.ui")
 INDEX_NAME = ".index.sqlite"
 LOCK_NAME = ".index.lock"
 #: bumped when what the index derives from a journal changes: an older index is rebuilt
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 FULL_SCAN_EVERY = 30.0  # seconds between checks of ended runs' journals (edits from elsewhere)
+ENDED = ("FINISHED", "FAILED", "KILLED")
 POINTS_CHUNK = 50_000  # points per transaction while filling histories (a short pause each)
 SUMMARY_CHUNK = 1000  # runs per transaction on a first indexing
 SCAN_CHUNK = 64  # runs per task of a worker process
@@ -76,7 +77,8 @@ CREATE TABLE IF NOT EXISTS index_runs (
     identity TEXT NOT NULL,
     "offset" INTEGER NOT NULL,
     points_offset INTEGER NOT NULL,
-    ended INTEGER NOT NULL
+    ended INTEGER NOT NULL,
+    exact INTEGER NOT NULL
 )"""
 _INFO = "CREATE TABLE IF NOT EXISTS index_info (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
@@ -89,6 +91,9 @@ class Cursor:
     points_offset: int
     ended: bool
     seq: int = 0  # runs.seq
+    #: the metric summaries hold every point (False: last values from meta.json, until the
+    #: points pass has read them all)
+    exact: bool = True
 
 
 class Index:
@@ -337,12 +342,19 @@ class Index:
                 columns, points = {}, 0
         self._write_points(cursor, columns, end)
 
-    def _write_points(self, cursor: Cursor, columns: dict[str, Any], end: int) -> None:
+    def _write_points(self, cursor: Cursor, columns: Columns, end: int) -> None:
+        """Store a chunk of points; for a run whose summary took meta.json's last values, also
+        merge the chunk into its metric summaries (the last point, extremes, count)."""
         with self.db.write() as conn:
             if columns:
                 before = rows.indexed_counts(conn, cursor.run_id) if cursor.points_offset else {}
                 series.store_points(conn, cursor.run_id, columns, before)
+                if not cursor.exact:
+                    rows.merge_summaries(conn, cursor, columns)
             cursor.points_offset = end
+            if not cursor.exact and end >= cursor.offset:  # every point read: exact now
+                cursor.exact = True
+                rows.drop_pointless_summaries(conn, cursor.run_id)
             rows.save_cursors(conn, [cursor])
 
     # -- edits -------------------------------------------------------------------------------
@@ -367,12 +379,13 @@ class Index:
 
     def _load_cursors(self) -> None:
         with self.db.read() as conn:
-            rows = conn.exec_driver_sql(
+            found = conn.exec_driver_sql(
                 'SELECT i.run_id, i.identity, i."offset", i.points_offset, i.ended, r.seq, '
-                "r.start_time FROM index_runs i JOIN runs r ON r.id = i.run_id").all()
+                "i.exact, r.start_time FROM index_runs i JOIN runs r ON r.id = i.run_id").all()
             self._next_seq = (conn.execute(select(func.max(runs.c.seq))).scalar() or 0) + 1
-        self._cursors = {r[0]: Cursor(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows}
-        self._starts = {r[0]: r[6] for r in rows}
+        self._cursors = {r[0]: Cursor(r[0], r[1], r[2], r[3], bool(r[4]), r[5], bool(r[6]))
+                         for r in found}
+        self._starts = {r[0]: r[7] for r in found}
 
 
 def scan_runs(items: list[tuple[str, str, Cursor | None]]) -> list[rows.Pending | None]:
@@ -392,17 +405,25 @@ def scan(run_id: str, path: Path, known: Cursor | None) -> rows.Pending | None:
     cursor = Cursor(run_id, identity, 0, 0, False) if reset or known is None else known
     if not reset and info.st_size == cursor.offset:
         return None
-    summary = Summary()
-    end = cursor.offset
-    for line_end, record in store.iter_journal(journal, cursor.offset):
-        summary.apply(record)
-        end = line_end
+    meta = store.read_meta(path) if reset else None
+    if reset:
+        cursor.exact = not _ended_with_metrics(meta)
+    summary, end = read_summary(journal, cursor.offset, skip_metrics=not cursor.exact)
     if end == cursor.offset and not reset:
         return None  # only a line in progress
-    meta = store.read_meta(path) if reset and "start_time" not in summary.run else None
     if reset and "start_time" not in summary.run and meta is None:
         return None  # not a run (yet): no start line, no meta.json
+    if reset and not cursor.exact:
+        summary.add_last_values(meta["metrics"])  # type: ignore[index]
     return rows.Pending(cursor, summary, end, fresh=reset, known=known is not None, meta=meta)
+
+
+def _ended_with_metrics(meta: dict[str, Any] | None) -> bool:
+    """Did the run end and leave its last metric values in meta.json? Then its summary can skip
+    the metric lines (most of a journal) and take those; the points pass completes it."""
+    if not meta:
+        return False
+    return meta.get("status") in ENDED and isinstance(meta.get("metrics"), dict)
 
 
 @contextmanager
@@ -470,7 +491,7 @@ def _open(path: Path) -> Database:
     """The index database, migrated; an index that cannot be (corrupt, from a newer autolog,
     from an older indexer) is deleted and built again: it is only a cache."""
     for attempt in (1, 2):
-        db = Database(f"sqlite:///{path}")
+        db = Database(f"sqlite:///{path}", durable=False)  # a cache: rebuilt if ever lost
         try:
             db.migrate()
             with db.write() as conn:

@@ -28,13 +28,13 @@ from ..server.models import (
     runs,
     tags,
 )
-from .deltas import Summary
+from .deltas import Columns, MetricSummary, Summary
 
 if TYPE_CHECKING:
     from .index import Cursor
 
 __all__ = ["RUN_TABLES", "Pending", "delete_run", "indexed_counts", "insert_new", "live_status",
-           "save_cursors", "update_run"]
+           "merge_summaries", "drop_pointless_summaries", "save_cursors", "update_run"]
 
 RUN_TABLES = (runs, params, tags, latest_metrics, metrics, metric_rollups, artifacts, models)
 
@@ -146,11 +146,33 @@ def _upsert(conn: Any, table: Any, rows: list[dict[str, Any]], keys: list[str],
 
 def save_cursors(conn: Any, cursors: list[Cursor]) -> None:
     conn.exec_driver_sql(
-        'INSERT INTO index_runs (run_id, identity, "offset", points_offset, ended) '
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET identity = excluded.identity,"
-        ' "offset" = excluded."offset", points_offset = excluded.points_offset, '
-        "ended = excluded.ended",
-        [(c.run_id, c.identity, c.offset, c.points_offset, int(c.ended)) for c in cursors])
+        'INSERT INTO index_runs (run_id, identity, "offset", points_offset, ended, exact) '
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
+        'identity = excluded.identity, "offset" = excluded."offset", '
+        "points_offset = excluded.points_offset, ended = excluded.ended, exact = excluded.exact",
+        [(c.run_id, c.identity, c.offset, c.points_offset, int(c.ended), int(c.exact))
+         for c in cursors])
+
+
+def merge_summaries(conn: Any, cursor: Cursor, columns: Columns) -> None:
+    """Merge a chunk of points into the run's metric summaries (last point, extremes, count)."""
+    merged = []
+    for key, (steps, values, stamps) in columns.items():
+        if not steps:
+            continue
+        summary = MetricSummary()
+        summary.add(steps, values, stamps)
+        merged.append({"run_id": cursor.run_id, "key": key, "value": summary.last,
+                       "step": summary.step, "timestamp": summary.timestamp,
+                       "vmin": summary.vmin, "vmax": summary.vmax, "count": summary.count,
+                       "run_seq": cursor.seq})
+    series.merge_latest(conn, merged)
+
+
+def drop_pointless_summaries(conn: Any, run_id: str) -> None:
+    """Metric summaries meta.json named but no journal line held (a journal cut short)."""
+    conn.execute(delete(latest_metrics).where(latest_metrics.c.run_id == run_id,
+                                              latest_metrics.c.count == 0))
 
 
 def delete_run(conn: Any, run_id: str) -> None:
