@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from autolog.server import query, series
@@ -81,3 +83,11 @@ def test_upgrade_from_0001_on_postgresql(postgres: Postgres) -> None:
     url = postgres.database()
     _at_0001(url)
     _check(url)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                    lambda inner: st.lists(inner, max_size=3), max_leaves=5))
+def test_param_json_is_json_dumps(value: object) -> None:
+    from autolog.server.ingest import json_scalar
+
+    assert json_scalar(value) == json.dumps(value)

@@ -13,7 +13,10 @@ The SDK is imported on the backend's worker thread only. The mapping (``docs/bac
   ``step=``: W&B drops rows whose ``step`` is lower than the last one, which would lose
   metric groups logged on their own step counters (validation per epoch, training per batch);
 - artifacts and models become W&B Artifacts (type ``file`` / ``model``);
-- the end sets the exit code (FINISHED 0, FAILED 1, KILLED 255) and finishes the run.
+- the end sets the exit code (FINISHED 0, FAILED 1, KILLED 255) and finishes the run;
+- edits made later (``autolog ui``): a rename is the run's name, the note its notes, a removed
+  tag's config entry becomes null (the SDK cannot remove one); a run ended before is resumed
+  for them and finished again with its exit code. Deletion is not carried (online API only).
 
 W&B registers an ``atexit`` hook that waits, unbounded, for its service process. This module
 replaces it with a bounded one and moves autolog's own exit hook before it, so at exit autolog
