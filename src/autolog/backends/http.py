@@ -241,6 +241,11 @@ class HttpBackend(Backend):
         return "http-" + hashlib.sha256(self.url.encode("utf-8")).hexdigest()[:12]
 
     def start_run(self, run: RunRef) -> None:
+        if run.state.get("url") == self.url:
+            return  # created before: sending the start's name again would undo a rename
+        self._create(run)
+
+    def _create(self, run: RunRef) -> None:
         self.transport.json("PUT", f"{API}/runs/{run.id}", {
             "name": _text(run.name)[:MAX_NAME], "project": _text(run.project)[:MAX_PROJECT],
             "parent_id": run.parent_id, "start_time": run.start_time})
@@ -253,7 +258,7 @@ class HttpBackend(Backend):
             try:
                 self.transport.json("POST", f"{API}/runs/{run.id}/batches", body)
             except ServerNotFound:  # the server lost the run (a new database): create it again
-                self.start_run(run)
+                self._create(run)
                 self.transport.json("POST", f"{API}/runs/{run.id}/batches", body)
 
     def end_run(self, run: RunRef, status: str, end_time: int) -> None:
@@ -278,6 +283,29 @@ class HttpBackend(Backend):
                                 {"name": name, "spec": spec})
         except ServerRejected as exc:
             self._skip(run, name, str(exc))
+
+    # -- edits -------------------------------------------------------------------------------
+
+    def rename_run(self, run: RunRef, name: str) -> None:
+        self._edit(run, {"name": _text(name)[:MAX_NAME]})
+
+    def delete_tags(self, run: RunRef, keys: list[str]) -> None:
+        self._edit(run, {"remove_tags": [k for k in keys if _key_problem(k) is None]})
+
+    def set_note(self, run: RunRef, text: str) -> None:
+        self._edit(run, {"note": _text(text)})
+
+    def delete_run(self, run: RunRef) -> None:
+        self._edit(run, {"deleted": True})
+
+    def restore_run(self, run: RunRef) -> None:
+        self._edit(run, {"deleted": False})
+
+    def _edit(self, run: RunRef, body: dict[str, Any]) -> None:
+        try:
+            self.transport.json("PATCH", f"{API}/runs/{run.id}", body)
+        except ServerRejected as exc:  # a server without edits (405), or a value it refuses
+            self._skip(run, f"edit {sorted(body)}", str(exc), "edit")
 
     def close(self) -> None:
         if self._transport is not None:
@@ -462,8 +490,8 @@ class ServerClient:
                    "tag": [f"{k}={v}" for k, v in (tags or {}).items()] or None}
         while limit is None or len(rows) < limit:
             page_size = 1000 if limit is None else min(1000, limit - len(rows))
-            page = self._get("/runs", limit=page_size, page_token=token, **filters)
-            rows.extend(_with_floats(row) for row in page["runs"])
+            page = self._get("/runs", limit=page_size, page_token=token, all="true", **filters)
+            rows.extend(_with_floats(_only(row, SUMMARY_KEYS)) for row in page["runs"])
             token = page["next_page_token"]
             if not token:
                 break
@@ -471,7 +499,8 @@ class ServerClient:
 
     def get_run(self, run_id_or_prefix: str) -> dict[str, Any]:
         """One run, like ``autolog show --json``."""
-        return _with_floats(self._get(f"/runs/{quote(run_id_or_prefix, safe='')}"))
+        return _with_floats(_only(self._get(f"/runs/{quote(run_id_or_prefix, safe='')}"),
+                                  DETAIL_KEYS))
 
     def history(self, run_id: str, key: str,
                 max_points: int | None = None) -> list[tuple[int, float, int]]:
@@ -492,6 +521,16 @@ class ServerClient:
         except ServerNotFound as exc:
             raise LookupError(str(exc)) from None
         return response.content
+
+
+#: the keys of ``autolog runs --json`` and ``autolog show --json`` (the server adds the UI's)
+SUMMARY_KEYS = ("id", "name", "project", "status", "parent_id", "start_time", "end_time",
+                "metrics")
+DETAIL_KEYS = (*SUMMARY_KEYS, "params", "tags", "artifacts", "models")
+
+
+def _only(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: row[key] for key in keys if key in row}
 
 
 def _with_floats(row: dict[str, Any]) -> dict[str, Any]:

@@ -119,9 +119,33 @@ class RunRecord(RunHeader):
         self._history: dict[str, list[tuple[int, float, int]]] = {}
         self._artifacts: list[str] = []
         self._models: dict[str, dict[str, Any]] = {}
+        self._note: str | None = None
+        self._deleted = False
 
     def __repr__(self) -> str:
         return f"<RunRecord {self.id} {self.name!r} {self.status}>"
+
+    @property
+    def name(self) -> str:
+        """The run's name, renamed or not (a ``rename`` edit in the journal wins)."""
+        self._load()
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+
+    @property
+    def note(self) -> str | None:
+        """The free-text note edited in the UI, if any."""
+        self._load()
+        return self._note
+
+    @property
+    def deleted(self) -> bool:
+        """Soft-deleted in the UI (restorable); the run's files are all still there."""
+        self._load()
+        return self._deleted
 
     @property
     def status(self) -> str:
@@ -175,7 +199,10 @@ class RunRecord(RunHeader):
             return
         self._loaded = True
         for _, record in iter_journal(self.path / JOURNAL):
-            self._apply(record)
+            try:
+                self._apply(record)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # valid JSON of the wrong shape: skipped like a line that does not parse
 
     def _add_artifacts(self, names: Iterable[str]) -> None:
         for name in names:
@@ -202,7 +229,16 @@ class RunRecord(RunHeader):
             self._status = record["status"]
             self.end_time = record["time"]
         elif kind == "start":
-            self.name = record.get("name", self.name)
+            self._name = record.get("name", self._name)
+        elif kind == "rename":
+            self._name = str(record.get("name", self._name))
+        elif kind == "untag":
+            for key in record.get("keys") or ():
+                self._tags.pop(key, None)
+        elif kind == "note":
+            self._note = record.get("text") or None
+        elif kind in ("delete", "restore"):
+            self._deleted = kind == "delete"
 
 
 def load_run(run_dir: Path) -> RunRecord:

@@ -23,7 +23,8 @@ from ..report import internal_error
 from .codec import dumps_line, encode_events
 from .files import JOURNAL, LOCK, META, FileLock, atomic_write
 
-__all__ = ["HARD_LIMIT", "HIGH_WATER", "Journal", "JournalWriter", "RunWriter", "write_meta"]
+__all__ = ["HARD_LIMIT", "HIGH_WATER", "Journal", "JournalWriter", "RunWriter", "ends_with_newline",
+           "write_meta"]
 
 HIGH_WATER = 20_000  # buffered events that wake the writer early
 HARD_LIMIT = 4 * HIGH_WATER  # beyond this the logging thread writes the buffer itself
@@ -44,7 +45,7 @@ class Journal:
     def __init__(self, run_dir: Path):
         self.path = run_dir / JOURNAL
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if os.fstat(self._fd).st_size and not _ends_with_newline(self.path):
+        if os.fstat(self._fd).st_size and not ends_with_newline(self.path):
             os.write(self._fd, b"\n")  # a torn line left by a killed writer stays on its own
 
     def write(self, data: bytes) -> None:
@@ -59,7 +60,8 @@ class Journal:
             self._fd = -1
 
 
-def _ends_with_newline(path: Path) -> bool:
+def ends_with_newline(path: Path) -> bool:
+    """Does the (non-empty) file end with a newline? A torn last line does not."""
     with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)
         return f.read(1) == b"\n"
