@@ -41,6 +41,19 @@ function xLabel(x: number, mode: XMode): string {
   return `+${fmtDuration(x * 1000)}`;
 }
 
+/** The y axis's width: its longest label measured in its own font (uPlot's recipe). */
+function axisSize(u: uPlot, values: string[] | null, axisIdx: number, cycleNum: number): number {
+  const axis = u.axes[axisIdx] as uPlot.Axis & { _size?: number; font?: [string] };
+  if (cycleNum > 1 && axis._size) return axis._size;
+  let size = ((axis.ticks as { size?: number } | undefined)?.size ?? 10) + (axis.gap ?? 5) + 4;
+  const longest = (values ?? []).reduce((a, v) => (String(v).length > a.length ? String(v) : a), '');
+  if (longest) {
+    u.ctx.font = axis.font?.[0] ?? '12px system-ui';
+    size += u.ctx.measureText(longest).width / devicePixelRatio;
+  }
+  return Math.ceil(size);
+}
+
 interface Built {
   data: uPlot.AlignedData;
   series: uPlot.Series[];
@@ -136,7 +149,7 @@ export function Chart(props: ChartProps) {
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid, width: 1 },
           values: (_u, ticks) => ticks.map((t) => fmt(t)),
-          size: (_u, values) => Math.min(90, 14 + 7 * Math.max(2, ...(values ?? []).map((v) => String(v).length))),
+          size: axisSize,
         },
       ],
       cursor: {

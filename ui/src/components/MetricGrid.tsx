@@ -33,7 +33,7 @@ export function linesFor(histories: Histories, runs: ShownRun[], key: string, xM
   return lines.length || !waiting ? lines : null;
 }
 
-function MetricChart({ metric, runs, histories, view, syncKey, height }: { metric: string; runs: ShownRun[]; histories: Histories; view: View; syncKey: string; height?: number }) {
+export function MetricChart({ metric, runs, histories, view, syncKey, height }: { metric: string; runs: ShownRun[]; histories: Histories; view: View; syncKey: string; height?: number }) {
   const lines = useMemo(() => linesFor(histories, runs, metric, view.xMode), [histories.version, runs, metric, view.xMode]);
   if (lines === null)
     return (
@@ -93,7 +93,7 @@ export function ViewControls({ view, set, zoomed }: { view: View; set: (patch: R
     <div class="controls" role="group" aria-label="Chart options">
       <label>
         x-axis
-        <select value={view.xMode} onChange={(e) => set({ x: (e.target as HTMLSelectElement).value === 'step' ? null : (e.target as HTMLSelectElement).value, zoom: null })}>
+        <select value={view.xMode} onChange={(e) => set({ x: (e.target as HTMLSelectElement).value, zoom: null })}>
           <option value="step">step</option>
           <option value="time">wall time</option>
           <option value="rel">relative time</option>
@@ -129,13 +129,13 @@ export function ViewControls({ view, set, zoomed }: { view: View; set: (patch: R
   );
 }
 
-export function viewFromParams(params: URLSearchParams, setZoom: (z: [number, number] | null) => void): View {
+export function viewFromParams(params: URLSearchParams, setZoom: (z: [number, number] | null) => void, defaultX: XMode = 'step'): View {
   const x = params.get('x');
   const zoomText = params.get('zoom');
   const zoomParts = zoomText ? zoomText.split(',').map(Number) : null;
   const smoothing = Math.min(0.99, Math.max(0, Number(params.get('smooth') ?? 0) || 0));
   return {
-    xMode: x === 'time' || x === 'rel' ? x : 'step',
+    xMode: x === 'time' || x === 'rel' || x === 'step' ? x : defaultX,
     logY: params.get('log') === '1',
     smoothing,
     zoom: zoomParts && zoomParts.length === 2 && zoomParts.every(Number.isFinite) ? [zoomParts[0], zoomParts[1]] : null,

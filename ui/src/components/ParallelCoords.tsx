@@ -1,5 +1,7 @@
 // Parallel coordinates (SVG): one vertical axis per param that varies, the chosen metric on
 // the last axis, one line per run coloured by that metric (low blue to high red).
+import type { RefObject } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { fmtValue } from '../lib/format';
 import type { Value } from '../lib/types';
 
@@ -50,7 +52,28 @@ export function varyingParams(runs: { params: Record<string, Value> }[]): string
   return [...keys].filter((k) => new Set(runs.map((r) => JSON.stringify(r.params[k] ?? null))).size > 1).sort();
 }
 
-export function ParallelCoords({ runs, metric, width = 900, height = 280 }: { runs: PcRun[]; metric: string; width?: number; height?: number }) {
+function useWidth(): [RefObject<HTMLDivElement | null>, number] {
+  const ref = useRef<HTMLDivElement>(null);
+  const [width, setWidth] = useState(900);
+  useEffect(() => {
+    const el = ref.current!;
+    const observer = new ResizeObserver(() => el.clientWidth > 0 && setWidth(el.clientWidth));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+  return [ref, width];
+}
+
+export function ParallelCoords({ runs, metric, height = 300 }: { runs: PcRun[]; metric: string; height?: number }) {
+  const [box, width] = useWidth();
+  return (
+    <div ref={box} class="parcoords-box">
+      <Drawing runs={runs} metric={metric} width={width} height={height} />
+    </div>
+  );
+}
+
+function Drawing({ runs, metric, width, height }: { runs: PcRun[]; metric: string; width: number; height: number }) {
   const keys = varyingParams(runs).slice(0, 16);
   const axes: Axis[] = keys.map((k) => {
     const values = runs.map((r) => r.params[k]).filter((v) => v !== null && v !== undefined);
@@ -68,7 +91,7 @@ export function ParallelCoords({ runs, metric, width = 900, height = 280 }: { ru
   const y = (p: number) => top + (1 - p) * plotH;
   const metricAxis = scores.length ? axes[axes.length - 1] : null;
   return (
-    <svg class="parcoords" viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`Parallel coordinates of ${keys.length} params against ${metric}`}>
+    <svg class="parcoords" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`Parallel coordinates of ${keys.length} params against ${metric}`}>
       {runs.map((r) => {
         const points: string[] = [];
         axes.forEach((a, i) => {

@@ -1,7 +1,7 @@
 // One run: header (status, timing, edits), then tabs: overview, charts, hardware, files,
 // model, children. Live while the run is RUNNING.
 import { useMemo, useState } from 'preact/hooks';
-import { CopyText, ErrorBox, Loading, NotFound, StatusBadge, isNotFound } from '../components/common';
+import { CopyText, ErrorBox, Loading, NotFound, Section, StatusBadge, isNotFound } from '../components/common';
 import { MetricGrid, ViewControls, viewFromParams, type ShownRun } from '../components/MetricGrid';
 import { api, currentSession } from '../lib/api';
 import { fmtDuration, fmtTime, runDuration } from '../lib/format';
@@ -17,7 +17,7 @@ import { Hardware } from './run/Hardware';
 import { Models } from './run/Model';
 import { Overview } from './run/Overview';
 
-const TABS = ['overview', 'charts', 'hardware', 'files', 'model', 'children'] as const;
+const TABS = ['overview', 'hardware', 'files', 'model', 'children'] as const;
 type Tab = (typeof TABS)[number];
 
 function Header({ run, onChange, canWrite }: { run: RunDetail; onChange: (r: RunDetail) => void; canWrite: boolean }) {
@@ -86,8 +86,8 @@ export function RunPage({ loc, runId }: { loc: Loc; runId: string }) {
   const params = loc.params;
   const requested = params.get('tab') as Tab | null;
   const tab: Tab = requested && TABS.includes(requested) ? requested : 'overview';
-  const view = viewFromParams(params, (z) => setParams({ zoom: z ? z.join(',') : null }));
-  const shownKeys = tab === 'charts' ? userKeys : tab === 'hardware' ? systemKeys : [];
+  const view = viewFromParams(params, (z) => setParams({ zoom: z ? z.join(',') : null }), tab === 'hardware' ? 'rel' : 'step');
+  const shownKeys = tab === 'overview' ? userKeys : tab === 'hardware' ? systemKeys : [];
   const shown: ShownRun[] = useMemo(
     () => (detail ? [{ id: detail.id, label: detail.name, color: colorOf(0), start: detail.start_time }] : []),
     [detail?.id, detail?.name, detail?.start_time],
@@ -101,13 +101,12 @@ export function RunPage({ loc, runId }: { loc: Loc; runId: string }) {
 
   const counts: Record<Tab, number | null> = {
     overview: null,
-    charts: userKeys.length,
     hardware: systemKeys.length,
     files: null,
     model: Object.keys(detail.models).length,
     children: detail.children,
   };
-  const labels: Record<Tab, string> = { overview: 'Overview', charts: 'Charts', hardware: 'Hardware', files: 'Files', model: 'Model', children: 'Children' };
+  const labels: Record<Tab, string> = { overview: 'Overview', hardware: 'Hardware', files: 'Files', model: 'Model', children: 'Children' };
   return (
     <div class="run-page" data-status={detail.status}>
       <Header run={detail} onChange={run.set} canWrite={canWrite} />
@@ -120,16 +119,17 @@ export function RunPage({ loc, runId }: { loc: Loc; runId: string }) {
           </a>
         ))}
       </nav>
-      {tab === 'overview' && <Overview run={detail} onChange={run.set} canWrite={canWrite} />}
-      {tab === 'charts' && (
-        <>
-          <ViewControls view={view} set={(patch) => setParams(patch)} zoomed={!!view.zoom} />
-          {userKeys.length ? (
-            <MetricGrid keys={userKeys} runs={shown} histories={histories} view={view} />
-          ) : (
-            <p class="muted">This run logged no metrics.</p>
-          )}
-        </>
+      {tab === 'overview' && (
+        <Overview run={detail} onChange={run.set} canWrite={canWrite}>
+          <Section title="Charts" aside={`${userKeys.length} metric${userKeys.length === 1 ? '' : 's'}`}>
+            {userKeys.length > 0 && <ViewControls view={view} set={(patch) => setParams(patch)} zoomed={!!view.zoom} />}
+            {userKeys.length ? (
+              <MetricGrid keys={userKeys} runs={shown} histories={histories} view={view} />
+            ) : (
+              <p class="muted">This run logged no metrics{live ? ' yet' : ''}.</p>
+            )}
+          </Section>
+        </Overview>
       )}
       {tab === 'hardware' && (
         <>

@@ -286,14 +286,7 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
               }
             }}
             onBlur={() => filterText.trim() !== filter && applyFilter(filterText)}
-            list="filter-keys"
           />
-          <datalist id="filter-keys">
-            {keys.data &&
-              [...keys.data.params.map((k) => 'params.' + k), ...keys.data.metrics.map((k) => 'metrics.' + k), ...keys.data.tags.map((k) => 'tags.' + k)]
-                .slice(0, 500)
-                .map((k) => <option value={k} key={k} />)}
-          </datalist>
         </form>
         <label class="search">
           <span class="visually-hidden">Search names, tags and notes</span>
@@ -351,7 +344,7 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
           )}
         </div>
       )}
-      {!empty && (
+      {!empty && model.error === null && (
         <div class="table-box" ref={scroller} onScroll={onScroll} tabIndex={-1}>
           <table class="runs-table" aria-rowcount={count} aria-label="Runs">
             <thead>

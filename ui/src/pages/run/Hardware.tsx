@@ -1,6 +1,7 @@
 // Hardware charts: the system/* metrics the monitor sampled, grouped as CPU, memory, disk,
 // network and one group per GPU.
-import { MetricGrid, type ShownRun, type View } from '../../components/MetricGrid';
+import { ErrorBox } from '../../components/common';
+import { MetricChart, type ShownRun, type View } from '../../components/MetricGrid';
 import type { Histories } from '../../lib/histories';
 
 export function hardwareGroups(keys: string[]): [string, string[]][] {
@@ -37,12 +38,15 @@ export function Hardware({ keys, runs, histories, view }: { keys: string[]; runs
     );
   return (
     <>
-      {hardwareGroups(keys).map(([group, ks]) => (
-        <div class="hw-group" key={group}>
-          <h3>{group}</h3>
-          <MetricGrid keys={ks} runs={runs} histories={histories} view={view} syncKey="system" height={160} />
-        </div>
-      ))}
+      {histories.error !== null && <ErrorBox what="load the hardware metrics" error={histories.error} />}
+      <div class="chart-grid hw-grid">
+        {hardwareGroups(keys).map(([group, ks]) => [
+          <h3 class="grid-head" key={'h' + group}>
+            {group}
+          </h3>,
+          ...ks.map((k) => <MetricChart key={k} metric={k} runs={runs} histories={histories} view={view} syncKey="system" height={160} />),
+        ])}
+      </div>
     </>
   );
 }

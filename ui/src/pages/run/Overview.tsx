@@ -177,18 +177,13 @@ export function MetricSummary({ run, system }: { run: RunDetail; system: boolean
   );
 }
 
-export function Overview({ run, onChange, canWrite }: { run: RunDetail; onChange: (r: RunDetail) => void; canWrite: boolean }) {
+export function Overview({ run, onChange, canWrite, children }: { run: RunDetail; onChange: (r: RunDetail) => void; canWrite: boolean; children: ComponentChildren }) {
   return (
-    <div class="grid2">
-      <div>
+    <div class="run-layout">
+      <aside class="run-side">
         <Section title="Params" aside={`${Object.keys(run.params).length}`}>
           <Params params={run.params} />
         </Section>
-        <Section title="Metrics">
-          <MetricSummary run={run} system={false} />
-        </Section>
-      </div>
-      <div>
         <Section title="Tags">
           <TagEditor run={run} onChange={onChange} canWrite={canWrite} />
         </Section>
@@ -197,6 +192,12 @@ export function Overview({ run, onChange, canWrite }: { run: RunDetail; onChange
         </Section>
         <Section title="Context">
           <Context run={run} />
+        </Section>
+      </aside>
+      <div class="run-main">
+        {children}
+        <Section title="Metrics summary">
+          <MetricSummary run={run} system={false} />
         </Section>
       </div>
     </div>
