@@ -1,5 +1,6 @@
 """``autolog``: list and show runs, deliver them (``sync``), check the setup (``doctor``), run the
-demo, and serve runs (``server``, with the ``server`` extra). ``--json`` gives machine output."""
+demo, browse the local store (``ui``) and serve runs (``server``). ``--json`` gives machine
+output."""
 
 from __future__ import annotations
 
@@ -61,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train small models with autolog on, then list the runs")
     demo.add_argument("--dir", help="local store (default: AUTOLOG_DIR)")
     demo.set_defaults(func=cmd_demo)
+
+    ui = sub.add_parser("ui", help="browse, chart and compare the local store's runs in a "
+                        "browser")
+    from .ui.cli import configure_parser as configure_ui
+
+    configure_ui(ui)
 
     server = sub.add_parser("server", help="run the autolog tracking server (extra: server)")
     try:

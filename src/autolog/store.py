@@ -232,7 +232,7 @@ class RunRecord:
     def __init__(self, path: Path, meta: dict[str, Any]):
         self.path = path
         self.id: str = meta["id"]
-        self.name: str = meta.get("name", "")
+        self._name: str = meta.get("name", "")
         self.project: str = meta.get("project", "default")
         self.parent_id: str | None = meta.get("parent")
         self.start_time: int = meta.get("start_time", 0)
@@ -245,9 +245,33 @@ class RunRecord:
         self._history: dict[str, list[tuple[int, float, int]]] = {}
         self._artifacts: list[str] = []
         self._models: dict[str, dict[str, Any]] = {}
+        self._note: str | None = None
+        self._deleted = False
 
     def __repr__(self) -> str:
         return f"<RunRecord {self.id} {self.name!r} {self.status}>"
+
+    @property
+    def name(self) -> str:
+        """The run's name, renamed or not (a ``rename`` edit in the journal wins)."""
+        self._load()
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+
+    @property
+    def note(self) -> str | None:
+        """The free-text note edited in the UI, if any."""
+        self._load()
+        return self._note
+
+    @property
+    def deleted(self) -> bool:
+        """Soft-deleted in the UI (restorable); the run's files are all still there."""
+        self._load()
+        return self._deleted
 
     @property
     def status(self) -> str:
@@ -328,7 +352,16 @@ class RunRecord:
             self._status = record["status"]
             self.end_time = record["time"]
         elif kind == "start":
-            self.name = record.get("name", self.name)
+            self._name = record.get("name", self._name)
+        elif kind == "rename":
+            self._name = str(record.get("name", self._name))
+        elif kind == "untag":
+            for key in record.get("keys") or ():
+                self._tags.pop(key, None)
+        elif kind == "note":
+            self._note = record.get("text") or None
+        elif kind in ("delete", "restore"):
+            self._deleted = kind == "delete"
 
 
 def load_run(run_dir: Path) -> RunRecord:

@@ -71,7 +71,7 @@ def test_migrate_and_the_schema_matches_the_models(tmp_path: Path,
 
     url = f"sqlite:///{tmp_path / 'deep' / 'dir' / 'm.db'}"
     code, out, _ = run_cli(capsys, "server", "migrate", "--db", url)
-    assert code == 0 and "revision 0001" in out
+    assert code == 0 and "revision 0002" in out
     assert run_cli(capsys, "server", "migrate", "--db", url)[0] == 0  # again: a no-op
     db = Database(url)
     try:

@@ -11,8 +11,11 @@ several processes on one PostgreSQL database serve the same API.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import pathlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -21,14 +24,15 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Secur
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import ClientDisconnect
 
-from .. import __version__
-from . import auth, ingest, query
+from .. import __version__, filters
+from . import auth, edits, ingest, previews, query, search, series, web
 from .db import Database
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun
 from .guard import Guard
@@ -42,15 +46,21 @@ from .schemas import (
     FileOut,
     Filter,
     History,
+    HistoryList,
+    Int64,
     Key,
+    KeyList,
     ModelIn,
     Problem,
     Project,
+    ProjectList,
     RunDetail,
+    RunEdit,
     RunIn,
     RunPage,
     RunSummary,
     ServerInfo,
+    Session,
     Status,
     TokenCreated,
     TokenIn,
@@ -78,13 +88,41 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class Context:
-    """What routes share: the configuration, the database, the artifact store."""
+    """What routes share: the configuration, the database, the artifact files, and how this
+    mode authenticates and edits. ``autolog ui`` passes its own (``autolog.ui.local``)."""
+
+    mode = "server"
 
     def __init__(self, config: ServerConfig):
         self.config = config
         self.db = Database(config.db, pool_size=config.pool_size)
         self.revision = self.db.migrate()
         self.store = ArtifactStore(config.artifacts)
+        self.cookie_name = COOKIE
+
+    def authenticate(self, secret: str) -> dict[str, Any] | None:
+        """The token record (name, scope) of a bearer token or session cookie, or None."""
+        return auth.verify(self.db, secret)
+
+    def edit(self, run: str, changes: RunEdit) -> dict[str, Any]:
+        return edits.apply(self.db, run, changes)
+
+    def before_history(self, run_ids: list[str]) -> None:
+        """Called before histories are read (the local index fills points on demand)."""
+
+    def list_files(self, run: str) -> tuple[str, list[dict[str, Any]]]:
+        """The run's full id and its stored files."""
+        return query.list_files(self.db, run)
+
+    def find_file(self, run_id: str, path: str) -> pathlib.Path | None:
+        """The file stored for ``path`` of the run, never one outside its directory."""
+        return self.store.existing(run_id, path)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+COOKIE = "autolog_session"
 
 
 def _context(request: Request) -> Context:
@@ -97,21 +135,45 @@ _bearer = HTTPBearer(auto_error=False,
 
 
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def csrf_token(secret: str) -> str:
+    """The CSRF token that goes with a session: derived from its secret, so every server
+    process agrees without shared state, and unknowable without the (HttpOnly) cookie."""
+    return hashlib.sha256(b"autolog-csrf\0" + secret.encode("utf-8", "surrogatepass")
+                          ).hexdigest()[:40]
+
+
+def _principal(request: Request, credentials: HTTPAuthorizationCredentials | None
+               ) -> dict[str, Any]:
+    context = _context(request)
+    if not context.config.auth:
+        return {"name": "anonymous", "scope": "admin", "csrf": ""}
+    if credentials is not None:
+        secret, via = credentials.credentials, "bearer"
+    else:
+        secret, via = request.cookies.get(context.cookie_name, ""), "cookie"
+    if not secret:
+        raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer "
+                            "<token>' (AUTOLOG_HTTP_TOKEN for the http backend)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    token = context.authenticate(secret)
+    if token is None:
+        raise HTTPException(401, "unknown or revoked token",
+                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    csrf = csrf_token(secret)
+    if via == "cookie" and request.method not in _SAFE_METHODS:
+        sent = request.headers.get("x-csrf-token", "")
+        if not hmac.compare_digest(sent.encode("utf-8", "replace"), csrf.encode()):
+            raise HTTPException(403, "missing or wrong X-CSRF-Token header (take it from "
+                                "GET /api/v1/session)")
+    return {**token, "csrf": csrf}
 
 
 def _scope(needed: str) -> Callable[..., dict[str, Any]]:
     def check(request: Request, credentials: Bearer) -> dict[str, Any]:
-        context = _context(request)
-        if not context.config.auth:
-            return {"name": "anonymous", "scope": "admin"}
-        if credentials is None:
-            raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer "
-                                "<token>' (AUTOLOG_HTTP_TOKEN for the http backend)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        token = auth.verify(context.db, credentials.credentials)
-        if token is None:
-            raise HTTPException(401, "unknown or revoked token",
-                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        token = _principal(request, credentials)
         if not auth.allows(token["scope"], needed):
             raise HTTPException(403, f"token {token['name']!r} has scope {token['scope']!r}; "
                                 f"this needs {needed!r}")
@@ -120,28 +182,40 @@ def _scope(needed: str) -> Callable[..., dict[str, Any]]:
     return check
 
 
+def _server_only(request: Request) -> None:
+    if _context(request).mode != "server":
+        raise HTTPException(403, "autolog ui serves the local store, which only autolog "
+                            "itself writes: log runs with autolog (or use autolog server)")
+
+
+ServerOnly = Depends(_server_only)
 Read = Depends(_scope("read"))
 Write = Depends(_scope("write"))
 Admin = Depends(_scope("admin"))
 Ctx = Annotated[Context, Depends(_context)]
 
 
-def create_app(config: ServerConfig | None = None) -> FastAPI:
-    """The server application; migrates the database schema before it returns."""
+def create_app(config: ServerConfig | None = None, context: Any = None) -> FastAPI:
+    """The server application; migrates the database schema before it returns.
+
+    ``context`` replaces the server's own (``autolog ui`` serves its local store this way).
+    """
     config = config or ServerConfig()
-    context = Context(config)
+    context = context if context is not None else Context(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        context.db.dispose()
+        context.close()
 
     app = FastAPI(title="autolog server", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None, lifespan=lifespan, responses=_ERRORS,
                   description="Runs recorded by autolog's http backend: ingestion and reading.")
     app.state.context = context
     _routes(app)
+    web.add_pages(app, config)
     _error_handlers(app)
+    app.add_middleware(web.SecurityHeaders)
     app.add_middleware(Guard, max_in_flight=config.max_in_flight,
                        max_body=config.max_request_bytes, max_upload=config.max_upload_bytes)
     return app
@@ -154,6 +228,7 @@ def app_from_environ() -> FastAPI:
 
 def _routes(app: FastAPI) -> None:
     _health_routes(app)
+    _ui_routes(app)
     _run_routes(app)
     _file_routes(app)
     _token_routes(app)
@@ -188,16 +263,40 @@ def _run_routes(app: FastAPI) -> None:
                   status: Annotated[Status | None, Query()] = None,
                   tag: Annotated[list[Filter], Query(description="key=value; repeat to require "
                                                   "several tags")] = [],  # noqa: B006
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                  filter: Annotated[Filter | None, Query(description="a filter expression "
+                                                         "(docs/server.md)")] = None,
+                  q: Annotated[Filter | None, Query(description="text in the name, a tag "
+                                                    "value or the note")] = None,
+                  sort: Annotated[Filter | None, Query(description="[-]column")] = None,
+                  parent: Annotated[str | None, Query(pattern=RUN_ID_PATTERN)] = None,
+                  all: bool = False,
+                  deleted: bool = False,
+                  columns: Annotated[Filter | None, Query(description="comma-separated "
+                                                          "columns")] = None,
+                  offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                   page_token: Annotated[str | None, Query(max_length=500)] = None
-                  ) -> dict[str, Any]:
-        """Runs, newest first, filtered by project, status and tags; paged."""
-        rows, token_out = query.list_runs(context.db, project=project, status=status,
-                                          tag_filters=[_tag_filter(t) for t in tag],
-                                          limit=limit, page_token=page_token)
-        return {"runs": rows, "next_page_token": token_out}
+                  ) -> JSONResponse:
+        """The runs table: filtered, searched, sorted by any column, in offset pages.
 
-    @app.put("/api/v1/runs/{run_id}", tags=["ingest"], response_model=RunSummary)
+        Top-level runs by default (``parent=`` for a run's children, ``all=true`` for every
+        run); ``total`` counts the matching runs over all pages.
+        """
+        request = search.RunQuery(
+            project=project, status=status, tags=[_tag_filter(t) for t in tag],
+            filter=_parsed(filter), q=q or None, sort=_sort(sort), parent=parent, all=all,
+            deleted=deleted, columns=_columns(columns), offset=offset, limit=limit,
+            after=query.decode_token(page_token) if page_token else None)
+        page = search.search(context.db, request)
+        keyset = request.sort == search.DEFAULT_SORT and page["more"] and page["runs"]
+        last = page["runs"][-1] if keyset else None
+        return JSONResponse({
+            "runs": page["runs"], "total": page["total"], "offset": offset,
+            "next_page_token": query.encode_token(last["start_time"], last["id"])
+            if last else None})
+
+    @app.put("/api/v1/runs/{run_id}", tags=["ingest"], response_model=RunSummary,
+             dependencies=[ServerOnly])
     def put_run(run_id: RunIdPath, body: RunIn, context: Ctx, token: Any = Write
                 ) -> dict[str, Any]:
         """Create the run, or update the fields given (idempotent)."""
@@ -209,7 +308,8 @@ def _run_routes(app: FastAPI) -> None:
         """One run by id or unique id prefix: params, tags, last metrics, artifacts, models."""
         return query.get_run(context.db, run)
 
-    @app.post("/api/v1/runs/{run_id}/batches", tags=["ingest"], response_model=BatchOut)
+    @app.post("/api/v1/runs/{run_id}/batches", tags=["ingest"], response_model=BatchOut,
+              dependencies=[ServerOnly])
     def post_batch(run_id: RunIdPath, batch: BatchIn, context: Ctx, token: Any = Write
                    ) -> dict[str, Any]:
         """Params, tags and metric points; a batch whose key was stored before is skipped."""
@@ -219,24 +319,130 @@ def _run_routes(app: FastAPI) -> None:
     @app.get("/api/v1/runs/{run}/history", tags=["runs"], response_model=History)
     def get_history(run: RunRefPath, key: Annotated[Key, Query()], context: Ctx,
                     token: Any = Read,
-                    max_points: Annotated[int | None, Query(ge=2, le=1_000_000)] = None
-                    ) -> JSONResponse:
-        """A metric's points by step; ``max_points`` downsamples (first, last, min/max)."""
-        return JSONResponse(query.history(context.db, run, key, max_points))
+                    max_points: Annotated[int | None, Query(ge=2, le=1_000_000)] = None,
+                    buckets: Annotated[int | None, Query(ge=2, le=10_000)] = None,
+                    min_step: Annotated[Int64 | None, Query()] = None,
+                    max_step: Annotated[Int64 | None, Query()] = None) -> JSONResponse:
+        """A metric's points by step. ``buckets=N``: N equal step buckets, each with its last
+        point and its min/max; ``min_step``/``max_step`` bound the range (a zoom, or the
+        points after the last one a chart has). ``max_points``: the older downsampling
+        (first, last, min/max points)."""
+        if buckets is None and min_step is None and max_step is None:
+            return JSONResponse(query.history(context.db, run, key, max_points))
+        with context.db.read() as conn:
+            run_id = query.find_run_id(conn, run)
+        context.before_history([run_id])
+        with context.db.read() as conn:
+            found = series.bucketed(conn, run_id, key, buckets, min_step, max_step)
+        return JSONResponse(found or _empty_history(run_id, key))
 
-    @app.post("/api/v1/runs/{run_id}/artifacts", tags=["ingest"], response_model=RunSummary)
+    @app.patch("/api/v1/runs/{run}", tags=["runs"], response_model=RunDetail)
+    def edit_run(run: RunRefPath, body: RunEdit, context: Ctx, token: Any = Write
+                 ) -> JSONResponse:
+        """Rename, tag, untag, annotate, delete (soft) or restore a run."""
+        return JSONResponse(context.edit(run, body))
+
+    @app.post("/api/v1/runs/{run_id}/artifacts", tags=["ingest"], response_model=RunSummary,
+              dependencies=[ServerOnly])
     def post_artifact(run_id: RunIdPath, body: ArtifactIn, context: Ctx, token: Any = Write
                       ) -> dict[str, Any]:
         """Record that the run logged ``name`` (its files are uploaded under /files)."""
         ingest.record_artifact(context.db, run_id, body.paths())
         return query.get_run(context.db, run_id)
 
-    @app.post("/api/v1/runs/{run_id}/models", tags=["ingest"], response_model=RunSummary)
+    @app.post("/api/v1/runs/{run_id}/models", tags=["ingest"], response_model=RunSummary,
+              dependencies=[ServerOnly])
     def post_model(run_id: RunIdPath, body: ModelIn, context: Ctx, token: Any = Write
                    ) -> dict[str, Any]:
         """Record a model's spec under its name (its files are uploaded under /files)."""
         ingest.record_model(context.db, run_id, body)
         return query.get_run(context.db, run_id)
+
+
+def _parsed(text: str | None) -> filters.Node | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return filters.parse(text)
+    except filters.FilterError as exc:
+        raise HTTPException(400, {"message": exc.message, "column": exc.column,
+                                  "expression": exc.expression})
+
+
+def _field(text: str, what: str) -> filters.Field:
+    try:
+        return filters.parse_field(text)
+    except filters.FilterError as exc:
+        raise HTTPException(400, {"message": f"{what} {text[:200]!r}: {exc.message}",
+                                  "column": exc.column, "expression": text})
+
+
+def _sort(text: str | None) -> filters.SortKey:
+    if not text:
+        return search.DEFAULT_SORT
+    descending = text.startswith("-")
+    return filters.SortKey(_field(text[1:] if descending else text, "sort"), descending)
+
+
+def _columns(text: str | None) -> list[filters.Field]:
+    if not text:
+        return []
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if len(names) > 200:
+        raise HTTPException(400, "at most 200 columns")
+    fields = [_field(name, "column") for name in names]
+    for name, field in zip(names, fields, strict=True):
+        if field.key is None:
+            raise HTTPException(400, f"column {name[:200]!r}: use params.KEY, metrics.KEY "
+                                "(:min, :max) or tags.KEY")
+    return fields
+
+
+def _empty_history(run_id: str, key: str) -> dict[str, Any]:
+    return {"run_id": run_id, "key": key, "total": 0, "downsampled": False, "steps": [],
+            "values": [], "timestamps": [], "min": [], "max": []}
+
+
+def _ui_routes(app: FastAPI) -> None:
+    @app.get("/api/v1/session", tags=["ui"], response_model=Session)
+    def session(context: Ctx, token: Any = Read) -> dict[str, Any]:
+        """Who is signed in, whether they can edit, and the CSRF token for cookie writes."""
+        return {"mode": context.mode, "user": token["name"],
+                "can_write": auth.allows(token["scope"], "write"), "csrf": token["csrf"],
+                "version": __version__}
+
+    @app.get("/api/v1/projects", tags=["ui"], response_model=ProjectList)
+    def projects(context: Ctx, token: Any = Read) -> dict[str, Any]:
+        """Every project: its runs (not deleted) and its latest start."""
+        return {"projects": query.projects(context.db)}
+
+    @app.get("/api/v1/keys", tags=["ui"], response_model=KeyList)
+    def keys(context: Ctx, token: Any = Read,
+             project: Annotated[Project | None, Query()] = None) -> dict[str, Any]:
+        """The distinct param, metric and tag keys of a project's runs, for pickers."""
+        return query.keys(context.db, project)
+
+    @app.get("/api/v1/histories", tags=["ui"], response_model=HistoryList)
+    def histories(context: Ctx, token: Any = Read,
+                  run: Annotated[list[Annotated[str, Field(pattern=RUN_PREFIX)]],
+                                 Query(max_length=50)] = [],  # noqa: B006
+                  key: Annotated[list[Key], Query(max_length=20)] = [],  # noqa: B006
+                  buckets: Annotated[int | None, Query(ge=2, le=10_000)] = None,
+                  min_step: Annotated[Int64 | None, Query()] = None,
+                  max_step: Annotated[Int64 | None, Query()] = None) -> JSONResponse:
+        """Several runs' histories of several keys in one request (a compare view); pairs
+        that do not exist are left out."""
+        with context.db.read() as conn:
+            run_ids = list(dict.fromkeys(query.find_run_id(conn, r) for r in run))
+        context.before_history(run_ids)
+        out = []
+        with context.db.read() as conn:
+            for run_id in run_ids:
+                for name in dict.fromkeys(key):
+                    found = series.bucketed(conn, run_id, name, buckets, min_step, max_step)
+                    if found is not None:
+                        out.append(found)
+        return JSONResponse({"series": out})
 
 
 def _tag_filter(raw: str) -> tuple[str, str]:
@@ -253,10 +459,11 @@ def _file_routes(app: FastAPI) -> None:
     @app.get("/api/v1/runs/{run}/files", tags=["files"], response_model=FileList)
     def list_files(run: RunRefPath, context: Ctx, token: Any = Read) -> dict[str, Any]:
         """The run's stored artifact files."""
-        return {"files": query.list_files(context.db, run)[1]}
+        return {"files": context.list_files(run)[1]}
 
     @app.put("/api/v1/runs/{run_id}/files/{path:path}", tags=["files"], response_model=FileOut,
-             openapi_extra={"requestBody": {"required": True, "content": _BINARY}})
+             openapi_extra={"requestBody": {"required": True, "content": _BINARY}},
+             dependencies=[ServerOnly])
     async def put_file(run_id: RunIdPath, path: str, request: Request, context: Ctx,
                        token: Any = Write) -> dict[str, Any]:
         """Upload one artifact file, streamed; the same path again replaces it."""
@@ -270,26 +477,34 @@ def _file_routes(app: FastAPI) -> None:
                                        digest)
 
     @app.get("/api/v1/runs/{run}/files/{path:path}", tags=["files"], response_class=FileResponse,
-             responses={200: {"content": _BINARY, "description": "the file"}})
-    def get_file(run: RunRefPath, path: str, context: Ctx, token: Any = Read) -> FileResponse:
-        """Download one artifact file."""
-        run_id = query.list_files(context.db, run)[0]
-        found = context.store.existing(run_id, path)
+             responses={200: {"content": {**_BINARY, **previews.CONTENT},
+                              "description": "the file"},
+                        415: {"model": Problem, "description": "no safe preview for this type"}})
+    def get_file(run: RunRefPath, path: str, context: Ctx, token: Any = Read,
+                 preview: bool = False) -> Response:
+        """Download one artifact file; ``preview=1`` shows images and text inline, safely."""
+        run_id = context.list_files(run)[0]
+        found = context.find_file(run_id, path)
         if found is None:
             raise HTTPException(404, f"run {run_id} has no file {path[:200]!r}")
+        if preview:
+            return previews.preview(found)
         # bytes to save, never a page to render: an uploaded .html or .svg cannot script
         # anything in a browser that opens the link
         return FileResponse(found, media_type="application/octet-stream", filename=found.name,
-                            headers={"X-Content-Type-Options": "nosniff"})
+                            headers={"X-Content-Type-Options": "nosniff",
+                                     "Content-Security-Policy": "sandbox"})
 
 
 def _token_routes(app: FastAPI) -> None:
-    @app.get("/api/v1/tokens", tags=["tokens"], response_model=TokenList)
+    @app.get("/api/v1/tokens", tags=["tokens"], response_model=TokenList,
+             dependencies=[ServerOnly])
     def list_tokens(context: Ctx, token: Any = Admin) -> dict[str, Any]:
         """Every token's name, scope and dates (never the token)."""
         return {"tokens": auth.list_tokens(context.db)}
 
-    @app.post("/api/v1/tokens", tags=["tokens"], response_model=TokenCreated, status_code=201)
+    @app.post("/api/v1/tokens", tags=["tokens"], response_model=TokenCreated, status_code=201,
+              dependencies=[ServerOnly])
     def create_token(body: TokenIn, context: Ctx, token: Any = Admin) -> dict[str, Any]:
         """A new token; the response is the only time it is shown."""
         try:
@@ -298,7 +513,8 @@ def _token_routes(app: FastAPI) -> None:
             raise HTTPException(409, str(exc))
         return {**record, "token": secret}
 
-    @app.delete("/api/v1/tokens/{name}", tags=["tokens"], response_model=TokenList)
+    @app.delete("/api/v1/tokens/{name}", tags=["tokens"], response_model=TokenList,
+                dependencies=[ServerOnly])
     def revoke_token(name: Annotated[str, Path(max_length=100)], context: Ctx,
                      token: Any = Admin) -> dict[str, Any]:
         """Revoke the active token(s) with this name; they are refused from now on."""

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..filters import number_of, text_of
+from . import series
 from .errors import NoSuchRun
-from .models import artifacts, batches, files, latest_metrics, metrics, models, params, runs, tags
+from .models import artifacts, batches, files, models, params, runs, tags
 from .schemas import BatchIn, ModelIn, RunIn, metric_in, param_in
 
 if TYPE_CHECKING:
@@ -28,6 +30,12 @@ if TYPE_CHECKING:
 
 __all__ = ["record_artifact", "record_file", "record_model", "require_run",
            "store_batch", "upsert_run"]
+
+
+def param_row(run_id: str, key: str, value: Any) -> dict[str, Any]:
+    """A ``params`` row: the JSON value, and the number and text that filters compare."""
+    return {"run_id": run_id, "key": key, "value": json.dumps(value), "num": number_of(value),
+            "text": text_of(value)}
 
 
 def _now() -> int:
@@ -87,8 +95,9 @@ def store_batch(db: Database, run_id: str, batch: BatchIn) -> bool:
         if claimed is None:  # stored before (rowcount is not reliable across drivers)
             return False
         if batch.params:
-            _upsert(conn, params, [{"run_id": run_id, "key": k, "value": json.dumps(param_in(v))}
-                                   for k, v in batch.params.items()], ["run_id", "key"], ["value"])
+            _upsert(conn, params, [param_row(run_id, k, param_in(v))
+                                   for k, v in batch.params.items()], ["run_id", "key"],
+                    ["value", "num", "text"])
         if batch.tags:
             _upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v}
                                  for k, v in batch.tags.items()], ["run_id", "key"], ["value"])
@@ -98,37 +107,11 @@ def store_batch(db: Database, run_id: str, batch: BatchIn) -> bool:
 
 
 def _store_metrics(conn: Connection, run_id: str, batch: BatchIn) -> None:
-    rows: list[tuple[str, str, int, float | None, int]] = []
-    last: list[dict[str, Any]] = []
-    for key, column in batch.metrics.items():
-        if not column.steps:
-            continue
-        values = [metric_in(v) for v in column.values]
-        rows.extend((run_id, key, s, v, t)
-                    for s, v, t in zip(column.steps, values, column.timestamps, strict=True))
-        last.append({"run_id": run_id, "key": key, "value": values[-1],
-                     "step": column.steps[-1], "timestamp": column.timestamps[-1]})
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        _copy_metrics(conn, rows)
-    else:  # straight to the driver's executemany: no per-row dict or statement compile
-        conn.exec_driver_sql(f"INSERT INTO {metrics.name} ({', '.join(_METRIC_COLUMNS)}) "
-                             "VALUES (?, ?, ?, ?, ?)", rows)
-    _upsert(conn, latest_metrics, last, ["run_id", "key"], ["value", "step", "timestamp"])
-
-
-_METRIC_COLUMNS = ("run_id", "key", "step", "value", "timestamp")
-
-
-def _copy_metrics(conn: Connection, rows: list[tuple[str, str, int, float | None, int]]) -> None:
-    """PostgreSQL's COPY, in the same transaction: several times faster than INSERT."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(
-            f"COPY {metrics.name} ({', '.join(_METRIC_COLUMNS)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    columns = {key: (column.steps, [metric_in(v) for v in column.values], column.timestamps)
+               for key, column in batch.metrics.items() if column.steps}
+    if columns:
+        before = series.update_latest(conn, run_id, columns)
+        series.store_points(conn, run_id, columns, before)
 
 
 def record_file(db: Database, run_id: str, path: str, size: int, sha256: str) -> dict[str, Any]:

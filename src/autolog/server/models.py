@@ -22,8 +22,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["artifacts", "batches", "files", "latest_metrics", "metadata", "metrics", "models",
-           "params", "runs", "tags", "tokens"]
+__all__ = ["ROLLUP_SIZES", "artifacts", "batches", "files", "latest_metrics", "metadata",
+           "metric_rollups", "metrics", "models", "params", "runs", "tags", "tokens"]
 
 metadata = MetaData()
 
@@ -40,9 +40,12 @@ runs = Table(
     Column("start_time", BigInteger, nullable=False),
     Column("end_time", BigInteger),
     Column("created", BigInteger, nullable=False),
+    Column("note", Text),  # a free-text note edited in the UI
+    Column("deleted", BigInteger),  # when it was soft-deleted (ms); NULL: not deleted
     Index("ix_runs_list", "start_time", "id"),
     Index("ix_runs_project", "project", "start_time"),
     Index("ix_runs_status", "status"),
+    Index("ix_runs_parent", "parent_id", "start_time"),
 )
 
 params = Table(
@@ -50,6 +53,9 @@ params = Table(
     Column("run_id", String(32), primary_key=True),
     Column("key", String(500), primary_key=True),
     Column("value", Text, nullable=False),  # JSON text of a scalar
+    Column("num", Float),  # the value as a number, when it is one (or a string that reads as one)
+    Column("text", Text),  # the value as filters compare it as text (autolog.filters.text_of)
+    Index("ix_params_num", "key", "num"),
 )
 
 tags = Table(
@@ -71,13 +77,38 @@ metrics = Table(
     Index("ix_metrics_history", "run_id", "key", "step"),
 )
 
-latest_metrics = Table(
+latest_metrics = Table(  # per run and key: the last point, the extremes and the point count
     "latest_metrics", metadata,
     Column("run_id", String(32), primary_key=True),
     Column("key", String(500), primary_key=True),
     Column("value", Float),
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
+    Column("vmin", Float),  # NaN never counts; NULL when every point was NaN
+    Column("vmax", Float),
+    Column("count", BigInteger, nullable=False, server_default="0"),
+    Index("ix_latest_value", "key", "value"),
+    Index("ix_latest_min", "key", "vmin"),
+    Index("ix_latest_max", "key", "vmax"),
+)
+
+#: points per rollup block at each level (level 1 is 16 points, level 2 256, level 3 4096)
+ROLLUP_SIZES = (16, 256, 4096)
+
+metric_rollups = Table(  # a series' points in blocks of ROLLUP_SIZES[level - 1], logging order
+    "metric_rollups", metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("key", String(500), primary_key=True),
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("count", Integer, nullable=False),
+    Column("step_min", BigInteger, nullable=False),
+    Column("step_max", BigInteger, nullable=False),
+    Column("vmin", Float),
+    Column("vmax", Float),
+    Column("last_step", BigInteger, nullable=False),
+    Column("last_value", Float),
+    Column("last_ts", BigInteger, nullable=False),
 )
 
 batches = Table(
