@@ -44,7 +44,8 @@ export function withParams(patch: Record<string, string | null | undefined>, pat
     if (value === null || value === undefined || value === '') params.delete(key);
     else params.set(key, value);
   }
-  const text = params.toString();
+  // commas, slashes and colons stay readable in a shared link (all legal in a query)
+  const text = params.toString().replace(/%2C/gi, ',').replace(/%2F/gi, '/').replace(/%3A/gi, ':');
   return path + (text ? '?' + text : '');
 }
 
