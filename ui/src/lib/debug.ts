@@ -8,6 +8,7 @@ export interface ChartEntry {
   uplot: uPlot;
   lines: () => { label: string; runId: string; steps: number[]; values: (number | null)[]; downsampled: boolean }[];
   draws: number;
+  drawn: { t: number; lines: number }[]; // performance.now() of each draw (the first 100)
 }
 
 interface Registry {
@@ -41,6 +42,7 @@ export function registerChart(id: string, plot: uPlot, lines: () => Line[]): Cha
     id,
     uplot: plot,
     draws: 0,
+    drawn: [],
     lines: () =>
       lines().map((l) => ({ label: l.label, runId: l.runId, steps: l.steps, values: l.ys, downsampled: l.downsampled })),
   };
@@ -55,5 +57,6 @@ export function unregisterChart(id: string, entry: ChartEntry | null): void {
 export function countDraw(entry: ChartEntry | null): void {
   if (!entry || !window.__autolog) return;
   entry.draws++;
+  if (entry.drawn.length < 100) entry.drawn.push({ t: performance.now(), lines: entry.lines().length });
   window.__autolog.draws++;
 }
