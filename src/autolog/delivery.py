@@ -60,13 +60,18 @@ class Cursor:
         self.state: dict[str, Any] = data.get("state", {})
         #: end offset of a batch sent but not acknowledged: it is resent with the same range
         self.inflight: int | None = data.get("inflight")
+        #: the ``(status, time)`` delivered as the run's end (for edits appended after it)
+        ended = data.get("ended")
+        self.ended: tuple[str, int] | None = (str(ended[0]), int(ended[1])) if ended else None
 
     def save(self) -> None:
         self.dir.mkdir(exist_ok=True)
         tmp = self.dir / f".{self.key}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"offset": self.offset, "done": self.done,
-                                   "inflight": self.inflight, "state": self.state}),
-                       encoding="utf-8")
+        data: dict[str, Any] = {"offset": self.offset, "done": self.done,
+                                "inflight": self.inflight, "state": self.state}
+        if self.ended is not None:
+            data["ended"] = list(self.ended)
+        tmp.write_text(json.dumps(data), encoding="utf-8")
         os.replace(tmp, self.path)
 
     def lock(self) -> _FileLock:
@@ -101,6 +106,14 @@ class _FileLock:
         os.close(self.fd)
 
 
+def _grown(run_dir: Path, cursor: Cursor) -> bool:
+    """Has the journal lines past the cursor (edits appended after the run ended)?"""
+    try:
+        return (run_dir / store.JOURNAL).stat().st_size > cursor.offset
+    except OSError:
+        return False
+
+
 def _start_record(run_dir: Path) -> dict[str, Any] | None:
     for _, record in store.iter_journal(run_dir / store.JOURNAL):
         return record if record.get("t") == "start" else None
@@ -120,7 +133,7 @@ def deliver(backend: Backend, run_dir: Path, *, started: set[str] | None = None,
     no tracker shows it running forever.
     """
     cursor = Cursor(run_dir, backend.cursor_key())
-    if cursor.done:
+    if cursor.done and not _grown(run_dir, cursor):
         return True
     with cursor.lock():
         cursor = Cursor(run_dir, backend.cursor_key())  # re-read under the lock
@@ -131,6 +144,8 @@ def deliver(backend: Backend, run_dir: Path, *, started: set[str] | None = None,
         # before its lock is freed, so the replay sees that end.
         orphaned = not store.lock_is_held(run_dir, store.read_meta(run_dir))
         ref = RunRef(run_dir, start, cursor.state, cursor.key)
+        if cursor.done:  # ended before; what follows are edits (rename, tags, note...)
+            ref.ended = cursor.ended or ("FINISHED", start.get("time", 0))
         started = set() if started is None else started
         if ref.id not in started:
             backend.start_run(ref)
@@ -210,6 +225,9 @@ class _Replay:
         elif kind == "end":
             self.backend.end_run(self.ref, record["status"], record["time"])
             self.cursor.done = True
+            self.cursor.ended = (record["status"], record["time"])
+        elif kind in _EDITS:
+            _EDITS[kind](self.backend, self.ref, record)
 
     def end_crashed(self) -> None:
         journal = self.ref.path / store.JOURNAL
@@ -219,6 +237,7 @@ class _Replay:
             last_written = int(time.time() * 1000)
         self.backend.end_run(self.ref, "CRASHED", last_written)
         self.cursor.done = True
+        self.cursor.ended = ("CRASHED", last_written)
         self.cursor.save()
 
     def _ack(self, end: int, lines: int) -> None:
@@ -229,10 +248,20 @@ class _Replay:
             self.progress(lines)
 
 
+#: edit events (``autolog.edits``) -> the backend call that carries each
+_EDITS: dict[str, Callable[[Backend, RunRef, dict[str, Any]], None]] = {
+    "rename": lambda b, ref, r: b.rename_run(ref, str(r["name"])),
+    "untag": lambda b, ref, r: b.delete_tags(ref, [str(k) for k in r["keys"]]),
+    "note": lambda b, ref, r: b.set_note(ref, str(r.get("text") or "")),
+    "delete": lambda b, ref, r: b.delete_run(ref),
+    "restore": lambda b, ref, r: b.restore_run(ref),
+}
+
+
 def pending_lines(run_dir: Path, key: str) -> int:
     """Journal lines ``key`` has not acknowledged yet."""
     cursor = Cursor(run_dir, key)
-    if cursor.done:
+    if cursor.done and not _grown(run_dir, cursor):
         return 0
     return sum(1 for _ in store.iter_journal(run_dir / store.JOURNAL, cursor.offset))
 

@@ -85,6 +85,9 @@ class RunRef:
         self.start = start
         self.state = state
         self._key = key
+        #: ``(status, end time)`` when the run's end was delivered before and this delivery only
+        #: carries later edits (a backend that must reopen a run to edit it closes it so)
+        self.ended: tuple[str, int] | None = None
 
     def __repr__(self) -> str:
         return f"RunRef({self.id}, {self.name!r})"
@@ -146,6 +149,25 @@ class Backend(ABC):
         The default stores it as an ordinary artifact directory.
         """
         self.log_artifact(run, local_path, name)
+
+    # -- edits made after the fact (the UI's rename, untag, note, delete, restore) ----------------
+    # Tags set by an edit arrive through ``log_batch`` like any tags. A backend without the
+    # concept leaves these as they are: the edit stays in the local journal.
+
+    def rename_run(self, run: RunRef, name: str) -> None:
+        """The run was renamed."""
+
+    def delete_tags(self, run: RunRef, keys: list[str]) -> None:
+        """These tags were removed from the run."""
+
+    def set_note(self, run: RunRef, text: str) -> None:
+        """The run's free-text note is now ``text`` (empty: no note)."""
+
+    def delete_run(self, run: RunRef) -> None:
+        """The run was soft-deleted (it can be restored)."""
+
+    def restore_run(self, run: RunRef) -> None:
+        """A soft-deleted run was restored."""
 
     def close(self) -> None:
         """Release connections; called once, at exit or after ``autolog sync``."""

@@ -251,6 +251,11 @@ class HttpBackend(Backend):
         return "http-" + hashlib.sha256(self.url.encode("utf-8")).hexdigest()[:12]
 
     def start_run(self, run: RunRef) -> None:
+        if run.state.get("url") == self.url:
+            return  # created before: sending the start's name again would undo a rename
+        self._create(run)
+
+    def _create(self, run: RunRef) -> None:
         self.transport.json("PUT", f"{API}/runs/{run.id}", {
             "name": _text(run.name)[:MAX_NAME], "project": _text(run.project)[:MAX_PROJECT],
             "parent_id": run.parent_id, "start_time": run.start_time})
@@ -263,7 +268,7 @@ class HttpBackend(Backend):
             try:
                 self.transport.json("POST", f"{API}/runs/{run.id}/batches", body)
             except ServerNotFound:  # the server lost the run (a new database): create it again
-                self.start_run(run)
+                self._create(run)
                 self.transport.json("POST", f"{API}/runs/{run.id}/batches", body)
 
     def end_run(self, run: RunRef, status: str, end_time: int) -> None:
@@ -288,6 +293,29 @@ class HttpBackend(Backend):
                                 {"name": name, "spec": spec})
         except ServerRejected as exc:
             self._skip(run, name, str(exc))
+
+    # -- edits -------------------------------------------------------------------------------
+
+    def rename_run(self, run: RunRef, name: str) -> None:
+        self._edit(run, {"name": _text(name)[:MAX_NAME]})
+
+    def delete_tags(self, run: RunRef, keys: list[str]) -> None:
+        self._edit(run, {"remove_tags": [k for k in keys if _key_problem(k) is None]})
+
+    def set_note(self, run: RunRef, text: str) -> None:
+        self._edit(run, {"note": _text(text)})
+
+    def delete_run(self, run: RunRef) -> None:
+        self._edit(run, {"deleted": True})
+
+    def restore_run(self, run: RunRef) -> None:
+        self._edit(run, {"deleted": False})
+
+    def _edit(self, run: RunRef, body: dict[str, Any]) -> None:
+        try:
+            self.transport.json("PATCH", f"{API}/runs/{run.id}", body)
+        except ServerRejected as exc:  # a server without edits (405), or a value it refuses
+            self._skip(run, f"edit {sorted(body)}", str(exc), "edit")
 
     def close(self) -> None:
         if self._transport is not None:

@@ -18,7 +18,10 @@ only. Everything a run holds is mapped as ``docs/backends/mlflow.md`` describes:
   the delivery state, so this survives restarts;
 - models are logged as MLflow Models (LoggedModels linked to the run) in the matching flavour;
 - statuses map one to one, but CRASHED (MLflow has none): FAILED, with the tag
-  ``autolog.status`` = ``CRASHED``.
+  ``autolog.status`` = ``CRASHED``;
+- edits made later (``autolog ui``) follow: a rename is ``update_run(name=)``, removed tags
+  ``delete_tag``, the note the tag ``mlflow.note.content`` (MLflow's run description), delete
+  and restore ``delete_run``/``restore_run``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import os
 import posixpath
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +53,7 @@ RUN_ID_TAG = "autolog.run_id"
 DELIVERED_TAG = "autolog.delivered"
 STATUS_TAG = "autolog.status"  # set when autolog's status has no MLflow equivalent (CRASHED)
 CHANGED_PREFIX = "autolog.param_changed."
+NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
 PARAMS_ARTIFACT_DIR = "autolog/params"
 
 MAX_METRICS = 1000
@@ -245,6 +251,10 @@ class MlflowBackend(Backend):
         try:
             self._log_batch(run, batch)
         except MlflowException as exc:
+            if "must be in the 'active' state" in str(exc):  # tags added after a deletion
+                with self._active(run):
+                    self._log_batch(run, batch)
+                return
             if "Changing param values is not allowed" not in str(exc):
                 raise
             # MLflow holds params this run's state does not know (the state was lost, or
@@ -326,6 +336,50 @@ class MlflowBackend(Backend):
             if key in TAG_MAP:
                 out[TAG_MAP[key]] = _clip(value, MAX_TAG_VALUE)
         return [RunTag(k, v) for k, v in out.items()]
+
+    # -- edits -------------------------------------------------------------------------------
+
+    def rename_run(self, run: RunRef, name: str) -> None:
+        with self._active(run):
+            self.client.update_run(run.state["run_id"], name=name)
+
+    def delete_tags(self, run: RunRef, keys: list[str]) -> None:
+        remote = self.client.get_run(run.state["run_id"]).data.tags
+        names = {n for key in keys for n in (mlflow_key(key), TAG_MAP.get(key)) if n in remote}
+        if names:
+            with self._active(run):
+                for name in names:
+                    self.client.delete_tag(run.state["run_id"], name)
+
+    def set_note(self, run: RunRef, text: str) -> None:
+        """MLflow's own note (the run page's description): the tag ``mlflow.note.content``."""
+        with self._active(run):
+            if text:
+                self.client.set_tag(run.state["run_id"], NOTE_TAG, _clip(text, MAX_TAG_VALUE))
+            elif NOTE_TAG in self.client.get_run(run.state["run_id"]).data.tags:
+                self.client.delete_tag(run.state["run_id"], NOTE_TAG)
+
+    @contextmanager
+    def _active(self, run: RunRef) -> Iterator[None]:
+        """MLflow refuses changes to a deleted run: restore it for the change, then delete it
+        again (an edit made to a run after its deletion in ``autolog ui`` still arrives)."""
+        run_id = run.state["run_id"]
+        deleted = self.client.get_run(run_id).info.lifecycle_stage == "deleted"
+        if deleted:
+            self.client.restore_run(run_id)
+        try:
+            yield
+        finally:
+            if deleted:
+                self.client.delete_run(run_id)
+
+    def delete_run(self, run: RunRef) -> None:
+        if self.client.get_run(run.state["run_id"]).info.lifecycle_stage != "deleted":
+            self.client.delete_run(run.state["run_id"])
+
+    def restore_run(self, run: RunRef) -> None:
+        if self.client.get_run(run.state["run_id"]).info.lifecycle_stage == "deleted":
+            self.client.restore_run(run.state["run_id"])
 
     # -- files ---------------------------------------------------------------------------------
 

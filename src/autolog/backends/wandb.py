@@ -81,6 +81,8 @@ class WandbBackend(Backend):
         self._runs: dict[str, Any] = {}  # autolog run id -> wandb Run
         #: autolog run id -> (journal range, rows logged) of a batch that failed midway
         self._sent: dict[str, tuple[tuple[int, int], int]] = {}
+        #: runs ended before and resumed to carry edits -> the status they ended with
+        self._reopened: dict[str, str] = {}
 
     def cursor_key(self) -> str:
         """``wandb-<8 hex>`` of the destination: server, entity, project override and mode."""
@@ -97,13 +99,16 @@ class WandbBackend(Backend):
     def start_run(self, run: RunRef) -> None:
         if run.id not in self._runs:
             self._runs[run.id] = self._init(run)
+            if run.ended is not None:  # reopened to carry edits: closed again as it ended
+                self._reopened[run.id] = run.ended[0]
         run.state["wandb_id"] = self._runs[run.id].id
 
     def _init(self, run: RunRef) -> Any:
         wandb = _import_wandb()
         wb = wandb.init(
             project=os.environ.get("WANDB_PROJECT") or run.project,
-            name=run.name or None,
+            # a run resumed keeps its name: the start's name would undo a rename
+            name=None if run.state.get("wandb_id") else run.name or None,
             id=run.id,
             group=run.parent_id,
             resume="allow",
@@ -127,10 +132,12 @@ class WandbBackend(Backend):
         self._sent.pop(run.id, None)
 
     def close(self) -> None:
-        """Finish W&B runs whose end was not delivered (exit code 1; a later sync resumes)."""
+        """Finish W&B runs whose end was not delivered (exit code 1; a later sync resumes),
+        and runs reopened for edits with the exit code they ended with."""
         for run_id in list(self._runs):
+            code = EXIT_CODES.get(self._reopened.pop(run_id, ""), 1)
             try:
-                self._runs.pop(run_id).finish(exit_code=1)
+                self._runs.pop(run_id).finish(exit_code=code)
             except Exception as exc:
                 log.warning("autolog: finishing W&B run %s failed: %s", run_id, exc)
 
@@ -150,6 +157,19 @@ class WandbBackend(Backend):
             wb.log(rows[i])
             self._sent[run.id] = (key, i + 1)
         self._sent.pop(run.id, None)
+
+    # -- edits -------------------------------------------------------------------------------
+    # W&B's SDK can rename a run and set its notes; it cannot remove a config entry, so a
+    # removed tag's entry becomes null; deleting a run needs W&B's online API: not carried.
+
+    def rename_run(self, run: RunRef, name: str) -> None:
+        self._wb(run).name = name
+
+    def delete_tags(self, run: RunRef, keys: list[str]) -> None:
+        self._wb(run).config.update({TAG_PREFIX + k: None for k in keys}, allow_val_change=True)
+
+    def set_note(self, run: RunRef, text: str) -> None:
+        self._wb(run).notes = text
 
     # -- files ---------------------------------------------------------------------------------
 

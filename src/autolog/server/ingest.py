@@ -13,13 +13,13 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..filters import number_of, text_of
 from . import series
 from .errors import NoSuchRun
-from .models import artifacts, batches, files, models, params, runs, tags
+from .models import TEXT_PREFIX, artifacts, batches, files, models, params, runs, tags
 from .schemas import BatchIn, ModelIn, RunIn, metric_in, param_in
 
 if TYPE_CHECKING:
@@ -32,10 +32,18 @@ __all__ = ["record_artifact", "record_file", "record_model", "require_run",
            "store_batch", "upsert_run"]
 
 
-def param_row(run_id: str, key: str, value: Any) -> dict[str, Any]:
+def param_row(run_id: str, key: str, value: Any, run_seq: int) -> dict[str, Any]:
     """A ``params`` row: the JSON value, and the number and text that filters compare."""
     return {"run_id": run_id, "key": key, "value": json.dumps(value), "num": number_of(value),
-            "text": text_of(value)}
+            "text": text_of(value)[:TEXT_PREFIX], "run_seq": run_seq}
+
+
+def next_seq(conn: Connection) -> Any:
+    """The ``runs.seq`` of a new run: PostgreSQL's identity numbers it; on SQLite (one writer
+    at a time) it is the largest so far plus one."""
+    if conn.dialect.name == "postgresql":
+        return None
+    return select(func.coalesce(func.max(runs.c.seq), 0) + 1).scalar_subquery()
 
 
 def _now() -> int:
@@ -62,7 +70,8 @@ def upsert_run(db: Database, run_id: str, body: RunIn) -> None:
     row = {"id": run_id, "name": "", "project": "default", "status": "RUNNING",
            "parent_id": None, "start_time": now, "end_time": None, "created": now, **given}
     with db.write() as conn:
-        stmt = _insert(conn, runs).values(row)
+        seq = next_seq(conn)
+        stmt = _insert(conn, runs).values(row if seq is None else {**row, "seq": seq})
         if given:
             stmt = stmt.on_conflict_do_update(index_elements=["id"],
                                               set_={k: stmt.excluded[k] for k in given})
@@ -71,11 +80,13 @@ def upsert_run(db: Database, run_id: str, body: RunIn) -> None:
         conn.execute(stmt)
 
 
-def require_run(conn: Connection, run_id: str) -> None:
-    found = conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first()
+def require_run(conn: Connection, run_id: str) -> int:
+    """The run's ``seq``; NoSuchRun when it was never created."""
+    found = conn.execute(select(runs.c.seq).where(runs.c.id == run_id)).first()
     if found is None:
         raise NoSuchRun(f"no run {run_id} on this server; create it first (PUT /api/v1/runs/"
                         f"{run_id})")
+    return int(found[0])
 
 
 def run_exists(db: Database, run_id: str) -> None:
@@ -86,7 +97,7 @@ def run_exists(db: Database, run_id: str) -> None:
 def store_batch(db: Database, run_id: str, batch: BatchIn) -> bool:
     """Store ``batch`` unless its idempotency key was stored before; True if stored now."""
     with db.write() as conn:
-        require_run(conn, run_id)
+        seq = require_run(conn, run_id)
         key = {"run_id": run_id, "offset_start": batch.start, "offset_end": batch.end,
                "part": batch.part}
         claimed = conn.execute(
@@ -95,22 +106,22 @@ def store_batch(db: Database, run_id: str, batch: BatchIn) -> bool:
         if claimed is None:  # stored before (rowcount is not reliable across drivers)
             return False
         if batch.params:
-            _upsert(conn, params, [param_row(run_id, k, param_in(v))
+            _upsert(conn, params, [param_row(run_id, k, param_in(v), seq)
                                    for k, v in batch.params.items()], ["run_id", "key"],
                     ["value", "num", "text"])
         if batch.tags:
-            _upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v}
+            _upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v, "run_seq": seq}
                                  for k, v in batch.tags.items()], ["run_id", "key"], ["value"])
         if batch.metrics:
-            _store_metrics(conn, run_id, batch)
+            _store_metrics(conn, run_id, seq, batch)
     return True
 
 
-def _store_metrics(conn: Connection, run_id: str, batch: BatchIn) -> None:
+def _store_metrics(conn: Connection, run_id: str, seq: int, batch: BatchIn) -> None:
     columns = {key: (column.steps, [metric_in(v) for v in column.values], column.timestamps)
                for key, column in batch.metrics.items() if column.steps}
     if columns:
-        before = series.update_latest(conn, run_id, columns)
+        before = series.update_latest(conn, run_id, columns, seq)
         series.store_points(conn, run_id, columns, before)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Float,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -26,6 +27,9 @@ __all__ = ["ROLLUP_SIZES", "artifacts", "batches", "files", "latest_metrics", "m
            "metric_rollups", "metrics", "models", "params", "runs", "tags", "tokens"]
 
 metadata = MetaData()
+
+#: characters of a param's text kept for filtering and sorting (an index entry stays small)
+TEXT_PREFIX = 200
 
 #: an auto-incrementing 64-bit key (SQLite only auto-increments an ``INTEGER PRIMARY KEY``)
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -42,10 +46,15 @@ runs = Table(
     Column("created", BigInteger, nullable=False),
     Column("note", Text),  # a free-text note edited in the UI
     Column("deleted", BigInteger),  # when it was soft-deleted (ms); NULL: not deleted
+    # a small integer key: filters join params, metrics and tags through it (an integer probe
+    # costs a fraction of a 32-character one); PostgreSQL numbers it, SQLite gets max + 1
+    Column("seq", BigInteger, Identity(), nullable=False),
     Index("ix_runs_list", "start_time", "id"),
     Index("ix_runs_project", "project", "start_time"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_parent", "parent_id", "start_time"),
+    # covers the scope checks and the tie-break of a sort: an index walk never reads the table
+    Index("ix_runs_seq", "seq", "project", "parent_id", "deleted", "start_time", "id"),
 )
 
 params = Table(
@@ -54,8 +63,10 @@ params = Table(
     Column("key", String(500), primary_key=True),
     Column("value", Text, nullable=False),  # JSON text of a scalar
     Column("num", Float),  # the value as a number, when it is one (or a string that reads as one)
-    Column("text", Text),  # the value as filters compare it as text (autolog.filters.text_of)
-    Index("ix_params_num", "key", "num"),
+    Column("text", String(TEXT_PREFIX)),  # its first characters as filters compare text
+    Column("run_seq", BigInteger),  # runs.seq
+    Index("ix_params_num", "key", "num", "run_seq"),
+    Index("ix_params_text", "key", "text", "run_seq"),
 )
 
 tags = Table(
@@ -63,6 +74,7 @@ tags = Table(
     Column("run_id", String(32), primary_key=True),
     Column("key", String(500), primary_key=True),
     Column("value", Text, nullable=False),
+    Column("run_seq", BigInteger),  # runs.seq
     Index("ix_tags_key_value", "key", "run_id"),
 )
 
@@ -87,9 +99,10 @@ latest_metrics = Table(  # per run and key: the last point, the extremes and the
     Column("vmin", Float),  # NaN never counts; NULL when every point was NaN
     Column("vmax", Float),
     Column("count", BigInteger, nullable=False, server_default="0"),
-    Index("ix_latest_value", "key", "value"),
-    Index("ix_latest_min", "key", "vmin"),
-    Index("ix_latest_max", "key", "vmax"),
+    Column("run_seq", BigInteger),  # runs.seq
+    Index("ix_latest_value", "key", "value", "run_seq"),
+    Index("ix_latest_min", "key", "vmin", "run_seq"),
+    Index("ix_latest_max", "key", "vmax", "run_seq"),
 )
 
 #: points per rollup block at each level (level 1 is 16 points, level 2 256, level 3 4096)

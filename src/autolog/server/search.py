@@ -3,16 +3,21 @@
 One module serves ``autolog server`` (its database) and ``autolog ui`` (the SQLite index of the
 local store): the same tables, the same SQL. A filter (``autolog.filters``) becomes one WHERE
 clause: plain fields are columns of ``runs``; ``params.K``, ``metrics.K`` and ``tags.K`` are
-``EXISTS`` sub-queries on their tables (so a run lacking the key never matches a comparison,
-and ``not`` stays two-valued). Params compare as numbers through ``params.num`` (indexed with
-the key) and as text through ``params.text``.
+sub-queries on their tables (so a run lacking the key never matches a comparison, and ``not``
+stays two-valued). Params compare as numbers through ``params.num`` and as text through
+``params.text``; both are indexed with the key and the run's integer ``seq`` (covering).
 
-Sorting by a param, metric or tag joins that key's row once (left join: runs without it sort
-last in either direction); ties break by start time, then id, so pages are stable.
+What makes 100,000 runs fast: the count reads the filter's covering index and probes ``runs``
+by integer key (no 32-character string compares); the page of a metric/param sort walks that
+key's ``(key, value, run_seq)`` index in order and stops when the page is full, probing each
+candidate's filters. Only when the walk does not fill the page within a bound (a very
+selective filter, a deep page) is every match sorted, with a left join (runs without the key
+last in either direction). Ties break by start time, then id, so pages are stable.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, exists, func, not_, or_, select, true
 
 from .. import filters as f
-from .models import latest_metrics, params, runs, tags
+from .models import TEXT_PREFIX, latest_metrics, params, runs, tags
 from .schemas import metric_out
 
 if TYPE_CHECKING:
@@ -56,20 +61,24 @@ class RunQuery:
 # -- filters ----------------------------------------------------------------------------------
 
 
-def compile_filter(node: f.Node) -> ColumnElement[bool]:
+def compile_filter(node: f.Node, style: str = "in") -> ColumnElement[bool]:
+    """The WHERE clause of a filter tree. ``style="in"``: keyed comparisons are ``runs.seq IN
+    (SELECT run_seq ...)`` sets (best when every run is checked: a count, a full sort);
+    ``"exists"``: correlated probes (best when few candidate runs are checked: an index walk).
+    Both mean the same."""
     if isinstance(node, f.And):
-        return and_(*(compile_filter(item) for item in node.items))
+        return and_(*(compile_filter(item, style) for item in node.items))
     if isinstance(node, f.Or):
-        return or_(*(compile_filter(item) for item in node.items))
+        return or_(*(compile_filter(item, style) for item in node.items))
     if isinstance(node, f.Not):
-        return not_(compile_filter(node.item))
-    return _compare(node)
+        return not_(compile_filter(node.item, style))
+    return _compare(node, style)
 
 
-def _compare(node: f.Compare) -> ColumnElement[bool]:
+def _compare(node: f.Compare, style: str) -> ColumnElement[bool]:
     kind = node.field.kind
     if kind in ("params", "metrics", "tags"):
-        return _keyed(node)
+        return _keyed(node, style)
     column = _plain_column(kind)
     if node.op == "exists":
         return column.is_not(None) if kind in ("end_time", "duration") else true()
@@ -91,14 +100,18 @@ def _plain_column(kind: str) -> Any:
     return runs.c[kind]
 
 
-def _keyed(node: f.Compare) -> ColumnElement[bool]:
+def _keyed(node: f.Compare, style: str) -> ColumnElement[bool]:
     table, key = _KEYED[node.field.kind], node.field.key
-    where = [table.c.run_id == runs.c.id, table.c.key == key]
+    where = [table.c.key == key]
     if node.op != "exists":
         conditions = [_keyed_condition(node.field, table, op, value, numeric)
                       for op, value, numeric in _each(node)]
         where.append(or_(*conditions) if len(conditions) > 1 else conditions[0])
-    return exists().where(*where)
+    if style == "exists":
+        return exists().where(table.c.run_id == runs.c.id, *where)
+    if table is tags:  # tag values are unbounded text: no covering index, joined by id
+        return runs.c.id.in_(select(table.c.run_id).where(*where))
+    return runs.c.seq.in_(select(table.c.run_seq).where(*where, table.c.run_seq.is_not(None)))
 
 
 _KEYED = {"params": params, "metrics": latest_metrics, "tags": tags}
@@ -110,9 +123,25 @@ def _keyed_condition(fld: f.Field, table: Any, op: str, value: f.Value,
     if fld.kind == "metrics":
         return _condition(fld, table.c[_METRIC_COLUMN[fld.agg]], op, value, numeric)
     if fld.kind == "params":
-        column = table.c.num if numeric and op != "~" else table.c.text
-        return _condition(fld, column, op, value, numeric and op != "~")
+        if numeric and op != "~":
+            return _condition(fld, table.c.num, op, value, True)
+        return _param_text(table, op, _operand(fld, value, numeric))
     return _condition(fld, table.c.value, op, value, False)
+
+
+def _param_text(table: Any, op: str, text: str) -> ColumnElement[bool]:
+    """A text comparison on a param. ``params.text`` holds the first TEXT_PREFIX characters
+    (an index entry must stay small): equality of a longer text also checks the JSON value;
+    ``~`` looks in both; ``<``, ``>``... order by the prefix."""
+    column = table.c.text
+    if op == "~":
+        return or_(column.icontains(text, autoescape=True),
+                   table.c.value.icontains(text, autoescape=True))
+    if op in ("=", "!="):
+        equal = column == text if len(text) < TEXT_PREFIX else and_(
+            column == text[:TEXT_PREFIX], table.c.value == json.dumps(text))
+        return equal if op == "=" else not_(equal)
+    return _SQL_OPS[op](column, text[:TEXT_PREFIX])
 
 
 def _condition(fld: f.Field, column: Any, op: str, value: f.Value,
@@ -149,7 +178,7 @@ _SQL_OPS = {
 }
 
 
-def _where(query: RunQuery) -> list[Any]:
+def _where(query: RunQuery, style: str = "in") -> list[Any]:
     where: list[Any] = []
     if query.project is not None:
         where.append(runs.c.project == query.project)
@@ -161,15 +190,15 @@ def _where(query: RunQuery) -> list[Any]:
     if query.status is not None:
         where.append(runs.c.status == query.status)
     for key, value in query.tags:
-        where.append(exists().where(tags.c.run_id == runs.c.id, tags.c.key == key,
-                                    tags.c.value == value))
+        where.append(runs.c.id.in_(select(tags.c.run_id).where(tags.c.key == key,
+                                                               tags.c.value == value)))
     if query.filter is not None:
-        where.append(compile_filter(query.filter))
+        where.append(compile_filter(query.filter, style))
     if query.q:
         where.append(or_(runs.c.name.icontains(query.q, autoescape=True),
                          runs.c.note.icontains(query.q, autoescape=True),
-                         exists().where(tags.c.run_id == runs.c.id,
-                                        tags.c.value.icontains(query.q, autoescape=True))))
+                         runs.c.id.in_(select(tags.c.run_id).where(
+                             tags.c.value.icontains(query.q, autoescape=True)))))
     if query.after is not None:
         start, run_id = query.after
         where.append(or_(runs.c.start_time < start,
@@ -178,41 +207,201 @@ def _where(query: RunQuery) -> list[Any]:
 
 
 # -- sorting ----------------------------------------------------------------------------------
+#
+# A keyed sort (a metric or a param) reads the key's covering index in order instead of sorting:
+# the runs it names are checked against the scope and the filter one by one, and the page ends
+# the walk. A run's place is set by "groups": runs with a metric value, then runs without (or
+# NaN); for a param, numbers, then texts, then runs without it. Each group is read in its own
+# order; the runs lacking the key come last in either direction, newest first.
 
 
-def _sorted(stmt: Any, sort: f.SortKey) -> Any:
+@dataclass
+class _Group:
+    """One stretch of a keyed sort: the rows of ``table`` for the key meeting ``where``, in
+    ``column`` order."""
+
+    table: Any
+    column: Any
+    where: list[Any]
+
+
+def _groups(sort: f.SortKey) -> list[_Group] | None:
     fld = sort.field
-    if fld.kind in ("params", "metrics", "tags"):
-        table = _KEYED[fld.kind].alias("sort_key")
-        stmt = stmt.outerjoin(table, and_(table.c.run_id == runs.c.id, table.c.key == fld.key))
-        if fld.kind == "params":
-            keys = [table.c.num, table.c.text]
-        elif fld.kind == "metrics":
-            keys = [table.c[_METRIC_COLUMN[fld.agg]]]
-        else:
-            keys = [table.c.value]
+    if fld.kind == "metrics":
+        column = latest_metrics.c[_METRIC_COLUMN[fld.agg]]
+        return [_Group(latest_metrics, column, [latest_metrics.c.key == fld.key,
+                                                column.is_not(None)])]
+    if fld.kind == "params":
+        c = params.c
+        return [_Group(params, c.num, [c.key == fld.key, c.num.is_not(None)]),
+                _Group(params, c.text, [c.key == fld.key, c.num.is_(None)])]
+    return None
+
+
+def _in_group(group: _Group) -> ColumnElement[bool]:
+    return runs.c.seq.in_(select(group.table.c.run_seq).where(*group.where))
+
+
+def _walk(conn: Connection, query: RunQuery, group: _Group, offset: int, limit: int,
+          cap: int | None) -> list[int] | None:
+    """Up to ``limit`` run seqs of ``group`` from ``offset``, walking its index in order.
+
+    With ``cap``, only the first ``cap`` index entries are read and each one's filters probed
+    (cheap when the page fills early); None when that did not fill the page. Without, a join
+    from the index walks as far as it must with the filters as sets (read once): for a deep
+    page or a narrow filter.
+    """
+    column = group.column
+    if cap is None:
+        stmt = select(runs.c.seq).select_from(
+            group.table.join(runs, runs.c.seq == group.table.c.run_seq)).where(
+            *group.where, *_where(query, "in"))
+        value = column
     else:
-        keys = [_plain_column(fld.kind)]
-    order = [(k.desc() if sort.descending else k.asc()).nulls_last() for k in keys]
-    return stmt.order_by(*order, runs.c.start_time.desc(), runs.c.id.desc())
+        walk = (select(group.table.c.run_seq.label("seq"), column.label("sort_value"))
+                .where(*group.where, group.table.c.run_seq.is_not(None))
+                .order_by(column.desc() if query.sort.descending else column.asc())
+                .limit(cap).subquery("walk"))
+        stmt = select(runs.c.seq).select_from(walk.join(runs, runs.c.seq == walk.c.seq)) \
+            .where(*_where(query, "exists"))
+        value = walk.c.sort_value
+    stmt = stmt.order_by(value.desc() if query.sort.descending else value.asc(),
+                         runs.c.start_time.desc(), runs.c.id.desc()).offset(offset).limit(limit)
+    found = list(conn.execute(stmt).scalars())
+    if cap is not None and len(found) < limit:
+        return None
+    return found
+
+
+def _grouped(conn: Connection, query: RunQuery, groups: list[_Group], where: list[Any]
+             ) -> list[int]:
+    """The page of a keyed sort: each group in turn, then the runs lacking the key.
+
+    The first group is tried with short probing walks first (4, then 32 index entries per row
+    of the page, at most WALK_CAP); when those do not fill it, the full walk goes group by
+    group.
+    """
+    want = query.limit + 1
+    for factor in WALK_FACTORS:
+        cap = factor * (query.offset + want)
+        if cap > WALK_CAP:
+            break
+        first = _walk(conn, query, groups[0], query.offset, want, cap)
+        if first is not None:
+            return first
+    found: list[int] = []
+    offset = query.offset
+    for group in groups:
+        rows = _walk(conn, query, group, offset, want - len(found), None)
+        found.extend(rows or ())
+        if len(found) == want:
+            return found
+        offset = 0 if rows else offset - _count(conn, [*where, _in_group(group)])
+    missing = [*where, *(not_(_in_group(g)) for g in groups)]
+    stmt = (select(runs.c.seq).where(*missing)
+            .order_by(runs.c.start_time.desc(), runs.c.id.desc())
+            .offset(max(0, offset)).limit(want - len(found)))
+    return found + list(conn.execute(stmt).scalars())
+
+
+WALK_FACTORS = (4, 32)
+WALK_CAP = 8_000  # index entries a probing walk may read (about 5 us each) before the full walk
+
+
+def _plain(conn: Connection, query: RunQuery, where: list[Any]) -> list[int]:
+    """The page of a sort by a plain column or a tag: every match sorted (tags with a left
+    join, runs without the tag last). Start time is never NULL: its order reads
+    ``ix_runs_list`` backwards and stops at the page."""
+    fld = query.sort.field
+    descending = query.sort.descending
+    stmt = select(runs.c.seq).where(*where)
+    if fld.kind == "start_time":
+        ends = [runs.c.start_time.desc(), runs.c.id.desc()] if descending else \
+            [runs.c.start_time.asc(), runs.c.id.asc()]
+        return _page_of(conn, stmt.order_by(*ends), query)
+    if fld.kind == "tags":
+        table = tags.alias("sort_key")
+        stmt = stmt.outerjoin(table, and_(table.c.run_id == runs.c.id, table.c.key == fld.key))
+        key = table.c.value
+    else:
+        key = _plain_column(fld.kind)
+    order = (key.desc() if descending else key.asc()).nulls_last()
+    return _page_of(conn, stmt.order_by(order, runs.c.start_time.desc(), runs.c.id.desc()),
+                    query)
+
+
+def _page_of(conn: Connection, stmt: Any, query: RunQuery) -> list[int]:
+    return list(conn.execute(stmt.offset(query.offset).limit(query.limit + 1)).scalars())
+
+
+def _count(conn: Connection, where: list[Any]) -> int:
+    return int(conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one())
+
+
+def _total(conn: Connection, query: RunQuery, where: list[Any]) -> int:
+    """The matching runs. When the filter is a conjunction holding a comparison on a param or
+    a metric, that comparison's covering index drives a join to ``runs`` (one integer probe per
+    candidate), which SQLite runs faster than the same test as a set."""
+    driver = _driver(query.filter)
+    if driver is None:
+        return _count(conn, where)
+    table = _KEYED[driver.field.kind]
+    rest = dataclasses.replace(query, filter=_without(query.filter, driver))
+    conditions = [table.c.key == driver.field.key]
+    if driver.op != "exists":
+        parts = [_keyed_condition(driver.field, table, op, value, numeric)
+                 for op, value, numeric in _each(driver)]
+        conditions.append(or_(*parts) if len(parts) > 1 else parts[0])
+    stmt = (select(func.count()).select_from(table.join(runs, runs.c.seq == table.c.run_seq))
+            .where(*conditions, *_where(rest)))
+    return int(conn.execute(stmt).scalar_one())
+
+
+def _driver(node: f.Node | None) -> f.Compare | None:
+    items = node.items if isinstance(node, f.And) else (node,) if node is not None else ()
+    for item in items:
+        if isinstance(item, f.Compare) and item.field.kind in ("params", "metrics"):
+            return item
+    return None
+
+
+def _without(node: f.Node | None, item: f.Compare) -> f.Node | None:
+    if not isinstance(node, f.And):
+        return None
+    rest = tuple(i for i in node.items if i is not item)
+    return rest[0] if len(rest) == 1 else f.And(rest)
 
 
 # -- the page ---------------------------------------------------------------------------------
 
 
 def search(db: Database, query: RunQuery) -> dict[str, Any]:
-    """``{"runs": [row], "total", "offset", "next_page_token"}`` for the runs table."""
+    """``{"runs": [row], "total", "offset", "more"}`` for the runs table.
+
+    Two statements: the count (filters as sets, so it reads covering indexes and probes runs by
+    their integer key) and the page (an index walk when the sort is a metric or a param and the
+    page fills early, else a full sort).
+    """
     where = _where(query)
-    stmt = _sorted(select(runs).where(*where), query.sort)
-    stmt = stmt.offset(query.offset).limit(query.limit + 1)
     with db.read() as conn:
-        found = [dict(r) for r in conn.execute(stmt).mappings()]
-        more = len(found) > query.limit
-        found = found[:query.limit]
-        total = conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one()
-        rows = page_rows(conn, found, query.columns)
-    return {"runs": rows, "total": int(total), "offset": query.offset,
-            "more": more}
+        total = _total(conn, query, where)
+        seqs: list[int] = []
+        if total > query.offset:
+            groups = _groups(query.sort)
+            seqs = _grouped(conn, query, groups, where) if groups else \
+                _plain(conn, query, where)
+        more = len(seqs) > query.limit
+        rows = page_rows(conn, _fetch(conn, seqs[:query.limit]), query.columns)
+    return {"runs": rows, "total": total, "offset": query.offset, "more": more}
+
+
+def _fetch(conn: Connection, seqs: list[int]) -> list[dict[str, Any]]:
+    """The runs rows of a page, in the page's order (the sort only carried their keys)."""
+    if not seqs:
+        return []
+    by_seq = {r["seq"]: dict(r) for r in conn.execute(select(runs).where(runs.c.seq.in_(seqs)))
+              .mappings()}
+    return [by_seq[s] for s in seqs if s in by_seq]
 
 
 def page_rows(conn: Connection, found: list[dict[str, Any]], columns: list[f.Field]

@@ -66,7 +66,8 @@ def _extremes(values: Iterable[float | None]) -> tuple[float | None, float | Non
 # -- storing ----------------------------------------------------------------------------------
 
 
-def update_latest(conn: Connection, run_id: str, columns: Mapping[str, Column]) -> dict[str, int]:
+def update_latest(conn: Connection, run_id: str, columns: Mapping[str, Column],
+                  run_seq: int) -> dict[str, int]:
     """Merge the points into ``latest_metrics``; returns each key's point count before."""
     found = conn.execute(select(latest_metrics.c.key, latest_metrics.c.count).where(
         latest_metrics.c.run_id == run_id, latest_metrics.c.key.in_(list(columns)))).all()
@@ -78,7 +79,7 @@ def update_latest(conn: Connection, run_id: str, columns: Mapping[str, Column]) 
         low, high = _extremes(values)
         rows.append({"run_id": run_id, "key": key, "value": values[-1], "step": steps[-1],
                      "timestamp": stamps[-1], "vmin": low, "vmax": high,
-                     "count": len(steps)})
+                     "count": len(steps), "run_seq": run_seq})
     if rows:
         stmt = _insert(conn, latest_metrics)
         old, new = latest_metrics.c, stmt.excluded

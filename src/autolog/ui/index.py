@@ -42,9 +42,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 
 from .. import store
-from ..filters import number_of, text_of
 from ..server import series
 from ..server.db import Database
+from ..server.ingest import param_row
 from ..server.models import (
     artifacts,
     latest_metrics,
@@ -92,6 +92,7 @@ class Cursor:
     offset: int
     points_offset: int
     ended: bool
+    seq: int = 0  # runs.seq
 
 
 @dataclass
@@ -198,6 +199,7 @@ class Index:
         self._last_full = 0.0
         self._store_mtime = -1
         self._starts: dict[str, int] = {}
+        self._next_seq = 1
         self._load_cursors()
 
     # -- ownership --------------------------------------------------------------------------
@@ -344,7 +346,9 @@ class Index:
             for cursor, delta, end, how in pending:
                 if how["reset"]:
                     _delete_run(conn, cursor.run_id)
-                _write_delta(conn, cursor.run_id, delta, how["reset"], how["meta"], self.root)
+                    cursor.seq = self._next_seq
+                    self._next_seq += 1
+                _write_delta(conn, cursor, delta, how["reset"], how["meta"], self.root)
                 cursor.offset = end
                 cursor.ended = cursor.ended or delta.ended
                 if "start_time" in delta.run:
@@ -461,10 +465,12 @@ class Index:
 
     def _load_cursors(self) -> None:
         with self.db.read() as conn:
-            rows = conn.exec_driver_sql('SELECT run_id, identity, "offset", points_offset, '
-                                        "ended FROM index_runs").all()
-            self._starts = dict(conn.execute(select(runs.c.id, runs.c.start_time)).all())
-        self._cursors = {r[0]: Cursor(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows}
+            rows = conn.exec_driver_sql(
+                'SELECT i.run_id, i.identity, i."offset", i.points_offset, i.ended, r.seq, '
+                "r.start_time FROM index_runs i JOIN runs r ON r.id = i.run_id").all()
+            self._next_seq = (conn.execute(select(func.max(runs.c.seq))).scalar() or 0) + 1
+        self._cursors = {r[0]: Cursor(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows}
+        self._starts = {r[0]: r[6] for r in rows}
 
 
 def _is_run_id(name: str) -> bool:
@@ -541,20 +547,21 @@ def _indexed_counts(conn: Any, run_id: str) -> dict[str, int]:
                              .where(c.run_id == run_id, c.level == 1).group_by(c.key)).all())
 
 
-def _write_delta(conn: Any, run_id: str, delta: _Delta, fresh: bool,
+def _write_delta(conn: Any, cursor: Cursor, delta: _Delta, fresh: bool,
                  meta: dict[str, Any] | None, root: Path) -> None:
-    _write_run(conn, run_id, delta, fresh, meta, root)
+    run_id, seq = cursor.run_id, cursor.seq
+    _write_run(conn, cursor, delta, fresh, meta, root)
     if delta.params:
-        _upsert(conn, params, [_param_row(run_id, k, v) for k, v in delta.params.items()],
+        _upsert(conn, params, [param_row(run_id, k, v, seq) for k, v in delta.params.items()],
                 ["run_id", "key"], ["value", "num", "text"])
     if delta.untagged and not fresh:
         conn.execute(delete(tags).where(tags.c.run_id == run_id,
                                         tags.c.key.in_(list(delta.untagged))))
     if delta.tags:
-        _upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v}
+        _upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v, "run_seq": seq}
                              for k, v in delta.tags.items()], ["run_id", "key"], ["value"])
     if delta.metrics:
-        series.update_latest(conn, run_id, delta.metrics)
+        series.update_latest(conn, run_id, delta.metrics, seq)
     if delta.artifacts:
         now = int(time.time() * 1000)
         conn.exec_driver_sql("INSERT INTO artifacts (run_id, name, created) VALUES (?, ?, ?) "
@@ -567,10 +574,12 @@ def _write_delta(conn: Any, run_id: str, delta: _Delta, fresh: bool,
                 ["run_id", "name"], ["spec", "updated"])
 
 
-def _write_run(conn: Any, run_id: str, delta: _Delta, fresh: bool,
+def _write_run(conn: Any, cursor: Cursor, delta: _Delta, fresh: bool,
                meta: dict[str, Any] | None, root: Path) -> None:
+    run_id = cursor.run_id
     if fresh:
-        row = {"id": run_id, "name": "", "project": "default", "parent_id": None,
+        row = {"id": run_id, "seq": cursor.seq, "name": "", "project": "default",
+               "parent_id": None,
                "start_time": 0, "end_time": None, "note": None, "deleted": None,
                "created": int(time.time() * 1000), "status": "RUNNING"}
         if meta is not None:
@@ -583,11 +592,6 @@ def _write_run(conn: Any, run_id: str, delta: _Delta, fresh: bool,
         conn.execute(insert(runs).values(row))
     elif delta.run:
         conn.execute(update(runs).where(runs.c.id == run_id).values(**delta.run))
-
-
-def _param_row(run_id: str, key: str, value: Any) -> dict[str, Any]:
-    return {"run_id": run_id, "key": key, "value": json.dumps(value), "num": number_of(value),
-            "text": text_of(value)}
 
 
 def _upsert(conn: Any, table: Any, rows: list[dict[str, Any]], keys: list[str],

@@ -1,5 +1,6 @@
-"""For the web UI: run notes and soft deletion, params as numbers and text, metric extremes and
-counts, rollup blocks of every series, and the indexes that sorting and filtering use.
+"""For the web UI: run notes and soft deletion, an integer run key that filters join through,
+params as numbers and text, metric extremes and counts, rollup blocks of every series, and the
+covering indexes that sorting and filtering use.
 
 Existing data is filled in: params' number and text from their JSON value, each series' extremes,
 count and rollup blocks from its points.
@@ -23,23 +24,37 @@ branch_labels = None
 depends_on = None
 
 
+TEXT_PREFIX = 200
+
+
 def upgrade() -> None:
+    _add_run_seq()
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("note", sa.Text(), nullable=True))
         batch.add_column(sa.Column("deleted", sa.BigInteger(), nullable=True))
     op.create_index("ix_runs_parent", "runs", ["parent_id", "start_time"])
+    op.create_index("ix_runs_seq", "runs", ["seq", "project", "parent_id", "deleted", "start_time",
+                                           "id"])
     with op.batch_alter_table("params") as batch:
         batch.add_column(sa.Column("num", sa.Float(), nullable=True))
-        batch.add_column(sa.Column("text", sa.Text(), nullable=True))
-    op.create_index("ix_params_num", "params", ["key", "num"])
+        batch.add_column(sa.Column("text", sa.String(TEXT_PREFIX), nullable=True))
+        batch.add_column(sa.Column("run_seq", sa.BigInteger(), nullable=True))
+    with op.batch_alter_table("tags") as batch:
+        batch.add_column(sa.Column("run_seq", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("latest_metrics") as batch:
         batch.add_column(sa.Column("vmin", sa.Float(), nullable=True))
         batch.add_column(sa.Column("vmax", sa.Float(), nullable=True))
         batch.add_column(sa.Column("count", sa.BigInteger(), nullable=False,
                                    server_default="0"))
+        batch.add_column(sa.Column("run_seq", sa.BigInteger(), nullable=True))
+    for table in ("params", "tags", "latest_metrics"):
+        op.execute(f"UPDATE {table} SET run_seq = (SELECT seq FROM runs "
+                   f"WHERE runs.id = {table}.run_id)")
+    op.create_index("ix_params_num", "params", ["key", "num", "run_seq"])
+    op.create_index("ix_params_text", "params", ["key", "text", "run_seq"])
     for name, column in (("ix_latest_value", "value"), ("ix_latest_min", "vmin"),
                          ("ix_latest_max", "vmax")):
-        op.create_index(name, "latest_metrics", ["key", column])
+        op.create_index(name, "latest_metrics", ["key", column, "run_seq"])
     op.create_table(
         "metric_rollups",
         sa.Column("run_id", sa.String(32), nullable=False),
@@ -61,6 +76,18 @@ def upgrade() -> None:
     _fill_series(conn)
 
 
+def _add_run_seq() -> None:
+    """``runs.seq``: PostgreSQL numbers existing rows as it adds the identity column; SQLite
+    takes the rowid order, then the column becomes NOT NULL (a table copy, in batch mode)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.add_column("runs", sa.Column("seq", sa.BigInteger(), sa.Identity(), nullable=False))
+        return
+    op.add_column("runs", sa.Column("seq", sa.BigInteger(), nullable=True))
+    op.execute("UPDATE runs SET seq = rowid")
+    with op.batch_alter_table("runs") as batch:
+        batch.alter_column("seq", existing_type=sa.BigInteger(), nullable=False)
+
+
 def _fill_params(conn: Any) -> None:
     from autolog.filters import number_of, text_of
 
@@ -68,7 +95,7 @@ def _fill_params(conn: Any) -> None:
                       sa.column("num"), sa.column("text"))
     rows = conn.execute(sa.select(params.c.run_id, params.c.key, params.c.value)).all()
     updates = [{"r": run_id, "k": key, "n": number_of(json.loads(value)),
-                "t": text_of(json.loads(value))} for run_id, key, value in rows]
+                "t": text_of(json.loads(value))[:TEXT_PREFIX]} for run_id, key, value in rows]
     if updates:
         conn.execute(params.update().where(params.c.run_id == sa.bindparam("r"),
                                            params.c.key == sa.bindparam("k"))
@@ -104,13 +131,17 @@ def downgrade() -> None:
     for name in ("ix_latest_value", "ix_latest_min", "ix_latest_max"):
         op.drop_index(name, "latest_metrics")
     with op.batch_alter_table("latest_metrics") as batch:
-        for column in ("vmin", "vmax", "count"):
+        for column in ("vmin", "vmax", "count", "run_seq"):
             batch.drop_column(column)
     op.drop_index("ix_params_num", "params")
+    op.drop_index("ix_params_text", "params")
     with op.batch_alter_table("params") as batch:
-        batch.drop_column("num")
-        batch.drop_column("text")
+        for column in ("num", "text", "run_seq"):
+            batch.drop_column(column)
+    with op.batch_alter_table("tags") as batch:
+        batch.drop_column("run_seq")
     op.drop_index("ix_runs_parent", "runs")
+    op.drop_index("ix_runs_seq", "runs")
     with op.batch_alter_table("runs") as batch:
-        batch.drop_column("note")
-        batch.drop_column("deleted")
+        for column in ("note", "deleted", "seq"):
+            batch.drop_column(column)
