@@ -64,7 +64,7 @@ export function Params({ params }: { params: Record<string, Value> }) {
               <th scope="row" title={full}>
                 {short}
               </th>
-              <td class="mono">{fmtValue(v)}</td>
+              <td class="mono">{v === null ? <span class="muted">None</span> : fmtValue(v)}</td>
             </tr>
           )),
         ])}
