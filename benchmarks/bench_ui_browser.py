@@ -194,12 +194,12 @@ def main() -> None:
             process.wait(30)
     raw, packed = shipped()
     print("navigations (ms, in order): " + ", ".join(f"{t:.0f}" for t in nav))
-    first, nav = nav[0], sorted(nav)
+    first, warm = nav[0], sorted(nav[1:] or nav)
     table(f"Web UI in headless Chromium ({RUNS} runs x {points:,} points; {rounds} rounds)",
           ["measure", "median", "worst", "budget", "within"],
-          [["compare page: navigation to charts drawn", f"{statistics.median(nav):.0f} ms",
-            f"{nav[-1]:.0f} ms", "< 1000 ms", "yes" if nav[-1] < 1000 else "NO"],
-           ["  the first one (nothing cached)", f"{first:.0f} ms", "", "< 1000 ms",
+          [["compare page: navigation to charts drawn", f"{statistics.median(warm):.0f} ms",
+            f"{warm[-1]:.0f} ms", "< 1000 ms", "yes" if warm[-1] < 1000 else "NO"],
+           ["  the first one after `autolog ui` started", f"{first:.0f} ms", "", "< 1000 ms",
             "yes" if first < 1000 else "NO"],
            ["a point logged -> visible in an open chart",
             f"{statistics.median(live):.2f} s", f"{max(live):.2f} s", "<= 3 s",

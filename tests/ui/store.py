@@ -53,6 +53,13 @@ for i, (name, project, lr, opt, team, status, depth) in enumerate(SPECS):
             run.log_artifact(f)
     run.end(status)
     print(run.id, flush=True)
+
+# a long series with one spike: downsampled for the chart, the spike kept by the envelope
+run = autolog.start_run("spiky", project="speech", tags={"team": "speech"})
+for step in range(20_000):
+    run.log_metric("loss", 50.0 if step == 12_345 else 1.0 + (step % 7) * 0.01, step=step)
+run.end()
+print(run.id, flush=True)
 '''
 
 SKLEARN = r'''
@@ -119,7 +126,7 @@ def make_store(store: Path) -> dict[str, str]:
     _finish(sklearn, "the GridSearchCV fit")
     _finish(keras, "the Keras fit")
     ids = dict(zip(["resnet-a", "resnet-b", "resnet-c", "resnet-d", "vit-small", "edit-me",
-                    "whisper-tiny"], manual, strict=True))
+                    "whisper-tiny", "spiky"], manual, strict=True))
     ids["crashed"] = crashed_run(store, steps=200)
     return ids
 

@@ -40,6 +40,19 @@ def test_compare_overlays_the_runs(ui: Page, ui_dir: Path, ids: dict[str, str]) 
     expect(legend).to_have_count(3)
     expect(legend.nth(1)).to_contain_text("resnet-b")
     expect(ui.locator("svg.parcoords .pc-line")).to_have_count(3)
+    # the cursor moves on every chart at once; each legend names the value under it
+    over = ui.locator(".chart", has_text="loss").first.locator(".u-over")
+    box = over.bounding_box()
+    assert box is not None
+    ui.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    ui.wait_for_function("() => window.__autolog.charts['accuracy'].uplot.cursor.idx != null")
+    head = ui.locator(".chart", has_text="accuracy").first.locator(".legend-x")
+    expect(head).to_contain_text("step")
+    step = int(head.inner_text().split()[-1])
+    value = ui.locator(".chart", has_text="accuracy").first.locator(".legend-value").nth(0)
+    expected = dict((s, v) for s, v, _ in autolog.get_run(ids["resnet-a"], ui_dir)
+                    .history("accuracy"))[step]
+    assert float(value.inner_text()) == pytest.approx(expected, rel=1e-4)
     shot(ui, "compare")
 
 

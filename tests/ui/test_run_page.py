@@ -122,3 +122,25 @@ def test_a_crashed_run_says_so(ui: Page, ids: dict[str, str]) -> None:
     expect(ui.locator(".run-meta")).to_contain_text("died")
     lines = chart_lines(ui, "loss")
     assert len(lines[0]["steps"]) == 200
+
+
+def test_a_spike_survives_downsampling(ui: Page, ids: dict[str, str]) -> None:
+    go(ui, f"/r/{ids['spiky']}")
+    line = chart_lines(ui, "loss")[0]
+    assert line["downsampled"] is True
+    assert len(line["steps"]) <= 1000
+    assert max(line["highs"]) == 50.0  # the envelope holds the one spike among 20,000 points
+    assert min(line["lows"]) == 1.0
+    assert line["steps"][-1] == 19_999
+
+
+def test_an_api_error_is_said_not_blank(ui: Page) -> None:
+    ui.route("**/api/v1/runs?*", lambda route: route.fulfill(
+        status=500, content_type="application/json", body='{"detail": "database is on fire"}'))
+    go(ui, "/")
+    error = ui.get_by_role("alert")
+    expect(error).to_contain_text("Could not load the runs")
+    expect(error).to_contain_text("500 database is on fire")
+    ui.unroute("**/api/v1/runs?*")
+    error.get_by_role("button", name="Try again").click()
+    expect(ui.locator("tr[data-run]").first).to_be_visible()

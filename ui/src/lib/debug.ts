@@ -6,7 +6,7 @@ import type { Line } from './series';
 export interface ChartEntry {
   id: string;
   uplot: uPlot;
-  lines: () => { label: string; runId: string; steps: number[]; values: (number | null)[]; downsampled: boolean }[];
+  lines: () => { label: string; runId: string; steps: number[]; values: (number | null)[]; highs: (number | null)[] | null; lows: (number | null)[] | null; downsampled: boolean }[];
   draws: number;
   drawn: { t: number; lines: number }[]; // performance.now() of each draw (the first 100)
 }
@@ -44,7 +44,7 @@ export function registerChart(id: string, plot: uPlot, lines: () => Line[]): Cha
     draws: 0,
     drawn: [],
     lines: () =>
-      lines().map((l) => ({ label: l.label, runId: l.runId, steps: l.steps, values: l.ys, downsampled: l.downsampled })),
+      lines().map((l) => ({ label: l.label, runId: l.runId, steps: l.steps, values: l.ys, highs: l.highs, lows: l.lows, downsampled: l.downsampled })),
   };
   registry.charts[id] = entry;
   return entry;

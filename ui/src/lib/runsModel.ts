@@ -100,7 +100,6 @@ export class RunsModel {
       const page = await api.runs({ ...this.query, offset: p * PAGE, limit: PAGE });
       if (generation !== this.generation) return;
       this.pages.set(p, page.runs);
-      if (refresh && this.total !== page.total) this.dropStale();
       this.total = page.total;
       this.error = null;
     } catch (error) {
@@ -121,16 +120,16 @@ export class RunsModel {
     const pages = new Set<number>();
     for (let p = Math.floor(lo / PAGE); p <= Math.floor(Math.max(lo, hi - 1) / PAGE); p++) pages.add(p);
     if (!pages.size) pages.add(0);
+    const before = this.total;
     await Promise.all([...pages].map((p) => this.fetchPage(p, true)));
+    if (this.total !== before) {
+      // rows were added or removed: pages out of view may have shifted; fetch them on demand
+      for (const p of [...this.pages.keys()]) if (!pages.has(p)) this.pages.delete(p);
+    }
     // a parent that moved (another sort position, deleted) folds its children again
     this.expansions = this.expansions.filter((e) => this.topAt(e.at)?.id === e.id);
     await Promise.all(this.expansions.map((e) => this.loadChildren(e)));
     this.changed();
-  }
-
-  private dropStale(): void {
-    // the row count changed: pages out of view may be shifted; drop them to refetch on demand
-    this.pages.clear();
   }
 
   isExpanded(id: string): boolean {
