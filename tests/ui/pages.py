@@ -23,7 +23,8 @@ def wait_table(page: Page, expected: list[str], timeout: float = 10_000) -> None
                                arg=expected, timeout=timeout)
     except PlaywrightTimeout:
         pass
-    assert table_ids(page) == expected
+    shown = table_ids(page)
+    assert shown == expected, f"the table shows {shown}, expected {expected}"
 
 
 def chart_lines(page: Page, key: str, timeout: float = 15_000) -> list[dict[str, Any]]:

@@ -81,7 +81,7 @@ autolog.enable(frameworks=["keras"])
 import numpy as np
 import keras
 rng = np.random.default_rng(0)
-x = rng.normal(size=(256, 8)).astype("float32")
+x = rng.normal(size=(2048, 8)).astype("float32")
 y = (x.sum(axis=1, keepdims=True) > 0).astype("float32")
 model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
                           keras.layers.Dense(1, activation="sigmoid")])

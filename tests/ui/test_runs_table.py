@@ -91,7 +91,9 @@ def test_sort_by_name_then_reload_keeps_the_view(ui: Page, ui_dir: Path) -> None
 
 def test_filter_expression_equals_the_reference(ui: Page, ui_dir: Path) -> None:
     expression = "params.lr >= 0.01 and status = FINISHED"
+    ui.locator("tr[data-run]").first.wait_for()
     ui.keyboard.press("/")  # focuses the filter
+    expect(ui.locator("#filter")).to_be_focused()
     ui.keyboard.type(expression)
     ui.keyboard.press("Enter")
     expected = [r for r in top_level(ui_dir)

@@ -6,7 +6,7 @@ import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { countDraw, registerChart, unregisterChart, type ChartEntry } from '../lib/debug';
-import { fmtDuration, fmtNumber, fmtTime } from '../lib/format';
+import { fmtDuration, fmtNumber, fmtTicks, fmtTime, type Formatter } from '../lib/format';
 import { smooth, valueAt, type Line, type XMode } from '../lib/series';
 
 export interface ChartProps {
@@ -19,7 +19,7 @@ export interface ChartProps {
   syncKey?: string;
   zoom?: [number, number] | null;
   onZoom?: (range: [number, number] | null) => void;
-  format?: (v: number) => string;
+  format?: Formatter;
   height?: number;
 }
 
@@ -148,7 +148,7 @@ export function Chart(props: ChartProps) {
           stroke: fg,
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid, width: 1 },
-          values: (_u, ticks) => ticks.map((t) => fmt(t)),
+          values: (_u, ticks) => fmtTicks(ticks, fmt),
           size: axisSize,
         },
       ],

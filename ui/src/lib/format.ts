@@ -1,13 +1,24 @@
 // How values read: short, aligned, never "NaN" without saying so.
 import type { Value } from './types';
 
-export function fmtNumber(value: number): string {
+/** A number in 5 significant digits (or `digits`), exponent form when very small or large. */
+export function fmtNumber(value: number, digits = 5): string {
   if (!Number.isFinite(value)) return String(value);
   if (Number.isInteger(value) && Math.abs(value) < 1e15) return value.toLocaleString('en-US');
   const abs = Math.abs(value);
-  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(3).replace(/\.?0+e/, 'e');
-  return String(Number(value.toPrecision(5)));
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(digits - 2).replace(/\.?0+e/, 'e');
+  return String(Number(value.toPrecision(digits)));
 }
+
+/** Tick labels that differ from each other: more digits until they do. */
+export function fmtTicks(ticks: number[], format: Formatter): string[] {
+  let labels = ticks.map((t) => format(t));
+  for (let digits = 3; digits <= 10 && new Set(labels).size < labels.length; digits++)
+    labels = ticks.map((t) => format(t, digits));
+  return labels;
+}
+
+export type Formatter = (v: number, digits?: number) => string;
 
 export function fmtValue(value: Value | undefined): string {
   if (value === null || value === undefined) return '';
@@ -49,24 +60,28 @@ export function runDuration(run: { start_time: number | null; end_time: number |
   return run.status === 'RUNNING' ? Date.now() - run.start_time : null;
 }
 
-export function fmtBytes(n: number): string {
+/** Bytes in binary units; `digits` significant digits when given (tick labels). */
+export function fmtBytes(n: number, digits?: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   while (Math.abs(n) >= 1024 && i < units.length - 1) {
     n /= 1024;
     i++;
   }
-  return `${i === 0 ? n : n.toFixed(n < 10 ? 2 : 1)} ${units[i]}`;
+  if (i === 0) return `${digits ? Number(n.toPrecision(digits)) : n} B`;
+  return `${digits ? Number(n.toPrecision(digits)) : n.toFixed(n < 10 ? 2 : 1)} ${units[i]}`;
 }
 
 /** A unit-aware formatter for a metric key (system metrics carry their unit in the name). */
-export function formatterFor(key: string): (v: number) => string {
-  if (key.endsWith('_bytes_per_s')) return (v) => fmtBytes(v) + '/s';
+export function formatterFor(key: string): Formatter {
+  const unit = (suffix: string, decimals: number) => (v: number, digits?: number) =>
+    `${digits ? fmtNumber(v, digits) : fmtNumber(Number(v.toFixed(decimals)))} ${suffix}`;
+  if (key.endsWith('_bytes_per_s')) return (v, digits) => fmtBytes(v, digits) + '/s';
   if (key.endsWith('_bytes')) return fmtBytes;
-  if (key.endsWith('_percent')) return (v) => `${fmtNumber(Number(v.toFixed(1)))} %`;
-  if (key.endsWith('_watts')) return (v) => `${fmtNumber(Number(v.toFixed(1)))} W`;
-  if (key.endsWith('_celsius')) return (v) => `${fmtNumber(Number(v.toFixed(1)))} °C`;
-  if (key.endsWith('_mhz')) return (v) => `${fmtNumber(Math.round(v))} MHz`;
+  if (key.endsWith('_percent')) return unit('%', 1);
+  if (key.endsWith('_watts')) return unit('W', 1);
+  if (key.endsWith('_celsius')) return unit('°C', 1);
+  if (key.endsWith('_mhz')) return unit('MHz', 0);
   return fmtNumber;
 }
 
