@@ -109,9 +109,13 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
     if (!el) return;
     const first = Math.max(0, Math.floor(el.scrollTop / ROW) - OVERSCAN);
     const last = Math.ceil((el.scrollTop + el.clientHeight) / ROW) + OVERSCAN;
-    if (first !== view[0] || last !== view[1]) setView([first, last]);
+    setView((v) => (v[0] === first && v[1] === last ? v : [first, last]));
   };
-  useEffect(onScroll, []);
+  useEffect(() => {
+    onScroll();
+    window.addEventListener('resize', onScroll);
+    return () => window.removeEventListener('resize', onScroll);
+  }, []);
   const count = model.count;
   const from = Math.min(view[0], Math.max(0, count - 1));
   const to = Math.min(view[1], count);
