@@ -294,7 +294,8 @@ class _Parser:
 
 
 def _field_from(text: str, parser: _Parser) -> Field:
-    """A field from a word, maybe followed by a back-quoted key (``params.`a key```)."""
+    """A field from a word, maybe followed by a back-quoted key (``params.`a key```) and, for
+    metrics, ``:min``/``:max`` right after it."""
     lower = text.lower()
     if lower in FIELDS:
         return Field(lower)
@@ -303,24 +304,23 @@ def _field_from(text: str, parser: _Parser) -> Field:
         raise ValueError(f"unknown field {text!r}: use status, name, project, start_time, "
                          "end_time, duration, params.KEY, metrics.KEY or tags.KEY")
     group = group.lower()
-    if not key and parser.current.kind == "key":  # params.`a key`
-        key = parser.advance().value
-        if parser.current.kind == "word" and parser.current.text.startswith(":") \
-                and parser.current.column == parser.tokens[parser.pos - 1].column + len(
-                    parser.tokens[parser.pos - 1].text):
-            key += parser.advance().text
-    if not key:
-        raise ValueError(f"expected a key after '{group}.'")
-    agg = "last"
-    if group == "metrics":
-        base, colon, suffix = key.rpartition(":")
-        if colon and suffix.lower() in ("min", "max", "last"):
-            key, agg = base, suffix.lower()
+    suffix = ""
+    if not key and parser.current.kind == "key":  # params.`a key`, then maybe :min
+        quoted = parser.advance()
+        key = str(quoted.value)
+        after = parser.current
+        if after.kind == "word" and after.text.startswith(":") and \
+                after.column == quoted.column + len(quoted.text):
+            suffix = parser.advance().text[1:]
     elif ":" in key:
-        raise ValueError(f"{group}.{key}: ':min'/':max' apply to metrics only")
+        key, _, suffix = key.rpartition(":")
     if not key:
         raise ValueError(f"expected a key after '{group}.'")
-    return Field(group, key, agg)
+    if suffix and group != "metrics":
+        raise ValueError(f"{group}.{key}: ':min'/':max' apply to metrics only")
+    if suffix and suffix.lower() not in ("min", "max", "last"):
+        raise ValueError(f"{group}.{key}: ':{suffix}' is not an aggregate (use :min or :max)")
+    return Field(group, key, suffix.lower() or "last")
 
 
 def _checked(node: Compare, start: _Token, parser: _Parser) -> Compare:

@@ -325,7 +325,10 @@ class RunRecord:
             return
         self._loaded = True
         for _, record in iter_journal(self.path / JOURNAL):
-            self._apply(record)
+            try:
+                self._apply(record)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # valid JSON of the wrong shape: skipped like a line that does not parse
 
     def _add_artifacts(self, names: Iterable[str]) -> None:
         for name in names:

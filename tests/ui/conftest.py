@@ -1,168 +1,65 @@
-"""Browser tests: `autolog ui` (and `autolog server`) in a subprocess on a free loopback port,
-Debian's Chromium driven by Playwright. A failing test leaves a screenshot of its page in
-``test-artifacts/``; with ``UI_DOC_SCREENSHOTS=1`` the tests also write docs/images/ui-*.png."""
+"""A store made by real runs (varied params and metrics, files, a scikit-learn fit and grid
+search, a crashed run), its index, and the API over it through FastAPI's TestClient."""
 
 from __future__ import annotations
 
-import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytest.importorskip("playwright")
 pytest.importorskip("fastapi")
+pytest.importorskip("sklearn")
 
-from playwright.sync_api import Page
+from fastapi.testclient import TestClient
 
-from ..helpers import ROOT
-from .store import make_store
+from ..helpers import clean_env, crashed_run
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
-DOC_IMAGES = ROOT / "docs" / "images"
-DOC_SHOTS = os.environ.get("UI_DOC_SCREENSHOTS") == "1"
-AUTOLOG = [sys.executable, "-c", "import sys; from autolog.cli import main; sys.exit(main())"]
-
-if not os.access(CHROMIUM, os.X_OK):
-    pytest.skip(f"no browser at {CHROMIUM}: apt-get install chromium", allow_module_level=True)
+HERE = Path(__file__).resolve().parent
+TOKEN = "test-token-" + "x" * 20
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_type_launch_args, "executable_path": CHROMIUM,
-            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--no-first-run",
-                     "--disable-quic"]}
+def make_store(root: Path, count: int = 40) -> Path:
+    subprocess.run([sys.executable, str(HERE / "make_store.py"), str(root), str(count)],
+                   env=clean_env(root), check=True, timeout=300, capture_output=True)
+    return root
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": {"width": 1400, "height": 900},
-            "color_scheme": "light", "timezone_id": "UTC", "locale": "en-US"}
+@pytest.fixture(scope="module")
+def ui_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once per module; tests must not change it (copy it to edit)."""
+    root = make_store(tmp_path_factory.mktemp("ui") / "autolog-runs")
+    crashed_run(root, steps=50)
+    return root
 
 
-class UiServer:
-    """``autolog ui --no-browser`` on a store; ``url`` is the address it printed (with token)."""
+@pytest.fixture(scope="module")
+def index(ui_store: Path) -> Iterator[Any]:
+    from autolog.ui.index import Index
 
-    def __init__(self, store: Path, log: Path):
-        self.store = store
-        self.log = log
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
-        env["PYTHONUNBUFFERED"] = "1"
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                [*AUTOLOG, "ui", "--no-browser", "--dir", str(store), "--port", "0"],
-                stdout=out, stderr=subprocess.STDOUT, env=env)
-        self.url = self._wait_for_url()
-        self.base = self.url.split("/?", 1)[0]
-
-    def _wait_for_url(self, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.search(r"http://\S+/\?token=\S+", self.log.read_text())
-            if found:
-                return found.group(0)
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"autolog ui did not start:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+    built = Index(ui_store)
+    built.refresh(full=True)
+    built.fill_points()
+    yield built
+    built.stop()
 
 
-@pytest.fixture(scope="session")
-def ui_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    store = tmp_path_factory.mktemp("ui") / "autolog-runs"
-    return store, make_store(store)
+def local_client(index: Any, static_dir: Path | None = None, token: str = TOKEN) -> TestClient:
+    from autolog.server.app import create_app
+    from autolog.server.settings import ServerConfig
+    from autolog.ui.local import LocalContext
+
+    config = ServerConfig(static_dir=str(static_dir or index.root / "no-bundle-here"))
+    context = LocalContext(index.root, index=index, token=token, port=5050)
+    return TestClient(create_app(config, context), base_url="http://127.0.0.1:5050")
 
 
-@pytest.fixture(scope="session")
-def ui_server(ui_store: tuple[Path, dict[str, str]],
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
-    server = UiServer(ui_store[0], tmp_path_factory.mktemp("ui-log") / "ui.log")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def ui_dir(ui_store: tuple[Path, dict[str, str]]) -> Path:
-    """The session's store."""
-    return ui_store[0]
-
-
-@pytest.fixture
-def ids(ui_store: tuple[Path, dict[str, str]]) -> dict[str, str]:
-    """Run ids by name for the hand-made runs, and "crashed"."""
-    return ui_store[1]
-
-
-class Watch:
-    """What a page did that it must not: a request to another host, a CSP violation, an
-    uncaught error."""
-
-    def __init__(self, page: Page, origin: str):
-        self.problems: list[str] = []
-        page.on("request", lambda r: r.url.startswith((origin, "data:", "blob:"))
-                or self.problems.append(f"request to {r.url}"))
-        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        page.on("console", lambda m: m.type == "error" and "Content Security Policy" in m.text
-                and self.problems.append(f"CSP: {m.text}"))
-
-
-@pytest.fixture
-def ui(page: Page, ui_server: UiServer) -> Iterator[Page]:
-    """A page signed in to the session's `autolog ui` (the token URL sets the cookie), with the
-    charts' debug registry on (window.__autolog)."""
-    page.add_init_script("localStorage.setItem('autolog.debug', '1')")
-    watch = Watch(page, ui_server.base)
-    page.goto(ui_server.url)
-    page.wait_for_url(ui_server.base + "/")
-    yield page
-    assert not watch.problems, watch.problems
-
-
-def go(page: Page, path: str) -> None:
-    """Navigate within the signed-in origin."""
-    base = re.match(r"https?://[^/]+", page.url)
-    assert base
-    page.goto(base.group(0) + path)
-
-
-def shot(page: Page, name: str) -> None:
-    """docs/images/ui-<name>.png, when the docs' screenshots are asked for."""
-    if DOC_SHOTS:
-        DOC_IMAGES.mkdir(parents=True, exist_ok=True)
-        page.wait_for_timeout(300)
-        page.screenshot(path=str(DOC_IMAGES / f"ui-{name}.png"))
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    page = getattr(item, "funcargs", {}).get("page")
-    if report.failed and page is not None and report.when in ("call", "setup"):
-        ARTIFACTS.mkdir(exist_ok=True)
-        name = re.sub(r"[^\w.-]+", "_", item.nodeid.split("::", 1)[-1])
-        try:
-            page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        except Exception as exc:  # the page may be gone; the report says what failed anyway
-            report.sections.append(("screenshot", f"none: {exc}"))
-    return report
-
-
-__all__ = ["UiServer", "go", "shot"]
+@pytest.fixture(scope="module")
+def api(index: Any) -> TestClient:
+    """The local app with the bearer token set."""
+    client = local_client(index)
+    client.headers["Authorization"] = f"Bearer {TOKEN}"
+    return client

@@ -500,8 +500,8 @@ class ServerClient:
                    "tag": [f"{k}={v}" for k, v in (tags or {}).items()] or None}
         while limit is None or len(rows) < limit:
             page_size = 1000 if limit is None else min(1000, limit - len(rows))
-            page = self._get("/runs", limit=page_size, page_token=token, **filters)
-            rows.extend(_with_floats(row) for row in page["runs"])
+            page = self._get("/runs", limit=page_size, page_token=token, all="true", **filters)
+            rows.extend(_with_floats(_only(row, SUMMARY_KEYS)) for row in page["runs"])
             token = page["next_page_token"]
             if not token:
                 break
@@ -509,7 +509,8 @@ class ServerClient:
 
     def get_run(self, run_id_or_prefix: str) -> dict[str, Any]:
         """One run, like ``autolog show --json``."""
-        return _with_floats(self._get(f"/runs/{quote(run_id_or_prefix, safe='')}"))
+        return _with_floats(_only(self._get(f"/runs/{quote(run_id_or_prefix, safe='')}"),
+                                  DETAIL_KEYS))
 
     def history(self, run_id: str, key: str,
                 max_points: int | None = None) -> list[tuple[int, float, int]]:
@@ -530,6 +531,16 @@ class ServerClient:
         except ServerNotFound as exc:
             raise LookupError(str(exc)) from None
         return response.content
+
+
+#: the keys of ``autolog runs --json`` and ``autolog show --json`` (the server adds the UI's)
+SUMMARY_KEYS = ("id", "name", "project", "status", "parent_id", "start_time", "end_time",
+                "metrics")
+DETAIL_KEYS = (*SUMMARY_KEYS, "params", "tags", "artifacts", "models")
+
+
+def _only(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: row[key] for key in keys if key in row}
 
 
 def _with_floats(row: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from .ingest import dialect_insert
 from .models import runs, tags
 from .query import find_run_id, run_detail
 
@@ -44,8 +44,7 @@ def apply_in(conn: Connection, run_id: str, changes: dict[str, Any]) -> None:
         conn.execute(delete(tags).where(tags.c.run_id == run_id, tags.c.key.in_(removed)))
     if changes.get("tags"):
         seq = conn.execute(select(runs.c.seq).where(runs.c.id == run_id)).scalar_one()
-        module = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = module.insert(tags)
+        stmt = dialect_insert(conn, tags)
         stmt = stmt.on_conflict_do_update(index_elements=["run_id", "key"],
                                           set_={"value": stmt.excluded.value})
         conn.execute(stmt, [{"run_id": run_id, "key": k, "value": v, "run_seq": seq}

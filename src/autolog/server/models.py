@@ -105,8 +105,8 @@ latest_metrics = Table(  # per run and key: the last point, the extremes and the
     Index("ix_latest_max", "key", "vmax", "run_seq"),
 )
 
-#: points per rollup block at each level (level 1 is 16 points, level 2 256, level 3 4096)
-ROLLUP_SIZES = (16, 256, 4096)
+#: points per rollup block at each level (level 1 is 16 points, level 2 64... level 6 16,384)
+ROLLUP_SIZES = (16, 64, 256, 1024, 4096, 16384)
 
 metric_rollups = Table(  # a series' points in blocks of ROLLUP_SIZES[level - 1], logging order
     "metric_rollups", metadata,

@@ -3,18 +3,19 @@
 Storing. Each batch of points of a (run, key) updates, besides the point rows:
 
 - ``latest_metrics``: the last point, the minimum and maximum (NaN never counts) and the count;
-- ``metric_rollups``: the points in blocks of 16, 256 and 4096 (by logging order), each block
-  keeping its step range, minimum, maximum and last point. A block filled over several batches
-  is merged by an upsert, so ingestion never reads rows back.
+- ``metric_rollups``: the points in blocks of 16, 64, 256, 1024, 4096 and 16384 (by logging
+  order), each block keeping its step range, minimum, maximum and last point. A block filled
+  over several batches is merged by an upsert, so ingestion never reads rows back.
 
 Reading. ``buckets=N`` asks for N equal step-range buckets, each giving its last point and its
 minimum and maximum (the envelope: a spike never disappears). The range is read from the
-coarsest rollup level that still gives at least ``2 N`` blocks, or point by point when no level
-does (then it holds fewer than ``32 N`` points), so one million points into 1,000 buckets cost
-about 3,900 rows, not a million. A block lands in the bucket of its last step; it spans at most
-half a bucket on average, and its minimum and maximum are kept, so no spike is lost. A zoom
-(``min_step``/``max_step``) estimates the points in range from the coarsest level first, so a
-narrow range is read from finer levels or point by point.
+coarsest rollup level that gives at least ``3 N / 4`` blocks (at most ``3 N``: levels grow by
+4), else from level 1 or point by point when the range holds few points, so one million points
+into 1,000 buckets cost 977 rows, not a million. A block lands in the bucket of its last step
+and its minimum and maximum go with it, so no spike is lost; a bucket left without a block is
+left out (N or a few fewer points come back). A zoom (``min_step``/``max_step``) counts the
+blocks in range level by level, coarse to fine, so a narrow range is read from fine levels or
+point by point.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from .models import ROLLUP_SIZES, latest_metrics, metric_rollups, metrics
 
@@ -36,11 +36,14 @@ __all__ = ["Column", "bucketed", "store_points", "update_latest"]
 #: (steps, values, timestamps) of one key, values already as stored (None for NaN)
 Column = tuple[Sequence[int], Sequence[float | None], Sequence[int]]
 
-BLOCKS_PER_BUCKET = 2  # read the coarsest level giving at least 2 N blocks, else points
+BLOCKS_PER_BUCKET = 0.75  # the coarsest level giving 3/4 of a block per bucket or more
+RAW_FACTOR = 4  # else points one by one while there are at most 4 per bucket
 
 
 def _insert(conn: Connection, table: Any) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+    from .ingest import dialect_insert
+
+    return dialect_insert(conn, table)
 
 
 def _least(current: Any, new: Any) -> Any:
@@ -80,16 +83,22 @@ def update_latest(conn: Connection, run_id: str, columns: Mapping[str, Column],
         rows.append({"run_id": run_id, "key": key, "value": values[-1], "step": steps[-1],
                      "timestamp": stamps[-1], "vmin": low, "vmax": high,
                      "count": len(steps), "run_seq": run_seq})
-    if rows:
-        stmt = _insert(conn, latest_metrics)
-        old, new = latest_metrics.c, stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"],
-            set_={"value": new.value, "step": new.step, "timestamp": new.timestamp,
-                  "vmin": _least(old.vmin, new.vmin), "vmax": _greatest(old.vmax, new.vmax),
-                  "count": old.count + new.count})
-        conn.execute(stmt, rows)
+    merge_latest(conn, rows)
     return before
+
+
+def merge_latest(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Upsert ``latest_metrics`` rows: the new last point; extremes and counts merged."""
+    if not rows:
+        return
+    stmt = _insert(conn, latest_metrics)
+    old, new = latest_metrics.c, stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={"value": new.value, "step": new.step, "timestamp": new.timestamp,
+              "vmin": _least(old.vmin, new.vmin), "vmax": _greatest(old.vmax, new.vmax),
+              "count": old.count + new.count})
+    conn.execute(stmt, rows)
 
 
 def rollup_rows(run_id: str, key: str, first: int, column: Column) -> list[dict[str, Any]]:
@@ -173,9 +182,9 @@ def bucketed(conn: Connection, run_id: str, key: str, buckets: int | None,
         latest_metrics.c.run_id == run_id, latest_metrics.c.key == key)).scalar()
     if total is None:
         return None
-    level = 0
+    level, span = 0, None
     if buckets is not None:
-        level = _level(conn, run_id, key, total, buckets, min_step, max_step)
+        level, span = _level(conn, run_id, key, total, buckets, min_step, max_step)
     if level == 0:
         points = _points(conn, run_id, key, min_step, max_step)
         sampled = buckets is not None and len(points) > buckets
@@ -183,7 +192,7 @@ def bucketed(conn: Connection, run_id: str, key: str, buckets: int | None,
             (s, v, t, v, v) for s, v, t in points]
     else:
         sampled = True
-        blocks = _blocks(conn, run_id, key, level, min_step, max_step)
+        blocks = _blocks(conn, run_id, key, level, min_step, max_step, span)
         rows = _bucket_blocks(blocks, buckets or 1)
     return {"run_id": run_id, "key": key, "total": int(total), "downsampled": sampled,
             "steps": [r[0] for r in rows], "values": [_out(r[1]) for r in rows],
@@ -212,23 +221,40 @@ def _in_range(columns: Any, min_step: int | None, max_step: int | None,
     return where
 
 
+Span = tuple[int, int]  # the first and last block numbers a range touches at one level
+
+
 def _level(conn: Connection, run_id: str, key: str, total: int, buckets: int,
-           min_step: int | None, max_step: int | None) -> int:
-    """0 to read points one by one, else the coarsest rollup level that still gives each
-    bucket two blocks or more on average."""
+           min_step: int | None, max_step: int | None) -> tuple[int, Span | None]:
+    """The level to read (0: points one by one) and, for a range, the blocks it touches there.
+
+    The coarsest level giving at least ``BLOCKS_PER_BUCKET`` blocks per bucket; else level 1
+    when the points are many, else the points. A range is counted level by level, coarse to
+    fine, each level only within the blocks the coarser one found (a primary-key range), so a
+    narrow zoom or a live tail costs a few tiny index reads even on a long series.
+    """
     if total <= buckets:
-        return 0
-    estimate = total
-    if min_step is not None or max_step is not None:
-        coarsest = len(ROLLUP_SIZES)
-        c = metric_rollups.c
-        estimate = conn.execute(select(func.coalesce(func.sum(c.count), 0)).where(
-            c.run_id == run_id, c.key == key, c.level == coarsest,
-            *_in_range(c, min_step, max_step, c.step_min, c.step_max))).scalar_one()
+        return 0, None
+    ranged = min_step is not None or max_step is not None
+    c = metric_rollups.c
+    blocks, span = 0.0, None
     for level in range(len(ROLLUP_SIZES), 0, -1):
-        if estimate / ROLLUP_SIZES[level - 1] >= BLOCKS_PER_BUCKET * buckets:
-            return level
-    return 0
+        blocks = total / ROLLUP_SIZES[level - 1]
+        if ranged:
+            where = [c.run_id == run_id, c.key == key, c.level == level,
+                     *_in_range(c, min_step, max_step, c.step_min, c.step_max)]
+            if span is not None:
+                factor = ROLLUP_SIZES[level] // ROLLUP_SIZES[level - 1]
+                where.append(c.block.between(span[0] * factor, (span[1] + 1) * factor - 1))
+            count, first, last = conn.execute(
+                select(func.count(), func.min(c.block), func.max(c.block)).where(*where)).one()
+            if not count:
+                return 0, None
+            blocks, span = count, (first, last)
+        if blocks >= BLOCKS_PER_BUCKET * buckets:
+            return level, span
+    points_in_range = blocks * ROLLUP_SIZES[0]
+    return (1, span) if points_in_range > RAW_FACTOR * buckets else (0, None)
 
 
 def _points(conn: Connection, run_id: str, key: str, min_step: int | None,
@@ -241,12 +267,14 @@ def _points(conn: Connection, run_id: str, key: str, min_step: int | None,
 
 
 def _blocks(conn: Connection, run_id: str, key: str, level: int, min_step: int | None,
-            max_step: int | None) -> list[tuple[Any, ...]]:
+            max_step: int | None, span: Span | None) -> list[tuple[Any, ...]]:
     c = metric_rollups.c
+    where = [c.run_id == run_id, c.key == key, c.level == level,
+             *_in_range(c, min_step, max_step, c.step_min, c.step_max)]
+    if span is not None:
+        where.append(c.block.between(*span))
     query = (select(c.last_step, c.last_value, c.last_ts, c.vmin, c.vmax)
-             .where(and_(c.run_id == run_id, c.key == key, c.level == level,
-                         *_in_range(c, min_step, max_step, c.step_min, c.step_max)))
-             .order_by(c.block))
+             .where(and_(*where)).order_by(c.block))
     return [tuple(row) for row in conn.execute(query)]
 
 

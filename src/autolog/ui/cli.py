@@ -95,15 +95,16 @@ def serve(root: Path, sock: socket.socket, host: str, *, open_browser: bool) -> 
     port = sock.getsockname()[1]
     index = Index(root)
     print(f"autolog ui: indexing {root} ...", file=sys.stderr, flush=True)
-    index.refresh(full=True)
+    changed = index.refresh(full=True)
     index.ready.set()
     index.start()
     context = LocalContext(root, port=port, index=index)
     app = create_app(ServerConfig(), context)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/?token={context.token}"
-    print(f"autolog ui: {len(index._cursors)} runs indexed in {time.monotonic() - began:.1f}s; "
-          f"serving {root}\n\n    {url}\n\n(Ctrl-C to stop)", flush=True)
+    print(f"autolog ui: {index.run_count()} runs ({changed} new or changed) indexed in "
+          f"{time.monotonic() - began:.1f}s; serving {root}\n\n    {url}\n\n(Ctrl-C to stop)",
+          flush=True)
     if open_browser:
         _open_browser(url)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

@@ -31,15 +31,18 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 
 from .. import store
 from ..server import series
@@ -55,6 +58,7 @@ from ..server.models import (
     runs,
     tags,
 )
+from .deltas import Columns, Summary, point_columns
 
 try:
     import fcntl
@@ -71,7 +75,10 @@ LOCK_NAME = ".index.lock"
 INDEX_VERSION = 1
 FULL_SCAN_EVERY = 30.0  # seconds between checks of ended runs' journals (edits from elsewhere)
 POINTS_CHUNK = 200_000  # points per transaction while filling histories
-SUMMARY_CHUNK = 500  # runs per transaction on a first indexing
+SUMMARY_CHUNK = 1000  # runs per transaction on a first indexing
+SCAN_CHUNK = 64  # runs per task of a worker process
+PARALLEL_MIN = 256  # runs to read before worker processes pay off
+BULK_MIN = 1000  # runs of a first build that pay for dropping and rebuilding the indexes
 
 _CURSORS = """
 CREATE TABLE IF NOT EXISTS index_runs (
@@ -93,94 +100,6 @@ class Cursor:
     points_offset: int
     ended: bool
     seq: int = 0  # runs.seq
-
-
-@dataclass
-class _Delta:
-    """What a stretch of one run's journal changes in the summary tables."""
-
-    run: dict[str, Any] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    untagged: set[str] = field(default_factory=set)
-    metrics: dict[str, tuple[list[int], list[float | None], list[int]]] = \
-        field(default_factory=dict)
-    artifacts: list[str] = field(default_factory=list)
-    models: dict[str, Any] = field(default_factory=dict)
-    ended: bool = False
-
-    def apply(self, record: dict[str, Any]) -> None:
-        kind = record.get("t")
-        handler = _HANDLERS.get(kind)  # type: ignore[arg-type]
-        if handler is not None:
-            try:
-                handler(self, record)
-            except (KeyError, TypeError, ValueError, AttributeError):
-                pass  # a line of the right type but the wrong shape: skipped like bad JSON
-
-
-def _start(delta: _Delta, r: dict[str, Any]) -> None:
-    delta.run.update(name=str(r.get("name", "")), project=str(r.get("project") or "default"),
-                     parent_id=r.get("parent"), start_time=int(r.get("time", 0)))
-
-
-def _metrics(delta: _Delta, r: dict[str, Any]) -> None:
-    for key, (steps, values, stamps) in r["d"].items():
-        column = delta.metrics.get(key)
-        if column is None:
-            column = delta.metrics[key] = ([], [], [])
-        n = min(len(steps), len(values), len(stamps))
-        column[0].extend(int(s) for s in steps[:n])
-        column[1].extend(_stored(v) for v in values[:n])
-        column[2].extend(int(t) for t in stamps[:n])
-
-
-def _stored(raw: Any) -> float | None:
-    value = store.metric_value(raw)
-    return None if value != value else value
-
-
-def _tags(delta: _Delta, r: dict[str, Any]) -> None:
-    for key, value in r["d"].items():
-        delta.tags[str(key)] = str(value)
-        delta.untagged.discard(str(key))
-
-
-def _untag(delta: _Delta, r: dict[str, Any]) -> None:
-    for key in r["keys"]:
-        delta.tags.pop(key, None)
-        delta.untagged.add(key)
-
-
-def _artifact(delta: _Delta, r: dict[str, Any]) -> None:
-    delta.artifacts.extend(r.get("files") or [r["path"]])
-
-
-def _model(delta: _Delta, r: dict[str, Any]) -> None:
-    spec = r["spec"]
-    delta.models[str(r["name"])] = spec
-    delta.artifacts.extend(f"{spec['path']}/{name}" for name in spec.get("files", ()))
-
-
-def _end(delta: _Delta, r: dict[str, Any]) -> None:
-    delta.run.update(status=str(r["status"]), end_time=int(r["time"]))
-    delta.ended = True
-
-
-_HANDLERS = {
-    "start": _start,
-    "params": lambda d, r: d.params.update(r["d"]),
-    "tags": _tags,
-    "metrics": _metrics,
-    "artifact": _artifact,
-    "model": _model,
-    "end": _end,
-    "rename": lambda d, r: d.run.update(name=str(r["name"])),
-    "untag": _untag,
-    "note": lambda d, r: d.run.update(note=r.get("text") or None),
-    "delete": lambda d, r: d.run.update(deleted=int(r.get("time") or time.time() * 1000)),
-    "restore": lambda d, r: d.run.update(deleted=None),
-}
 
 
 class Index:
@@ -219,6 +138,9 @@ class Index:
         self._lock_fd = fd
         self._load_cursors()  # another process may have moved them on
         return True
+
+    def run_count(self) -> int:
+        return len(self._cursors)
 
     # -- the background thread ---------------------------------------------------------------
 
@@ -299,64 +221,53 @@ class Index:
                     del self._cursors[run_id]
 
     def _index_runs(self, work: list[tuple[str, Path]]) -> int:
+        """Read the journals of ``work`` past their cursors and write what they add.
+
+        Many runs at once from the main thread (the first start on a large store) are read by
+        worker processes, in chunks, while this process writes the chunks already read: JSON
+        parsing is most of the cost and it scales with the cores. A first build on an empty
+        index also leaves the secondary indexes out until the rows are in.
+        """
+        items = [(run_id, str(path), self._cursors.get(run_id)) for run_id, path in work]
+        chunks = [items[i:i + SCAN_CHUNK] for i in range(0, len(items), SCAN_CHUNK)]
+        bulk = not self._cursors and len(items) >= BULK_MIN
         changed = 0
-        pending: list[tuple[Cursor, _Delta, int, dict[str, Any] | None]] = []
-        for run_id, path in work:
-            found = self._read_summary(run_id, path)
-            if found is None:
-                continue
-            pending.append(found)
-            changed += 1
-            if len(pending) >= SUMMARY_CHUNK:
+        with _without_indexes(self.db, bulk), _scanner(len(items)) as scan_map:
+            pending: list[_Pending] = []
+            for found in scan_map(scan_runs, chunks):
+                pending += [p for p in found if p is not None]
+                if len(pending) >= SUMMARY_CHUNK:
+                    changed += len(pending)
+                    self._write_summaries(pending)
+                    pending = []
+            if pending:
+                changed += len(pending)
                 self._write_summaries(pending)
-                pending = []
-        if pending:
-            self._write_summaries(pending)
         return changed
 
-    def _read_summary(self, run_id: str, path: Path
-                      ) -> tuple[Cursor, _Delta, int, dict[str, Any] | None] | None:
-        journal = path / store.JOURNAL
-        try:
-            info = os.stat(journal)
-        except FileNotFoundError:
-            return None
-        identity = f"{info.st_dev}:{info.st_ino}"
-        cursor = self._cursors.get(run_id)
-        reset = cursor is None or cursor.identity != identity or info.st_size < cursor.offset
-        if reset:
-            cursor = Cursor(run_id, identity, 0, 0, False)
-        assert cursor is not None
-        if not reset and info.st_size == cursor.offset:
-            return None
-        delta = _Delta()
-        end = cursor.offset
-        for line_end, record in store.iter_journal(journal, cursor.offset):
-            delta.apply(record)
-            end = line_end
-        if end == cursor.offset and not reset:
-            return None  # only a line in progress
-        meta = store.read_meta(path) if reset and "start_time" not in delta.run else None
-        if reset and "start_time" not in delta.run and meta is None:
-            return None  # not a run (yet): no start line, no meta.json
-        return cursor, delta, end, {"reset": reset, "meta": meta}
-
-    def _write_summaries(self, pending: list[tuple[Cursor, _Delta, int, Any]]) -> None:
+    def _write_summaries(self, pending: list[_Pending]) -> None:
+        """New runs in bulk (one INSERT per table for all of them), others one by one."""
+        fresh = [p for p in pending if p.fresh]
         with self.db.write() as conn:
-            for cursor, delta, end, how in pending:
-                if how["reset"]:
-                    _delete_run(conn, cursor.run_id)
-                    cursor.seq = self._next_seq
-                    self._next_seq += 1
-                _write_delta(conn, cursor, delta, how["reset"], how["meta"], self.root)
-                cursor.offset = end
-                cursor.ended = cursor.ended or delta.ended
-                if "start_time" in delta.run:
-                    self._starts[cursor.run_id] = delta.run["start_time"]
-                if how["reset"]:
+            for item in fresh:
+                if item.known:  # replaced or truncated: indexed again from the start
+                    _delete_run(conn, item.cursor.run_id)
+                item.cursor.seq = self._next_seq
+                self._next_seq += 1
+            _insert_new(conn, fresh, self.root)
+            for item in pending:
+                if not item.fresh:
+                    _update_run(conn, item.cursor, item.summary)
+            for item in pending:
+                cursor = item.cursor
+                cursor.offset = item.end
+                cursor.ended = cursor.ended or item.summary.ended
+                if item.fresh:
                     cursor.points_offset = 0
-                _save_cursor(conn, cursor)
+                if "start_time" in item.summary.run:
+                    self._starts[cursor.run_id] = item.summary.run["start_time"]
                 self._cursors[cursor.run_id] = cursor
+            _save_cursors(conn, [p.cursor for p in pending])
 
     def _update_live_status(self) -> None:
         """RUNNING while the run's lock is held, CRASHED once it is free (no end event)."""
@@ -368,14 +279,13 @@ class Index:
                                         .where(runs.c.id.in_(live))).all())
         changes = {}
         for run_id in live:
-            held = store.lock_is_held(self.root / run_id, None)
-            status = "RUNNING" if held else "CRASHED"
+            status, end = _live_status(self.root / run_id)
             if current.get(run_id) not in (None, status):
-                changes[run_id] = status
+                changes[run_id] = {"status": status, "end_time": end}
         if changes:
             with self.db.write() as conn:
-                for run_id, status in changes.items():
-                    conn.execute(update(runs).where(runs.c.id == run_id).values(status=status))
+                for run_id, values in changes.items():
+                    conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
     # -- the points pass ---------------------------------------------------------------------
 
@@ -419,17 +329,14 @@ class Index:
 
     def _fill_run(self, cursor: Cursor) -> None:
         journal = self.root / cursor.run_id / store.JOURNAL
-        columns: dict[str, tuple[list[int], list[float | None], list[int]]] = {}
+        columns: Columns = {}
         points, end = 0, cursor.points_offset
         for line_end, record in store.iter_journal(journal, cursor.points_offset):
             if line_end > cursor.offset:
                 break
             end = line_end
             if record.get("t") == "metrics":
-                delta = _Delta(metrics=columns)
-                delta.apply(record)
-                points += sum(len(c[0]) for c in record.get("d", {}).values()
-                              if isinstance(c, list) and c)
+                points += point_columns(record, columns)
             if points >= POINTS_CHUNK:
                 self._write_points(cursor, columns, end)
                 columns, points = {}, 0
@@ -441,7 +348,7 @@ class Index:
                 before = _indexed_counts(conn, cursor.run_id) if cursor.points_offset else {}
                 series.store_points(conn, cursor.run_id, columns, before)
             cursor.points_offset = end
-            _save_cursor(conn, cursor)
+            _save_cursors(conn, [cursor])
 
     # -- edits -------------------------------------------------------------------------------
 
@@ -449,7 +356,7 @@ class Index:
         """Index one run now (after an edit appended to its journal) up to ``size`` bytes."""
         if self.owner:
             with self._write:
-                found = self._read_summary(run_id, self.root / run_id)
+                found = scan(run_id, self.root / run_id, self._cursors.get(run_id))
                 if found is not None:
                     self._write_summaries([found])
             return
@@ -471,6 +378,80 @@ class Index:
             self._next_seq = (conn.execute(select(func.max(runs.c.seq))).scalar() or 0) + 1
         self._cursors = {r[0]: Cursor(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows}
         self._starts = {r[0]: r[6] for r in rows}
+
+
+def scan_runs(items: list[tuple[str, str, Cursor | None]]) -> list[_Pending | None]:
+    """:func:`scan` for each ``(run id, run directory, cursor)`` (a worker process's job)."""
+    return [scan(run_id, Path(path), cursor) for run_id, path, cursor in items]
+
+
+def scan(run_id: str, path: Path, known: Cursor | None) -> _Pending | None:
+    """What the run's journal holds past ``known``, or None when nothing new is there."""
+    journal = path / store.JOURNAL
+    try:
+        info = os.stat(journal)
+    except FileNotFoundError:
+        return None
+    identity = f"{info.st_dev}:{info.st_ino}"
+    reset = known is None or known.identity != identity or info.st_size < known.offset
+    cursor = Cursor(run_id, identity, 0, 0, False) if reset or known is None else known
+    if not reset and info.st_size == cursor.offset:
+        return None
+    summary = Summary()
+    end = cursor.offset
+    for line_end, record in store.iter_journal(journal, cursor.offset):
+        summary.apply(record)
+        end = line_end
+    if end == cursor.offset and not reset:
+        return None  # only a line in progress
+    meta = store.read_meta(path) if reset and "start_time" not in summary.run else None
+    if reset and "start_time" not in summary.run and meta is None:
+        return None  # not a run (yet): no start line, no meta.json
+    return _Pending(cursor, summary, end, fresh=reset, known=known is not None, meta=meta)
+
+
+@contextmanager
+def _scanner(count: int) -> Iterator[Callable[..., Iterable[Any]]]:
+    """``map`` over worker processes for many runs read from the main thread, else in place.
+
+    Workers are forked before any other thread exists (``autolog ui`` indexes before it
+    serves); the background thread's later, smaller refreshes read in place.
+    """
+    workers = min(8, os.cpu_count() or 1)
+    forkable = "fork" in multiprocessing.get_all_start_methods()
+    if count < PARALLEL_MIN or workers < 2 or not forkable or \
+            threading.current_thread() is not threading.main_thread() or \
+            threading.active_count() > 1:
+        yield map
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield pool.map
+
+
+@contextmanager
+def _without_indexes(db: Database, active: bool) -> Iterator[None]:
+    """Drop the secondary indexes for a bulk load and build them after (a sorted build is
+    faster than keeping them up row by row). Should the process die between, :func:`_open`
+    creates what is missing on the next start."""
+    if not active:
+        yield
+        return
+    with db.write() as conn:
+        for table in _RUN_TABLES:
+            for index in table.indexes:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+    try:
+        yield
+    finally:
+        _ensure_indexes(db)
+
+
+def _ensure_indexes(db: Database) -> None:
+    with db.write() as conn:
+        for table in _RUN_TABLES:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
 
 def _is_run_id(name: str) -> bool:
@@ -507,6 +488,7 @@ def _open(path: Path) -> Database:
                                          (str(INDEX_VERSION),))
                 elif version != str(INDEX_VERSION):
                     raise _Stale(f"index version {version}")
+            _ensure_indexes(db)
             return db
         except Exception as exc:
             db.dispose()
@@ -522,14 +504,13 @@ class _Stale(Exception):
     pass
 
 
-def _save_cursor(conn: Any, cursor: Cursor) -> None:
+def _save_cursors(conn: Any, cursors: list[Cursor]) -> None:
     conn.exec_driver_sql(
         'INSERT INTO index_runs (run_id, identity, "offset", points_offset, ended) '
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET identity = excluded.identity,"
         ' "offset" = excluded."offset", points_offset = excluded.points_offset, '
         "ended = excluded.ended",
-        (cursor.run_id, cursor.identity, cursor.offset, cursor.points_offset,
-         int(cursor.ended)))
+        [(c.run_id, c.identity, c.offset, c.points_offset, int(c.ended)) for c in cursors])
 
 
 def _delete_run(conn: Any, run_id: str) -> None:
@@ -547,51 +528,111 @@ def _indexed_counts(conn: Any, run_id: str) -> dict[str, int]:
                              .where(c.run_id == run_id, c.level == 1).group_by(c.key)).all())
 
 
-def _write_delta(conn: Any, cursor: Cursor, delta: _Delta, fresh: bool,
-                 meta: dict[str, Any] | None, root: Path) -> None:
+@dataclass
+class _Pending:
+    """A run's summary read from its journal, waiting to be written."""
+
+    cursor: Cursor
+    summary: Summary
+    end: int
+    fresh: bool  # indexed from the start (new, replaced or truncated)
+    known: bool  # the index has rows for it already
+    meta: dict[str, Any] | None
+
+
+def _insert(conn: Any, table: str, columns: str, rows: list[tuple[Any, ...]],
+            conflict: str = "") -> None:
+    if rows:
+        marks = ", ".join("?" * len(columns.split(",")))
+        conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks}) {conflict}",
+                             rows)
+
+
+def _insert_new(conn: Any, fresh: list[_Pending], root: Path) -> None:
+    """Every table's rows for runs indexed from the start, one executemany per table."""
+    now = int(time.time() * 1000)
+    rows: dict[str, list[tuple[Any, ...]]] = {
+        "runs": [], "params": [], "tags": [], "latest_metrics": [], "artifacts": [],
+        "models": []}
+    for item in fresh:
+        run_id, seq, s = item.cursor.run_id, item.cursor.seq, item.summary
+        rows["runs"].append(_run_row(item, root, now))
+        for key, value in s.params.items():
+            row = param_row(run_id, key, value, seq)
+            rows["params"].append((run_id, key, row["value"], row["num"], row["text"], seq))
+        rows["tags"] += [(run_id, k, v, seq) for k, v in s.tags.items()]
+        rows["latest_metrics"] += [(run_id, key, m.last, m.step, m.timestamp, m.vmin, m.vmax,
+                                    m.count, seq) for key, m in s.metrics.items()]
+        rows["artifacts"] += [(run_id, name, now) for name in dict.fromkeys(s.artifacts)]
+        rows["models"] += [(run_id, name, json.dumps(spec), now)
+                           for name, spec in s.models.items()]
+    _insert(conn, "runs", "id, seq, name, project, status, parent_id, start_time, end_time, "
+            "created, note, deleted", rows["runs"])
+    _insert(conn, "params", "run_id, key, value, num, text, run_seq", rows["params"])
+    _insert(conn, "tags", "run_id, key, value, run_seq", rows["tags"])
+    _insert(conn, "latest_metrics", "run_id, key, value, step, timestamp, vmin, vmax, count, "
+            "run_seq", rows["latest_metrics"])
+    _insert(conn, "artifacts", "run_id, name, created", rows["artifacts"],
+            "ON CONFLICT DO NOTHING")
+    _insert(conn, "models", "run_id, name, spec, updated", rows["models"])
+
+
+def _run_row(item: _Pending, root: Path, now: int) -> tuple[Any, ...]:
+    run_id, s = item.cursor.run_id, item.summary
+    row: dict[str, Any] = {"name": "", "project": "default", "parent_id": None,
+                           "start_time": 0, "end_time": None, "note": None, "deleted": None,
+                           "status": "RUNNING"}
+    if item.meta is not None:
+        meta = item.meta
+        row.update(name=str(meta.get("name", "")), project=str(meta.get("project")
+                                                               or "default"),
+                   parent_id=meta.get("parent"), start_time=int(meta.get("start_time", 0)))
+    row.update(s.run)
+    if not s.ended:
+        row["status"], row["end_time"] = _live_status(root / run_id)
+    return (run_id, item.cursor.seq, row["name"], row["project"], row["status"],
+            row["parent_id"], row["start_time"], row["end_time"], now, row["note"],
+            row["deleted"])
+
+
+def _update_run(conn: Any, cursor: Cursor, s: Summary) -> None:
+    """Apply what a known run's journal added since its cursor."""
     run_id, seq = cursor.run_id, cursor.seq
-    _write_run(conn, cursor, delta, fresh, meta, root)
-    if delta.params:
-        _upsert(conn, params, [param_row(run_id, k, v, seq) for k, v in delta.params.items()],
+    if s.run:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(**s.run))
+    if s.params:
+        _upsert(conn, params, [param_row(run_id, k, v, seq) for k, v in s.params.items()],
                 ["run_id", "key"], ["value", "num", "text"])
-    if delta.untagged and not fresh:
+    if s.untagged:
         conn.execute(delete(tags).where(tags.c.run_id == run_id,
-                                        tags.c.key.in_(list(delta.untagged))))
-    if delta.tags:
+                                        tags.c.key.in_(list(s.untagged))))
+    if s.tags:
         _upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v, "run_seq": seq}
-                             for k, v in delta.tags.items()], ["run_id", "key"], ["value"])
-    if delta.metrics:
-        series.update_latest(conn, run_id, delta.metrics, seq)
-    if delta.artifacts:
-        now = int(time.time() * 1000)
-        conn.exec_driver_sql("INSERT INTO artifacts (run_id, name, created) VALUES (?, ?, ?) "
-                             "ON CONFLICT DO NOTHING",
-                             [(run_id, name, now) for name in dict.fromkeys(delta.artifacts)])
-    if delta.models:
+                             for k, v in s.tags.items()], ["run_id", "key"], ["value"])
+    if s.metrics:
+        series.merge_latest(conn, [
+            {"run_id": run_id, "key": key, "value": m.last, "step": m.step,
+             "timestamp": m.timestamp, "vmin": m.vmin, "vmax": m.vmax, "count": m.count,
+             "run_seq": seq} for key, m in s.metrics.items() if m.count])
+    now = int(time.time() * 1000)
+    _insert(conn, "artifacts", "run_id, name, created",
+            [(run_id, name, now) for name in dict.fromkeys(s.artifacts)],
+            "ON CONFLICT DO NOTHING")
+    if s.models:
         _upsert(conn, models, [{"run_id": run_id, "name": k, "spec": json.dumps(v),
-                                "updated": int(time.time() * 1000)}
-                               for k, v in delta.models.items()],
+                                "updated": now} for k, v in s.models.items()],
                 ["run_id", "name"], ["spec", "updated"])
 
 
-def _write_run(conn: Any, cursor: Cursor, delta: _Delta, fresh: bool,
-               meta: dict[str, Any] | None, root: Path) -> None:
-    run_id = cursor.run_id
-    if fresh:
-        row = {"id": run_id, "seq": cursor.seq, "name": "", "project": "default",
-               "parent_id": None,
-               "start_time": 0, "end_time": None, "note": None, "deleted": None,
-               "created": int(time.time() * 1000), "status": "RUNNING"}
-        if meta is not None:
-            row.update(name=str(meta.get("name", "")), project=str(meta.get("project")
-                                                                   or "default"),
-                       parent_id=meta.get("parent"), start_time=int(meta.get("start_time", 0)))
-        row.update(delta.run)
-        if not delta.ended:
-            row["status"] = "RUNNING" if store.lock_is_held(root / run_id, None) else "CRASHED"
-        conn.execute(insert(runs).values(row))
-    elif delta.run:
-        conn.execute(update(runs).where(runs.c.id == run_id).values(**delta.run))
+def _live_status(run_dir: Path) -> tuple[str, int | None]:
+    """RUNNING while the lock is held; else CRASHED, ended when its journal was last written
+    (the end ``autolog sync`` gives every backend for such a run)."""
+    if store.lock_is_held(run_dir, None):
+        return "RUNNING", None
+    try:
+        return "CRASHED", int((run_dir / store.JOURNAL).stat().st_mtime * 1000)
+    except OSError:
+        return "CRASHED", None
 
 
 def _upsert(conn: Any, table: Any, rows: list[dict[str, Any]], keys: list[str],

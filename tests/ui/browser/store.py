@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..helpers import clean_env, crashed_run
+from ...helpers import clean_env, crashed_run
 
 # Hand-made runs with known params, metrics, tags and statuses: the reference for sorting and
 # filtering; one holds artifacts of each previewable kind; "edit-me" is renamed/tagged/deleted.

@@ -11,8 +11,8 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
-from ..helpers import clean_env
-from ..server.live import LiveServer
+from ...helpers import clean_env
+from ...server.live import LiveServer
 
 pytestmark = pytest.mark.slow
 
