@@ -16,6 +16,7 @@ from typing import Any
 
 from .codec import dumps_line
 from .files import JOURNAL
+from .reader import lock_is_held
 from .writer import ends_with_newline
 
 __all__ = ["EDIT_KINDS", "append_event", "append_events", "edit_events"]
@@ -33,14 +34,16 @@ def append_events(run_dir: Path, records: list[dict[str, Any]]) -> int:
     """Append ``records``, one line each, with one write; returns the journal's size after.
 
     A last line left without its newline (a writer killed mid-line) gets one first, in the same
-    write, so the torn line stays on its own and these parse.
+    write, so the torn line stays on its own and these parse. Only when no process runs the run:
+    a live writer appends whole lines (and mends a torn one when it opens the journal), and a
+    look at the last byte while it writes could see a line still arriving.
     """
     journal = Path(run_dir) / JOURNAL
     line = "".join(dumps_line(r) + "\n" for r in records).encode("utf-8")
     fd = os.open(journal, os.O_WRONLY | os.O_APPEND)  # no O_CREAT: only an existing run
     try:
         size = os.fstat(fd).st_size
-        if size and not ends_with_newline(journal):
+        if size and not lock_is_held(Path(run_dir), None) and not ends_with_newline(journal):
             line = b"\n" + line
         view = memoryview(line)
         while view:
