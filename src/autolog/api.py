@@ -21,8 +21,9 @@ from .shutdown import flush as _flush
 
 __all__ = [
     "active_run", "attach_run", "disable", "enable", "end_run", "flush", "get_run",
-    "get_settings", "is_enabled", "list_runs", "load_model", "log_artifact", "log_metric",
-    "log_metrics", "log_params", "set_tags", "start_run",
+    "get_settings", "is_enabled", "list_runs", "load_model", "log_artifact", "log_figure",
+    "log_histogram", "log_image", "log_metric", "log_metrics", "log_params", "log_table",
+    "log_text", "set_tags", "start_run",
 ]
 
 
@@ -134,6 +135,32 @@ def set_tags(tags: Mapping[str, Any]) -> None:
 def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str | None:
     """Copy a file or directory into the active run; returns its artifact name."""
     return runs.current_run().log_artifact(path, name)
+
+
+def log_image(key: str, image: Any, step: int | None = None) -> None:
+    """An image (array, tensor, PIL image, matplotlib figure, file path) to the active run."""
+    runs.current_run().log_image(key, image, step)
+
+
+def log_figure(key: str, figure: Any, step: int | None = None) -> None:
+    """A matplotlib figure, drawn now, to the active run."""
+    runs.current_run().log_figure(key, figure, step)
+
+
+def log_histogram(key: str, values: Any, step: int | None = None, bins: int = 64) -> None:
+    """A histogram of ``values`` (or ``(counts, edges)``) to the active run."""
+    runs.current_run().log_histogram(key, values, step, bins)
+
+
+def log_table(key: str, data: Any, columns: list[str] | None = None,
+              step: int | None = None) -> None:
+    """A table (DataFrame, rows, dict of columns, 2-D array) to the active run."""
+    runs.current_run().log_table(key, data, columns, step)
+
+
+def log_text(key: str, text: Any, step: int | None = None) -> None:
+    """A text at ``step`` to the active run."""
+    runs.current_run().log_text(key, text, step)
 
 
 def flush(timeout: float | None = None) -> bool:

@@ -64,7 +64,7 @@ def autolog_run_context(run: Run) -> dict[str, str]:
     from ._version import __version__
 
     tags = {"autolog.version": __version__, **_process_tags(), **git_info(_source_dir())}
-    run.log_text(requirements(), "requirements.txt")
+    run.log_text_artifact(requirements(), "requirements.txt")
     return tags
 
 

@@ -161,7 +161,7 @@ class _Recorder(CallbackOptions):
                         **_early_stopping_params(self._siblings)})
         summary = _summary(self.model)
         if summary:
-            run.log_text(summary, "model_summary.txt")
+            run.log_text_artifact(summary, "model_summary.txt")
 
     @_guarded
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:

@@ -157,7 +157,7 @@ class _Recorder(CallbackOptions):
                         **_callback_params(trainer)})
         summary = _summary(pl_module)
         if summary:
-            run.log_text(summary, "model_summary.txt")
+            run.log_text_artifact(summary, "model_summary.txt")
 
     @_guarded
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:

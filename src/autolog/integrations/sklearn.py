@@ -373,7 +373,7 @@ def log_search_results(run: Run, search: Any, max_child_runs: int) -> None:
     best_score = getattr(search, "best_score_", None)
     if best_score is not None:
         run.log_metrics({"best_score": best_score})
-    run.log_text(cv_results_csv(results), "cv_results.csv")
+    run.log_text_artifact(cv_results_csv(results), "cv_results.csv")
     for index in top_candidates(results, getattr(search, "refit", None), max_child_runs):
         _log_candidate(run, results, index)
 
