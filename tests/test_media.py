@@ -250,9 +250,8 @@ def test_log_artifact_stores_figures_arrays_frames_and_dicts():
 
 
 def test_the_format_1_call_log_text_text_name_still_writes_the_artifact():
-    with autolog.start_run() as run:
-        with pytest.warns(AutologWarning, match="log_text_artifact"):
-            run.log_text("line 1\nline 2\n", "notes.txt")
+    with autolog.start_run() as run, pytest.warns(AutologWarning, match="log_text_artifact"):
+        run.log_text("line 1\nline 2\n", "notes.txt")
     record = autolog.get_run(run.id)
     assert "notes.txt" in record.artifacts and record.media == []
 

@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["PLOTS", "draw", "summary"]
+__all__ = ["PLOTS", "draw", "plot_rows", "summary"]
 
 WIDTH, HEIGHT = 420, 340
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 30, 40
@@ -42,6 +42,19 @@ def summary(plot: str, data: dict[str, Any]) -> dict[str, Any]:
             "confusion_matrix": ("labels",), "predicted_vs_true": ("points",),
             "residuals": ("points",)}[plot]
     return {key: data[key] for key in keep if key in data}
+
+
+def plot_rows(plot: str, data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """A plot's data as a table (columns, rows), for trackers that show tables: a confusion
+    matrix as one row per true label, a curve or a scatter as one row per point."""
+    if plot == "confusion_matrix":
+        labels = [str(label) for label in data["labels"]]
+        return ["true", *labels], [[label, *row] for label, row in
+                                   zip(labels, data["matrix"], strict=True)]
+    columns = [key for key, value in data.items() if isinstance(value, list)
+               and all(not isinstance(v, list | dict) for v in value)]
+    length = min((len(data[c]) for c in columns), default=0)
+    return columns, [[data[c][i] for c in columns] for i in range(length)]
 
 
 class _Canvas:

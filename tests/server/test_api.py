@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import Api, files_holding, new_run_id
-from .live import LiveServer
+from .live import LiveServer, schema_head
 
 
 def make_run(api: Api, **fields: object) -> str:
@@ -344,7 +344,7 @@ def test_info_reports_limits(api: Api) -> None:
     info = api("GET", "/api/v1/info").json()
     assert info["max_upload_bytes"] == 1024 * 1024
     assert info["max_request_bytes"] == 2 * 1024 * 1024
-    assert info["schema_revision"] == "0001" and info["database"] == "sqlite"
+    assert info["schema_revision"] == schema_head() and info["database"] == "sqlite"
 
 
 # -- overload --------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import ClientDisconnect
 
 from .._version import __version__
-from . import auth, ingest, query
+from . import auth, ingest, media, query
 from .db import Database
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun
 from .guard import Guard
@@ -156,6 +156,7 @@ def _routes(app: FastAPI) -> None:
     _health_routes(app)
     _run_routes(app)
     _file_routes(app)
+    _media_routes(app)
     _token_routes(app)
 
 
@@ -237,6 +238,23 @@ def _run_routes(app: FastAPI) -> None:
         """Record a model's spec under its name (its files are uploaded under /files)."""
         ingest.record_model(context.db, run_id, body)
         return query.get_run(context.db, run_id)
+
+
+def _media_routes(app: FastAPI) -> None:
+    @app.post("/api/v1/runs/{run_id}/media", tags=["ingest"], response_model=media.MediaOut)
+    def post_media(run_id: RunIdPath, body: media.MediaIn, context: Ctx, token: Any = Write
+                   ) -> dict[str, Any]:
+        """Record a media item (its files are uploaded under /files); the same ``path`` sent
+        again replaces the record."""
+        return media.record_media(context.db, run_id, body)
+
+    @app.get("/api/v1/runs/{run}/media", tags=["runs"], response_model=media.MediaList)
+    def get_media(run: RunRefPath, context: Ctx, token: Any = Read,
+                  key: Annotated[Key | None, Query()] = None,
+                  kind: Annotated[media.MediaKind | None, Query()] = None) -> dict[str, Any]:
+        """The run's media by key and step: images over steps, histograms over steps, tables,
+        texts, evaluation plots (each with its file under /files)."""
+        return media.list_media(context.db, run, key, kind)
 
 
 def _tag_filter(raw: str) -> tuple[str, str]:

@@ -22,8 +22,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["artifacts", "batches", "files", "latest_metrics", "metadata", "metrics", "models",
-           "params", "runs", "tags", "tokens"]
+__all__ = ["artifacts", "batches", "files", "latest_metrics", "media", "metadata", "metrics",
+           "models", "params", "runs", "tags", "tokens"]
 
 metadata = MetaData()
 
@@ -116,6 +116,21 @@ models = Table(
     Column("name", String(1024), primary_key=True),
     Column("spec", Text, nullable=False),  # JSON object
     Column("updated", BigInteger, nullable=False),
+)
+
+media = Table(  # images, histograms, tables, texts, plots: one row per file (migration 0002)
+    "media", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), nullable=False),
+    Column("key", String(500), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("path", String(1024), nullable=False),  # under the run's artifact root
+    Column("image", String(1024)),  # a plot's drawing
+    Column("meta", Text, nullable=False),  # JSON object
+    UniqueConstraint("run_id", "path", name="uq_media_path"),
+    Index("ix_media_key", "run_id", "key", "step"),
 )
 
 tokens = Table(
