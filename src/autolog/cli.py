@@ -1,5 +1,6 @@
-"""``autolog``: list and show runs, deliver them (``sync``), check the setup (``doctor``), run the
-demo, and serve runs (``server``, with the ``server`` extra). ``--json`` gives machine output."""
+"""``autolog``: list and show runs, deliver them (``sync``), record a script without editing it
+(``run``), check the setup (``doctor``), run the demo, and serve runs (``server``, with the
+``server`` extra). ``--json`` gives machine output."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["server"]:
             return cmd_server(argv[1:])
+        if argv[:1] == ["run"]:
+            return cmd_run(argv[1:])
         args = parser.parse_args(argv)
         if not hasattr(args, "func"):
             parser.print_help()
@@ -65,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", help="local store (default: AUTOLOG_DIR)")
     demo.set_defaults(func=cmd_demo)
 
-    # listed here for --help; `autolog server ...` is parsed by the server's own parser (main)
+    # listed here for --help; `autolog run/server ...` are parsed by their own parsers (main)
+    sub.add_parser("run", help="run a training command with autolog on, no code change: "
+                   "autolog run -- python train.py ARGS")
     sub.add_parser("server", help="run the autolog tracking server (extra: server)")
     return parser
 
@@ -75,6 +80,13 @@ def _store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", metavar="URL", help="read from an autolog server instead")
     parser.add_argument("--token", help="bearer token for --server (default: AUTOLOG_HTTP_TOKEN)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def cmd_run(argv: list[str]) -> int:
+    """``autolog run [options] -- COMMAND``: see :mod:`autolog.launch`."""
+    from .launch import main as launch_main
+
+    return launch_main(argv)
 
 
 def cmd_server(argv: list[str]) -> int:

@@ -81,6 +81,9 @@ class RunWriter:
             self.run_lock = FileLock(run_dir / LOCK)
             self.run_lock.acquire()  # held elsewhere (an attached rank, a re-used id): fine
         self.last_metrics: dict[str, float] = {}
+        #: called on every drain, before the events: files written beside the journal by the
+        #: writer thread (the console capture's ``console.log``)
+        self.sidecars: list[Callable[[], None]] = []
         self.writer: int | None = None  # the thread writing now (a signal handler checks it)
         self.ended = False
         # False for a run another process started (an attached DDP worker, a forked child):
@@ -104,6 +107,8 @@ class RunWriter:
     def _write_locked(self) -> bool:
         if self.journal is None:
             return False
+        for sidecar in self.sidecars:
+            sidecar()
         buffer = self.buffer
         events = [buffer.popleft() for _ in range(len(buffer))]
         if not events:
@@ -136,6 +141,7 @@ class RunWriter:
     def forked(self) -> None:
         """In a forked child: the parent writes what it had buffered and ends the run."""
         self.buffer.clear()
+        self.sidecars = []
         self.lock = threading.Lock()
         self.writes_end = False
         self.run_lock = None  # the inherited descriptor keeps the lock held for us
