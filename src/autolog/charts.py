@@ -16,8 +16,13 @@ from typing import Any
 __all__ = ["PLOTS", "draw", "plot_rows", "summary"]
 
 WIDTH, HEIGHT = 420, 340
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 30, 40
-WHITE, BLACK, GREY, BLUE = (255, 255, 255), (0, 0, 0), (200, 200, 200), (31, 119, 180)
+LEFT, RIGHT, TOP, BOTTOM = 56, 16, 40, 40
+# a palette image: a third of the bytes of RGB to compress (about 0.5 ms a chart instead of 3)
+WHITE, BLACK, GREY, BLUE = 0, 1, 2, 3
+SHADES = 200  # palette entries 16.. : white to blue, for the confusion matrix cells
+PALETTE = [255, 255, 255, 0, 0, 0, 200, 200, 200, 31, 119, 180] + [0, 0, 0] * 12 + [
+    channel for i in range(SHADES) for channel in
+    (int(255 - 200 * i / (SHADES - 1)), int(255 - 150 * i / (SHADES - 1)), 255)]
 MAX_LABELS = 30  # a confusion matrix with more classes is drawn without its numbers
 
 
@@ -27,7 +32,8 @@ def draw(plot: str, data: dict[str, Any]) -> bytes | None:
         from PIL import Image, ImageDraw, ImageFont
     except ImportError:
         return None
-    image = Image.new("RGB", (WIDTH, HEIGHT), WHITE)
+    image = Image.new("P", (WIDTH, HEIGHT), WHITE)
+    image.putpalette(PALETTE)
     canvas = _Canvas(ImageDraw.Draw(image), ImageFont.load_default())
     PLOTS[plot](canvas, data)
     out = io.BytesIO()
@@ -71,7 +77,7 @@ class _Canvas:
         self.xr, self.yr = _padded(xr), _padded(yr)
         d = self.draw
         d.rectangle((self.x0, self.y1, self.x1, self.y0), outline=BLACK)
-        d.text((LEFT, 8), title, fill=BLACK, font=self.font)
+        d.text((LEFT, 4), title, fill=BLACK, font=self.font)
         d.text(((self.x0 + self.x1) // 2 - 3 * len(xlabel), HEIGHT - 16), xlabel, fill=BLACK,
                font=self.font)
         d.text((4, TOP - 14), ylabel, fill=BLACK, font=self.font)
@@ -89,7 +95,7 @@ class _Canvas:
         fy = (y - self.yr[0]) / (self.yr[1] - self.yr[0])
         return self.x0 + fx * (self.x1 - self.x0), self.y0 + fy * (self.y1 - self.y0)
 
-    def line(self, xs: Sequence[float], ys: Sequence[float], color: tuple[int, int, int],
+    def line(self, xs: Sequence[float], ys: Sequence[float], color: int,
              width: int = 2) -> None:
         points = [self.px(x, y) for x, y in zip(xs, ys, strict=False)]
         if len(points) > 1:
@@ -145,21 +151,23 @@ def _confusion_matrix(canvas: _Canvas, data: dict[str, Any]) -> None:
     labels, matrix = data["labels"], data["matrix"]
     n = len(labels)
     d = canvas.draw
-    d.text((LEFT, 8), "confusion matrix (rows: true, columns: predicted)", fill=BLACK,
+    d.text((LEFT, 4), "confusion matrix (rows: true, columns: predicted)", fill=BLACK,
            font=canvas.font)
     size = min(canvas.x1 - canvas.x0, canvas.y0 - canvas.y1) / max(n, 1)
     for i, row in enumerate(matrix):
         total = sum(row) or 1
         for j, count in enumerate(row):
-            shade = int(255 - 200 * count / total)
+            level = round((SHADES - 1) * count / total)
             box = (canvas.x0 + j * size, canvas.y1 + i * size,
                    canvas.x0 + (j + 1) * size, canvas.y1 + (i + 1) * size)
-            d.rectangle(box, fill=(shade, shade, 255), outline=GREY)
+            d.rectangle(box, fill=16 + level, outline=GREY)
             if n <= MAX_LABELS and size >= 14:
                 d.text((box[0] + 3, box[1] + size / 2 - 6), str(count),
-                       fill=WHITE if shade < 140 else BLACK, font=canvas.font)
+                       fill=WHITE if level > SHADES * 0.6 else BLACK, font=canvas.font)
         if n <= MAX_LABELS:
             d.text((4, canvas.y1 + i * size + size / 2 - 6), str(labels[i])[:8], fill=BLACK,
+                   font=canvas.font)
+            d.text((canvas.x0 + i * size + 3, canvas.y1 - 14), str(labels[i])[:8], fill=BLACK,
                    font=canvas.font)
 
 

@@ -154,7 +154,7 @@ VARIABLES: tuple[Var, ...] = (
         "Evaluation plots of scikit-learn and XGBoost models: confusion matrix, ROC and "
         "precision-recall curves, predicted-vs-true and residuals (images and their data)."),
     Var("log_datasets", True, _bool(True),
-        "Record a fingerprint of each training call's data (`dataset.*` params: shape, dtype, "
+        "Record a fingerprint of each training call's data (`dataset.*` tags: shape, dtype, "
         "rows, a digest of a bounded sample)."),
     Var("log_histograms", 0, _count(0),
         "Keras, Lightning and transformers: weight (and gradient) histograms every N epochs "

@@ -273,6 +273,7 @@ class Run:
         step = self._media_step(stored, clean, step)
         self._append(("media", media.MediaEvent(self._artifact_root(), stored, clean, step,
                                                 int(_time() * 1000), prepared)))
+        self._journal.deferred += 1
         if prepared.nbytes > WAKE_BYTES:
             self._writer.pressure(self._journal)  # type: ignore[union-attr]
 
