@@ -58,6 +58,16 @@ def _describe(data: Any) -> tuple[dict[str, Any], Any] | None:
     array = _array(data)
     if array is not None:
         return _numpy(array, kind)
+    tensors = getattr(getattr(data, "dataset", data), "tensors", None)
+    if isinstance(tensors, tuple) and tensors:  # a (DataLoader of a) torch TensorDataset
+        inner = _describe(tensors[0])
+        if inner is not None:
+            summary, digest = inner
+            for other in tensors[1:]:
+                more = _describe(other)
+                if digest is not None and more is not None and more[1] is not None:
+                    digest.update(more[1].digest())
+            return {**summary, "kind": kind}, digest
     length = _length(data)
     return ({"kind": kind, "rows": length}, None) if length is not None or kind else None
 
@@ -151,8 +161,10 @@ def _dmatrix(matrix: Any, kind: str) -> tuple[dict[str, Any], Any]:
 def _length(data: Any) -> int | None:
     dataset = getattr(data, "dataset", None)  # a torch DataLoader: its dataset's length
     for candidate in (dataset, data):
+        if candidate is None:
+            continue
         try:
-            return len(candidate) if candidate is not None else None
+            return len(candidate)
         except TypeError:
             continue
     return None
