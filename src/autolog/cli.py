@@ -110,7 +110,9 @@ def summary(record: Any) -> dict[str, Any]:
 def detail(record: Any) -> dict[str, Any]:
     """The JSON shape of ``autolog show --json``."""
     return {**summary(record), "params": record.params, "tags": record.tags,
-            "artifacts": record.artifacts, "models": record.models}
+            "artifacts": record.artifacts, "models": record.models,
+            "media": [{"kind": m.kind, "key": m.key, "step": m.step, "path": m.path,
+                       "image": m.image, "meta": m.meta} for m in record.media]}
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -170,7 +172,22 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("\nartifacts:")
         for name in data["artifacts"]:
             print(f"  {name}")
+    _print_media(data.get("media") or [])
     return 0
+
+
+def _print_media(media: list[dict[str, Any]]) -> None:
+    """One line per key: its kind, how many items, the steps they span."""
+    by_key: dict[tuple[str, str], list[int]] = {}
+    for item in media:
+        by_key.setdefault((item["key"], item["kind"]), []).append(item["step"])
+    if by_key:
+        print("\nmedia:")
+        width = max(len(key) for key, _ in by_key)
+        for (key, kind), steps in by_key.items():
+            span = f"step {steps[0]}" if len(steps) == 1 else \
+                f"{len(steps)} items, steps {min(steps)}-{max(steps)}"
+            print(f"  {key:<{width}}  {kind:<9}  {span}")
 
 
 # -- sync -------------------------------------------------------------------------------------
