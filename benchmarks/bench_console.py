@@ -2,9 +2,11 @@
 line beyond the terminal write itself).
 
 The "terminal" is a line-buffered text stream on ``/dev/null``, so every ``print`` ends in a
-``write(2)`` as it would on a terminal. Rounds alternate between that stream without capture and
-the same kind of stream captured by autolog's Python-level capture (``sys.stdout``, with an
-active run whose ``console.log`` the journal writer drains meanwhile), in one process. The
+``write(2)`` as it would on a terminal; an unbuffered one (``python -u``, ``PYTHONUNBUFFERED=1``)
+is measured too, where every ``write`` is passed down at once and captured one by one. Rounds
+alternate between that stream without capture and the same kind of stream captured by autolog's
+Python-level capture (``sys.stdout``, with an active run whose ``console.log`` the journal
+writer drains meanwhile), in one process. The
 caller's thread cost is measured two ways: wall time per line, and the thread's own CPU time per
 line (``time.thread_time``), which leaves out what the writer thread does on its own. Where W&B
 is installed, its own console capture (``console="wrap"``, offline) runs the same loop.
@@ -15,6 +17,7 @@ is installed, its own console capture (``console="wrap"``, offline) runs the sam
 
 from __future__ import annotations
 
+import io
 import os
 import statistics
 import sys
@@ -29,7 +32,12 @@ from _common import arguments, table
 BUDGET_US = 1.0
 
 
-def terminal() -> Any:
+def terminal(unbuffered: bool = False) -> Any:
+    """A line-buffered text stream on /dev/null, as ``sys.stdout`` on a terminal; unbuffered:
+    every write passed down at once, as with ``python -u`` / ``PYTHONUNBUFFERED=1``."""
+    if unbuffered:
+        raw = io.BufferedWriter(io.FileIO(os.devnull, "w"))
+        return io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
     return open(os.devnull, "w", buffering=1, encoding="utf-8")
 
 
@@ -73,17 +81,26 @@ def paired(plain: Any, captured: Any, lines: int, rounds: int,
 
 def bench_autolog(lines: int, rounds: int) -> tuple[list[list[object]], int]:
     import autolog
+    from autolog import testing
 
-    plain, captured = terminal(), terminal()
-    real = sys.stdout
-    sys.stdout = captured  # the stream autolog's capture wraps when the run starts
-    try:
-        with autolog.start_run("bench-console") as run:
-            rows = paired(plain, captured, lines, rounds)
-            rows += paired(plain, captured, lines, rounds, arguments_print)
-    finally:
-        sys.stdout = real
-    kept = int(autolog.get_run(run.id).tags.get("autolog.console.lines", "0"))
+    rows: list[list[object]] = []
+    kept = 0
+    for unbuffered in (False, True):
+        plain, captured = terminal(unbuffered), terminal(unbuffered)
+        real = sys.stdout
+        sys.stdout = captured  # the stream autolog's capture wraps when the run starts
+        try:
+            with autolog.start_run("bench-console") as run:
+                if unbuffered:
+                    found = paired(plain, captured, lines, rounds, arguments_print)
+                    rows += [[f"{row[0]}, unbuffered (-u)", *row[1:]] for row in found]
+                else:
+                    rows += paired(plain, captured, lines, rounds)
+                    rows += paired(plain, captured, lines, rounds, arguments_print)
+        finally:
+            sys.stdout = real
+        kept += int(autolog.get_run(run.id).tags.get("autolog.console.lines", "0"))
+        testing.reset()  # the next stream is wrapped at the next run's start
     return rows, kept
 
 

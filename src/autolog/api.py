@@ -102,10 +102,14 @@ def _capture_settings(capture: bool | str | Iterable[str] | None) -> dict[str, b
 
 
 def disable() -> None:
-    """Stop recording training calls and restore every patched framework method exactly."""
+    """Stop recording training calls and restore every patched framework method exactly (and
+    ``sys.stdout`` / ``sys.stderr``, unless a run is still capturing them)."""
     from . import activation
 
     activation.deactivate()
+    console = runtime.console
+    if console is not None and console.mode == "python" and not runtime.runs:
+        console.uninstall()
 
 
 def is_enabled() -> bool:

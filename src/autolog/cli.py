@@ -110,9 +110,7 @@ def summary(record: Any) -> dict[str, Any]:
 def detail(record: Any) -> dict[str, Any]:
     """The JSON shape of ``autolog show --json``."""
     return {**summary(record), "params": record.params, "tags": record.tags,
-            "artifacts": record.artifacts, "models": record.models,
-            "media": [{"kind": m.kind, "key": m.key, "step": m.step, "path": m.path,
-                       "image": m.image, "meta": m.meta} for m in record.media]}
+            "artifacts": record.artifacts, "models": record.models}
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -149,12 +147,15 @@ def _run_row(row: dict[str, Any]) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    media: list[dict[str, Any]] = []
     if args.server:
         data = _client(args).get_run(args.run)
     else:
         from . import api
 
-        data = detail(api.get_run(args.run, args.dir))
+        record = api.get_run(args.run, args.dir)
+        data = detail(record)
+        media = [{"key": m.key, "kind": m.kind, "step": m.step} for m in record.media]
     if args.json:
         print(json.dumps(data, indent=2, default=str))
         return 0
@@ -172,7 +173,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("\nartifacts:")
         for name in data["artifacts"]:
             print(f"  {name}")
-    _print_media(data.get("media") or [])
+    _print_media(media)
     return 0
 
 
