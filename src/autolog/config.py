@@ -145,6 +145,29 @@ VARIABLES: tuple[Var, ...] = (
     Var("metrics_sample_rows", 100_000, _count(100_000),
         "Training-set metrics of scikit-learn estimators are computed on at most this many rows "
         "(a fixed-seed sample beyond it), so they never cost as much as a long fit."),
+    Var("capture_console", True, _bool(True),
+        "Copy what the process writes to stdout and stderr into each run as `console.log` "
+        "(timestamped lines, progress bars collapsed); see docs/capture.md."),
+    Var("console_max_lines", 100_000, _count(100_000),
+        "Lines of `console.log` kept per run: the last ones (the count dropped is a tag)."),
+    Var("capture_code", False, _bool(False),
+        "Record the uncommitted `git diff` (`code/diff.patch`), the untracked files and a copy "
+        "of the entry script with each run (on under `autolog run`)."),
+    Var("capture_args", False, _bool(False),
+        "Log the entry point's argparse arguments, click/typer parameters (`args.*`) and Hydra "
+        "config (`config.*`) as params (on under `autolog run`)."),
+    Var("max_diff_bytes", 2 * 1024 * 1024, _count(2 * 1024 * 1024),
+        "Largest `git diff` recorded; a larger one is skipped with one warning (checked from "
+        "the changed files' sizes before the diff is read)."),
+    Var("log_plots", True, _bool(True),
+        "Evaluation plots of scikit-learn and XGBoost models: confusion matrix, ROC and "
+        "precision-recall curves, predicted-vs-true and residuals (images and their data)."),
+    Var("log_datasets", True, _bool(True),
+        "Record a fingerprint of each training call's data (`dataset.*` tags: shape, dtype, "
+        "rows, a digest of a bounded sample)."),
+    Var("log_histograms", 0, _count(0),
+        "Keras, Lightning and transformers: weight (and gradient) histograms every N epochs "
+        "(0: off)."),
 )
 
 _BY_ATTR = {v.attr: v for v in VARIABLES}
@@ -175,6 +198,14 @@ class Settings:
     disable_plugins: tuple[str, ...]
     max_child_runs: int
     metrics_sample_rows: int
+    capture_console: bool
+    console_max_lines: int
+    capture_code: bool
+    capture_args: bool
+    max_diff_bytes: int
+    log_plots: bool
+    log_datasets: bool
+    log_histograms: int
 
     def __init__(self, values: Mapping[str, Any]):
         for var in VARIABLES:

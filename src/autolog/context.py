@@ -3,12 +3,16 @@
 Tags (all under ``autolog.``): git commit, branch and dirty state; entry script and argv; Python
 version and implementation; platform; hostname; user; autolog's version. Plus a
 ``requirements.txt`` artifact of the installed distributions, read from ``importlib.metadata``
-(no ``pip`` subprocess). What does not change during a process is computed once and cached.
+(no ``pip`` subprocess). With ``capture_code`` the uncommitted diff, the untracked files and the
+entry script (:mod:`autolog.capture.code`); with ``capture_args`` the command line's values as
+params (:mod:`autolog.capture.args`). What does not change during a process is computed once
+and cached.
 """
 
 from __future__ import annotations
 
 import getpass
+import logging
 import platform
 import shlex
 import socket
@@ -19,6 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .capture import args, code
+from .config import current
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -26,6 +32,8 @@ if TYPE_CHECKING:
     from .run import Run
 
 __all__ = ["capture", "git_info", "prewarm", "requirements"]
+
+log = logging.getLogger("autolog")
 
 JOIN_TIMEOUT = 5.0
 
@@ -53,6 +61,9 @@ def prewarm() -> None:
             _process_tags()
             git_info(_source_dir())
             requirements()
+            settings = current()
+            if settings.capture_code:
+                code.snapshot(str(_source_dir()), settings.max_diff_bytes)
         except Exception:
             pass  # the run's own capture reports failures
 
@@ -64,7 +75,15 @@ def autolog_run_context(run: Run) -> dict[str, str]:
     from ._version import __version__
 
     tags = {"autolog.version": __version__, **_process_tags(), **git_info(_source_dir())}
-    run.log_text(requirements(), "requirements.txt")
+    run.log_text_artifact(requirements(), "requirements.txt")
+    settings = run.settings
+    if settings.capture_args:
+        args.log_into(run)
+    if settings.capture_code:
+        try:
+            tags.update(code.capture(run, settings.max_diff_bytes))
+        except OSError as exc:  # an unreadable script, a full disk: the rest of the context
+            log.warning("autolog: the code of run %s was not recorded: %s", run.id, exc)
     return tags
 
 

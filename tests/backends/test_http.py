@@ -273,7 +273,7 @@ with autolog.start_run("ended-offline") as run:
     sys.stdin.readline()  # the test kills the server now
     for s in range(300, 600):
         run.log_metrics({"loss": 1 / (s + 1)}, step=s)
-    run.log_text("written while the server was down", "late.txt")
+    run.log_text_artifact("written while the server was down", "late.txt")
 """
 
 

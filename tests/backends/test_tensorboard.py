@@ -60,7 +60,7 @@ def test_runs_children_and_hparams(tensorboard_dir: Path):
                 for step in range(20):
                     child.log_metric("loss", lr * (20 - step), step=step)
         parent.log_metric("best_loss", 0.01)
-        parent.log_text("Model: two layers", "model_summary.txt")
+        parent.log_text_artifact("Model: two layers", "model_summary.txt")
     with pytest.raises(RuntimeError), autolog.start_run("broken", project="vision") as broken:
         broken.log_metric("loss", math.nan, step=0)
         raise RuntimeError("boom")
@@ -136,7 +136,7 @@ def test_sync_writes_what_live_delivery_writes(tmp_path: Path, monkeypatch: pyte
         run.log_params({"lr": 0.001, "layers": 2})
         for step in range(500):
             run.log_metrics({"loss": 1 / (step + 1), "acc": step / 500}, step=step)
-        run.log_text("summary", "model_summary.txt")
+        run.log_text_artifact("summary", "model_summary.txt")
         with autolog.start_run("child") as child:
             child.log_metric("x", 2.0, step=1)
     assert autolog.flush(60)

@@ -232,3 +232,34 @@ def test_log_models_off_and_disable(data):
     autolog.disable()
     make_model().fit(x, y, epochs=1, verbose=0)
     assert len(autolog.list_runs()) == 1
+
+
+def _histogram(record, item) -> dict:
+    import json
+
+    return json.loads(record.artifact_path(item.path).read_text())
+
+
+def test_weight_histograms_every_n_epochs_and_dataset_fingerprints(data):
+    x, y = data
+    autolog.enable(log_histograms=2)
+    model = make_model()
+    model.fit(x[:80], y[:80], batch_size=16, epochs=4, verbose=0, validation_data=(x[80:], y[80:]))
+    record = only_run()
+    kernels = record.media_for(f"weights/{model.layers[0].kernel.path}", "histogram")
+    assert [m.step for m in kernels] == [1, 3]  # the 2nd and 4th epochs
+    histogram = _histogram(record, kernels[-1])
+    assert sum(histogram["counts"]) == 4 * 8 == kernels[-1].meta["count"]
+    final = model.layers[0].kernel.numpy()
+    assert histogram["edges"][0] == pytest.approx(final.min(), abs=1e-6)
+    assert histogram["edges"][-1] == pytest.approx(final.max(), abs=1e-6)
+    assert len({m.key for m in record.media}) == len(model.weights)
+    tags = record.tags
+    assert (tags["dataset.training.shape"], tags["dataset.validation.rows"]) == ("[80, 4]", "20")
+
+
+def test_no_histograms_unless_asked(data):
+    x, y = data
+    autolog.enable()
+    make_model().fit(x, y, epochs=2, verbose=0)
+    assert only_run().media == []

@@ -333,3 +333,25 @@ def _describe(store: Path) -> str:
     journals = sorted(store.rglob("events.jsonl"))
     lines += [f"{path}: {path.stat().st_size} bytes" for path in journals]
     return "\n".join(lines) or "(no runs)"
+
+
+def test_weight_and_gradient_histograms_every_n_epochs(tmp_path):
+    import json
+
+    autolog.enable(log_histograms=1)
+    net = Net()
+    trainer(tmp_path, max_epochs=2).fit(net, loader(), loader(32))
+    record = only_run()
+    weights = record.media_for("weights/net.0.weight", "histogram")
+    grads = record.media_for("gradients/net.0.weight", "histogram")
+    assert [m.step for m in weights] == [m.step for m in grads] == [0, 1]
+    final = net.net[0].weight.detach().numpy()
+    data = json.loads(record.artifact_path(weights[-1].path).read_text())
+    assert sum(data["counts"]) == final.size
+    assert data["edges"][0] == pytest.approx(final.min()) and data["edges"][-1] == \
+        pytest.approx(final.max())
+    assert grads[-1].meta["count"] == final.size and grads[-1].meta["nan"] == 0
+    tags = record.tags
+    assert (tags["dataset.training.rows"], tags["dataset.validation.rows"]) == ("64", "32")
+    assert tags["dataset.training.kind"] == "torch.utils.data.dataloader.DataLoader"
+    assert tags["dataset.training.digest"] != tags["dataset.validation.digest"]

@@ -374,3 +374,19 @@ assert type(vars(Trainer)["train"]).__name__ == "_Patch"  # patched on import
 def test_enable_before_import_patches_the_trainer_when_it_is_imported(tmp_path):
     env = {**os.environ, "AUTOLOG_DIR": str(tmp_path)}
     subprocess.run([sys.executable, "-c", IMPORT_ORDER], check=True, env=env)
+
+
+def test_weight_and_gradient_histograms_and_dataset_fingerprints(tmp_path):
+    autolog.enable(log_histograms=1)
+    trainer = make_trainer(tmp_path, args=training_args(tmp_path, num_train_epochs=2))
+    trainer.train()
+    record = only_run()
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    weights = record.media_for(f"weights/{name}", "histogram")
+    grads = record.media_for(f"gradients/{name}", "histogram")
+    assert [m.step for m in weights] == [m.step for m in grads] == [0, 1]
+    assert weights[0].meta["count"] == 32 * 32 and grads[0].meta["nan"] == 0
+    assert len({m.key for m in record.media if m.key.startswith("weights/")}) == \
+        min(200, len(list(trainer.model.named_parameters())))
+    assert (record.tags["dataset.training.rows"], record.tags["dataset.evaluation.rows"]) == \
+        ("16", "8")

@@ -15,7 +15,9 @@ journal:
   ``autolog sync`` in another process;
 - artifacts and models are uploaded file by file, streamed; the same path uploaded again
   replaces the file, so a retried upload is harmless. A file larger than the server accepts is
-  skipped with one warning, so it cannot hold up the rest of the run;
+  skipped with one warning, so it cannot hold up the rest of the run. Media (images,
+  histograms, tables, texts, plots) are uploaded the same way and recorded
+  (``POST .../media``), for the UI;
 - a refused token, a wrong URL or a server that is down raise distinct errors with a clear
   message, which the delivery worker reports once per kind.
 """
@@ -40,7 +42,7 @@ from ..errors import AutologError, ConfigError
 from ..hookspecs import hookimpl
 from ..journal.codec import float_from_json, float_to_json
 from ._files import import_sdk
-from .base import Backend, Batch, Metric, RunRef
+from .base import Backend, Batch, Media, Metric, RunRef
 
 if TYPE_CHECKING:
     import requests
@@ -307,6 +309,28 @@ class HttpBackend(Backend):
         except ServerRejected as exc:  # a server without edits (405), or a value it refuses
             self._skip(run, f"edit {sorted(body)}", str(exc), "edit")
 
+    # -- media -----------------------------------------------------------------------------
+
+    def log_media(self, run: RunRef, media: Media) -> None:
+        """Upload the item's files, then record it; a server without media (an older
+        version) lists the files as artifacts instead."""
+        for name, path in media.files():
+            if not path.is_file():
+                self._skip(run, name, f"{path} is gone from the local run", "media")
+                return
+            if not self._upload(run, path, name):
+                return
+        body = {"kind": media.kind, "key": _text(media.key), "step": media.step,
+                "time": media.timestamp, "path": media.name, "image": media.image_name,
+                "meta": media.meta}
+        try:
+            self.transport.json("POST", f"{API}/runs/{run.id}/media", body)
+        except ServerRejected as exc:
+            self._skip(run, media.name, str(exc), "media")
+        except ServerNotFound:
+            for name, _ in media.files():
+                self.transport.json("POST", f"{API}/runs/{run.id}/artifacts", {"name": name})
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
@@ -509,6 +533,13 @@ class ServerClient:
                          max_points=max_points)
         return list(zip(data["steps"], map(float_from_json, data["values"]), data["timestamps"],
                         strict=True))
+
+    def media(self, run_id: str, key: str | None = None,
+              kind: str | None = None) -> list[dict[str, Any]]:
+        """The run's media records (kind, key, step, time, path, image, meta), by key and
+        step; ``download(run_id, record["path"])`` reads a file."""
+        found = self._get(f"/runs/{quote(run_id, safe='')}/media", key=key, kind=kind)
+        return list(found["media"])
 
     def files(self, run_id: str) -> list[dict[str, Any]]:
         return list(self._get(f"/runs/{quote(run_id, safe='')}/files")["files"])

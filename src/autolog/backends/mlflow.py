@@ -17,6 +17,10 @@ only. Everything a run holds is mapped as ``docs/backends/mlflow.md`` describes:
   new value is set as the tag ``autolog.param_changed.<key>``; what was logged is remembered in
   the delivery state, so this survives restarts;
 - models are logged as MLflow Models (LoggedModels linked to the run) in the matching flavour;
+- media: images through ``log_image`` (key and step: MLflow's image slider), evaluation plots as
+  ``plots/<key>.png`` (what ``log_figure`` writes) with their data as ``plots/<key>.json``,
+  tables as ``tables/<key>.json`` registered as ``log_table`` registers them, texts as
+  ``text/<key>/<step>.txt``; histograms (MLflow has none) as their JSON files;
 - statuses map one to one, but CRASHED (MLflow has none): FAILED, with the tag
   ``autolog.status`` = ``CRASHED``;
 - edits made later (``autolog ui``) follow: a rename is ``update_run(name=)``, removed tags
@@ -27,9 +31,11 @@ only. Everything a run holds is mapped as ``docs/backends/mlflow.md`` describes:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import posixpath
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -41,7 +47,7 @@ from ..delivery.cursor import Cursor
 from ..hookspecs import hookimpl
 from ..journal.reader import start_record
 from ._files import import_sdk
-from .base import Backend, Batch, RunRef
+from .base import Backend, Batch, Media, RunRef
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -65,6 +71,7 @@ MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 MAX_STEP = 2**63 - 1  # MLflow stores steps as 64-bit integers
+LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"  # where log_table lists the tables it wrote
 
 #: autolog's context tags and the MLflow system tags the UI knows; both are set
 TAG_MAP = {
@@ -390,6 +397,58 @@ class MlflowBackend(Backend):
             log.warning("autolog: artifact %s of run %s is gone from the local store; "
                         "not sent to MLflow", name, run.id)
 
+    def log_media(self, run: RunRef, media: Media) -> None:
+        if not media.path.exists():
+            log.warning("autolog: %s %r of run %s is gone from the local store; not sent to "
+                        "MLflow", media.kind, media.key, run.id)
+            return
+        if media.kind == "image" and _pillow_reads(media.path):
+            self._log_image(run, media)
+        elif media.kind == "plot":
+            self._log_plot(run, media)
+        elif media.kind == "table":
+            self._log_table(run, media)
+        elif media.kind == "text":
+            self.client.log_text(run.state["run_id"], media.path.read_text(encoding="utf-8"),
+                                 f"text/{mlflow_key(media.key)}/{media.step}.txt")
+        else:
+            super().log_media(run, media)
+
+    def _log_image(self, run: RunRef, media: Media) -> None:
+        from PIL import Image
+
+        with Image.open(media.path) as image:
+            image.load()
+            self.client.log_image(run.state["run_id"], image, key=mlflow_key(media.key),
+                                  step=min(max(media.step, 0), MAX_STEP),
+                                  timestamp=media.timestamp)
+
+    def _log_plot(self, run: RunRef, media: Media) -> None:
+        """What ``log_figure`` writes (``plots/<key>.png``) and the data behind it."""
+        name = _stepped(mlflow_key(media.key), media.step)
+        for local, suffix in ((media.image, ".png"), (media.path, ".json")):
+            if local is not None and local.exists():
+                self._log_file_as(run, local, f"plots/{name}{suffix}")
+
+    def _log_table(self, run: RunRef, media: Media) -> None:
+        """Our table file is already ``log_table``'s format (pandas' ``split``): sent as it is,
+        and listed in the tag ``log_table`` keeps, so MLflow's UI finds it."""
+        artifact = f"tables/{_stepped(mlflow_key(media.key), media.step)}.json"
+        run_id = run.state["run_id"]
+        self._log_file_as(run, media.path, artifact)
+        tags = self.client.get_run(run_id).data.tags
+        listed = json.loads(tags.get(LOGGED_ARTIFACTS_TAG, "[]"))
+        entry = {"path": artifact, "type": "table"}
+        if entry not in listed:
+            self.client.set_tag(run_id, LOGGED_ARTIFACTS_TAG, json.dumps([*listed, entry]))
+
+    def _log_file_as(self, run: RunRef, local: Path, artifact: str) -> None:
+        directory, name = posixpath.split(artifact)
+        with tempfile.TemporaryDirectory(prefix="autolog-mlflow-") as tmp:
+            target = Path(tmp) / name
+            shutil.copyfile(local, target)  # MLflow names the artifact after the local file
+            self.client.log_artifact(run.state["run_id"], str(target), directory or None)
+
     def log_model(self, run: RunRef, local_path: Path, name: str, spec: dict[str, Any]) -> None:
         """An MLflow Model in the matching flavour, or the saved files when there is none."""
         models = run.state.setdefault("models", {})
@@ -472,6 +531,19 @@ class MlflowBackend(Backend):
                 return model
         return self.client.create_logged_model(experiment_id, name=name, source_run_id=run_id,
                                                tags={RUN_ID_TAG: run.id, "mlflow.flavor": flavor})
+
+
+def _stepped(name: str, step: int) -> str:
+    return name if step == 0 else f"{name}-{step}"
+
+
+def _pillow_reads(path: Path) -> bool:
+    """MLflow's ``log_image`` takes a PIL image: without Pillow the file goes as an artifact."""
+    try:
+        import PIL.Image  # noqa: F401
+    except ImportError:
+        return False
+    return path.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
 
 
 def _mlflow_flavor(spec: dict[str, Any]) -> str | None:

@@ -13,6 +13,10 @@ The SDK is imported on the backend's worker thread only. The mapping (``docs/bac
   ``step=``: W&B drops rows whose ``step`` is lower than the last one, which would lose
   metric groups logged on their own step counters (validation per epoch, training per batch);
 - artifacts and models become W&B Artifacts (type ``file`` / ``model``);
+- media are history rows at their ``autolog_step``: ``wandb.Image`` for images, ``wandb.Histogram``
+  for histograms, ``wandb.Table`` for tables, ``wandb.Html`` (the text, escaped) for texts, and
+  for an evaluation plot its drawing as ``wandb.Image`` and its data as a ``wandb.Table`` under
+  ``<key>/data``;
 - the end sets the exit code (FINISHED 0, FAILED 1, KILLED 255) and finishes the run;
 - edits made later (``autolog ui``): a rename is the run's name, the note its notes, a removed
   tag's config entry becomes null (the SDK cannot remove one); a run ended before is resumed
@@ -28,6 +32,8 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import html
+import json
 import logging
 import os
 import re
@@ -36,11 +42,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..charts import plot_rows
 from ..config import current
 from ..hookspecs import hookimpl
 from ..shutdown import exit_hook_first
 from ._files import import_sdk
-from .base import Backend, Batch, Metric, RunRef
+from .base import Backend, Batch, Media, Metric, RunRef
 
 __all__ = ["STEP_KEY", "WandbBackend", "history_rows"]
 
@@ -190,12 +197,46 @@ class WandbBackend(Backend):
         _add(artifact, local_path, name)
         wb.log_artifact(artifact)
 
+    def log_media(self, run: RunRef, media: Media) -> None:
+        if not media.path.exists():
+            log.warning("autolog: %s %r of run %s is gone from the local store; not sent to "
+                        "W&B", media.kind, media.key, run.id)
+            return
+        values = _media_values(_import_wandb(), media)
+        if values:
+            self._wb(run).log({STEP_KEY: media.step, "_timestamp": media.timestamp / 1000,
+                               **values})
+
     def log_model(self, run: RunRef, local_path: Path, name: str, spec: dict[str, Any]) -> None:
         wb = self._wb(run)
         parts = ("model", wb.id) if name == "model" else ("model", wb.id, name)
         artifact = _import_wandb().Artifact(artifact_name(*parts), type="model", metadata=spec)
         _add(artifact, local_path, None)
         wb.log_artifact(artifact)
+
+
+def _media_values(wandb: Any, media: Media) -> dict[str, Any]:
+    """The W&B objects of one media item, by history key."""
+    key = media.key
+    if media.kind == "image":
+        return {key: wandb.Image(str(media.path))}
+    if media.kind == "text":
+        text = media.path.read_text(encoding="utf-8")
+        return {key: wandb.Html(f"<pre>{html.escape(text)}</pre>", inject=False)}
+    data = json.loads(media.path.read_text(encoding="utf-8"))
+    if media.kind == "histogram":
+        if not data["counts"]:  # only NaN or infinite values: nothing to draw
+            return {}
+        return {key: wandb.Histogram(np_histogram=(data["counts"], data["edges"]))}
+    if media.kind == "table":
+        return {key: wandb.Table(columns=data["columns"], data=data["data"])}
+    if media.kind == "plot":
+        columns, rows = plot_rows(data.pop("plot"), data)
+        values = {f"{key}/data": wandb.Table(columns=columns, data=rows)}
+        if media.image is not None and media.image.exists():
+            values[key] = wandb.Image(str(media.image))
+        return values
+    return {}
 
 
 def _add(artifact: Any, local_path: Path, name: str | None) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from ..journal.codec import float_from_json
 from ..journal.files import JOURNAL
 from ..journal.reader import iter_journal, lock_is_held, read_meta, start_record
-from .contract import Backend, Batch, Metric, RejectedBatch, RunRef
+from .contract import Backend, Batch, Media, Metric, RejectedBatch, RunRef
 from .cursor import Cursor, DeliveryBusy
 
 __all__ = ["DeliveryBusy", "deliver", "pending_lines"]
@@ -128,6 +128,8 @@ class _Replay:
         elif kind == "model":
             spec = record["spec"]
             self.backend.log_model(self.ref, artifacts / spec["path"], record["name"], spec)
+        elif kind == "media":
+            self.backend.log_media(self.ref, Media.from_event(record, artifacts))
         elif kind == "end":
             self.backend.end_run(self.ref, record["status"], record["time"])
             self.cursor.done = True

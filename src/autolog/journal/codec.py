@@ -53,7 +53,9 @@ def encode_events(events: Iterable[tuple[Any, ...]]) -> tuple[bytes, dict[str, f
     """Turn buffered events into journal lines; also return each metric's last value.
 
     Metric events are 4-tuples ``(key, value, step, timestamp_ms)``; consecutive ones share one
-    columnar ``metrics`` line. Other events are ``(kind, record)`` pairs written as ``record``.
+    columnar ``metrics`` line. Other events are ``(kind, record)`` pairs written as ``record``;
+    a record that is not a dict is deferred (a media item): its ``resolve()`` writes its files
+    now, on the writer's thread, and returns the record (None: nothing to write).
     """
     lines: list[str] = []
     last: dict[str, float] = {}
@@ -71,7 +73,12 @@ def encode_events(events: Iterable[tuple[Any, ...]]) -> tuple[bytes, dict[str, f
         if columns:
             lines.append(_metrics_line(columns, last))
             columns = {}
-        lines.append(dumps_line(event[1]))
+        record = event[1]
+        if type(record) is not dict:
+            record = record.resolve()
+            if record is None:
+                continue
+        lines.append(dumps_line(record))
     if columns:
         lines.append(_metrics_line(columns, last))
     if not lines:

@@ -11,13 +11,13 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .codec import float_from_json
 from .files import ARTIFACTS, JOURNAL, LOCK, META, is_locked, read_json
 
-__all__ = ["RunHeader", "RunRecord", "find_run", "iter_journal", "list_runs", "load_run",
-           "lock_is_held", "read_meta", "start_record"]
+__all__ = ["MediaRecord", "RunHeader", "RunRecord", "find_run", "iter_journal", "list_runs",
+           "load_run", "lock_is_held", "read_meta", "start_record"]
 
 
 def read_meta(run_dir: Path) -> dict[str, Any] | None:
@@ -87,6 +87,25 @@ def start_record(run_dir: Path, from_meta: bool = False) -> dict[str, Any] | Non
             "time": meta.get("start_time", 0)}
 
 
+class MediaRecord(NamedTuple):
+    """One media item of a run (a ``media`` event): an image, a histogram, a table, a text or
+    an evaluation plot. ``path`` (and ``image``, a plot's drawing) name files under the run's
+    ``artifacts/``."""
+
+    kind: str
+    key: str
+    step: int
+    timestamp: int
+    path: str
+    meta: dict[str, Any]
+    image: str | None = None
+
+    @classmethod
+    def from_event(cls, record: dict[str, Any]) -> MediaRecord:
+        return cls(record["kind"], record["key"], int(record["step"]), int(record["time"]),
+                   record["path"], record.get("meta") or {}, record.get("image"))
+
+
 class RunHeader:
     """Who a run is, from its ``meta.json`` or its start event: id, name, project, parent, start
     time, and its directory. What :class:`RunRecord` (reading) and a backend's ``RunRef``
@@ -121,6 +140,7 @@ class RunRecord(RunHeader):
         self._models: dict[str, dict[str, Any]] = {}
         self._note: str | None = None
         self._deleted = False
+        self._media: list[MediaRecord] = []
 
     def __repr__(self) -> str:
         return f"<RunRecord {self.id} {self.name!r} {self.status}>"
@@ -191,6 +211,16 @@ class RunRecord(RunHeader):
         self._load()
         return dict(self._models)
 
+    @property
+    def media(self) -> list[MediaRecord]:
+        """Logged media in logging order (``log_image``, ``log_histogram``, evaluation plots...)."""
+        self._load()
+        return list(self._media)
+
+    def media_for(self, key: str, kind: str | None = None) -> list[MediaRecord]:
+        """The media logged under ``key`` (of one ``kind``), in logging order."""
+        return [m for m in self.media if m.key == key and (kind is None or m.kind == kind)]
+
     def artifact_path(self, name: str) -> Path:
         return self.artifacts_dir / name
 
@@ -225,6 +255,8 @@ class RunRecord(RunHeader):
             spec = record["spec"]
             self._models[record["name"]] = spec
             self._add_artifacts(f"{spec['path']}/{name}" for name in spec.get("files", ()))
+        elif kind == "media":
+            self._media.append(MediaRecord.from_event(record))
         elif kind == "end":
             self._status = record["status"]
             self.end_time = record["time"]

@@ -83,6 +83,12 @@ class RunWriter:
             self.run_lock = FileLock(run_dir / LOCK)
             self.run_lock.acquire()  # held elsewhere (an attached rank, a re-used id): fine
         self.last_metrics: dict[str, float] = {}
+        #: called on every drain, before the events: files written beside the journal by the
+        #: writer thread (the console capture's ``console.log``)
+        self.sidecars: list[Callable[[], None]] = []
+        #: deferred events (media) appended since the last drain: their files are written by
+        #: the drain, so a run ending with some is finished by the writer thread
+        self.deferred = 0
         self.writer: int | None = None  # the thread writing now (a signal handler checks it)
         self.ended = False
         # False for a run another process started (an attached DDP worker, a forked child):
@@ -106,7 +112,10 @@ class RunWriter:
     def _write_locked(self) -> bool:
         if self.journal is None:
             return False
+        for sidecar in self.sidecars:
+            sidecar()
         buffer = self.buffer
+        self.deferred = 0
         events = [buffer.popleft() for _ in range(len(buffer))]
         if not events:
             return False
@@ -138,6 +147,7 @@ class RunWriter:
     def forked(self) -> None:
         """In a forked child: the parent writes what it had buffered and ends the run."""
         self.buffer.clear()
+        self.sidecars = []
         self.lock = threading.Lock()
         self.writes_end = False
         self.run_lock = None  # the inherited descriptor keeps the lock held for us
@@ -149,6 +159,9 @@ class JournalWriter:
     def __init__(self, interval: float, notify: Notify):
         self.notify = notify
         self._runs: dict[str, RunWriter] = {}
+        #: runs ended with media still to write: finished on the writer thread (or by the next
+        #: write_all on any thread: reading back, flush, exit)
+        self._ending: list[tuple[RunWriter, dict[str, Any] | None]] = []
         self._runs_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -174,7 +187,18 @@ class JournalWriter:
             self._write(run)  # keep memory flat when the writer cannot keep up
 
     def end(self, run: RunWriter, end: dict[str, Any] | None) -> None:
-        """Write an ended run's last events now, so a reader sees them at once."""
+        """Write an ended run's last events now, so a reader sees them at once; a run with
+        media still to write (PNGs to encode, plots to draw) is finished by the writer thread
+        instead, so the training thread does not wait for that (``write_all``, which reading
+        back, ``flush`` and exit call, finishes it at once)."""
+        if run.deferred and self._thread is not None and self._thread.is_alive():
+            with self._runs_lock:
+                self._ending.append((run, end))
+            self._wake.set()
+            return
+        self._finish(run, end)
+
+    def _finish(self, run: RunWriter, end: dict[str, Any] | None) -> None:
         try:
             run.finish(end)
         except Exception as exc:
@@ -197,6 +221,10 @@ class JournalWriter:
             self.write_all()
 
     def write_all(self) -> None:
+        with self._runs_lock:
+            ending, self._ending = self._ending, []
+        for run, end in ending:
+            self._finish(run, end)
         with self._runs_lock:
             runs = list(self._runs.values())
         for run in runs:
@@ -239,6 +267,7 @@ class JournalWriter:
         """A forked child logs to the same journals; the parent keeps delivering them."""
         self._interval = min(self._interval, CHILD_FLUSH_INTERVAL)
         self._deferred = []
+        self._ending = []  # the parent finishes those
         self._runs_lock = threading.Lock()
         self._wake = threading.Event()
         for run in self._runs.values():

@@ -29,7 +29,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import ClientDisconnect
 
 from .._version import __version__
-from . import auth, ingest, previews, query, search, series, table, web
+from . import auth, ingest, media, previews, query, search, series, table, web
 from .access import Admin, Context, Ctx, Read, ServerOnly, Write
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun
 from .guard import Guard
@@ -120,6 +120,7 @@ def _routes(app: FastAPI) -> None:
     _ui_routes(app)
     _run_routes(app)
     _file_routes(app)
+    _media_routes(app)
     _token_routes(app)
 
 
@@ -291,6 +292,24 @@ def _ui_routes(app: FastAPI) -> None:
                     if found is not None:
                         out.append(found)
         return JSONResponse({"series": out})
+
+
+def _media_routes(app: FastAPI) -> None:
+    @app.post("/api/v1/runs/{run_id}/media", tags=["ingest"], response_model=media.MediaOut,
+              dependencies=[ServerOnly])
+    def post_media(run_id: RunIdPath, body: media.MediaIn, context: Ctx, token: Any = Write
+                   ) -> dict[str, Any]:
+        """Record a media item (its files are uploaded under /files); the same ``path`` sent
+        again replaces the record."""
+        return media.record_media(context.db, run_id, body)
+
+    @app.get("/api/v1/runs/{run}/media", tags=["runs"], response_model=media.MediaList)
+    def get_media(run: RunRefPath, context: Ctx, token: Any = Read,
+                  key: Annotated[Key | None, Query()] = None,
+                  kind: Annotated[media.MediaKind | None, Query()] = None) -> dict[str, Any]:
+        """The run's media by key and step: images over steps, histograms over steps, tables,
+        texts, evaluation plots (each with its file under /files)."""
+        return media.list_media(context.db, run, key, kind)
 
 
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}

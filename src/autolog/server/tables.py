@@ -23,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["ROLLUP_SIZES", "artifacts", "batches", "files", "latest_metrics", "metadata",
+__all__ = ["ROLLUP_SIZES", "artifacts", "batches", "files", "latest_metrics", "media", "metadata",
            "metric_rollups", "metrics", "models", "params", "runs", "tags", "tokens"]
 
 metadata = MetaData()
@@ -162,6 +162,21 @@ models = Table(
     Column("name", String(1024), primary_key=True),
     Column("spec", Text, nullable=False),  # JSON object
     Column("updated", BigInteger, nullable=False),
+)
+
+media = Table(  # images, histograms, tables, texts, plots: one row per file (migration 0002)
+    "media", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), nullable=False),
+    Column("key", String(500), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("path", String(1024), nullable=False),  # under the run's artifact root
+    Column("image", String(1024)),  # a plot's drawing
+    Column("meta", Text, nullable=False),  # JSON object
+    UniqueConstraint("run_id", "path", name="uq_media_path"),
+    Index("ix_media_key", "run_id", "key", "step"),
 )
 
 tokens = Table(
