@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -23,6 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -31,6 +32,7 @@ from starlette.requests import ClientDisconnect
 from .._version import __version__
 from . import auth, ingest, media, previews, query, search, series, table, web
 from .access import Admin, Context, Ctx, Read, ServerOnly, Write
+from .admission import KnownTokens
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun
 from .guard import Guard
 from .schemas import (
@@ -104,10 +106,30 @@ def create_app(config: ServerConfig | None = None, context: Any = None) -> FastA
     _routes(app)
     web.add_pages(app, config)
     _error_handlers(app)
-    app.add_middleware(web.SecurityHeaders)
+    tokens = KnownTokens(context.token_digests) if config.auth else None
     app.add_middleware(Guard, max_in_flight=config.max_in_flight,
-                       max_body=config.max_request_bytes, max_upload=config.max_upload_bytes)
+                       max_body=config.max_request_bytes, max_upload=config.max_upload_bytes,
+                       tokens=tokens, cookie_name=context.cookie_name,
+                       protected=_protected(app),
+                       body_timeout=config.body_timeout, header_timeout=config.header_timeout,
+                       max_anonymous=config.max_anonymous,
+                       max_anonymous_per_client=config.max_anonymous_per_client)
+    app.add_middleware(web.SecurityHeaders)  # outermost: the Guard's own answers get them too
     return app
+
+
+def _protected(app: FastAPI) -> Callable[[str, str], bool]:
+    """Whether a (method, path) is one of the routes that need a credential: the API's (every
+    one but ``/healthz``) and the OpenAPI document. Anything else (pages, sign-in, an unknown
+    path) is left to the app, as an unauthenticated request."""
+    routes = [(route.path_regex, route.methods or set()) for route in app.routes
+              if isinstance(route, APIRoute)
+              and (route.path.startswith("/api/") or route.path == "/openapi.json")]
+
+    def protected(method: str, path: str) -> bool:
+        return any(method in methods and regex.match(path) for regex, methods in routes)
+
+    return protected
 
 
 def app_from_environ() -> FastAPI:
