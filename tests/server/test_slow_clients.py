@@ -187,3 +187,39 @@ def test_an_unauthenticated_api_request_is_refused_before_its_body(live: LiveSer
     assert answer.startswith("HTTP/1.1 401"), answer
     assert "\r\nwww-authenticate: Bearer\r\n" in answer and "missing bearer token" in answer
     assert took < QUICK_S
+
+
+def test_a_refused_small_body_is_read_so_the_answer_is_not_reset(live: LiveServer) -> None:
+    """Found by the fuzzer (item 14): a 401 sent while the request's body was still arriving,
+    then a close, let the kernel reset the connection and destroy the 401 before the client
+    read it. A small body is now read and dropped first, and the connection stays usable."""
+    body = b'{"start": 0, "end": 1}'
+    sock = socket.create_connection(("127.0.0.1", live.port), timeout=10)
+    head = (f"POST /api/v1/runs/{'0' * 32}/batches HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    sock.sendall(head)
+    time.sleep(0.2)  # the server has the head, not yet the body
+    sock.sendall(body)
+    first = _read_response(sock)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # the same connection
+    second = _read_response(sock)
+    sock.close()
+    assert first.startswith("HTTP/1.1 401") and "connection: close" not in first.lower(), first
+    assert second.startswith("HTTP/1.1 200"), second
+
+
+def _read_response(sock: socket.socket) -> str:
+    """One whole response (its head, then ``Content-Length`` bytes of body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data  # the server closed the connection
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode()

@@ -17,6 +17,12 @@ Every request is sorted by its credential before it gets any work done (``admiss
   each other.
 - ``/healthz``: never shed (busy is not dead), with the unauthenticated body limits.
 
+A request refused before its body (401, 429, 503, 415) has a small body (at most
+``ANONYMOUS_BODY``) read and dropped first, for at most ``DRAIN_S`` seconds, so the connection
+stays usable and the client reads the answer: closing a socket with request bytes still
+arriving makes the kernel reset it, and a reset can destroy the answer before the client reads
+it. A larger or slower body gets the answer and ``Connection: close`` at once.
+
 A body larger than its limit: 413 at once when ``Content-Length`` says so, otherwise as soon as
 the streamed bytes pass it. ``Content-Encoding: gzip`` request bodies are inflated as they
 stream and the limit applies to the inflated size, so a small "zip bomb" is refused after
@@ -48,6 +54,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 ANONYMOUS_BODY = 64 * 1024  # the sign-in form is a few hundred bytes
+DRAIN_S = 1.0  # a refused request's small body is read and dropped within this
 _CLOSE = {"Connection": "close"}
 
 
@@ -93,17 +100,18 @@ class Guard:
         if self.tokens is None or (secret and await self.tokens.knows(secret)):
             await self._authenticated(scope, receive, send, headers, path)
         elif self.protected(scope["method"], path):
-            await _reply(send, 401, UNKNOWN_TOKEN if secret else MISSING_TOKEN,
-                         [(b"www-authenticate", b'Bearer error="invalid_token"' if secret
-                           else b"Bearer")], close=_has_body(headers))
+            await _refuse(receive, send, headers, 401,
+                          UNKNOWN_TOKEN if secret else MISSING_TOKEN,
+                          [(b"www-authenticate", b'Bearer error="invalid_token"' if secret
+                            else b"Bearer")])
         else:
             await self._anonymous(scope, receive, send, headers)
 
     async def _authenticated(self, scope: Scope, receive: Receive, send: Send,
                              headers: dict[bytes, bytes], path: str) -> None:
         if self.in_flight >= self.max_in_flight:
-            await self._busy(send, headers, f"the server is busy ({self.in_flight} requests "
-                             f"in flight)")
+            await self._busy(receive, send, headers, f"the server is busy "
+                             f"({self.in_flight} requests in flight)")
             return
         upload = scope["method"] == "PUT" and "/files/" in path
         body = Body(self.max_upload if upload else self.max_body, self.body_timeout)
@@ -118,15 +126,15 @@ class Guard:
         client = (scope.get("client") or ("unknown", 0))[0]
         refused = self.anonymous.take(client)
         if refused == "client":
-            await _reply(send, 429, f"too many unauthenticated requests from {client} at once "
-                         f"(at most {self.anonymous.per_client}); sign in, or retry after "
-                         f"{self.retry_after} s",
-                         [(b"retry-after", str(self.retry_after).encode())],
-                         close=_has_body(headers))
+            await _refuse(receive, send, headers, 429,
+                          f"too many unauthenticated requests from {client} at once (at most "
+                          f"{self.anonymous.per_client}); sign in, or retry after "
+                          f"{self.retry_after} s",
+                          [(b"retry-after", str(self.retry_after).encode())])
             return
         if refused == "total":
-            await self._busy(send, headers, "the server is busy with unauthenticated requests "
-                             f"({self.anonymous.in_progress})")
+            await self._busy(receive, send, headers, "the server is busy with "
+                             f"unauthenticated requests ({self.anonymous.in_progress})")
             return
         try:
             await self._pass(scope, receive, send, headers, self._anonymous_body())
@@ -137,10 +145,10 @@ class Guard:
         deadline = asyncio.get_running_loop().time() + self.header_timeout
         return Body(ANONYMOUS_BODY, self.header_timeout, deadline)
 
-    async def _busy(self, send: Send, headers: dict[bytes, bytes], why: str) -> None:
-        await _reply(send, 503, f"{why}; retry after {self.retry_after} s",
-                     [(b"retry-after", str(self.retry_after).encode())],
-                     close=_has_body(headers))
+    async def _busy(self, receive: Receive, send: Send, headers: dict[bytes, bytes],
+                    why: str) -> None:
+        await _refuse(receive, send, headers, 503, f"{why}; retry after {self.retry_after} s",
+                      [(b"retry-after", str(self.retry_after).encode())])
 
     async def _pass(self, scope: Scope, receive: Receive, send: Send,
                     headers: dict[bytes, bytes], body: Body, gzip_ok: bool = True) -> None:
@@ -155,9 +163,9 @@ class Guard:
                 return
         encoding = headers.get(b"content-encoding", b"identity").strip().lower()
         if encoding not in (b"identity", b"gzip", b"") or (not gzip_ok and encoding == b"gzip"):
-            await _reply(send, 415, f"Content-Encoding {encoding.decode('latin-1')!r} is not "
-                         "accepted here (gzip for JSON bodies, none for uploads)",
-                         close=_has_body(headers))
+            await _refuse(receive, send, headers, 415, f"Content-Encoding "
+                          f"{encoding.decode('latin-1')!r} is not accepted here (gzip for JSON "
+                          "bodies, none for uploads)")
             return
         reader = _BodyReader(receive, body, encoding == b"gzip")
         await self.app(scope, reader.receive, reader.watch(send))
@@ -252,6 +260,37 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
 def _has_body(headers: dict[bytes, bytes]) -> bool:
     return headers.get(b"content-length", b"0") not in (b"0", b"") or \
         b"transfer-encoding" in headers
+
+
+async def _refuse(receive: Receive, send: Send, headers: dict[bytes, bytes], status: int,
+                  detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer ``status`` without handing the request on: after reading and dropping its body
+    when that is small and arrives within ``DRAIN_S`` seconds, else closing the connection."""
+    drained = not _has_body(headers) or await _drained(receive, headers)
+    await _reply(send, status, detail, extra, close=not drained)
+
+
+async def _drained(receive: Receive, headers: dict[bytes, bytes]) -> bool:
+    """Whether the whole body was read (and dropped): at most ``ANONYMOUS_BODY`` bytes, all
+    within ``DRAIN_S`` seconds."""
+    length = headers.get(b"content-length", b"")
+    if length.isdigit() and int(length) > ANONYMOUS_BODY:
+        return False
+    seen = 0
+    deadline = asyncio.get_running_loop().time() + DRAIN_S
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        try:
+            message = await asyncio.wait_for(receive(), max(left, 0.0))
+        except asyncio.TimeoutError:
+            return False
+        if message["type"] != "http.request":
+            return False  # the client went away
+        seen += len(message.get("body", b""))
+        if seen > ANONYMOUS_BODY:
+            return False
+        if not message.get("more_body", False):
+            return True
 
 
 async def _reply(send: Send, status: int, detail: str,
