@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hookspecs import hookimpl
+from ..journal.files import read_json
 from ._files import append_once, lineage, run_dirname, write_atomic
 from .base import Backend, Batch, RunRef
 
@@ -69,7 +70,7 @@ class DvcliveBackend(Backend):
         """Claim the directory for the run's top-level run (or find it claimed already)."""
         chain = lineage(run)
         top = chain[0]
-        owner = _read_json(self.root / OWNER)
+        owner = read_json(self.root / OWNER)
         if owner.get("run") not in (None, top["id"]) and owner.get("start", 0) > top.get("time", 0):
             run.state["skipped"] = owner["run"]
             log.warning("autolog: dvclive: %s holds run %s, newer than run %s: not written there",
@@ -134,7 +135,7 @@ class DvcliveBackend(Backend):
         replaced it meanwhile, from another process)."""
         if run.state.get("skipped"):
             return False
-        owner = _read_json(self.root / OWNER).get("run")
+        owner = read_json(self.root / OWNER).get("run")
         if owner in (None, run.state["top"]):
             return True
         run.state["skipped"] = owner
@@ -151,14 +152,6 @@ def _clean(root: Path) -> None:
             (root / name).unlink()
         except FileNotFoundError:
             pass
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _tsv_value(value: float) -> str:
