@@ -8,6 +8,7 @@ Not a plugin: :mod:`autolog.plugins` skips modules whose names start with ``_``.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +19,7 @@ from ..journal.reader import start_record
 from .base import BackendUnavailable, RunRef
 
 __all__ = ["append_once", "import_sdk", "lineage", "missing_sdk", "run_dirname", "safe_name",
-           "write_atomic"]
+           "write_atomic", "write_bytes_atomic"]
 
 _UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]+')
 
@@ -92,3 +93,11 @@ def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` at once (its directory made if need be)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, text)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` at once (its directory made if need be)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
