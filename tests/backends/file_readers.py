@@ -223,6 +223,8 @@ def read_clearml(archive: Path) -> Recorded:
     metrics: dict[str, list[tuple[int, float]]] = {}
     for line in lines:
         for event in json.loads(line):
+            if event["type"] != "training_stats_scalar":  # media: debug samples, plots
+                continue
             key = _clearml_key(event["metric"], event["variant"])
             metrics.setdefault(key, []).append((event["iter"], event["value"]))
     props = {k: v["value"] for k, v in task["hyperparams"].get("properties", {}).items()}

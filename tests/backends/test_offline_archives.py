@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 import autolog
 
 from .file_readers import read_clearml, read_comet
+from .media_items import MATRIX, ROC, TEXT, local_bytes, log_every_kind
 
 
 def _train(name: str, tmp_path: Path, model: bool = True) -> autolog.Run:
@@ -95,3 +98,98 @@ def test_comet_a_later_delivery_continues_the_experiment(comet_offline: Path, no
     assert second["offline_id"] == run.id and second["resume_strategy"] != "create"
     got = read_comet(archives)
     assert got.metrics == {"loss": [(0, 1.0), (1, 0.5)]} and got.status == "FINISHED"
+
+
+class _Recorder:
+    """A ClearML API session that keeps what an import sends instead of sending it."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def send(self, request: Any) -> Any:
+        self.events += request.requests
+        return SimpleNamespace(ok=lambda: True)
+
+
+# ClearML's config parser (pyhocon) calls pyparsing's pre-3.0 names, which warn
+@pytest.mark.filterwarnings(r"ignore:'\w+' (argument is )?deprecated:DeprecationWarning")
+def test_clearml_media_imported_by_clearmls_own_code(clearml_dir: Path, tmp_path: Path,
+                                                     no_network: list):
+    """Debug samples, plots and console lines in the session, validated by ClearML's schema
+    classes and replayed by ClearML's own offline import (its API session swapped for a
+    recorder, its file server for a local folder)."""
+    pytest.importorskip("clearml")
+    pytest.importorskip("PIL")
+    from clearml.backend_api.services import events
+    from clearml.backend_interface.metrics.interface import Metrics
+    from clearml.backend_interface.task.log import TaskHandler
+
+    run = log_every_kind("local,clearml", tmp_path)
+    session = tmp_path / "session"
+    zipfile.ZipFile(clearml_dir / f"offline-{run.id}.zip").extractall(session)
+    schemas = {"training_debug_image": events.MetricsImageEvent, "plot": events.MetricsPlotEvent,
+               "training_stats_scalar": events.MetricsScalarEvent}
+    by_type: dict[str, list[dict]] = {}
+    for line in (session / "metrics.jsonl").read_text().splitlines():
+        for event in json.loads(line):
+            schemas[event["type"]](**{k: v for k, v in event.items() if k != "type"})
+            by_type.setdefault(event["type"], []).append(event)
+    [log_line] = json.loads((session / "log.jsonl").read_text())
+    events.TaskLogEvent(**log_line)
+    assert log_line["msg"] == f"generated (step 3):\n{TEXT}"
+
+    images = [e for e in by_type["training_debug_image"] if e["metric"] == "samples"]
+    assert [e["iter"] for e in images] == [0, 1, 1]
+    assert [(session / "data" / e["key"]).read_bytes() for e in images] == \
+        local_bytes(run, "samples")
+    plots = {e["metric"]: json.loads(e["plot_str"]) for e in by_type["plot"]}
+    assert plots["weights"]["data"][0]["y"] == [25, 25, 25, 26]
+    bars = plots["binned"]["data"][0]  # uneven bins: each at its centre, of its width
+    assert bars["x"] == [-0.5, 0.25, 1.25] and bars["width"] == [1.0, 0.5, 1.5]
+    table = plots["predictions"]["data"][0]
+    assert table["header"]["values"] == ["x", "y"] and table["cells"]["values"] == \
+        [[1, 2], ["a|b", "c"]]
+    heatmap = plots["training_confusion_matrix"]["data"][0]
+    assert heatmap["type"] == "heatmap" and heatmap["z"] == MATRIX["matrix"]
+    assert plots["training_roc_curve"]["data"][0]["x"] == ROC["fpr"]
+
+    recorder, files = _Recorder(), tmp_path / "fileserver"
+    task = SimpleNamespace(id="imported", session=recorder)
+    assert Metrics.report_offline_session(task, str(session), remote_url=files.as_uri(),
+                                          only_with_id=f"offline-{run.id}", session=recorder)
+    assert TaskHandler.report_offline_session(task, str(session))
+    sent = [e if isinstance(e, dict) else e.to_dict() for e in recorder.events]
+    uploaded = [e for e in sent if e["type"] == "training_debug_image"
+                and e["metric"] == "samples"]
+    assert [Path(e["url"].removeprefix("file://")).read_bytes() for e in uploaded] == \
+        local_bytes(run, "samples")
+    assert {e["type"] for e in sent} == {"training_debug_image", "plot",
+                                         "training_stats_scalar", "log"}
+
+
+def test_clearml_media_events_are_appended_once(clearml_dir: Path, tmp_path: Path):
+    from autolog.api import get_settings
+    from autolog.backends.clearml import ClearmlBackend
+    from autolog.delivery import replay as delivery
+
+    pytest.importorskip("PIL")
+    run = log_every_kind("local", tmp_path)
+
+    class FailsAfterMedia(ClearmlBackend):
+        failures = 1
+
+        def log_media(self, ref, media):
+            super().log_media(ref, media)
+            if FailsAfterMedia.failures and media.kind == "plot":
+                FailsAfterMedia.failures -= 1
+                raise OSError("killed after writing")
+
+    with pytest.raises(OSError):
+        delivery.deliver(FailsAfterMedia(get_settings()), run.path)
+    assert delivery.deliver(ClearmlBackend(get_settings()), run.path)
+    with zipfile.ZipFile(clearml_dir / f"offline-{run.id}.zip") as z:
+        sent = [e for line in z.read("metrics.jsonl").decode().splitlines()
+                for e in json.loads(line)]
+    plots = [e["metric"] for e in sent if e["type"] == "plot"]
+    assert sorted(plots) == sorted(set(plots))  # each once
+    assert len([e for e in sent if e["type"] == "training_debug_image"]) == 8
