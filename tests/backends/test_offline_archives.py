@@ -193,3 +193,85 @@ def test_clearml_media_events_are_appended_once(clearml_dir: Path, tmp_path: Pat
     plots = [e["metric"] for e in sent if e["type"] == "plot"]
     assert sorted(plots) == sorted(set(plots))  # each once
     assert len([e for e in sent if e["type"] == "training_debug_image"]) == 8
+
+
+def _comet_uploads(archive: Path) -> list[tuple[dict[str, Any], bytes]]:
+    """The archive's file uploads: (message payload, the file's bytes)."""
+    with zipfile.ZipFile(archive) as z:
+        messages = [json.loads(line) for line in z.read("messages.json").decode().splitlines()]
+        return [(m["payload"], z.read(m["payload"]["file_path"])) for m in messages
+                if m["type"] == "file_upload"]
+
+
+def test_comet_media_in_the_offline_archive(comet_offline: Path, tmp_path: Path,
+                                            no_network: list):
+    pytest.importorskip("PIL")
+    run = log_every_kind("local,comet", tmp_path)
+    [archive] = comet_offline.glob("*.zip")
+    uploads = _comet_uploads(archive)
+
+    def of(kind: str) -> dict[str, list[tuple[dict[str, Any], bytes]]]:
+        found: dict[str, list] = {}
+        for payload, data in uploads:
+            if payload["upload_type"] == kind:
+                params = payload["additional_params"]
+                found.setdefault(params.get("figName") or params["fileName"], []).append(
+                    (params, data))
+        return found
+
+    images = of("visualization")
+    assert [p["step"] for p, _ in images["samples"]] == [0, 1, 1]
+    assert [data for _, data in images["samples"]] == local_bytes(run, "samples")
+    assert images["training_roc_curve"][0][1] == local_bytes(run, "training_roc_curve")[0]
+    [(params, data)] = of("histogram3d")["weights"]
+    from comet_ml import Histogram  # imported by the backend already
+
+    histogram = Histogram.from_json(json.loads(data), verbose=False)
+    assert params["step"] == 2 and sum(histogram.counts) == 101  # every value, in Comet's bins
+    for centre, count in zip((0.125, 0.375, 0.625, 0.875), (25, 25, 25, 26), strict=True):
+        assert histogram.counts[histogram.get_bin_index(centre)] == count
+    [(params, data)] = of("text-sample")["auto-generated-in-the-backend"]
+    assert data.decode() == TEXT and params["step"] == 3
+    [(_, data)] = of("confusion-matrix")["training_confusion_matrix/0.json"]
+    matrix = json.loads(data)
+    assert matrix["matrix"] == MATRIX["matrix"] and matrix["labels"] == MATRIX["labels"]
+    [(_, data)] = of("curve")["training_roc_curve"]
+    assert json.loads(data)["x"] == ROC["fpr"]
+    [(_, data)] = of("asset")["predictions/0.csv"]
+    assert data.decode().splitlines() == ["x,y", "1,a|b", "2,c"]
+
+
+def test_comet_a_media_item_failing_midway_is_resumed_not_repeated(comet_offline: Path,
+                                                                   tmp_path: Path):
+    from autolog.api import get_settings
+    from autolog.backends.comet import CometBackend
+    from autolog.delivery import replay as delivery
+
+    pytest.importorskip("PIL")
+    run = log_every_kind("local", tmp_path)
+    backend = CometBackend(get_settings())
+    experiment = backend._experiment
+    calls = {"n": 0}
+
+    def failing_once(ref):  # the confusion matrix's second call fails once
+        got = experiment(ref)
+        original = got.log_confusion_matrix
+
+        def log_confusion_matrix(*args, **kwargs):
+            if not calls["n"]:
+                calls["n"] += 1
+                raise OSError("lost")
+            return original(*args, **kwargs)
+
+        got.log_confusion_matrix = log_confusion_matrix
+        return got
+
+    backend._experiment = failing_once
+    with pytest.raises(OSError):
+        delivery.deliver(backend, run.path)
+    assert calls["n"] == 1 and delivery.deliver(backend, run.path)  # retried in the process
+    uploads = [p["additional_params"] for p, _ in _comet_uploads(
+        next(comet_offline.glob("*.zip")))]
+    names = [p.get("figName") or p["fileName"] for p in uploads]
+    assert names.count("training_confusion_matrix") == 1  # the drawing, once
+    assert names.count("training_confusion_matrix/0.json") == 1
