@@ -101,7 +101,8 @@ def test_param_values_read_back_by_yaml(value: object):
 
 
 def test_dvc_shows_images_and_evaluation_plots_as_dvclives(dvc_repo: Path, tmp_path: Path):
-    """Images under plots/images, plots as log_sklearn_plot / log_plot write them: read by
+    """Images under plots/images, plots and histograms as log_sklearn_plot / log_plot write
+    them: read by
     ``Repo.plots.show()`` and rendered by ``dvc plots show --json`` (images, vega specs)."""
     pytest.importorskip("PIL")
     run = log_every_kind("local,dvclive", tmp_path)
@@ -126,10 +127,15 @@ def test_dvc_shows_images_and_evaluation_plots_as_dvclives(dvc_repo: Path, tmp_p
     scatter = sources[f"{out}/custom/training_predicted_vs_true.json"]["data"]
     assert scatter == [{"true": t, "predicted": p} for t, p in
                        zip(SCATTER["true"], SCATTER["predicted"], strict=True)]
+    binned = sources[f"{out}/custom/binned.json"]["data"]  # a histogram: a row per bin
+    assert [(r["left"], r["right"], r["count"]) for r in binned] == \
+        [(-1.0, 0.0, 3), (0.0, 0.5, 0), (0.5, 2.0, 5)]
+    assert [r["value"] for r in binned] == [-0.5, 0.25, 1.25]
     [definitions] = shown["definitions"]["data"].values()
     configs = definitions["data"]
     assert configs[f"{out}/sklearn/training_confusion_matrix.json"]["template"] == "confusion"
     assert configs[f"{out}/custom/training_predicted_vs_true.json"]["template"] == "scatter"
+    assert configs[f"{out}/custom/weights.json"]["template"] == "linear"
 
     rendered = json.loads(subprocess.run(
         [sys.executable, "-m", "dvc", "plots", "show", "--json"], cwd=dvc_repo, check=True,
@@ -138,4 +144,5 @@ def test_dvc_shows_images_and_evaluation_plots_as_dvclives(dvc_repo: Path, tmp_p
     assert kinds[f"{out}/images/samples/1-1.png"] == ["image"]
     assert kinds[f"{out}/sklearn/training_confusion_matrix.json"] == ["vega"]
     assert kinds[f"{out}/sklearn/training_roc_curve.json"] == ["vega"]
+    assert kinds[f"{out}/custom/weights.json"] == ["vega"]
     assert not any(name.startswith(f"{out}/media") for name in rendered)  # nothing else

@@ -17,8 +17,10 @@ read them as DVCLive's own (``docs/backends/dvclive.md``):
   of ``Live.log_sklearn_plot``: ``plots/sklearn/<key>.json`` for a confusion matrix (one row per
   sample, DVC's ``confusion`` template), a ROC or a precision-recall curve (``simple``
   template), and of ``Live.log_plot`` for the regression scatters (``plots/custom/<key>.json``,
-  ``scatter`` template); the latest step of a plot is what the file holds. Histograms, tables
-  and texts have no place in DVCLive's layout and are not written (the local store keeps them);
+  ``scatter`` template); histograms as ``log_plot`` would write them too
+  (``plots/custom/<key>.json``, one row per bin: centre, count, edges; ``linear`` template). The
+  latest step of a plot or a histogram is what its file holds. Tables and texts have no place in
+  DVCLive's layout and are not written (the local store keeps them);
 - ``dvc.yaml`` in the directory declares them (params, metrics, plots with ``x: step``, the
   images directory, each evaluation plot with its template and axes);
 - a child run (a search candidate) is written the same way under its parent's
@@ -35,6 +37,7 @@ acknowledged call, and a retried call first cuts what a failed try appended.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -70,6 +73,8 @@ PLOT_CONFIGS = {
                           "True", "Predicted"),
     "residuals": ("custom", "scatter", "predicted", "residual", "Residuals", "Predicted",
                   "Residual"),
+    "histogram": ("custom", "linear", "value", "count", "Histogram", "Value (bin centre)",
+                  "Count"),
 }
 #: a confusion matrix is written one row per sample: above this many, only its drawing
 MAX_CONFUSION_ROWS = 100_000
@@ -133,11 +138,12 @@ class DvcliveBackend(Backend):
         """Nothing to write: DVCLive records no status (DVC has the git commit for that)."""
 
     def log_media(self, run: RunRef, media: Media) -> None:
-        """Images and evaluation plots in DVCLive's places; the other kinds have none.
+        """Images, evaluation plots and histograms in DVCLive's places; tables and texts have
+        none.
 
         Every file is written whole (a retry writes the same bytes again), so re-delivery
         never doubles anything."""
-        if media.kind not in ("image", "plot") or not self._owns(run) \
+        if media.kind not in ("image", "histogram", "plot") or not self._owns(run) \
                 or _media.gone(run, media, "DVCLive"):
             return
         out = Path(run.state["dir"])
@@ -164,7 +170,7 @@ class DvcliveBackend(Backend):
         """The plot's data where ``log_sklearn_plot`` / ``log_plot`` puts it; False when it
         has no such form (a user's confusion matrix of fractions, or too many samples)."""
         data = _media.load(media)
-        plot = data.pop("plot", None)
+        plot = "histogram" if media.kind == "histogram" else data.pop("plot", None)
         if plot not in PLOT_CONFIGS:
             return False
         folder, *config = PLOT_CONFIGS[plot]
@@ -238,6 +244,10 @@ def _plot_content(plot: str, data: dict[str, Any]) -> Any:
     if plot == "roc_curve":
         return {"roc": [{"fpr": f, "tpr": t, "threshold": h} for f, t, h in
                         zip(data["fpr"], data["tpr"], data["thresholds"], strict=False)]}
+    if plot == "histogram":
+        edges = data["edges"]
+        return [{"value": (a + b) / 2, "count": c, "left": a, "right": b} for c, (a, b) in
+                zip(data["counts"], itertools.pairwise(edges), strict=False)] or None
     if plot == "precision_recall_curve":
         return {"precision_recall": [{"precision": p, "recall": r, "threshold": h} for p, r, h in
                                      zip(data["precision"], data["recall"], data["thresholds"],
