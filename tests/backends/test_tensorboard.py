@@ -133,6 +133,9 @@ def test_sync_writes_what_live_delivery_writes(tmp_path: Path, monkeypatch: pyte
         for step in range(500):
             run.log_metrics({"loss": 1 / (step + 1), "acc": step / 500}, step=step)
         run.log_text_artifact("summary", "model_summary.txt")
+        run.log_image("samples", [[0, 255], [255, 0]], step=3)
+        run.log_histogram("weights", [0.1, 0.2, 0.2, 0.9], step=3, bins=3)
+        run.log_table("predictions", [[1, "a"]], columns=["x", "y"])
         with autolog.start_run("child") as child:
             child.log_metric("x", 2.0, step=1)
     assert autolog.flush(60)

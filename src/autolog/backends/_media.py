@@ -120,6 +120,8 @@ def convert_to_png(path: Path) -> bytes | None:
     try:
         from PIL import Image
     except ImportError:
+        log.warning("autolog: image %s is not sent: its format needs converting to PNG, and "
+                    "Pillow is not installed (pip install pillow)", path.name)
         return None
     try:
         with Image.open(path) as image:
