@@ -102,8 +102,8 @@ def test_param_values_read_back_by_yaml(value: object):
 
 def test_dvc_shows_images_and_evaluation_plots_as_dvclives(dvc_repo: Path, tmp_path: Path):
     """Images under plots/images, plots and histograms as log_sklearn_plot / log_plot write
-    them: read by
-    ``Repo.plots.show()`` and rendered by ``dvc plots show --json`` (images, vega specs)."""
+    them: read by ``Repo.plots.show()`` and rendered by ``dvc plots show --json`` (images, vega
+    specs)."""
     pytest.importorskip("PIL")
     run = log_every_kind("local,dvclive", tmp_path)
     out = "dvclive/plots"
