@@ -91,9 +91,6 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
-# JSON bodies are read strictly: a boolean is not a number, a string is not a number (pydantic's
-# lax mode would store `"end_time": false` as 0). Query parameters are text and stay lax.
-BodyInt = Annotated[int, BeforeValidator(_json_integer)]
 Text = Annotated[str, Field(json_schema_extra={"pattern": NO_NUL}), AfterValidator(_clean_text)]
 Filter = Annotated[str, _text(2000), AfterValidator(_clean_text)]
 Key = Annotated[str, _text(500, min_chars=1, max_bytes=MAX_KEY_BYTES), AfterValidator(_clean_key)]
@@ -104,6 +101,9 @@ ArtifactName = Annotated[str, _text(MAX_KEY_BYTES, min_chars=1, max_bytes=MAX_KE
 RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN)]
 # 64-bit bounds as exact powers of two (an exclusive maximum of 2**63): the OpenAPI document
 # carries numbers that survive a round trip through a float
+# JSON bodies are read strictly (the Body* types, Millis, Offset): a boolean is not a number, a
+# string is not a number (pydantic's lax mode would store `"end_time": false` as 0). Query
+# parameters are text and stay lax (Int64).
 Int64 = Annotated[int, Field(ge=-(2**63), lt=2**63)]  # a query parameter
 BodyInt64 = Annotated[int, Field(ge=-(2**63), lt=2**63), BeforeValidator(_json_integer)]
 Millis = Annotated[int, Field(ge=0, lt=2**63), BeforeValidator(_json_integer)]
