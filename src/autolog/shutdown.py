@@ -8,8 +8,9 @@
   with the job (:func:`.exitmode.must_wait`) or with ``AUTOLOG_EXIT_MODE=wait``, the backends
   get at most ``AUTOLOG_EXIT_TIMEOUT`` seconds. What is left is reported with its cause and
   what to run;
-- SIGTERM, when no handler was installed: runs end KILLED, the bounded flush runs, then the
-  default disposition is restored and the signal re-raised, so the process still dies of it.
+- SIGTERM, when no handler was installed: runs end KILLED, what is left is handed over as at
+  exit (or, where the exit waits, the bounded flush runs, at most 5 s), then the default
+  disposition is restored and the signal re-raised, so the process still dies of it.
 """
 
 from __future__ import annotations
@@ -227,11 +228,14 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 def _terminate() -> None:
     import signal
 
-    timeout = min(current().exit_timeout, 5.0)
+    settings = current()
+    timeout = min(settings.exit_timeout, 5.0)
 
     def end_and_flush() -> None:
         _end_all("KILLED")
-        shutdown(timeout)
+        why_wait = must_wait(settings.exit_mode)
+        if why_wait is not None or not _detach(settings):
+            shutdown(timeout)
 
     worker = threading.Thread(target=end_and_flush, name="autolog-sigterm", daemon=True)
     worker.start()

@@ -16,7 +16,6 @@ the queue once more after letting go of the lock, so no run handed over is ever 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -49,6 +48,8 @@ class Handoff:
 
     def __init__(self, store: Path, backends: Mapping[str, str]):
         self.store = store
+        import hashlib  # loaded at the first hand-off, not at ``import autolog``
+
         self.backends = dict(sorted(backends.items()))
         text = ",".join(f"{name}={key}" for name, key in self.backends.items())
         self.id = hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -185,7 +186,7 @@ class _Deliverer:
 
 def _make_backend(name: str) -> Any:
     settings = current().replace(backend=name)
-    classes = get_plugins(settings).backends()
+    classes = get_plugins(settings).backends([name])
     if name not in classes:
         raise LookupError(f"no backend {name!r} is installed here")
     return classes[name](settings)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,27 +35,27 @@ __all__ = ["Breaker", "Job", "Result", "Summary", "Sync", "describe", "pending_b
 STALL_NOTICE = 5.0
 
 
-@dataclass
 class Job:
     """One run to deliver to one backend."""
 
-    run_dir: Path
-    backend: str
-    #: journal bytes not acknowledged yet (what the progress bar counts)
-    left: int
+    def __init__(self, run_dir: Path, backend: str, left: int):
+        self.run_dir = run_dir
+        self.backend = backend
+        #: journal bytes not acknowledged yet (what the progress bar counts)
+        self.left = left
 
     @property
     def run_id(self) -> str:
         return self.run_dir.name
 
 
-@dataclass
 class Result:
-    job: Job
-    #: done | up to date | busy | failed | skipped | stopped
-    status: str
-    delivered: int = 0  # journal bytes acknowledged during this pass
-    error: str | None = None
+    def __init__(self, job: Job, status: str, delivered: int = 0, error: str | None = None):
+        self.job = job
+        #: done | up to date | busy | failed | skipped | stopped
+        self.status = status
+        self.delivered = delivered  # journal bytes acknowledged during this pass
+        self.error = error
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"run": self.job.run_id, "backend": self.job.backend,
@@ -75,13 +74,13 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-@dataclass
 class Breaker:
     """Whether one backend is still worth trying in this pass, and why not."""
 
-    cause: str | None = None
-    permanent: bool = False
-    last_kind: str | None = None
+    def __init__(self) -> None:
+        self.cause: str | None = None
+        self.permanent = False
+        self.last_kind: str | None = None
 
     @property
     def open(self) -> bool:
@@ -99,14 +98,16 @@ class Breaker:
         self.last_kind = None
 
 
-@dataclass
 class Summary:
-    results: list[Result] = field(default_factory=list)
-    #: backend name -> why the rest of its runs were not delivered
-    causes: dict[str, str] = field(default_factory=dict)
-    permanent: set[str] = field(default_factory=set)
-    interrupted: bool = False
-    timed_out: bool = False
+    """What one pass delivered, what it left and why."""
+
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+        #: backend name -> why the rest of its runs were not delivered
+        self.causes: dict[str, str] = {}
+        self.permanent: set[str] = set()
+        self.interrupted = False
+        self.timed_out = False
 
     def left(self) -> list[Result]:
         return [r for r in self.results if r.status not in ("done", "up to date")]
