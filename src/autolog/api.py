@@ -11,11 +11,12 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import runs
+from . import activation, runs, system
 from ._runtime import runtime
 from .config import Settings, current
 from .journal.reader import RunRecord, find_run, load_run
 from .journal.reader import list_runs as _list_runs
+from .plugins import get_plugins
 from .run import Run
 from .shutdown import flush as _flush
 
@@ -50,8 +51,6 @@ def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[s
     :param system_metrics: sample hardware usage (default on)
     :param project: project / experiment name
     """
-    from . import activation  # wrapt and pluggy load here, not at ``import autolog``
-
     settings = Settings.load(backend=backend, log_models=log_models,
                              system_metrics=system_metrics, project=project)
     with runtime.lock:
@@ -60,15 +59,16 @@ def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[s
             return
         runs.remote_backends(settings)  # an unknown or uninstalled backend is an error now
         activation.activate(activation.choose_integrations(frameworks, exclude))
-    from .context import prewarm
+    from .context import prewarm  # it loads pluggy (its hookimpl), not ``import autolog``
 
-    prewarm()
+    if settings.system_metrics:
+        prewarm(lambda: system.warm(get_plugins()))
+    else:
+        prewarm()
 
 
 def disable() -> None:
     """Stop recording training calls and restore every patched framework method exactly."""
-    from . import activation
-
     activation.deactivate()
 
 

@@ -59,6 +59,10 @@ class NvidiaSampler(Sampler):
 
     name = "nvidia"
 
+    @classmethod
+    def warm(cls) -> None:
+        _import_pynvml()
+
     def __init__(self, settings: Settings, nvml: Any = None):
         super().__init__(settings)
         self.nvml = nvml if nvml is not None else _import_pynvml()
