@@ -53,7 +53,9 @@ def encode_events(events: Iterable[tuple[Any, ...]]) -> tuple[bytes, dict[str, f
     """Turn buffered events into journal lines; also return each metric's last value.
 
     Metric events are 4-tuples ``(key, value, step, timestamp_ms)``; consecutive ones share one
-    columnar ``metrics`` line. Other events are ``(kind, record)`` pairs written as ``record``.
+    columnar ``metrics`` line. A value that is not a float is read here with its ``resolve()``
+    (a tensor snapshot the caller's thread did not read); None drops the point. Other events
+    are ``(kind, record)`` pairs written as ``record``.
     """
     lines: list[str] = []
     last: dict[str, float] = {}
@@ -61,6 +63,10 @@ def encode_events(events: Iterable[tuple[Any, ...]]) -> tuple[bytes, dict[str, f
     for event in events:
         if len(event) == 4:
             key, value, step, ts = event
+            if type(value) is not float and hasattr(value, "resolve"):
+                value = value.resolve()
+                if value is None:
+                    continue
             col = columns.get(key)
             if col is None:
                 col = columns[key] = ([], [], [])
