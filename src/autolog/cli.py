@@ -199,6 +199,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
             else [r.path for r in reversed(list_runs(root))])  # oldest first
     sync = Sync(make_backend)
     keys = sync.keys([args.to] if args.to else _recorded_backends(dirs))
+    if args.to and keys[args.to] is None:  # the one backend asked for cannot be made
+        print(f"autolog: {sync.breaker(args.to).cause}", file=sys.stderr)
+        return 1
     jobs = plan(dirs, keys, args.to)
     if not jobs:
         if args.json:
