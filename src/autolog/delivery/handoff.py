@@ -169,11 +169,13 @@ class _Deliverer:
         self._said = text
 
     def _rest(self, summary: Summary) -> None:
-        """Transient failures wait, doubling up to MAX_PAUSE; busy runs (the exiting process
-        still holds them) a moment; then every breaker that is not permanent closes again."""
+        """Transient failures, and a pass that moved nothing, wait, doubling up to MAX_PAUSE;
+        busy runs (the exiting process still holds them) a moment; then every breaker that is
+        not permanent closes again."""
         failed = any(r.status in ("failed", "skipped") for r in summary.results)
         busy = any(r.status == "busy" for r in summary.results)
-        if failed:
+        stuck = not any(r.delivered for r in summary.results)  # e.g. a journal with no start
+        if failed or (stuck and not busy):
             wait = self.pause * random.uniform(0.75, 1.25)
             self.pause = min(MAX_PAUSE, self.pause * 2)
         else:
