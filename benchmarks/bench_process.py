@@ -167,6 +167,8 @@ def bench(kind: str, repeats: int) -> None:
             MlflowClient(f"sqlite:///{root / 'mlflow.db'}").search_experiments()
         for config in runs:  # warm the file cache and .pyc files, untimed
             config.run_once()
+            config.enable.clear()
+            config.fit.clear()
             settle(root / "store")
         for _ in range(repeats):
             order = list(runs)
@@ -203,9 +205,10 @@ def report(kind: str, runs: list[Config], notes: list[str], repeats: int) -> Non
         prelude = [1000 * e for e in config.enable]
         parts.append([config.name, f"{statistics.median(prelude):.1f}",
                       f"{statistics.median(first):+.1f}"])
-    table("where it goes (medians; the rest of the difference is the exit and the imports "
-          "the script makes)", ["configuration", "prelude ms (import + enable)",
-                                "first fit added ms (vs plain's first fit)"], parts)
+    if parts:
+        table("where it goes (medians; the rest of the difference is the exit and the imports "
+              "the script makes)", ["configuration", "prelude ms (import + enable)",
+                                    "first fit added ms (vs plain's first fit)"], parts)
 
 
 def main() -> None:

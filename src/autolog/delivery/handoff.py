@@ -22,7 +22,8 @@ import os
 import random
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +61,12 @@ class Handoff:
         self.log_path = folder / f"{self.id}.log"
 
     def enqueue(self, run_ids: Sequence[str]) -> None:
-        """Add runs to the queue with one ``O_APPEND`` write (never torn by another writer)."""
+        """Add runs to the queue (one write, under the queue's ``flock``: a compaction by the
+        delivery process never loses it)."""
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.queue_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
+        with _locked(self.queue_path) as fd:
+            os.lseek(fd, 0, os.SEEK_END)
             os.write(fd, "".join(f"{run_id}\n" for run_id in run_ids).encode())
-        finally:
-            os.close(fd)
 
     def queued(self) -> list[Path]:
         """The queued runs' directories, each once, in the order they were queued."""
@@ -75,6 +75,17 @@ class Handoff:
         except OSError:
             return []
         return [self.store / run_id for run_id in dict.fromkeys(ids) if _is_id(run_id)]
+
+    def compact(self, keep: set[str]) -> None:
+        """Leave in the queue only the runs in ``keep`` (and any queued meanwhile)."""
+        if not self.queue_path.exists():
+            return
+        with _locked(self.queue_path) as fd:
+            size = os.fstat(fd).st_size
+            ids = [i for i in dict.fromkeys(os.pread(fd, size, 0).decode().split()) if i in keep]
+            data = "".join(f"{i}\n" for i in ids).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
 
     def is_running(self) -> bool:
         return bool(is_locked(self.lock_path))
@@ -106,6 +117,19 @@ def running(store: Path) -> list[dict[str, Any]]:
             if data:
                 found.append(data)
     return found
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[int]:
+    """``path`` opened for writing, under an exclusive ``flock`` (waited for: held briefly)."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _is_id(text: str) -> bool:
@@ -148,6 +172,8 @@ class _Deliverer:
         while time.monotonic() < self.deadline:
             jobs = self._jobs()
             if not jobs:
+                left = plan(self.handoff.queued(), self.keys)  # live runs, broken backends
+                self.handoff.compact({job.run_id for job in left})
                 lock.release()  # then look once more: a run queued while we held the lock
                 if not self._jobs() or not lock.acquire():
                     return
