@@ -1,6 +1,7 @@
 // Compare 2 to 50 runs: overlaid charts per metric (synced cursors, x-axis step / wall time /
-// relative time, log y, smoothing, zoom), params and metrics side by side with "only
-// differences", and parallel coordinates of the params that vary against a chosen metric.
+// relative time, log y, smoothing, zoom), images side by side and evaluation plots overlaid,
+// params and metrics side by side with "only differences", and parallel coordinates of the
+// params that vary against a chosen metric.
 import { useMemo } from 'preact/hooks';
 import { ErrorBox, Loading, Section, StatusBadge } from '../components/common';
 import { MetricGrid, ViewControls, viewFromParams, type ShownRun } from '../components/MetricGrid';
@@ -12,6 +13,7 @@ import { useFetch, usePoll } from '../lib/hooks';
 import { setParams, type Loc } from '../lib/router';
 import { colorOf } from '../lib/series';
 import type { RunDetail, Value } from '../lib/types';
+import { CompareMedia } from './CompareMedia';
 
 const MAX = 50;
 
@@ -112,6 +114,7 @@ export function ComparePage({ loc }: { loc: Loc }) {
     () => runs.map((r) => ({ id: r.id, label: r.name, color: colors.get(r.id) ?? colors.get(ids.find((i) => r.id.startsWith(i)) ?? '') ?? '#888', start: r.start_time })),
     [runs.map((r) => r.id + r.name).join(','), colors],
   );
+  const runColors = useMemo(() => new Map(shown.map((s) => [s.id, s.color])), [shown]);
   const refs = useMemo(() => runs.map((r) => ({ id: r.id, running: r.status === 'RUNNING' })), [runs.map((r) => r.id + r.status).join(',')]);
   const histories = useHistories(refs, keys, view.zoom);
 
@@ -162,6 +165,7 @@ export function ComparePage({ loc }: { loc: Loc }) {
         </div>
         {keys.length ? <MetricGrid keys={keys} runs={shown} histories={histories} view={view} /> : <p class="muted">No metric to chart.</p>}
       </Section>
+      <CompareMedia runs={runs} colors={runColors} params={params} />
       <Section
         title="Params and metrics"
         aside={
