@@ -74,10 +74,9 @@ def _lines_from(path: Path, offset: int) -> Response:
         data = f.read(TEXT_LIMIT)
     full = len(data) == TEXT_LIMIT
     last = data.rfind(b"\n")
-    if last >= 0 or not full:  # a line still being written waits for the next request
-        data = data[:last + 1]
-    else:  # one line longer than the limit: this much of it
-        data = _cut(data)
+    # a line still being written waits for the next request; one line longer than the limit
+    # comes in parts
+    data = data[:last + 1] if last >= 0 or not full else _cut(data)
     end = start + len(data)
     headers = {**SAFE_HEADERS, "X-Offset": str(start), "X-End": str(end),
                "X-File-Size": str(info.st_size), "X-File-Id": f"{info.st_dev:x}-{info.st_ino:x}"}

@@ -3,9 +3,10 @@
 Two readings of the same lines, for the index's two passes (see :mod:`.index`):
 
 - :class:`Summary`: the run row, params, tags (and removed ones), each metric's count, last
-  point and extremes, artifacts, models, media items, edits. Metric lines are reduced to their aggregates
-  with ``min``/``max`` over the raw lists (a fast path: no per-point conversion), so indexing
-  10,000 runs costs little more than parsing their JSON.
+  point and extremes, artifacts, models, media items (checked as the server checks them),
+  edits. Metric lines are reduced to their aggregates with ``min``/``max`` over the raw lists
+  (a fast path: no per-point conversion), so indexing 10,000 runs costs little more than
+  parsing their JSON.
 - :func:`point_columns`: every metric point, as columns, for the history tables.
 
 A line of a known type but the wrong shape is skipped, like a line that does not parse.

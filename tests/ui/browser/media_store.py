@@ -32,8 +32,8 @@ for name, shift in (("media-a", 0), ("media-b", 1)):
             run.log_histogram("activations", rng.normal(step * 0.5, 1.0, 2000), step=step, bins=32)
             run.log_metric("loss", 1.0 / (step + 1), step=step)
         run.log_table("predictions", [
-            {"id": i, "label": ["cat", "dog", "bird"][i % 3], "score": round((i * 7919 % 1000) / 1000, 3)}
-            for i in range(3000)])
+            {"id": i, "label": ["cat", "dog", "bird"][i % 3],
+             "score": round((i * 7919 % 1000) / 1000, 3)} for i in range(3000)])
         for step, text in enumerate(["the cat sat", "on the mat", "and slept"]):
             run.log_text("samples_text", text, step=step)
 '''
@@ -120,7 +120,8 @@ def launched_run(store: Path, work: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "autolog", "run", "--project", "media",
                            "--name", "launched", "--", sys.executable, "train.py"],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, f"autolog run failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, \
+        f"autolog run failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
 
 
 def make_media_store(store: Path, work: Path) -> dict[str, Any]:

@@ -138,7 +138,8 @@ def test_histograms_over_steps(mui: Page, store: Path, ids: dict[str, Any]) -> N
     drawn = mui.evaluate("""() => { const c = document.querySelector(
         "figure[data-key='activations'] canvas.heatmap-canvas");
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n / (d.length / 4); }""")
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+        return n / (d.length / 4); }""")
     assert drawn > 0.2  # the heatmap is painted, not blank
     card.get_by_role("button", name="Previous step of activations").click()
     shown = view(mui, "histogram:activations", "v.selected && v.selected.step === 10")
@@ -163,7 +164,8 @@ def test_the_table_sorts_and_scrolls_virtualized(mui: Page, store: Path,
     assert 20 <= body.count() <= 120  # only the rows in view (and a few around) are in the page
 
     def first_ids(n: int) -> list[int]:
-        return [int(t) for t in card.locator("tbody tr[data-row] td:nth-child(2)").all_inner_texts()[:n]]
+        cells = card.locator("tbody tr[data-row] td:nth-child(2)").all_inner_texts()
+        return [int(t) for t in cells[:n]]
 
     card.get_by_role("button", name="score").click()
     expect(card.locator("th[aria-sort='ascending']")).to_contain_text("score")
@@ -207,8 +209,8 @@ def test_the_confusion_matrix_is_sklearns(mui: Page, store: Path, ids: dict[str,
             expect(cell).to_have_text(str(fit["matrix"][i][j]))
     total = sum(map(sum, fit["matrix"]))
     right = sum(fit["matrix"][i][i] for i in range(len(labels)))
-    expect(mui.locator("figure[data-key='training_confusion_matrix'] .media-aside")).to_contain_text(
-        f"({right} of {total})")
+    aside = mui.locator("figure[data-key='training_confusion_matrix'] .media-aside")
+    expect(aside).to_contain_text(f"({right} of {total})")
     shot(mui, "media-plots")
 
 
@@ -228,7 +230,8 @@ def test_curves_are_drawn_from_their_data(mui: Page, store: Path, ids: dict[str,
     roc.get_by_role("button", name="PNG").click()  # the drawing, as the fallback
     drawing = roc.locator("img")
     expect(drawing).to_have_attribute("data-path", record.media_for("training_roc_curve")[0].image)
-    mui.wait_for_function("el => el.complete && el.naturalWidth > 100", arg=drawing.element_handle())
+    mui.wait_for_function("el => el.complete && el.naturalWidth > 100",
+                          arg=drawing.element_handle())
 
 
 def test_regression_scatters(mui: Page, store: Path, ids: dict[str, Any]) -> None:
@@ -246,7 +249,7 @@ def test_regression_scatters(mui: Page, store: Path, ids: dict[str, Any]) -> Non
         residuals["series"][0]["ys"])
 
 
-# -- console and code ---------------------------------------------------------------------------------
+# -- console and code ---------------------------------------------------------------------------
 
 
 def launched(store: Path) -> autolog.RunRecord:
@@ -279,7 +282,7 @@ def test_the_code_a_launched_script_ran(mui: Page, store: Path) -> None:
     run = launched(store)
     go(mui, f"/r/{run.id}?tab=code")
     diff = mui.locator("details[data-file='util.py']")
-    expect(diff.locator("summary")).to_contain_text("+1 −1")
+    expect(diff.locator("summary")).to_contain_text("+1 \N{MINUS SIGN}1")
     removed = UTIL_BEFORE.splitlines()[1]
     added = UTIL_AFTER.splitlines()[1]
     expect(diff.locator(".diff-del")).to_have_text(f"-{removed}\n")

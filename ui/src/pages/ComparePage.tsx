@@ -2,7 +2,7 @@
 // relative time, log y, smoothing, zoom), images side by side and evaluation plots overlaid,
 // params and metrics side by side with "only differences", and parallel coordinates of the
 // params that vary against a chosen metric.
-import { useMemo } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ErrorBox, Loading, Section, StatusBadge } from '../components/common';
 import { MetricGrid, ViewControls, viewFromParams, type ShownRun } from '../components/MetricGrid';
 import { ParallelCoords } from '../components/ParallelCoords';
@@ -117,6 +117,10 @@ export function ComparePage({ loc }: { loc: Loc }) {
   const runColors = useMemo(() => new Map(shown.map((s) => [s.id, s.color])), [shown]);
   const refs = useMemo(() => runs.map((r) => ({ id: r.id, running: r.status === 'RUNNING' })), [runs.map((r) => r.id + r.status).join(',')]);
   const histories = useHistories(refs, keys, view.zoom);
+  // media after the metric charts: their requests do not compete with the histories'
+  const [mediaOn, setMediaOn] = useState(false);
+  const chartsIn = runs.length > 0 && (keys.length === 0 || histories.version > 0 || histories.error !== null);
+  useEffect(() => void (chartsIn && setMediaOn(true)), [chartsIn]);
 
   const metricKeys = allKeys.filter((k) => !k.startsWith('system/'));
   const pcMetric = params.get('metric') ?? metricKeys.find((k) => /val.*(loss|acc|score)|score|acc/.test(k)) ?? metricKeys[0] ?? '';
@@ -165,7 +169,7 @@ export function ComparePage({ loc }: { loc: Loc }) {
         </div>
         {keys.length ? <MetricGrid keys={keys} runs={shown} histories={histories} view={view} /> : <p class="muted">No metric to chart.</p>}
       </Section>
-      <CompareMedia runs={runs} colors={runColors} params={params} />
+      {mediaOn && <CompareMedia runs={runs} colors={runColors} params={params} />}
       <Section
         title="Params and metrics"
         aside={
