@@ -1,8 +1,10 @@
 """Turning what users and frameworks log into what the run format holds.
 
-- metric values: floats (ints, bools, numpy and torch scalars, one-element arrays and tensors
-  converted); strings, None, containers and multi-element arrays are skipped with one warning per
-  key; NaN and infinities are kept;
+- metric values: floats (ints, bools, numpy scalars, one-element arrays converted); a
+  one-element torch tensor is not read on the caller's thread (on a GPU that waits for the
+  device): it becomes a :class:`TensorValue`, a snapshot the journal writer reads; strings, None,
+  containers and multi-element arrays are skipped with one warning per key; NaN and infinities
+  are kept;
 - params: flat ``str -> JSON scalar``, nested mappings flattened with ``.``, other values made
   JSON-safe (sequences and mappings as JSON text, classes and functions by qualified name,
   anything else as ``str``);
@@ -16,13 +18,14 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from .report import warn_once
 
-__all__ = ["clean_key", "flatten_params", "qualified_name", "resolve_name", "to_float",
-           "to_param_value", "to_step"]
+__all__ = ["TensorValue", "clean_key", "flatten_params", "qualified_name", "resolve_name",
+           "to_float", "to_param_value", "to_step"]
 
 _SCALARS = (str, int, float, bool, type(None))
 MAX_DEPTH = 32  # nested param mappings flattened this deep
@@ -74,7 +77,55 @@ def clean_key(key: Any, what: str) -> str | None:
     return text or None
 
 
-def metric_value(key: str, value: Any) -> float | None:
+class TensorValue:
+    """A one-element torch tensor logged as a metric, read on the journal writer's thread.
+
+    Reading a CUDA tensor (``.item()``, ``float(t)``) waits for everything queued on the device:
+    on the training thread that stalls training at every logged step. So the caller's thread
+    only takes a snapshot: a copy on the host made asynchronously (``non_blocking``, into pinned
+    memory) with a CUDA event recorded after it, or a clone of a CPU tensor (the framework may
+    update it in place). :meth:`resolve` waits for the event and reads the number, on the
+    writer's thread.
+    """
+
+    __slots__ = ("event", "key", "tensor")
+
+    def __init__(self, key: str, tensor: Any):
+        self.key = key
+        self.event = None
+        snapshot = tensor.detach()
+        if snapshot.device.type == "cuda":
+            import torch  # imported already: the tensor is one of its
+
+            snapshot = snapshot.to("cpu", non_blocking=True)
+            self.event = torch.cuda.Event()
+            self.event.record()
+        elif snapshot.device.type == "cpu":
+            snapshot = snapshot.clone()
+        self.tensor = snapshot
+
+    def resolve(self) -> float | None:
+        """The number, or None (with one warning per key) when it cannot be read."""
+        try:
+            if self.event is not None:
+                self.event.synchronize()
+            value = self.tensor.item()
+            return float(value) if isinstance(value, int | float) else None
+        except Exception as exc:
+            warn_once(f"metric value {self.key}",
+                      f"autolog: metric {self.key!r}: its tensor could not be read ({exc}); the "
+                      "value was skipped (this warning is shown once per key)")
+            return None
+
+
+def _one_element_tensor(value: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor) and value.numel() == 1
+
+
+def metric_value(key: str, value: Any) -> float | TensorValue | None:
+    if _one_element_tensor(value):
+        return TensorValue(key, value)
     converted = to_float(value)
     if converted is None:
         warn_once(f"metric value {key}",

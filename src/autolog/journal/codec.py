@@ -53,9 +53,11 @@ def encode_events(events: Iterable[tuple[Any, ...]]) -> tuple[bytes, dict[str, f
     """Turn buffered events into journal lines; also return each metric's last value.
 
     Metric events are 4-tuples ``(key, value, step, timestamp_ms)``; consecutive ones share one
-    columnar ``metrics`` line. Other events are ``(kind, record)`` pairs written as ``record``;
-    a record that is not a dict is deferred (a media item): its ``resolve()`` writes its files
-    now, on the writer's thread, and returns the record (None: nothing to write).
+    columnar ``metrics`` line. A value that is not a float is read here with its ``resolve()``
+    (a tensor snapshot the caller's thread did not read); None drops the point. Other events
+    are ``(kind, record)`` pairs written as ``record``; a record that is not a dict is deferred
+    (a media item): its ``resolve()`` writes its files now, on the writer's thread, and returns
+    the record (None: nothing to write).
     """
     lines: list[str] = []
     last: dict[str, float] = {}
@@ -63,6 +65,10 @@ def encode_events(events: Iterable[tuple[Any, ...]]) -> tuple[bytes, dict[str, f
     for event in events:
         if len(event) == 4:
             key, value, step, ts = event
+            if type(value) is not float and hasattr(value, "resolve"):
+                value = value.resolve()
+                if value is None:
+                    continue
             col = columns.get(key)
             if col is None:
                 col = columns[key] = ([], [], [])

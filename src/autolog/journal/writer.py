@@ -29,6 +29,7 @@ __all__ = ["HARD_LIMIT", "HIGH_WATER", "Journal", "JournalWriter", "RunWriter", 
 HIGH_WATER = 20_000  # buffered events that wake the writer early
 HARD_LIMIT = 4 * HIGH_WATER  # beyond this the logging thread writes the buffer itself
 CHILD_FLUSH_INTERVAL = 0.2  # forked workers may be terminated without warning: flush often
+DRAIN_TIMEOUT = 2.0  # how long a run's end waits for the writer thread before writing itself
 
 #: ``notify(run_dir, backends)``: the run's journal has new lines for these backends
 Notify = Callable[[Path, tuple[str, ...]], None]
@@ -168,6 +169,8 @@ class JournalWriter:
         self._thread: threading.Thread | None = None
         # (thread, action) to run once that thread's current write is done
         self._deferred: list[tuple[int, Callable[[], None]]] = []
+        # set once the writer thread has written everything buffered before they were added
+        self._drains: list[threading.Event] = []
         self._interval = interval
         self._start()
 
@@ -187,15 +190,20 @@ class JournalWriter:
             self._write(run)  # keep memory flat when the writer cannot keep up
 
     def end(self, run: RunWriter, end: dict[str, Any] | None) -> None:
-        """Write an ended run's last events now, so a reader sees them at once; a run with
-        media still to write (PNGs to encode, plots to draw) is finished by the writer thread
-        instead, so the training thread does not wait for that (``write_all``, which reading
-        back, ``flush`` and exit call, finishes it at once)."""
+        """Write an ended run's last events now, so a reader sees them at once.
+
+        What is buffered is written by the writer thread while the caller waits (at most
+        ``DRAIN_TIMEOUT``): a metric logged as a tensor is read there, never on the training
+        thread, where reading a GPU tensor waits for the device. The rest (the end) is written
+        here. A run with media still to write (PNGs to encode, plots to draw) is finished by the
+        writer thread instead, so the training thread does not wait for that (``write_all``,
+        which reading back, ``flush`` and exit call, finishes it at once)."""
         if run.deferred and self._thread is not None and self._thread.is_alive():
             with self._runs_lock:
                 self._ending.append((run, end))
             self._wake.set()
             return
+        self._drain()
         self._finish(run, end)
 
     def _finish(self, run: RunWriter, end: dict[str, Any] | None) -> None:
@@ -214,11 +222,24 @@ class JournalWriter:
         self._thread = threading.Thread(target=self._loop, name="autolog-writer", daemon=True)
         self._thread.start()
 
+    def _drain(self) -> None:
+        thread = self._thread
+        if self._stopping or thread is None or not thread.is_alive() \
+                or thread is threading.current_thread():
+            return
+        done = threading.Event()
+        self._drains.append(done)
+        self._wake.set()
+        done.wait(DRAIN_TIMEOUT)
+
     def _loop(self) -> None:
         while not self._stopping:
             self._wake.wait(self._interval)
             self._wake.clear()
+            drains, self._drains = self._drains, []
             self.write_all()
+            for done in drains:
+                done.set()
 
     def write_all(self) -> None:
         with self._runs_lock:
@@ -268,6 +289,7 @@ class JournalWriter:
         self._interval = min(self._interval, CHILD_FLUSH_INTERVAL)
         self._deferred = []
         self._ending = []  # the parent finishes those
+        self._drains = []
         self._runs_lock = threading.Lock()
         self._wake = threading.Event()
         for run in self._runs.values():
