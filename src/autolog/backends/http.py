@@ -224,7 +224,7 @@ class HttpBackend(Backend):
     """Sends runs to ``autolog server`` (see ``docs/backends/http.md``)."""
 
     name = "http"
-    distributions = ("requests",)
+    distributions = ()  # built in: autolog itself speaks to the server
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
@@ -302,6 +302,9 @@ class HttpBackend(Backend):
 
     def restore_run(self, run: RunRef) -> None:
         self._edit(run, {"deleted": False})
+
+    def resume_run(self, run: RunRef) -> None:
+        self.transport.json("PUT", f"{API}/runs/{run.id}", {"status": "RUNNING"})
 
     def _edit(self, run: RunRef, body: dict[str, Any]) -> None:
         try:
@@ -520,6 +523,14 @@ class ServerClient:
             if not token:
                 break
         return rows
+
+    def search(self, **query: Any) -> dict[str, Any]:
+        """One page of the runs table, as the UI reads it (``GET /api/v1/runs``: ``filter``,
+        ``sort``, ``columns``, ``parent``, ``all``, ``status``, ``project``, ``offset``,
+        ``limit`` up to 1000): ``{"runs": [...], "total": N, ...}``."""
+        params = {key: "true" if value is True else value for key, value in query.items()
+                  if value is not None and value is not False}
+        return dict(self._get("/runs", **params))
 
     def get_run(self, run_id_or_prefix: str) -> dict[str, Any]:
         """One run, like ``autolog show --json``."""

@@ -86,6 +86,8 @@ def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: li
 
 def upsert_run(db: Database, run_id: str, body: RunIn) -> None:
     given = body.model_dump(exclude_unset=True, exclude_none=True)
+    if given.get("status") == "RUNNING" and "end_time" not in given:
+        given["end_time"] = None  # reopened (a resumed run): no end until its next one
     now = _now()
     row = {"id": run_id, "name": "", "project": "default", "status": "RUNNING",
            "parent_id": None, "start_time": now, "end_time": None, "created": now, **given}
