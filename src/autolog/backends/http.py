@@ -568,7 +568,7 @@ class ServerClient:
 #: the keys of ``autolog runs --json`` and ``autolog show --json`` (the server adds the UI's)
 SUMMARY_KEYS = ("id", "name", "project", "status", "parent_id", "start_time", "end_time",
                 "metrics")
-DETAIL_KEYS = (*SUMMARY_KEYS, "params", "tags", "artifacts", "models")
+DETAIL_KEYS = (*SUMMARY_KEYS, "params", "tags", "artifacts", "models", "note", "deleted")
 
 
 def _only(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

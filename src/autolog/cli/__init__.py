@@ -16,8 +16,9 @@ from .._version import __version__
 from ..backends.base import BackendUnavailable
 from . import diff, doctor, edit, export, listing, show, sync
 from .common import UsageError
+from .show import detail, summary
 
-__all__ = ["main"]
+__all__ = ["detail", "main", "summary"]
 
 DESCRIPTION = """\
 Find, compare, export and edit recorded runs; deliver them to your trackers; check the setup.

@@ -190,16 +190,16 @@ def _csv(out: IO[str], columns: list[str], rows: Any) -> int:
     count = 0
     for row in rows:
         flat = _flat(row)
-        writer.writerow([_csv_value(flat.get(c)) for c in columns])
+        writer.writerow([_csv_value(flat[c], c) if c in flat else "" for c in columns])
         count += 1
     return count
 
 
-def _csv_value(value: Any) -> str:
+def _csv_value(value: Any, column: str) -> str:
     """Strings as they are; other params as JSON (``true``, ``null``, ``[1, 2]``); floats in
     full precision (``repr``: ``nan`` and ``inf`` for the non-finite); missing: empty."""
     if value is None:
-        return ""
+        return "null" if column.startswith("params.") else ""
     if isinstance(value, str):
         return value
     if isinstance(value, float):

@@ -163,8 +163,9 @@ def _table(rows: list[dict[str, Any]], query: dict[str, Any], args: argparse.Nam
     show_children = any(r.get("children") for r in rows)
     columns = [Column("id"), Column("name", flexible=True, min_width=8)]
     if show_project:
-        columns.append(Column("project", flexible=True, min_width=7))
-    columns += [Column("status"), Column("start"), Column("duration", align="right")]
+        columns.append(Column("project", flexible=True, min_width=7, optional=True))
+    columns += [Column("status"), Column("start", optional=True),
+                Column("duration", align="right", optional=True)]
     if show_children:
         columns.append(Column("runs", align="right"))
     picked = [str(c) for c in query["columns"]]

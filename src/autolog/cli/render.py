@@ -39,6 +39,8 @@ class Column:
     align: str = "left"
     min_width: int | None = None
     upper: bool = True  # headers are upper-case, except names (a run's, in diff)
+    #: left out (last ones first) when the window cannot hold every column
+    optional: bool = False
 
 
 @dataclass
@@ -98,20 +100,60 @@ def _rich_table(table: Table) -> None:
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    console = Console(highlight=False, soft_wrap=False)
-    drawn = RichTable(box=box.SIMPLE_HEAD, title=table.title, title_justify="left",
-                      header_style="bold", pad_edge=False, expand=False)
-    for column in table.columns:
+    width = terminal_width()
+    console = Console(highlight=False, soft_wrap=False, width=width)
+    table = _without_optional(table, width)
+    drawn = RichTable(box=None, title=table.title, title_justify="left",
+                      header_style="bold", pad_edge=False, expand=False, padding=(0, 1))
+    widths = fit_widths(table, width)
+    for column, size in zip(table.columns, widths, strict=True):
         header = column.header.upper() if column.upper else column.header
-        drawn.add_column(header, no_wrap=True, overflow="ellipsis",
-                         justify=column.align,  # type: ignore[arg-type]
-                         min_width=column.min_width or (None if column.flexible
-                                                        else len(column.header)),
-                         ratio=1 if column.flexible else None)
+        drawn.add_column(header, no_wrap=True, overflow="ellipsis", width=size,
+                         justify=column.align)  # type: ignore[arg-type]
     for row in table.rows:
         drawn.add_row(*(Text(v.text, style=v.style) if isinstance(v, Cell) else Text(str(v))
                         for v in row))
     console.print(drawn)
+
+
+def _without_optional(table: Table, total: int) -> Table:
+    """``table`` without its optional columns (the last first) while its fixed columns and
+    the flexible ones' least widths do not fit ``total``."""
+    while True:
+        natural = _natural(table)
+        least = sum(min(w, c.min_width or 8) if c.flexible else w
+                    for w, c in zip(natural, table.columns, strict=True))
+        optional = [i for i, c in enumerate(table.columns) if c.optional]
+        if least + 2 * (len(natural) - 1) <= total or not optional:
+            return table
+        drop = optional[-1]
+        table = Table([c for i, c in enumerate(table.columns) if i != drop],
+                      [[v for i, v in enumerate(row) if i != drop] for row in table.rows],
+                      table.title)
+
+
+def _natural(table: Table) -> list[int]:
+    return [max([len(c.header)] + [len(_plain(row[i])) for row in table.rows])
+            for i, c in enumerate(table.columns)]
+
+
+def fit_widths(table: Table, total: int) -> list[int]:
+    """Each column's width: what its widest cell needs, the flexible columns (names, metrics)
+    cut down, in proportion, when the table is wider than ``total`` characters."""
+    natural = _natural(table)
+    room = total - 2 * (len(natural) - 1)  # one space of padding each side between columns
+    if sum(natural) <= room:
+        return natural
+    flexible = [i for i, c in enumerate(table.columns) if c.flexible]
+    fixed = sum(w for i, w in enumerate(natural) if i not in flexible)
+    floor = {i: min(natural[i], table.columns[i].min_width or 8) for i in flexible}
+    spare = max(0, room - fixed - sum(floor.values()))
+    wanted = {i: natural[i] - floor[i] for i in flexible}
+    share = sum(wanted.values()) or 1
+    widths = list(natural)
+    for i in flexible:
+        widths[i] = floor[i] + min(wanted[i], spare * wanted[i] // share)
+    return widths
 
 
 def status_cell(status: str) -> Cell:
@@ -178,7 +220,7 @@ def when(ms: int | None) -> str:
 
 
 def terminal_width() -> int:
-    try:
-        return os.get_terminal_size(sys.stdout.fileno()).columns
-    except (OSError, ValueError, AttributeError):
-        return int(os.environ.get("COLUMNS", "100") or 100)
+    """``COLUMNS`` when set, else the terminal's width (100 when it says 0)."""
+    import shutil
+
+    return shutil.get_terminal_size(fallback=(100, 24)).columns or 100

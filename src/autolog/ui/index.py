@@ -486,6 +486,10 @@ def scan(run_id: str, path: Path, known: Cursor | None) -> rows.Pending | None:
         return None
     identity = f"{info.st_dev}:{info.st_ino}"
     reset = known is None or known.identity != identity or info.st_size < known.offset
+    if not reset and known is not None and not known.exact and info.st_size > known.offset:
+        # its summary took meta.json's last values; resumed (live again), its new metric
+        # lines must count: indexed again from the start
+        reset = (read_meta(path) or {}).get("status") not in ENDED
     cursor = Cursor(run_id, identity, 0, 0, False) if reset or known is None else known
     if not reset and info.st_size == cursor.offset:
         return None
