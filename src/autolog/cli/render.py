@@ -8,7 +8,6 @@ fitted to the window), plain aligned text when the output is piped or redirected
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -95,7 +94,6 @@ def _plain(value: Any) -> str:
 
 
 def _rich_table(table: Table) -> None:
-    from rich import box
     from rich.console import Console
     from rich.table import Table as RichTable
     from rich.text import Text
