@@ -146,8 +146,8 @@ def _http(settings: Any, env: Mapping[str, str], timeout: float
                         "autolog server?", "correct AUTOLOG_HTTP_URL")], None
     version = info.json().get("version", "?")
     session = requests.get(f"{url}/api/v1/session", headers=headers, timeout=timeout)
-    scope = session.json().get("scope") if session.status_code == 200 else None
-    if scope == "read":
+    writes = session.json().get("can_write") if session.status_code == 200 else None
+    if writes is False:
         return [Problem("AUTOLOG_HTTP_TOKEN", "the token may read but not write runs",
                         "a write token: `autolog server token create NAME --scope write`")], None
     return [], f"http: autolog server {version} at {url}, token may write"

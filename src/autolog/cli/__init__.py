@@ -95,10 +95,18 @@ def _dash_values(argv: list[str]) -> list[str]:
     return out
 
 
+#: autolog's own dependencies: missing means a broken install
+CORE = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "pydantic", "rich",
+        "requests", "psutil", "pluggy", "wrapt")
+
+
 def missing_module(exc: ModuleNotFoundError) -> str:
     """What to install for a module that is not there: the extra's ``pip install`` line."""
     name = (exc.name or "").split(".")[0]
     extra = EXTRAS.get(name)
+    if name in CORE:
+        return (f"{name}, one of autolog's own dependencies, is not installed; install it "
+                f"again: pip install 'autolog-ml' {name}")
     if extra is None:
         return f"{exc}; install it with: pip install {name}" if name else str(exc)
     return f"this needs {name}, which is not installed: pip install 'autolog-ml[{extra}]'"
