@@ -11,7 +11,10 @@ Three tables:
    backend is delivering (a steady loop that logs a point every ~50 µs of work for a few
    seconds): it should equal the local journal alone, since delivery happens on other threads;
 3. the trackers' own per-call cost, side by side: ``mlflow.log_metric`` (sqlite, server) and
-   ``wandb.log`` (offline).
+   ``wandb.log`` (offline);
+4. delivery with media: the same burst with a 32x32 image and a 64-bin histogram of 1,000
+   values logged every 1,000 points, for the local journal and the file-writing backends: the
+   points should arrive about as fast as without them (media are a few items among the lines).
 
     python benchmarks/bench_backends.py            # 100,000 points per backend
     python benchmarks/bench_backends.py --quick    # 10,000 points, shorter loops
@@ -43,16 +46,26 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = r"""
 import json, os, statistics, sys, time
 points, seconds = int(sys.argv[1]), float(sys.argv[2])
+media_every = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 import autolog
+if media_every:
+    import numpy as np
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    values = np.random.default_rng(1).normal(size=1000)
 
 def burst(run):
     samples = []
     clock = time.perf_counter_ns
+    media = 0
     for i in range(points):
         t0 = clock()
         run.log_metrics({"loss": i * 0.001}, step=i)
         samples.append(clock() - t0)
-    return samples
+        if media_every and i % media_every == 0:
+            run.log_image("sample", image, step=i)
+            run.log_histogram("weights", values, step=i)
+            media += 2
+    return samples, media
 
 def busy(ns):
     end = time.perf_counter_ns() + ns
@@ -62,10 +75,13 @@ def busy(ns):
 autolog.enable(system_metrics=False)
 with autolog.start_run("warm-up") as run:  # imports the SDK, creates experiment / service
     run.log_metric("x", 1.0)
+    if media_every:  # and what writing media imports (the PNG encoder, the backend's imaging)
+        run.log_image("sample", image, step=0)
+        run.log_histogram("weights", values, step=0)
 autolog.flush(120)
 with autolog.start_run("burst") as run:
     t0 = time.perf_counter()
-    calls = burst(run)
+    calls, media = burst(run)
     logged = time.perf_counter() - t0
 run_end = time.perf_counter()
 delivered = autolog.flush(600)
@@ -80,7 +96,8 @@ with autolog.start_run("steady") as run:
         i += 1
         busy(50_000)
 autolog.flush(600)
-print(json.dumps({"points": points, "logged_s": logged, "delivery_s": delivery,
+steady = steady or [0]  # no steady loop asked for (seconds = 0)
+print(json.dumps({"points": points, "media": media, "logged_s": logged, "delivery_s": delivery,
                   "delivered": delivered, "burst_median_ns": statistics.median(calls),
                   "burst_allin_ns": logged * 1e9 / points,
                   "steady_median_ns": statistics.median(steady),
@@ -140,6 +157,8 @@ else:
 print(json.dumps({"median_ns": statistics.median(samples), "mean_ns": statistics.mean(samples)}))
 """
 
+
+MEDIA_EVERY = 1000
 
 #: the file-writing backends (issue 17): name, what they write
 FILE_BACKENDS = [("tensorboard", "event files"), ("dvclive", "DVCLive files"), ("aim", "Aim repo"),
@@ -203,6 +222,24 @@ def base_env(tmp: Path, name: str) -> dict[str, str]:
     return env
 
 
+def media_table(tmp: Path, points: int, configs: list, without: dict[str, float]) -> None:
+    """Table 4: the burst again, with media every MEDIA_EVERY points."""
+    rows = []
+    for label, backend, extra in configs:
+        env = base_env(tmp, "media-" + label.replace(" ", "_").replace("(", "")
+                       .replace(")", "").replace(",", "+"))
+        env.update(AUTOLOG_BACKEND=backend, **extra)
+        got = run_child(CHILD, [str(points), "0", str(MEDIA_EVERY)], env)
+        rows.append([label, f"{got['media']:,}", f"{got['delivery_s']:.2f}",
+                     f"{got['points'] / got['delivery_s']:,.0f}",
+                     f"{got['delivery_s'] / without[label]:.2f}",
+                     "yes" if got["delivered"] else "NO"])
+    table(f"Delivery with media: the same {points:,} points with a 32x32 image and a 64-bin "
+          f"histogram logged every {MEDIA_EVERY:,} points",
+          ["backend", "media items", "seconds", "points/s", "time vs points alone",
+           "complete"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="10,000 points, short loops")
@@ -232,12 +269,13 @@ def main() -> None:
         configs += [(f"{name} ({kind})", f"local,{name}", {}) for name, kind in FILE_BACKENDS]
         configs = [c for c in configs
                    if c[1] == "local" or all(wanted(b) for b in c[1].split(",")[1:])]
-        rows, cost_rows = [], []
+        rows, cost_rows, delivery_s = [], [], {}
         for label, backend, extra in configs:
             env = base_env(tmp, label.replace(" ", "_").replace("(", "").replace(")", "")
                            .replace(",", "+"))
             env.update(AUTOLOG_BACKEND=backend, **extra)
             got = run_child(CHILD, [str(points), str(seconds)], env)
+            delivery_s[label] = got["delivery_s"]
             rate = got["points"] / got["delivery_s"]
             rows.append([label, f"{got['points']:,}", f"{got['delivery_s']:.2f}",
                          f"{rate:,.0f}", "yes" if got["delivered"] else "NO"])
@@ -252,6 +290,8 @@ def main() -> None:
               "steady = one call every ~50 µs of work while delivery runs)",
               ["backend", "burst median", "burst all-in", "steady median", "steady p99",
                "steady calls"], cost_rows)
+        media_table(tmp, points, [c for c in configs if c[1] == "local"
+                                  or c[1].split(",")[1] in dict(FILE_BACKENDS)], delivery_s)
 
         raw = []
         for label, kind, extra in [("mlflow.log_metric (sqlite)", "mlflow", {}),

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["And", "Compare", "Field", "FilterError", "Node", "Not", "Or", "SortKey", "matches",
-           "parse", "parse_field", "parse_sort"]
+__all__ = ["OPERATORS", "And", "Compare", "Field", "FilterError", "Node", "Not", "Or", "SortKey",
+           "matches", "parse", "parse_field", "parse_sort"]
 
 FIELDS = ("status", "name", "project", "start_time", "end_time", "duration")
 GROUPS = ("params", "metrics", "tags")
@@ -472,7 +472,7 @@ def _one(field: Field, op: str, actual: Any, value: Value, numeric: bool) -> boo
         return False
     if op == "~":
         return str(right).lower() in str(left).lower()
-    return _OPS[op](left, right)
+    return OPERATORS[op](left, right)
 
 
 def _operands(field: Field, actual: Any, value: Value, numeric: bool) -> tuple[Any, Any]:
@@ -498,7 +498,8 @@ def _source_text(value: Value, numeric: bool) -> str:
     return str(value)
 
 
-_OPS = {
+#: comparison operators: on Python values here, and on SQLAlchemy columns in the server's search
+OPERATORS = {
     "=": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
     "<": lambda a, b: a < b,

@@ -103,6 +103,20 @@ def _hparam_text(value: Any) -> str:
     return value.string_value
 
 
+def tensorboard_context(logdir: Path) -> Any:
+    """What TensorBoard's server hands its plugins for ``--logdir logdir``: a multiplexer over
+    every run below it and the data provider the dashboards read."""
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+
+    mux = plugin_event_multiplexer.EventMultiplexer(
+        size_guidance={"tensors": 0, "images": 0})  # every event, not a sample
+    mux.AddRunsFromDirectory(str(logdir))
+    mux.Reload()
+    provider = data_provider.MultiplexerDataProvider(mux, str(logdir))
+    return base_plugin.TBContext(logdir=str(logdir), multiplexer=mux, data_provider=provider)
+
+
 def tensorboard_run_dir(root: Path, run_id: str) -> Path:
     [found] = [p for p in root.rglob(f"*-{run_id[:8]}") if p.is_dir()]
     return found
@@ -209,6 +223,8 @@ def read_clearml(archive: Path) -> Recorded:
     metrics: dict[str, list[tuple[int, float]]] = {}
     for line in lines:
         for event in json.loads(line):
+            if event["type"] != "training_stats_scalar":  # media: debug samples, plots
+                continue
             key = _clearml_key(event["metric"], event["variant"])
             metrics.setdefault(key, []).append((event["iter"], event["value"]))
     props = {k: v["value"] for k, v in task["hyperparams"].get("properties", {}).items()}

@@ -228,3 +228,19 @@ def test_the_same_run_reads_back_equal(destination: Destination, tmp_path: Path)
     if destination.backend == "local":
         labels = autolog.get_run(run.id).artifact_path("meta/labels.json")
         assert json.loads(labels.read_text()) == {"classes": ["cat", "dog"]}
+
+
+def test_every_media_kind_is_delivered_without_a_failure(destination: Destination,
+                                                         tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture):
+    """Each backend takes every media kind (an image file in WebP included) at once: no retry,
+    no log line, and the points around them arrive as they do without media (what each backend
+    makes of the media is tested in its own module)."""
+    pytest.importorskip("PIL")
+    from .media_items import log_every_kind
+
+    with caplog.at_level("WARNING", logger="autolog"):
+        run = log_every_kind(destination.backend, tmp_path)  # flushes: every backend complete
+    assert [r.getMessage() for r in caplog.records if r.name == "autolog"] == []
+    got, want = destination.read(run).metrics, _read_local(run).metrics
+    assert {key: got.get(key) for key in want} == want  # W&B's reader sees media keys too

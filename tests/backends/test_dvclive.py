@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from autolog.backends.dvclive import yaml_scalar
 from autolog.cli import main as cli_main
 
 from .file_readers import dvc_show, read_dvclive, same_points
+from .media_items import PR, ROC, SCATTER, local_bytes, log_every_kind
 
 
 @pytest.fixture
@@ -96,3 +98,51 @@ def test_param_values_read_back_by_yaml(value: object):
     line = f"key: {yaml_scalar(value)}\n"
     assert yaml.safe_load(line) == {"key": value}  # YAML 1.1 (PyYAML)
     assert dict(ruamel.YAML(typ="safe").load(line)) == {"key": value}  # YAML 1.2 (DVC's)
+
+
+def test_dvc_shows_images_and_evaluation_plots_as_dvclives(dvc_repo: Path, tmp_path: Path):
+    """Images under plots/images, plots and histograms as log_sklearn_plot / log_plot write
+    them: read by ``Repo.plots.show()`` and rendered by ``dvc plots show --json`` (images, vega
+    specs)."""
+    pytest.importorskip("PIL")
+    run = log_every_kind("local,dvclive", tmp_path)
+    out = "dvclive/plots"
+
+    shown = dvc_show(dvc_repo)["plots"]["workspace"]
+    sources = shown["sources"]["data"]
+    images = {name: source["data"] for name, source in sources.items()
+              if name.startswith(f"{out}/images/")}
+    assert set(images) == {f"{out}/images/samples/0.png", f"{out}/images/samples/1.png",
+                           f"{out}/images/samples/1-1.png", f"{out}/images/file/0.png"}
+    assert [images[f"{out}/images/samples/{n}.png"] for n in ("0", "1", "1-1")] == \
+        local_bytes(run, "samples")
+    assert images[f"{out}/images/file/0.png"].startswith(b"\x89PNG")  # WebP: converted
+    matrix = sources[f"{out}/sklearn/training_confusion_matrix.json"]["data"]
+    assert Counter((r["actual"], r["predicted"]) for r in matrix) == {
+        ("cat", "cat"): 5, ("cat", "dog"): 1, ("dog", "cat"): 2, ("dog", "dog"): 7}
+    roc = sources[f"{out}/sklearn/training_roc_curve.json"]["data"]["roc"]
+    assert [(p["fpr"], p["tpr"]) for p in roc] == list(zip(ROC["fpr"], ROC["tpr"], strict=True))
+    pr = sources[f"{out}/sklearn/training_precision_recall_curve.json"]["data"]
+    assert [p["precision"] for p in pr["precision_recall"]] == PR["precision"]
+    scatter = sources[f"{out}/custom/training_predicted_vs_true.json"]["data"]
+    assert scatter == [{"true": t, "predicted": p} for t, p in
+                       zip(SCATTER["true"], SCATTER["predicted"], strict=True)]
+    binned = sources[f"{out}/custom/binned.json"]["data"]  # a histogram: a row per bin
+    assert [(r["left"], r["right"], r["count"]) for r in binned] == \
+        [(-1.0, 0.0, 3), (0.0, 0.5, 0), (0.5, 2.0, 5)]
+    assert [r["value"] for r in binned] == [-0.5, 0.25, 1.25]
+    [definitions] = shown["definitions"]["data"].values()
+    configs = definitions["data"]
+    assert configs[f"{out}/sklearn/training_confusion_matrix.json"]["template"] == "confusion"
+    assert configs[f"{out}/custom/training_predicted_vs_true.json"]["template"] == "scatter"
+    assert configs[f"{out}/custom/weights.json"]["template"] == "linear"
+
+    rendered = json.loads(subprocess.run(
+        [sys.executable, "-m", "dvc", "plots", "show", "--json"], cwd=dvc_repo, check=True,
+        capture_output=True, text=True).stdout)["data"]
+    kinds = {name: [r["type"] for r in renders] for name, renders in rendered.items()}
+    assert kinds[f"{out}/images/samples/1-1.png"] == ["image"]
+    assert kinds[f"{out}/sklearn/training_confusion_matrix.json"] == ["vega"]
+    assert kinds[f"{out}/sklearn/training_roc_curve.json"] == ["vega"]
+    assert kinds[f"{out}/custom/weights.json"] == ["vega"]
+    assert not any(name.startswith(f"{out}/media") for name in rendered)  # nothing else

@@ -20,8 +20,10 @@ from .file_readers import (
     read_tensorboard,
     same_points,
     tensorboard_accumulator,
+    tensorboard_context,
     tensorboard_run_dir,
 )
+from .media_items import TEXT, local_bytes, log_every_kind
 
 pytest.importorskip("tensorboard")
 
@@ -30,15 +32,9 @@ def hparams_table(logdir: Path) -> dict[str, dict]:
     """Session groups as TensorBoard's HParams dashboard requests them."""
     from google.protobuf import json_format
     from tensorboard import context
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-    from tensorboard.plugins import base_plugin
     from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
 
-    mux = plugin_event_multiplexer.EventMultiplexer()
-    mux.AddRunsFromDirectory(str(logdir))
-    mux.Reload()
-    provider = data_provider.MultiplexerDataProvider(mux, str(logdir))
-    tb = base_plugin.TBContext(logdir=str(logdir), multiplexer=mux, data_provider=provider)
+    tb = tensorboard_context(logdir)
     request = api_pb2.ListSessionGroupsRequest(
         allowed_statuses=[api_pb2.STATUS_SUCCESS, api_pb2.STATUS_FAILURE,
                           api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_RUNNING],
@@ -137,6 +133,9 @@ def test_sync_writes_what_live_delivery_writes(tmp_path: Path, monkeypatch: pyte
         for step in range(500):
             run.log_metrics({"loss": 1 / (step + 1), "acc": step / 500}, step=step)
         run.log_text_artifact("summary", "model_summary.txt")
+        run.log_image("samples", [[0, 255], [255, 0]], step=3)
+        run.log_histogram("weights", [0.1, 0.2, 0.2, 0.9], step=3, bins=3)
+        run.log_table("predictions", [[1, "a"]], columns=["x", "y"])
         with autolog.start_run("child") as child:
             child.log_metric("x", 2.0, step=1)
     assert autolog.flush(60)
@@ -162,3 +161,86 @@ def _events(run_dir: Path) -> list[tuple]:
         out += [e.SerializeToString() for e in
                 event_file_loader.LegacyEventFileLoader(str(path)).Load()]
     return sorted(out)
+
+
+# TensorBoard's plugins import its vendored bleach, whose html5lib warns when imported
+@pytest.mark.filterwarnings("ignore:html5lib's sanitizer is deprecated:DeprecationWarning")
+def test_media_in_tensorboards_dashboards(tensorboard_dir: Path, tmp_path: Path):
+    """Images, histograms (and the distributions made from them), texts, tables and plots, read
+    with TensorBoard's data provider and its histogram and distribution plugins."""
+    pytest.importorskip("PIL")
+    from tensorboard import context
+    from tensorboard.plugins.distribution import distributions_plugin
+    from tensorboard.plugins.histogram import histograms_plugin
+
+    run = log_every_kind("local,tensorboard", tmp_path)
+    logdir = tensorboard_run_dir(tensorboard_dir, run.id)
+    tb = tensorboard_context(logdir.parent)
+    ctx, name = context.RequestContext(), logdir.name
+    provider = tb.data_provider
+
+    images = provider.read_blob_sequences(ctx, experiment_id="", plugin_name="images",
+                                          downsample=100)[name]
+    def blobs(tag: str) -> list[tuple[int, bytes]]:
+        return [(datum.step, provider.read_blob(ctx, blob_key=datum.values[2].blob_key))
+                for datum in images[tag]]
+
+    samples = blobs("samples") + blobs("samples/1")  # TensorBoard keeps one image a step
+    assert [step for step, _ in samples] == [0, 1, 1]
+    assert [blob for _, blob in samples] == local_bytes(run, "samples")
+    [(_, webp)] = blobs("file")
+    assert webp.startswith(b"\x89PNG")  # converted: TensorBoard shows no WebP
+    assert blobs("training_confusion_matrix") == [(0, local_bytes(run,
+                                                                 "training_confusion_matrix")[0])]
+
+    plugin = histograms_plugin.HistogramsPlugin(tb)
+    body, _ = plugin.histograms_impl(ctx, "weights", name, experiment="")
+    [(wall_time, step, buckets)] = body
+    assert step == 2 and [b[2] for b in buckets] == [25, 25, 25, 26]
+    assert [b[0] for b in buckets] == [0, 0.25, 0.5, 0.75] and buckets[-1][1] == 1
+    local = autolog.get_run(run.id).media_for("weights")[0]
+    assert wall_time == local.timestamp / 1000
+    body, _ = plugin.histograms_impl(ctx, "binned", name, experiment="")
+    assert body[0][2] == [[-1.0, 0.0, 3.0], [0.0, 0.5, 0.0], [0.5, 2.0, 5.0]]  # exact edges
+    spread, _ = distributions_plugin.DistributionsPlugin(tb).distributions_impl(
+        ctx, "weights", name, experiment="")
+    assert spread[0][1] == 2 and len(spread[0][2]) == 9  # the nine basis points of a spread
+
+    texts = {tag: [(d.step, d.numpy.item().decode()) for d in series] for tag, series in
+             provider.read_tensors(ctx, experiment_id="", plugin_name="text",
+                                   downsample=100)[name].items()}
+    assert texts["generated"] == [(3, TEXT)]
+    [(step, table)] = texts["predictions"]
+    assert step == 0
+    assert table.splitlines() == ["| x | y |", "| --- | --- |", "| 1 | a\\|b |", "| 2 | c |"]
+    [(_, matrix)] = texts["training_confusion_matrix/data"]
+    assert "| cat | 5 | 1 |" in matrix and "| dog | 2 | 7 |" in matrix
+    [(_, roc)] = texts["training_roc_curve/data"]
+    assert roc.startswith("roc_curve, auc 0.875") and "| 0.5 | 1.0 | 0.4 |" in roc
+
+
+def test_media_are_written_once_when_delivery_is_retried(tensorboard_dir: Path, store: Path,
+                                                         tmp_path: Path):
+    pytest.importorskip("PIL")
+    run = log_every_kind("local", tmp_path)
+
+    class FailsAfterMedia(TensorBoardBackend):
+        failures = 1
+
+        def log_media(self, ref, media):
+            super().log_media(ref, media)
+            if FailsAfterMedia.failures:
+                FailsAfterMedia.failures -= 1
+                raise OSError("killed after writing")
+
+    with pytest.raises(OSError):
+        delivery.deliver(FailsAfterMedia(autolog.api.get_settings()), run.path)
+    assert delivery.deliver(make_backend("tensorboard"), run.path)  # another process
+    run_dir = tensorboard_run_dir(tensorboard_dir, run.id)
+    from tensorboard.backend.event_processing import event_file_loader
+
+    tags = [(value.tag, event.step) for path in sorted(run_dir.glob("events.out.tfevents.*"))
+            for event in event_file_loader.LegacyEventFileLoader(str(path)).Load()
+            for value in event.summary.value]
+    assert sorted(t for t in tags if t[0].startswith(("samples", "weights"))) == \
+        [("samples", 0), ("samples", 1), ("samples/1", 1), ("weights", 2)]

@@ -18,7 +18,7 @@ from ..journal.reader import start_record
 from .base import BackendUnavailable, RunRef
 
 __all__ = ["append_once", "import_sdk", "lineage", "missing_sdk", "run_dirname", "safe_name",
-           "write_atomic"]
+           "write_atomic", "write_bytes_atomic"]
 
 _UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]+')
 
@@ -92,3 +92,9 @@ def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` at once (its directory made if need be)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, text)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` at once (its directory made if need be)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, data)

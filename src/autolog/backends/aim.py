@@ -12,11 +12,17 @@
   of the latest ``epoch`` point at or before its step;
 - autolog's ``system/...`` metrics are tracked under Aim's own system names
   (``__system__cpu``, ``__system__gpu`` with context ``{"gpu": 0}``...), so Aim's system
-  charts show them; readings Aim has no name for keep theirs behind ``__system__``.
+  charts show them; readings Aim has no name for keep theirs behind ``__system__``;
+- media are sequences tracked at their step and time: images as lists of ``aim.Image`` (every
+  image logged under the key at that step), histograms as ``aim.Distribution`` (on even bins,
+  at most 512: Aim keeps a range and counts), texts as ``aim.Text``, tables as ``aim.Text``
+  holding a markdown table (the first 1,000 rows), evaluation plots as their drawing (an image
+  whose caption carries the AUC) and their data as ``aim.Text`` under ``<key>/data``.
 
 Aim keeps one value per (metric, context, step): a resent batch overwrites the same points,
-so a retried or resumed delivery never doubles one. The other side of that: a key logged twice
-at one step keeps its last value in Aim.
+so a retried or resumed delivery never doubles one (nor a media item: the images of a step are
+tracked again as the whole list, read from the local store). The other side of that: a key
+logged twice at one step keeps its last value in Aim (images excepted).
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from ..hookspecs import hookimpl
+from . import _media
 from ._files import import_sdk
-from .base import Backend, Batch, Metric, RunRef
+from .base import Backend, Batch, Media, Metric, RunRef
 
 __all__ = ["AimBackend", "aim_metric"]
 
@@ -123,6 +130,21 @@ class AimBackend(Backend):
         else:  # pragma: no cover - an Aim without the private call: delivery time instead
             aim_run.track(m.value, name=name, step=m.step, epoch=epoch, context=context)
 
+    def log_media(self, run: RunRef, media: Media) -> None:
+        if _media.gone(run, media, "Aim"):
+            return
+        aim_run = self._run(run)
+        track = getattr(aim_run._tracker, "_track", None)
+        for name, value in _media_values(import_sdk("aim", "aim", "aim"), media):
+            try:
+                if track is not None:
+                    track(value, media.timestamp / 1000, name, media.step, None, context={})
+                else:  # pragma: no cover - an Aim without the private call
+                    aim_run.track(value, name=name, step=media.step)
+            except ValueError as exc:  # the name already holds another type (a metric...)
+                log.warning("autolog: %s %r of run %s not sent to Aim: %s", media.kind,
+                            media.key, run.id, exc)
+
     def end_run(self, run: RunRef, status: str, end_time: int) -> None:
         aim_run = self._run(run)
         info = dict(aim_run.get("autolog") or {})
@@ -138,6 +160,43 @@ class AimBackend(Backend):
                 self._runs.pop(run_id).close()
             except Exception as exc:
                 log.warning("autolog: closing Aim run %s failed: %s", run_id, exc)
+
+
+def _media_values(aim: Any, media: Media) -> list[tuple[str, Any]]:
+    """The Aim objects of one media item, by sequence name."""
+    key = media.key
+    if media.kind == "image":
+        return [(key, [_image(aim, path) for path in _media.same_step(media)])]
+    if media.kind == "histogram":
+        data = _media.load(media)
+        if not data["counts"]:  # only NaN or infinite values: nothing to draw
+            return []
+        counts, low, high = _media.even_bins(data["counts"], data["edges"])
+        return [(key, aim.Distribution(hist=counts, bin_range=(low, high)))]
+    if media.kind == "text":
+        return [(key, aim.Text(media.path.read_text(encoding="utf-8")))]
+    if media.kind == "table":
+        total = media.meta.get("total_rows")
+        return [(key, aim.Text(_media.markdown_table(*_media.table_of(media), total)))]
+    if media.kind == "plot":
+        caption = _media.plot_caption(media)
+        values = [(f"{key}/data", aim.Text(
+            f"{caption}\n\n{_media.markdown_table(*_media.table_of(media))}"))]
+        if media.image is not None and media.image.exists():
+            values.insert(0, (key, [_image(aim, media.image, caption)]))
+        return values
+    return []
+
+
+def _image(aim: Any, path: Path, caption: str = "") -> Any:
+    """``aim.Image`` of an image file (Aim encodes images again: as PNG, which keeps the pixels,
+    rather than in a lossy format like JPEG or WebP at Aim's quality 90; a GIF stays one, for
+    its frames)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        fmt = "gif" if image.format == "GIF" else "png"
+        return aim.Image(image, caption=caption, format=fmt)
 
 
 def _epochs(batch: Batch, last: list[int] | None) -> list[tuple[int, int]]:

@@ -16,6 +16,14 @@ mode (``Task.set_offline(True)``) produces, ``<AUTOLOG_CLEARML_DIR>/offline-<run
   ``system/...`` readings go under ClearML's monitoring titles ``:monitor:machine`` and
   ``:monitor:gpu``, so its resource charts show them;
 - models: ``offline_output_models`` (ClearML output models), files zipped under ``data/``;
+- media, at their step (``iter``) and time, named like scalars (``a/b/img``: title ``a/b``,
+  series ``img``): images as debug samples (``training_debug_image`` events, the file under
+  ``data/.../metrics/<title>/<series>/``, which the import uploads), histograms as bar-chart
+  plots and tables as table plots (the Plotly JSON of ``Logger.report_histogram`` /
+  ``report_table``; a table's first 1,000 rows), texts as console lines (``log.jsonl``, what
+  ``Logger.report_text`` writes), evaluation plots as their drawing (a debug sample) and a plot
+  (a confusion matrix as ``report_confusion_matrix``'s heat map, curves and scatters as
+  ``report_scatter2d``'s);
 - the zip is (re)written when the run ends; the folder is importable before that.
 
 Written here rather than through ``Task.init``: ClearML's offline mode has one task per process
@@ -29,6 +37,7 @@ which is what an import sends to the server.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -37,14 +46,20 @@ from pathlib import Path
 from typing import Any
 
 from ..hookspecs import hookimpl
+from . import _media
 from ._files import append_once, safe_name, write_atomic
-from .base import Backend, Batch, RunRef
+from .base import Backend, Batch, Media, RunRef
 
 __all__ = ["ClearmlBackend", "scalar_name"]
 
 SYSTEM_PREFIX = "system/"
 PARAMS_SECTION = "General"
 PROPERTIES = "properties"
+#: evaluation plot -> (x field, y field, x title, y title, Plotly mode) of its scatter
+CURVES = {"roc_curve": ("fpr", "tpr", "False Positive Rate", "True Positive Rate", "lines"),
+          "precision_recall_curve": ("recall", "precision", "Recall", "Precision", "lines"),
+          "predicted_vs_true": ("true", "predicted", "True", "Predicted", "markers"),
+          "residuals": ("predicted", "residual", "Predicted", "Residual", "markers")}
 FRAMEWORKS = {"sklearn": "ScikitLearn", "xgboost": "XGBoost", "keras": "Keras",
               "lightning": "PyTorch", "transformers": "PyTorch", "pickle": "Custom"}
 
@@ -149,6 +164,51 @@ class ClearmlBackend(Backend):
         task["offline_output_models"] = models
         self._save(run, task)
 
+    # -- media ---------------------------------------------------------------------------------
+
+    def log_media(self, run: RunRef, media: Media) -> None:
+        """Events appended once to ``metrics.jsonl`` / ``log.jsonl`` (cut back to the
+        acknowledged size on a retry, like scalars); sample files written whole."""
+        if _media.gone(run, media, "ClearML"):
+            return
+        if media.kind == "text":
+            self._log_text(run, media)
+            return
+        title, series = scalar_name(media.key)
+        base = {"timestamp": media.timestamp, "task": task_id(run), "iter": media.step,
+                "metric": title, "variant": series}
+        events = []
+        image = media.path if media.kind == "image" else media.image
+        if media.kind in ("image", "plot") and image is not None and image.exists():
+            events.append(self._debug_image(run, base, image))
+        figure = _figure(media, title, series)
+        if figure is not None:
+            events.append({**base, "type": "plot", "plot_str": json.dumps(figure)})
+        if media.kind not in ("image", "histogram", "table", "plot"):
+            super().log_media(run, media)  # a later kind: its files, as artifacts
+        if events:
+            self._append(run, "metrics.jsonl", events)
+
+    def _debug_image(self, run: RunRef, base: dict[str, Any], image: Path) -> dict[str, Any]:
+        """A debug sample: the file where the offline mode keeps it, and its event."""
+        data = self.folder(run) / "data"
+        target = (self._data_dir(run) / "metrics" / _folder(base["metric"])
+                  / _folder(base["variant"]) / image.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(image, target)
+        return {**base, "type": "training_debug_image",
+                "key": target.relative_to(data).as_posix(), "url": str(target)}
+
+    def _log_text(self, run: RunRef, media: Media) -> None:
+        text = media.path.read_text(encoding="utf-8")
+        self._append(run, "log.jsonl", [{
+            "task": task_id(run), "timestamp": media.timestamp, "level": "info",
+            "worker": "autolog", "msg": f"{media.key} (step {media.step}):\n{text}"}])
+
+    def _append(self, run: RunRef, name: str, events: list[dict[str, Any]]) -> None:
+        line = (json.dumps(events) + "\n").encode("utf-8")
+        append_once(self.folder(run) / name, line, run.state.setdefault("files", {}), name)
+
     def _data_dir(self, run: RunRef) -> Path:
         """Where ClearML's offline mode keeps a task's files."""
         return (self.folder(run) / "data" / safe_name(run.project)
@@ -178,6 +238,70 @@ def _section(section: str, values: dict[str, Any]) -> dict[str, dict[str, str]]:
             entry.update(type=type(value).__name__, description="")
         out[key] = entry
     return out
+
+
+def _folder(name: str) -> str:
+    """A title or series as one folder name (ClearML writes ``/`` as ``.slash.``)."""
+    return safe_name(name.replace("/", ".slash."), 250)
+
+
+def _figure(media: Media, title: str, series: str) -> dict[str, Any] | None:
+    """The Plotly figure ClearML's own reporting call would make of the item, or None."""
+    if media.kind == "histogram":
+        data = _media.load(media)
+        return _histogram(data["counts"], data["edges"], title, series) if data["counts"] \
+            else None
+    if media.kind == "table":
+        columns, rows = _media.table_of(media)
+        return _table(columns, rows[:_media.MAX_TABLE_ROWS], title, series)
+    if media.kind == "plot":
+        data = _media.load(media)
+        plot = data.pop("plot")
+        if plot == "confusion_matrix":
+            return _heatmap(data["labels"], data["matrix"], title, series)
+        if plot in CURVES:
+            return _scatter(plot, data, title, series, _media.plot_caption(media))
+    return None
+
+
+def _histogram(counts: list[float], edges: list[float], title: str,
+               series: str) -> dict[str, Any]:
+    """``report_histogram``'s bar chart, a bar per bin at its centre and of its width."""
+    bins = list(itertools.pairwise(edges))
+    bars = {"type": "bar", "name": series, "y": counts,
+            "x": [(a + b) / 2 for a, b in bins], "width": [b - a for a, b in bins]}
+    return {"data": [bars], "layout": {"title": title, "xaxis": {"title": "value"},
+                                       "yaxis": {"title": "count"}, "barmode": "group",
+                                       "bargap": 0, "bargroupgap": 0}}
+
+
+def _table(columns: list[str], rows: list[list[Any]], title: str,
+           series: str) -> dict[str, Any]:
+    """``report_table``'s table (cells by column)."""
+    cells = [[row[i] if i < len(row) else None for row in rows] for i in range(len(columns))]
+    return {"data": [{"type": "table", "header": {"values": columns, "align": "left"},
+                      "cells": {"values": cells, "align": "left"}}],
+            "layout": {"title.text": title, "title": series}}
+
+
+def _heatmap(labels: list[Any], matrix: list[list[Any]], title: str,
+             series: str) -> dict[str, Any]:
+    """``report_confusion_matrix``'s heat map: true labels down, predicted across."""
+    names = [str(label) for label in labels]
+    return {"data": [{"type": "heatmap", "x": names, "y": names, "z": matrix}],
+            "layout": {"showlegend": True, "title": title, "name": series,
+                       "xaxis": {"title": "Predicted"},
+                       "yaxis": {"title": "True", "autorange": "reversed"}}}
+
+
+def _scatter(plot: str, data: dict[str, Any], title: str, series: str,
+             caption: str) -> dict[str, Any]:
+    """``report_scatter2d``'s figure: a curve's line, or a scatter's markers."""
+    x, y, xtitle, ytitle, mode = CURVES[plot]
+    trace = {"type": "scatter", "name": series, "mode": mode, "x": data[x], "y": data[y]}
+    return {"data": [trace], "layout": {"title": f"{title}<br><sup>{caption}</sup>",
+                                        "xaxis": {"title": xtitle}, "yaxis": {"title": ytitle},
+                                        "name": series}}
 
 
 def _text(value: Any) -> str:

@@ -14,6 +14,12 @@ experiment. The mapping:
   timestamp);
 - artifacts: assets, files at their path under the run (``plots/a.png``); models: Comet models
   (``log_model``) named as in autolog;
+- media at their step: images with ``log_image`` (named by key), histograms with
+  ``log_histogram_3d`` (re-binned into Comet's own fixed bins: each bin's count at its centre),
+  tables with ``log_table`` (``<key>/<step>.csv``), texts with ``log_text`` (the key in its
+  metadata), evaluation plots as their drawing (``log_image``) and their data: a confusion matrix
+  with ``log_confusion_matrix``, ROC and precision-recall curves with ``log_curve``, the
+  regression scatters as tables;
 - a later delivery of the same run (``autolog sync`` after the process ended before the run
   did) is an ``ExistingOfflineExperiment`` with the same key: Comet names its archive
   ``<run id>-<suffix>.zip`` and appends it to the experiment when uploaded after the first.
@@ -32,6 +38,7 @@ hook back after.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import sys
@@ -41,8 +48,9 @@ from types import ModuleType
 from typing import Any
 
 from ..hookspecs import hookimpl
+from . import _media
 from ._files import import_sdk
-from .base import Backend, Batch, RunRef
+from .base import Backend, Batch, Media, RunRef
 
 __all__ = ["CometBackend"]
 
@@ -53,6 +61,9 @@ QUIET = dict(log_code=False, log_graph=False, auto_param_logging=False,
              auto_metric_logging=False, parse_args=False, auto_output_logging=False,
              log_env_details=False, log_git_metadata=False, log_git_patch=False,
              log_env_gpu=False, log_env_host=False, log_env_cpu=False, display_summary_level=0)
+
+#: evaluation plot -> the data's (x, y) of its Comet curve
+CURVES = {"roc_curve": ("fpr", "tpr"), "precision_recall_curve": ("recall", "precision")}
 
 _import_lock = threading.Lock()
 
@@ -81,6 +92,8 @@ class CometBackend(Backend):
         self._experiments: dict[str, Any] = {}  # autolog run id -> open OfflineExperiment
         #: autolog run id -> (journal range, points logged) of a batch that failed midway
         self._sent: dict[str, tuple[tuple[int, int], int]] = {}
+        #: autolog run id -> (media file, calls made) of a media item that failed midway
+        self._media_sent: dict[str, tuple[str, int]] = {}
 
     def cursor_key(self) -> str:
         where = os.path.abspath(os.environ.get("COMET_OFFLINE_DIRECTORY") or ".cometml-runs")
@@ -152,6 +165,61 @@ class CometBackend(Backend):
     def log_model(self, run: RunRef, local_path: Path, name: str, spec: dict[str, Any]) -> None:
         experiment = self._experiment(run)
         experiment.log_model(name, str(local_path), metadata=spec)
+
+    def log_media(self, run: RunRef, media: Media) -> None:
+        """One or two Comet calls per item; a retry after a failure midway makes only the
+        calls not made yet (within the process, as for metrics)."""
+        if _media.gone(run, media, "Comet"):
+            return
+        if media.kind not in ("image", "histogram", "table", "text", "plot"):
+            super().log_media(run, media)  # a later kind: its files, as assets
+            return
+        calls = _media_calls(import_comet(), self._experiment(run), media)
+        name, made = self._media_sent.get(run.id, ("", 0))
+        for i in range(made if name == media.name else 0, len(calls)):
+            calls[i]()
+            self._media_sent[run.id] = (media.name, i + 1)
+        self._media_sent.pop(run.id, None)
+
+
+def _media_calls(comet: ModuleType, experiment: Any, media: Media) -> list[Any]:
+    """The Comet calls that record one media item, in order, each without arguments."""
+    key, step = media.key, media.step
+    name = "/".join(Path(media.name).with_suffix("").parts[2:])  # <key>/<step>: media/<kind>/...
+    if media.kind == "image":
+        return [lambda: experiment.log_image(str(media.path), name=key, step=step)]
+    if media.kind == "text":
+        text = media.path.read_text(encoding="utf-8")
+        return [lambda: experiment.log_text(text, step=step, metadata={"key": key})]
+    if media.kind == "histogram":
+        return _histogram_calls(comet, experiment, media)
+    calls = []
+    if media.kind == "plot" and media.image is not None and media.image.exists():
+        image = str(media.image)
+        calls.append(lambda: experiment.log_image(image, name=key, step=step))
+    data = _media.load(media)
+    plot = data.pop("plot", None)
+    if plot == "confusion_matrix":
+        calls.append(lambda: experiment.log_confusion_matrix(
+            matrix=data["matrix"], labels=[str(label) for label in data["labels"]], title=key,
+            file_name=f"{name}.json", step=step))
+    elif plot in CURVES:
+        x, y = CURVES[plot]
+        calls.append(lambda: experiment.log_curve(key, data[x], data[y], step=step))
+    else:
+        columns, rows = _media.table_of(media)
+        calls.append(lambda: experiment.log_table(f"{name}.csv", rows, headers=columns))
+    return calls
+
+
+def _histogram_calls(comet: ModuleType, experiment: Any, media: Media) -> list[Any]:
+    data = _media.load(media)
+    if not data["counts"]:  # only NaN or infinite values: nothing to draw
+        return []
+    edges = data["edges"]
+    histogram = comet.Histogram()
+    histogram.add([(a + b) / 2 for a, b in itertools.pairwise(edges)], data["counts"])
+    return [lambda: experiment.log_histogram_3d(histogram, name=media.key, step=media.step)]
 
 
 @hookimpl

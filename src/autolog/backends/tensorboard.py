@@ -12,7 +12,13 @@
   holding its spec;
 - params and the run's status go to the HParams plugin (a session start and end info written
   when the run ends, with every param), so the HParams table and parallel coordinates list the
-  run with the last value of each metric.
+  run with the last value of each metric;
+- media at their step and time: images as image summaries (PNG, JPEG, GIF and BMP as they are,
+  other formats converted to PNG), histograms as histogram summaries of the ``histograms`` plugin
+  (``[left, right, count]`` rows: the exact edges and counts, which the Distributions dashboard
+  reads too), texts as text summaries, tables as text summaries holding a markdown table (the
+  first 1,000 rows), evaluation plots as their drawing (an image summary) and their data as a
+  markdown table ``<key>/data``.
 
 The events are built with TensorBoard's own protocol buffers (``tensorboard.compat.proto``, no
 TensorFlow) and framed as TFRecords with the ``crc32c`` C extension; the package is imported on
@@ -36,14 +42,17 @@ from pathlib import Path
 from typing import Any
 
 from ..hookspecs import hookimpl
+from . import _media
 from ._files import append_once, import_sdk, lineage, missing_sdk, run_dirname, safe_name
-from .base import Backend, Batch, RunRef
+from .base import Backend, Batch, Media, RunRef
 
 __all__ = ["TensorBoardBackend"]
 
 TEXT_SUFFIXES = (".txt", ".md")
 MAX_TEXT = 64 * 1024  # a text artifact larger than this is not copied into the event file
 MAX_HPARAM = 1024  # characters of a param value kept for the HParams table
+#: formats TensorBoard's image dashboard serves (its ``img_mime_type_detector``)
+SHOWN_FORMATS = {"png", "jpeg", "jpg", "gif", "bmp"}
 STATUS = {"FINISHED": "STATUS_SUCCESS", "FAILED": "STATUS_FAILURE", "KILLED": "STATUS_UNKNOWN",
           "CRASHED": "STATUS_FAILURE"}
 
@@ -57,8 +66,10 @@ class _Protos:
         sdk = import_sdk("tensorboard.compat.proto.event_pb2", "tensorboard", "tensorboard")
         from google.protobuf import struct_pb2
         from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+        from tensorboard.plugins.histogram import metadata as histogram_metadata
         from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
         from tensorboard.plugins.hparams import metadata as hparams_metadata
+        from tensorboard.plugins.image import metadata as image_metadata
         from tensorboard.plugins.text import metadata as text_metadata
 
         try:
@@ -70,6 +81,8 @@ class _Protos:
         self.scalar_shape = tensor_shape_pb2.TensorShapeProto()
         self.struct, self.api, self.plugin_data = struct_pb2, api_pb2, plugin_data_pb2
         self.hparams_metadata, self.text_metadata = hparams_metadata, text_metadata
+        self.histogram_metadata, self.image_metadata = histogram_metadata, image_metadata
+        self.shape = tensor_shape_pb2.TensorShapeProto
         self.crc32c = crc32c
         scalars = summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
         self.scalar_metadata = summary_pb2.SummaryMetadata(plugin_data=scalars)
@@ -98,6 +111,34 @@ class _Protos:
                                          string_val=[text.encode("utf-8")],
                                          tensor_shape=self.scalar_shape)
         metadata = self.text_metadata.create_summary_metadata(display_name=tag, description="")
+        value_pb = self.summary.Summary.Value(tag=tag, tensor=tensor, metadata=metadata)
+        return self.Event(wall_time=wall_time, step=step,
+                          summary=self.summary.Summary(value=[value_pb]))
+
+    def image(self, tag: str, data: bytes, width: int, height: int, step: int,
+              wall_time: float) -> Any:
+        """The image plugin's tensor: width, height, then the encoded image."""
+        tensor = self.tensor.TensorProto(dtype=self.types.DT_STRING,
+                                         string_val=[b"%d" % width, b"%d" % height, data],
+                                         tensor_shape=self._dims(3))
+        metadata = self.image_metadata.create_summary_metadata(display_name=tag, description="")
+        return self._event(tag, tensor, metadata, step, wall_time)
+
+    def histogram(self, tag: str, counts: list[float], edges: list[float], step: int,
+                  wall_time: float) -> Any:
+        """The histograms plugin's tensor: one ``[left, right, count]`` row per bin, float64."""
+        rows = [(edges[i], edges[i + 1], float(c)) for i, c in enumerate(counts)]
+        content = struct.pack(f"<{3 * len(rows)}d", *(x for row in rows for x in row))
+        tensor = self.tensor.TensorProto(dtype=self.types.DT_DOUBLE, tensor_content=content,
+                                         tensor_shape=self._dims(len(rows), 3))
+        metadata = self.histogram_metadata.create_summary_metadata(display_name=tag,
+                                                                   description="")
+        return self._event(tag, tensor, metadata, step, wall_time)
+
+    def _dims(self, *sizes: int) -> Any:
+        return self.shape(dim=[self.shape.Dim(size=size) for size in sizes])
+
+    def _event(self, tag: str, tensor: Any, metadata: Any, step: int, wall_time: float) -> Any:
         value_pb = self.summary.Summary.Value(tag=tag, tensor=tensor, metadata=metadata)
         return self.Event(wall_time=wall_time, step=step,
                           summary=self.summary.Summary(value=[value_pb]))
@@ -205,6 +246,38 @@ class TensorBoardBackend(Backend):
         text = f"| | |\n| --- | --- |\n{rows}"
         self._write(run, [self.pb.text(f"models/{name}", text, run.start_time / 1000)])
 
+    def log_media(self, run: RunRef, media: Media) -> None:
+        if _media.gone(run, media, "TensorBoard"):
+            return
+        if media.kind not in ("image", "histogram", "text", "table", "plot"):
+            super().log_media(run, media)  # a later kind: its files, as artifacts
+            return
+        self._write(run, self._media_events(media))
+
+    def _media_events(self, media: Media) -> list[Any]:
+        # TensorBoard shows one summary per tag and step: an item logged again at its step
+        # (the local store's 3-1.png) is the tag <key>/<n>
+        n = _media.repeat(media)
+        pb, key, step, wall = self.pb, f"{media.key}/{n}" if n else media.key, media.step, \
+            media.timestamp / 1000
+        if media.kind in ("image", "plot"):
+            path, meta = ((media.path, media.meta) if media.kind == "image" else
+                          (media.image, {"format": "png"}))
+            image = None if path is None or not path.exists() else _image(path, meta)
+            events = [] if image is None else [pb.image(key, *image, step, wall)]
+            if media.kind == "plot":
+                table = _media.markdown_table(*_media.table_of(media))
+                events.append(pb.text(f"{key}/data", f"{_media.plot_caption(media)}\n\n{table}",
+                                      wall, step))
+            return events
+        if media.kind == "histogram":
+            data = _media.load(media)
+            return [pb.histogram(key, data["counts"], data["edges"], step, wall)]
+        if media.kind == "table":
+            table = _media.markdown_table(*_media.table_of(media), media.meta.get("total_rows"))
+            return [pb.text(key, table, wall, step)]
+        return [pb.text(key, media.path.read_text(encoding="utf-8"), wall, step)]
+
     def _write(self, run: RunRef, events: list[Any]) -> None:
         if not events:
             return
@@ -224,6 +297,27 @@ def _truncate(path: Path, size: int) -> None:
                 f.truncate(size)
     except FileNotFoundError:
         pass
+
+
+def _image(path: Path, meta: dict[str, Any]) -> tuple[bytes, int, int] | None:
+    """``(encoded image, width, height)`` in a format TensorBoard shows, or None."""
+    fmt = str(meta.get("format") or path.suffix.lstrip(".")).lower()
+    data = path.read_bytes() if fmt in SHOWN_FORMATS else _media.convert_to_png(path)
+    if data is None:
+        return None
+    width, height = meta.get("width"), meta.get("height")
+    if not (isinstance(width, int) and isinstance(height, int)):
+        width, height = _png_size(data)
+    return data, width, height
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG header (0, 0 for another format: TensorBoard needs them
+    only as labels)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height
+    return 0, 0
 
 
 def _json_scalar(value: Any) -> Any:

@@ -139,7 +139,7 @@ def _text(table: Any, op: str, text: str, json_value: bool) -> ColumnElement[boo
         equal = column == text if len(text) < TEXT_PREFIX else and_(
             column == text[:TEXT_PREFIX], whole == full)
         return equal if op == "=" else not_(equal)
-    return _SQL_OPS[op](column, text[:TEXT_PREFIX])
+    return f.OPERATORS[op](column, text[:TEXT_PREFIX])
 
 
 def _condition(fld: f.Field, column: Any, op: str, value: f.Value,
@@ -147,7 +147,7 @@ def _condition(fld: f.Field, column: Any, op: str, value: f.Value,
     operand = _operand(fld, value, numeric)
     if op == "~":
         return column.icontains(str(operand), autoescape=True)
-    return _SQL_OPS[op](column, operand)
+    return f.OPERATORS[op](column, operand)
 
 
 def _operand(fld: f.Field, value: f.Value, numeric: bool) -> Any:
@@ -164,16 +164,6 @@ def _operand(fld: f.Field, value: f.Value, numeric: bool) -> Any:
     if numeric and isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-_SQL_OPS = {
-    "=": lambda c, v: c == v,
-    "!=": lambda c, v: c != v,
-    "<": lambda c, v: c < v,
-    "<=": lambda c, v: c <= v,
-    ">": lambda c, v: c > v,
-    ">=": lambda c, v: c >= v,
-}
 
 
 def _where(query: RunQuery, style: str = "in") -> list[Any]:
