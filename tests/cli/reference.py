@@ -24,11 +24,13 @@ def expected_ids(store: Path, expression: str | None = None, sort: str | None = 
 
 def ordered(runs: list[Any], sort: str | None) -> list[Any]:
     """The runs table's order: by the key (runs lacking it last, newest first), ties newest
-    first; by default newest first."""
+    first; by default newest first; by start time, ties by id the same way."""
     newest = sorted(runs, key=lambda r: (r.start_time, r.id), reverse=True)
     if sort is None:
         return newest
     key = filters.parse_sort(sort)
+    if key.field.kind == "start_time":  # oldest first: newest first reversed (ties by id too)
+        return newest if key.descending else newest[::-1]
     groups = [[] for _ in range(3)]  # numbers (or the value), texts, lacking it
     for run in newest:
         group, value = _sort_value(key.field, run)

@@ -17,9 +17,8 @@ def _by_name(store: Path) -> dict[str, autolog.RunRecord]:
 def test_diff_two_runs(trained: Path) -> None:
     runs = _by_name(trained)
     a, b = runs["plain-1"], runs["plain-3"]
-    out = ok(cli("diff", "plain-1", a.id[:8] if False else b.id[:7], store=trained))
+    out = ok(cli("diff", "plain-1", b.id[:7], store=trained))  # a name and an id prefix
     lines = out.splitlines()
-    assert lines[0].split()[:1] == [] or "plain-1" in lines[0]
     assert f"plain-1 ({a.id[:8]})" in lines[0] and f"plain-3 ({b.id[:8]})" in lines[0]
     status = next(line for line in lines if line.startswith("status"))
     assert status.split()[1:] == ["FINISHED", "FINISHED"]
@@ -62,6 +61,16 @@ def test_diff_a_search_candidate_and_mistakes(trained: Path) -> None:
                 and r.parent_id is not None]
     out = ok(cli("diff", children[0].id[:8], children[1].id[:8], store=trained))
     assert "mean_test_score" in out and "higher" in out
+    data = json.loads(ok(cli("diff", children[0].id, children[1].name, "--json",
+                             store=trained)))
+    ways = {key: m["direction"] for key, m in data["metrics"].items()}
+    assert ways["mean_test_score"] == ways["split0_test_score"] == "max"
+    assert ways["rank_test_score"] == "min"  # 1 is the best
+    # times and spreads: no better side
+    assert ways["mean_score_time"] is ways["std_test_score"] is ways["mean_fit_time"] is None
+    ranks = [c.metrics["rank_test_score"] for c in children[:2]]
+    best = [i for i, rank in enumerate(ranks) if rank == min(ranks)]
+    assert data["metrics"]["rank_test_score"]["best"] == best
     done = cli("diff", "plain-1", store=trained)
     assert done.returncode == 2 and "give two runs or more" in done.stderr
     done = cli("diff", "plain-1", "dup", store=trained)

@@ -132,8 +132,10 @@ def test_renaming_from_python_persists(store_copy: Path, server: LiveServer) -> 
     listed = json.loads(ok(cli("runs", "--json", "--filter", "name = third", store=store_copy)))
     assert [r["id"] for r in listed] == [run_id]
     env = _env(server)
-    ok(cli("sync", "--to", "http", run_id, store=store_copy, env=env))
+    ok(cli("sync", "--to", "http", "third", store=store_copy, env=env))  # a run's name
     assert _remote(server, env, run_id)["name"] == "third"
+    done = cli("sync", "--to", "http", "no-such-run", store=store_copy, env=env)
+    assert done.returncode == 1 and "no run 'no-such-run'" in done.stderr
 
 
 def test_resume_continues_the_run(store_copy: Path, server: LiveServer) -> None:

@@ -45,9 +45,9 @@ def configure(sub: Any) -> None:
     note.add_argument("text", metavar="TEXT", help="the note ('' to remove it)")
     note.set_defaults(func=cmd_note)
 
-    rm = sub.add_parser("rm", help="delete runs (restorable until `autolog gc`)",
+    rm = sub.add_parser("rm", help="delete runs (restorable until 'autolog gc')",
                         description="Mark runs deleted, with their child runs: they leave "
-                        "listings and exports; `autolog restore` brings them back, `autolog gc` "
+                        "listings and exports; 'autolog restore' brings them back, 'autolog gc' "
                         "removes their files for good. Asks first on a terminal.")
     rm.add_argument("runs", nargs="+", metavar="RUN", help="runs to delete")
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask (needed when stdin is "
@@ -60,9 +60,9 @@ def configure(sub: Any) -> None:
     restore.set_defaults(func=cmd_restore)
 
     gc = sub.add_parser("gc", help="remove deleted runs' files for good",
-                        description="Remove the files of deleted runs (`autolog rm`) for good "
+                        description="Remove the files of deleted runs ('autolog rm') for good "
                         "and say how much space that freed. Runs whose backends have not "
-                        "received everything yet are kept unless --force (run `autolog sync` "
+                        "received everything yet are kept unless --force (run 'autolog sync' "
                         "first). Asks first on a terminal.")
     gc.add_argument("--yes", "-y", action="store_true", help="do not ask")
     gc.add_argument("--force", action="store_true",

@@ -44,7 +44,7 @@ def configure(sub: Any) -> None:
                         help="one row per metric point instead of one per run")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     export.add_argument("--filter", "-f", metavar="EXPR", help="runs matching EXPR (as in "
-                        "`autolog runs`)")
+                        "'autolog runs')")
     export.add_argument("--status", type=common.status_name, metavar="STATUS",
                         help="only runs with this status")
     export.add_argument("--project", help="only this project")
@@ -73,9 +73,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             columns, rows = _columns(records), records
         count = _write(args, columns, rows)
     where = args.output or "stdout"
-    what = "points" if args.history else "runs"
-    print(f"autolog: exported {count:,} {what} ({len(ids):,} runs) to {where}",
-          file=sys.stderr)
+    runs = f"{len(ids):,} run{'' if len(ids) == 1 else 's'}"
+    what = f"{count:,} point{'' if count == 1 else 's'} of {runs}" if args.history else runs
+    print(f"autolog: exported {what} to {where}", file=sys.stderr)
     return 0
 
 
@@ -99,8 +99,7 @@ def _runs(db: Any, ids: list[str], no_system: bool) -> Iterator[dict[str, Any]]:
     from sqlalchemy import select
 
     from ..journal.codec import float_from_json
-    from ..server.schemas import metric_out
-    from ..server.tables import latest_metrics, params, runs, tags
+    from ..server.tables import latest_metrics, metric_out, params, runs, tags
 
     for i in range(0, len(ids), CHUNK):
         chunk = ids[i:i + CHUNK]

@@ -49,7 +49,7 @@ def configure(sub: Any) -> None:
                       help="comma list of params.K, metrics.K[:min|:max], tags.K to show "
                       "instead of the METRICS column")
     runs.add_argument("--deleted", action="store_true",
-                      help="deleted runs instead (`autolog restore RUN` brings one back)")
+                      help="deleted runs instead ('autolog restore RUN' brings one back)")
     common.store_args(runs, server=True, output=False)
     shape = runs.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="a JSON list of runs")

@@ -65,9 +65,11 @@ def headline(keys: Iterable[str], first: Iterable[str] = ()) -> list[str]:
 
 def direction(key: str) -> str | None:
     """``"min"`` when lower is better, ``"max"`` when higher is, None when the name does not
-    say (a count, a time, a learning rate)."""
+    say (a count, a time, a learning rate, a spread: ``mean_score_time``, ``std_test_score``)."""
     words = _words(key)
-    if any(w in _MINOR for w in words) and not any(w in _LOWER | _HIGHER for w in words):
+    if words[:1] == ["rank"]:  # rank_test_score: 1 is the best
+        return "min"
+    if words[:1] == ["std"] or any(w in _MINOR for w in words):  # a spread, a time
         return None
     lower = any(w in _LOWER for w in words)
     higher = any(w in _HIGHER for w in words)

@@ -9,28 +9,36 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import BackendUnavailable
+from . import common
 
 __all__ = ["cmd_sync", "configure"]
 
 
 def configure(sub: Any) -> None:
     sync = sub.add_parser("sync", help="deliver what backends have not received yet")
-    sync.add_argument("runs", nargs="*", help="run ids or prefixes (default: every run)")
+    sync.add_argument("runs", nargs="*", metavar="RUN",
+                      help="run ids, unique id prefixes or unique names (default: every run)")
     sync.add_argument("--to", metavar="BACKEND",
                       help="deliver to this backend (default: each run's own backends)")
-    sync.add_argument("--dir", help="local store (default: AUTOLOG_DIR)")
-    sync.add_argument("--json", action="store_true", help="machine-readable output")
+    common.store_args(sync)
     sync.set_defaults(func=cmd_sync)
 
 
-
 def cmd_sync(args: argparse.Namespace) -> int:
-    from ..journal.reader import find_run, list_runs, load_run
-    from ..runs import make_backend, store_root
+    from ..journal.reader import list_runs
 
-    root = store_root(args.dir)
-    dirs = ([find_run(root, r) for r in args.runs] if args.runs  # parents before children:
-            else [r.path for r in reversed(list_runs(root))])  # oldest first
+    with common.open_store(args) as store:
+        if args.runs:
+            dirs = [store.root / store.resolve(r, deleted=None) for r in args.runs]
+        else:  # parents before children: oldest first
+            dirs = [r.path for r in reversed(list_runs(store.root))]
+    return _sync(dirs, args)
+
+
+def _sync(dirs: list[Path], args: argparse.Namespace) -> int:
+    from ..journal.reader import load_run
+    from ..runs import make_backend
+
     backends: dict[str, Any] = {}
     report = []
     for run_dir in dirs:

@@ -21,14 +21,25 @@ from ..filters import number_of, text_of
 from . import series
 from .db import dialect_insert
 from .errors import NoSuchRun
-from .schemas import BatchIn, ModelIn, RunIn, metric_in, param_in
-from .tables import TEXT_PREFIX, artifacts, batches, files, models, params, runs, tags
+from .tables import (
+    TEXT_PREFIX,
+    artifacts,
+    batches,
+    files,
+    metric_in,
+    models,
+    param_in,
+    params,
+    runs,
+    tags,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
 
     from .db import Database
+    from .schemas import BatchIn, ModelIn, RunIn
 
 __all__ = ["record_artifact", "record_file", "record_model", "require_run",
            "store_batch", "upsert_run"]

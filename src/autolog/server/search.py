@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, exists, func, not_, or_, select, true
 
 from .. import filters as f
-from .schemas import metric_out
-from .tables import TEXT_PREFIX, latest_metrics, params, runs, tags
+from .tables import TEXT_PREFIX, latest_metrics, metric_out, params, runs, tags
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
