@@ -6,7 +6,7 @@ What autolog does with its *own* failures (warn once, or raise when strict) is i
 
 from __future__ import annotations
 
-__all__ = ["AutologError", "AutologWarning", "ConfigError"]
+__all__ = ["AutologError", "AutologWarning", "ConfigError", "RunInUse"]
 
 
 class AutologError(Exception):
@@ -15,6 +15,10 @@ class AutologError(Exception):
 
 class ConfigError(AutologError, ValueError):
     """An invalid setting: the message names the variable and the accepted values."""
+
+
+class RunInUse(AutologError, RuntimeError):
+    """A run cannot be resumed: another live process is running it."""
 
 
 class AutologWarning(UserWarning):

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..journal.codec import float_from_json, float_to_json
+from .tables import metric_out, param_in
 
 __all__ = [
     "MAX_POINTS_PER_BATCH", "ArtifactIn", "BatchIn", "BatchOut", "FileList", "FileOut",
@@ -113,21 +113,6 @@ Scope = Literal["read", "write", "admin"]
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]
 MetricValue = StrictFloat | NonFinite
 ParamValue = Text | StrictInt | StrictFloat | StrictBool | None
-
-def metric_in(value: float | str) -> float | None:
-    """A request's metric value as the database stores it (NULL for NaN)."""
-    number = float_from_json(value)
-    return None if number != number else number
-
-
-def metric_out(value: float | None) -> float | str:
-    """A stored metric value as JSON can carry it (NULL is NaN)."""
-    return "NaN" if value is None else float_to_json(value)
-
-
-def param_in(value: Any) -> Any:
-    """Non-finite float params become their names, as the journal writes them."""
-    return float_to_json(value) if isinstance(value, float) else value
 
 
 class _Strict(BaseModel):
