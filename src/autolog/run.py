@@ -1,15 +1,20 @@
 """Run: a training run's identity, status and logging calls.
 
-Logging calls convert what they are given (off the fast path only when it is not a plain float
-under a string key) and append tuples to the run's buffer: no I/O, no JSON, no locks. The journal
-writer drains the buffer to the journal on its own thread. File-shaped calls (``log_artifact``,
-``log_text``, ``log_model``) copy or write the file on the caller's thread, because the file must
-be captured as it is now, then append a record.
+``log_metrics`` converts what it is given (off the fast path only when it is not a plain float
+under a string key) and writes each point into a slot of the run's tail, a ring in a shared file
+mapping (:mod:`autolog.journal.tail`): no system call, no JSON, no lock, yet on disk as far as a
+killed process is concerned. The journal writer moves the points to the journal on its own
+thread. Every other call (params, tags, artifacts, models) is rare and writes its event through
+to the journal on the caller's thread; file-shaped calls copy or write the file first, because
+the file must be captured as it is now. No logging call raises on bad input: what cannot be
+logged is skipped or converted with a warning (``AUTOLOG_STRICT`` aside, for autolog's own
+errors).
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 from collections.abc import Mapping
@@ -18,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import values
 from ._runtime import runtime
-from .journal.codec import dumps_line
+from .journal.codec import encode_record
 from .journal.files import ARTIFACTS
-from .journal.writer import HIGH_WATER
+from .journal.tail import MASK, SLOT
+from .journal.writer import CHECK_EVERY, HIGH_WATER, RunEnded
 from .report import internal_error, warn_once
 
 if TYPE_CHECKING:
@@ -32,6 +38,9 @@ __all__ = ["STATUSES", "Run", "status_for"]
 STATUSES = ("FINISHED", "FAILED", "KILLED")
 
 _time = time.time
+_pack = SLOT.pack_into
+_SIZE = SLOT.size
+_CHECK = CHECK_EVERY - 1
 
 
 class Run:
@@ -59,8 +68,7 @@ class Run:
         self.settings = settings
         self._journal = journal
         self._writer = writer
-        self._buffer = journal.buffer if journal is not None else None
-        self._append = journal.buffer.append if journal is not None else _discard
+        self._tail = journal.tail if journal is not None else None  # None: inert, or ended
         self._steps: dict[str, int] = {}
         self._end_lock = threading.Lock()
         self._ended = False
@@ -78,28 +86,52 @@ class Run:
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log ``{key: number}`` at ``step`` (without a step, each key counts its own from 0)."""
+        tail = self._tail
+        if tail is None:
+            return self._not_recorded()
         ts = int(_time() * 1000)
-        append = self._append
         if step is not None and type(step) is not int:
             step = values.to_step(step)
-        for key, value in metrics.items():
+        try:
+            items = metrics.items()
+        except AttributeError:
+            return values.not_a_mapping(metrics, "log_metrics")
+        mm, ids, count = tail.mm, tail.ids, tail.count
+        for key, value in items:
             if type(value) is not float or type(key) is not str or not key:
-                clean = values.clean_key(key, "metric")
-                if clean is None:
+                key, value = values.metric(key, value, metrics)
+                if key is None:
                     continue
-                key, value = clean, values.metric_value(clean, value)
-                if value is None:
-                    continue
+            kid = ids.get(key)
+            if kid is None:
+                kid = self._new_key(key)
             if step is None:
                 steps = self._steps
                 n = steps.get(key, -1) + 1
                 steps[key] = n
-                append((key, value, n, ts))
             else:
-                append((key, value, step, ts))
-        buffer = self._buffer
-        if buffer is not None and len(buffer) > HIGH_WATER:
-            self._writer.pressure(self._journal)  # type: ignore[union-attr, arg-type]
+                n = step
+            seq = next(count)
+            try:
+                _pack(mm, (seq & MASK) * _SIZE, n, value, ts, kid, seq)
+            except struct.error:  # a step beyond 64 bits: the slot is taken, fill it anyway
+                _pack(mm, (seq & MASK) * _SIZE, values.step_in_range(n), value, ts, kid, seq)
+            if not seq & _CHECK:
+                self._check_fill(seq)
+
+    def _new_key(self, key: str) -> int:
+        values.check_text(key, "metric key")
+        return self._tail.key_id(key)  # type: ignore[union-attr]
+
+    def _check_fill(self, seq: int) -> None:
+        tail = self._tail
+        pending = seq - tail.consumed if tail is not None else 0
+        if pending > HIGH_WATER:
+            self._writer.pressure(self._journal, pending)  # type: ignore[union-attr, arg-type]
+
+    def _not_recorded(self) -> None:
+        if self._journal is not None:  # ended (an inert run records nothing, silently)
+            self._after_end()
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         self.log_metrics({key: value}, step)
@@ -110,19 +142,15 @@ class Run:
         """Log params; nested mappings are flattened with ``.`` (``optimizer.lr``)."""
         flat = values.flatten_params(params)
         if flat:
-            self._append(("params", {"t": "params", "d": flat}))
+            self._write({"t": "params", "d": flat})
 
     def log_param(self, key: str, value: Any) -> None:
         self.log_params({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        clean = {}
-        for raw_key, value in tags.items():
-            key = values.clean_key(raw_key, "tag")
-            if key is not None:
-                clean[key] = value if isinstance(value, str) else str(value)
+        clean = values.clean_tags(tags)
         if clean:
-            self._append(("tags", {"t": "tags", "d": clean}))
+            self._write({"t": "tags", "d": clean})
 
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})
@@ -137,22 +165,22 @@ class Run:
         """Copy a file or directory into the run as ``name`` (default: its base name).
 
         The copy is taken now, so the file may be changed or deleted afterwards. Returns the
-        artifact's name, or None when there is nothing to log (a missing path: one warning).
+        artifact's name, or None when there is nothing to log (a missing path, an unusable
+        name: one warning).
         """
+        return self._file_call("log_artifact", self._log_artifact, path, name)
+
+    def _log_artifact(self, path: str | os.PathLike[str], name: str | None) -> str | None:
         source = Path(path)
         if not source.exists():
             warn_once(f"log_artifact {source}",
                       f"autolog.log_artifact: {str(source)!r} does not exist (cwd: "
-                      f"{os.getcwd()}); nothing was logged for it", stacklevel=3)
+                      f"{os.getcwd()}); nothing was logged for it", stacklevel=4)
             return None
         name = name or source.name
         if self._journal is None:
             return name
-        try:
-            target = self._artifact_target(name)
-        except ValueError as exc:
-            warn_once(f"log_artifact {name}", f"autolog.log_artifact: {exc}", stacklevel=3)
-            return None
+        target = self._artifact_target(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             import shutil
@@ -169,21 +197,29 @@ class Run:
             return
         target = self._artifact_target(name)
         files = _relative_files(target, self._artifact_root()) if target.is_dir() else [name]
-        self._append(("artifact", {"t": "artifact", "path": name, "files": files}))
+        self._write({"t": "artifact", "path": name, "files": files})
 
     def log_text(self, text: str, name: str) -> str | None:
         """Write ``text`` as the artifact ``name`` (a model summary, a requirements file)."""
+        return self._file_call("log_text", self._log_bytes, values.text_bytes(text, name), name)
+
+    def log_dict(self, data: Any, name: str) -> str | None:
+        """Write JSON-serialisable ``data`` as the artifact ``name`` (``.json``); what JSON has
+        no type for is written as its ``str``, with a warning."""
+        content, changed = encode_record(data)
+        if changed is not None:
+            warn_once(f"log_dict {changed}", f"autolog.log_dict: {name!r} held a value JSON has "
+                      f"no type for ({changed}); it was written as text", stacklevel=3)
+        return self._file_call("log_dict", self._log_bytes, content, name)
+
+    def _log_bytes(self, content: bytes, name: str) -> str | None:
         if self._journal is None:
             return name
         target = self._artifact_target(name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        target.write_bytes(content)
         self.record_artifact(name)
         return name
-
-    def log_dict(self, data: Any, name: str) -> str | None:
-        """Write JSON-serialisable ``data`` as the artifact ``name`` (``.json``)."""
-        return self.log_text(dumps_line(data) + "\n", name)
 
     def log_model(self, model: Any, name: str = "model", **options: Any) -> dict[str, Any] | None:
         """Save ``model`` in its framework's format through the plugins' model hooks.
@@ -191,6 +227,9 @@ class Run:
         Returns the model spec (flavor, format, framework version, path), or None when no plugin
         recognises the model type.
         """
+        return self._file_call("log_model", self._log_model, model, name, options)
+
+    def _log_model(self, model: Any, name: str, options: dict[str, Any]) -> dict[str, Any] | None:
         if self._journal is None:
             return None
         import shutil
@@ -201,13 +240,46 @@ class Run:
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)
-        spec = save_model(model, target, **options)
+        try:
+            spec = save_model(model, target, **options)
+        except Exception as exc:  # a plugin's failure: the training goes on
+            shutil.rmtree(target, ignore_errors=True)
+            internal_error(f"saving model {name!r} ({type(model).__name__})", exc)
+            return None
         if spec is None:
             shutil.rmtree(target, ignore_errors=True)
             return None
         spec = {**spec, "path": name, "files": _relative_files(target, target)}
-        self._append(("model", {"t": "model", "name": name, "spec": spec}))
+        self._write({"t": "model", "name": name, "spec": spec})
         return spec
+
+    def _file_call(self, call: str, method: Any, *args: Any) -> Any:
+        """Run a file-shaped logging call; what the caller gave that cannot be used (a bad name,
+        an unreadable file, a wrong type) is one warning and a None result, never a raise."""
+        try:
+            return method(*args)
+        except (TypeError, ValueError, OSError) as exc:
+            warn_once(f"{call} {type(exc).__name__} {exc}",
+                      f"autolog.{call}: {exc} ({type(exc).__name__}); nothing was logged for it",
+                      stacklevel=4)
+            return None
+
+    def _write(self, record: dict[str, Any]) -> None:
+        """Write an event through to the journal (caller's thread); never raises on its own."""
+        if self._journal is None:
+            return
+        try:
+            changed = self._writer.write_event(self._journal, record)  # type: ignore[union-attr]
+        except RunEnded:
+            self._after_end()
+            return
+        except Exception as exc:  # a full disk, a removed store: the training goes on
+            internal_error("writing the journal", exc)
+            return
+        if changed is not None:
+            warn_once(f"encode {record['t']} {changed}",
+                      f"autolog: a {record['t']} event of run {self.id} held a value JSON has no "
+                      f"type for ({changed}); it was written as text", stacklevel=4)
 
     def _artifact_root(self) -> Path:
         assert self.path is not None
@@ -244,11 +316,10 @@ class Run:
         end = None
         if self._journal.writes_end:  # an attached run is ended by the process that started it
             end = {"t": "end", "status": status, "time": int(_time() * 1000)}
-            self._append(("end", end))
-        self._append = self._after_end
+        self._tail = None
         self._writer.end(self._journal, end)  # type: ignore[union-attr]
 
-    def _after_end(self, event: Any) -> None:
+    def _after_end(self) -> None:
         warn_once(f"log after end {self.id}",
                   f"autolog: run {self.id} ({self.name}) has ended; later logging to it is ignored")
 
@@ -268,10 +339,6 @@ def status_for(exc: BaseException | None) -> str:
         code = getattr(exc, "code", 1)
         return "FINISHED" if isinstance(exc, SystemExit) and code in (0, None) else "KILLED"
     return "FAILED"
-
-
-def _discard(event: Any) -> None:
-    pass
 
 
 def _link_or_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

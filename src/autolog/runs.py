@@ -100,7 +100,7 @@ def _create(settings: Settings, writer: JournalWriter | None, *, name: str | Non
     meta.update(status="RUNNING", start_time=now)
     write_meta(path, meta)
     journal = writer.open(path, meta, tuple(b for b in backends if b != "local"))
-    journal.buffer.append(("start", start))
+    writer.write_event(journal, start)  # on disk when start_run returns, whatever comes next
     run = Run(run_id=run_id, name=name, project=project, parent_id=parent_id, path=path,
               journal=journal, writer=writer, settings=settings)
     run.start_time = now

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from autolog.backends.base import Batch, Metric, RunRef
 from autolog.backends.mlflow import TAG_MAP, MlflowBackend, mlflow_key
 from autolog.cli import main as cli_main
 
-from ..helpers import crashed_run
+from ..helpers import clean_env, crashed_run
 from .conftest import MLFLOW_WARNINGS, MlflowTarget
 
 mlflow = pytest.importorskip("mlflow")
@@ -283,3 +286,33 @@ def test_xgboost_booster_is_an_mlflow_xgboost_model(mlflow_sqlite):
     finally:
         mlflow.set_tracking_uri(None)
     assert (loaded.predict(xgb.DMatrix(x)) == booster.predict(xgb.DMatrix(x))).all()
+
+
+def test_a_non_utf8_byte_in_argv_loses_no_run(tmp_path, store, mlflow_sqlite):
+    """Item 2: ``python train.py --data $'/data/caf\\xe9.csv'`` (a Latin-1 file name): the start
+    event and the context land, and ``autolog sync`` delivers the run to MLflow."""
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent("""
+        import sys, autolog
+        with autolog.start_run("latin1") as run:
+            run.log_params({"data": sys.argv[2]})
+            run.log_metric("loss", 0.5, step=0)
+        print(run.id)
+    """))
+    env = clean_env(store, AUTOLOG_BACKEND="local")
+    done = subprocess.run([sys.executable, str(script), "--data", b"/data/caf\xe9.csv"],
+                          env=env, capture_output=True, timeout=120, check=True)
+    run_id = done.stdout.decode().strip()
+    record = autolog.get_run(run_id)
+    assert record.status == "FINISHED" and record.params["data"] == "/data/caf\udce9.csv"
+    assert "/data/caf\udce9.csv" in record.tags["autolog.source.argv"]
+    assert record.history("loss")[0][:2] == (0, 0.5)
+    sync = subprocess.run([sys.executable, "-c", "import autolog.cli as c; exit(c.main())",
+                           "sync", "--to", "mlflow"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert sync.returncode == 0, sync.stderr
+    remote = mlflow_sqlite.run_for(run_id)
+    assert remote.info.status == "FINISHED"
+    assert remote.data.params["data"] == "/data/caf\\xe9.csv"
+    assert "/data/caf\\xe9.csv" in remote.data.tags["autolog.source.argv"]
+    assert mlflow_sqlite.history(remote.info.run_id, "loss") == [(0, 0.5)]

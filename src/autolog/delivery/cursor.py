@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..journal.codec import dumps_line
+from ..journal.codec import encode_line
 from ..journal.files import DELIVERY, FileLock, atomic_write, read_json
 
 __all__ = ["Cursor", "DeliveryBusy"]
@@ -42,8 +42,8 @@ class Cursor:
 
     def save(self) -> None:
         self.dir.mkdir(exist_ok=True)
-        atomic_write(self.path, dumps_line({"offset": self.offset, "done": self.done,
-                                            "inflight": self.inflight, "state": self.state}))
+        atomic_write(self.path, encode_line({"offset": self.offset, "done": self.done,
+                                             "inflight": self.inflight, "state": self.state}))
 
     def lock(self) -> _Held:
         """Hold the delivery lock of this pair for a ``with`` block, or raise DeliveryBusy."""

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..journal.codec import float_from_json
+from ..journal.codec import float_from_json, valid_text
 from ..journal.files import JOURNAL
 from ..journal.reader import iter_journal, lock_is_held, read_meta, start_record
+from ..journal.tail import recover
 from .contract import Backend, Batch, Metric, RejectedBatch, RunRef
 from .cursor import Cursor, DeliveryBusy
 
@@ -43,12 +44,14 @@ def deliver(backend: Backend, run_dir: Path, *, started: set[str] | None = None,
         return True
     with cursor.lock():
         cursor = Cursor(run_dir, backend.cursor_key())  # re-read under the lock
-        start = start_record(run_dir)
-        if start is None:
-            return False
         # Asked before reading the journal: a run that ends while we read has its end written
         # before its lock is freed, so the replay sees that end.
         orphaned = not lock_is_held(run_dir, read_meta(run_dir))
+        recover(run_dir)  # points of processes that died before journaling them
+        start = start_record(run_dir)
+        if start is None:
+            return False
+        start = valid_text(start)
         ref = RunRef(run_dir, start, cursor.state, cursor.key)
         started = set() if started is None else started
         if ref.id not in started:
@@ -93,15 +96,17 @@ class _Replay:
         return self.cursor.done
 
     def _add(self, kind: str, record: dict[str, Any]) -> None:
+        # Backends get valid Unicode (see valid_text); the journal keeps the exact text.
         if kind == "metrics":
             metrics = self.batch.metrics
             for key, (steps, values, stamps) in record["d"].items():
+                key = valid_text(key)
                 for step, value, ts in zip(steps, values, stamps, strict=False):
                     metrics.append(Metric(key, float_from_json(value), step, ts))
         elif kind == "params":
-            self.batch.params.update(record["d"])
+            self.batch.params.update(valid_text(record["d"]))
         else:
-            self.batch.tags.update(record["d"])
+            self.batch.tags.update(valid_text(record["d"]))
 
     def _send_batch(self) -> None:
         if self.batch:
@@ -120,12 +125,15 @@ class _Replay:
         self.batch = Batch(self.cursor.offset)
 
     def _dispatch(self, kind: str | None, record: dict[str, Any]) -> None:
+        # The local file keeps its exact name; the backend gets valid Unicode to name it by.
         artifacts = self.ref.artifacts_dir
         if kind == "artifact":
-            self.backend.log_artifact(self.ref, artifacts / record["path"], record["path"])
+            self.backend.log_artifact(self.ref, artifacts / record["path"],
+                                      valid_text(record["path"]))
         elif kind == "model":
             spec = record["spec"]
-            self.backend.log_model(self.ref, artifacts / spec["path"], record["name"], spec)
+            self.backend.log_model(self.ref, artifacts / spec["path"],
+                                   valid_text(record["name"]), valid_text(spec))
         elif kind == "end":
             self.backend.end_run(self.ref, record["status"], record["time"])
             self.cursor.done = True

@@ -3,19 +3,28 @@
 JSON has no literal for NaN and the infinities, so they travel as the strings ``"NaN"``,
 ``"Infinity"`` and ``"-Infinity"`` — in the journal, in the http backend's requests and in the
 server's answers alike (all use :func:`float_to_json` / :func:`float_from_json`).
+
+Text UTF-8 cannot hold (lone surrogates: undecodable bytes of ``sys.argv`` or a file name as
+Python decodes them, ``"caf\\udce9"``) is written as JSON ``\\uXXXX`` escapes, which read back as
+the very same string; backends, which need valid Unicode, get it through :func:`valid_text`
+(``"caf\\\\xe9"``). An event that cannot be encoded at all costs only itself.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["dumps_line", "encode_events", "float_from_json", "float_to_json", "jsonable"]
+__all__ = ["dumps_line", "encode_line", "encode_record", "float_from_json", "float_to_json",
+           "jsonable", "metrics_record", "valid_text"]
 
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
+_dumps_ascii = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def float_to_json(value: float) -> float | str:
@@ -49,37 +58,82 @@ def dumps_line(record: Any) -> str:
         return _dumps(jsonable(record))
 
 
-def encode_events(events: Iterable[tuple[Any, ...]]) -> tuple[bytes, dict[str, float]]:
-    """Turn buffered events into journal lines; also return each metric's last value.
+def encode_line(record: Any) -> bytes:
+    """``record`` as one journal line, ``\\n`` included (see :func:`encode_record`)."""
+    return encode_record(record)[0]
 
-    Metric events are 4-tuples ``(key, value, step, timestamp_ms)``; consecutive ones share one
-    columnar ``metrics`` line. Other events are ``(kind, record)`` pairs written as ``record``.
+
+def encode_record(record: Any) -> tuple[bytes, str | None]:
+    """``record`` as one journal line, and what had to be changed to encode it (None: nothing).
+
+    Text with lone surrogates is written with JSON ``\\u`` escapes and reads back unchanged
+    (only such lines are ASCII-escaped). A value JSON has no type for (a plugin may hand over
+    anything) is written as its ``str``, and a mapping key that is not a string as its ``str``:
+    those are the changes reported.
     """
-    lines: list[str] = []
-    last: dict[str, float] = {}
+    try:
+        text = dumps_line(record)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return _dumps_ascii(_plain(record, 0)).encode("ascii") + b"\n", \
+            f"{type(exc).__name__}: {exc}"
+    try:
+        return text.encode("utf-8") + b"\n", None
+    except UnicodeEncodeError:
+        return _dumps_ascii(jsonable(record)).encode("ascii") + b"\n", None
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """``value`` made of JSON types only: other objects as their ``str``."""
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    if isinstance(value, float):
+        return float_to_json(value)
+    if depth > 64:
+        return _str(value)
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else _str(k): _plain(v, depth + 1)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, depth + 1) for v in value]
+    return _str(value)
+
+
+def _str(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+
+def metrics_record(points: Iterable[tuple[Any, ...]]) -> tuple[dict[str, Any], dict[str, float]]:
+    """A columnar ``metrics`` record of ``(key, step, value, timestamp_ms)`` points, and each
+    key's last value."""
     columns: dict[str, tuple[list[int], list[float], list[int]]] = {}
-    for event in events:
-        if len(event) == 4:
-            key, value, step, ts = event
-            col = columns.get(key)
-            if col is None:
-                col = columns[key] = ([], [], [])
-            col[0].append(step)
-            col[1].append(value)
-            col[2].append(ts)
-            continue
-        if columns:
-            lines.append(_metrics_line(columns, last))
-            columns = {}
-        lines.append(dumps_line(event[1]))
-    if columns:
-        lines.append(_metrics_line(columns, last))
-    if not lines:
-        return b"", last
-    return ("\n".join(lines) + "\n").encode("utf-8"), last
+    for key, step, value, ts in points:
+        col = columns.get(key)
+        if col is None:
+            col = columns[key] = ([], [], [])
+        col[0].append(step)
+        col[1].append(value)
+        col[2].append(ts)
+    last = {key: col[1][-1] for key, col in columns.items()}
+    return {"t": "metrics", "d": columns}, last
 
 
-def _metrics_line(columns: dict[str, Any], last: dict[str, float]) -> str:
-    for key, col in columns.items():
-        last[key] = col[1][-1]
-    return dumps_line({"t": "metrics", "d": columns})
+def valid_text(value: Any) -> Any:
+    """``value`` (a string, or a list/dict of them at any depth) with lone surrogates replaced
+    by readable escapes: ``\\udc80``-``\\udcff`` (an undecodable byte, as Python's
+    ``surrogateescape`` holds it) as ``\\\\xNN``, any other as ``\\\\uXXXX``. What a backend
+    gets, since no tracker stores text that is not valid Unicode."""
+    if isinstance(value, str):
+        return _SURROGATE.sub(_escape, value) if not value.isascii() else value
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [valid_text(v) for v in value]
+    return value
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"

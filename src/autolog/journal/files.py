@@ -32,10 +32,10 @@ ARTIFACTS = "artifacts"
 DELIVERY = "delivery"
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` atomically: a reader sees the old content or the new, never half."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 

@@ -2,7 +2,9 @@
 
 A reader tolerates what a killed writer leaves: a torn last line is not read (and never loses
 the lines before it), a line that is not JSON is skipped. A run whose ``run.lock`` is free and
-whose journal has no end event reads back CRASHED.
+whose journal has no end event reads back CRASHED. Before reading a journal, a reader takes over
+the tails of processes that are gone (:func:`~.tail.recover`), so the points a killed process
+had logged but not yet journaled are read too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from .codec import float_from_json
 from .files import ARTIFACTS, JOURNAL, LOCK, META, is_locked, read_json
+from .tail import recover
 
 __all__ = ["RunHeader", "RunRecord", "find_run", "iter_journal", "list_runs", "load_run",
            "lock_is_held", "read_meta", "start_record"]
@@ -165,6 +168,10 @@ class RunRecord(RunHeader):
         if self._loaded:
             return
         self._loaded = True
+        try:
+            recover(self.path)
+        except OSError:  # a read-only store: what the journal holds is read
+            pass
         for _, record in iter_journal(self.path / JOURNAL):
             self._apply(record)
 
