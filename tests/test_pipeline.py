@@ -229,8 +229,9 @@ def test_eight_threads_each_keep_their_order(store):
     run = autolog.start_run("threads")
 
     def work(n: int) -> None:
-        for i in range(10_000):
-            autolog.log_metrics({f"t{n}": float(i)}, step=i)
+        with run.activate():  # the active run is per thread
+            for i in range(10_000):
+                autolog.log_metrics({f"t{n}": float(i)}, step=i)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for t in threads:

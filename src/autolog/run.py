@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .journal.writer import JournalWriter, RunWriter
 
-__all__ = ["STATUSES", "Run", "status_for"]
+__all__ = ["STATUSES", "Activation", "Run", "status_for"]
 
 STATUSES = ("FINISHED", "FAILED", "KILLED")
 
@@ -73,6 +73,7 @@ class Run:
         self._end_lock = threading.Lock()
         self._ended = False
         self._on_end: list[Any] = []  # callables run before the end event (monitor, context)
+        self._stacks: list[list[Run]] = []  # the threads' active-run stacks holding this run
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.name!r} {self.status}>"
@@ -311,6 +312,10 @@ class Run:
         with runtime.runs_lock:
             if self in runtime.runs:
                 runtime.runs.remove(self)
+            for stack in self._stacks:
+                while self in stack:
+                    stack.remove(self)
+            self._stacks.clear()
         if self._journal is None:
             return
         end = None
@@ -323,12 +328,54 @@ class Run:
         warn_once(f"log after end {self.id}",
                   f"autolog: run {self.id} ({self.name}) has ended; later logging to it is ignored")
 
+    # -- the active run ------------------------------------------------------------------------
+
+    def activate(self) -> Activation:
+        """Make this run the active run of the calling thread for a ``with`` block, without
+        ending it after: what the module-level ``autolog.log_*`` functions and the framework
+        integrations log into from that thread (the active run is per thread)::
+
+            def worker(run):
+                with run.activate():
+                    model.fit(x, y)  # logs into ``run``, not into a new run
+        """
+        return Activation(self)
+
+    def _activate_here(self) -> None:
+        with runtime.runs_lock:
+            stack = runtime.stack()
+            stack.append(self)
+            if not any(s is stack for s in self._stacks):
+                self._stacks.append(stack)
+
+    def _deactivate_here(self) -> None:
+        with runtime.runs_lock:
+            stack = runtime.stack()
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i] is self:
+                    del stack[i]
+                    break
+
     def __enter__(self) -> Run:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: Any) -> None:
         self.end(status_for(exc))
+
+
+class Activation:
+    """``with run.activate():`` -- the run is this thread's active run inside the block."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def __enter__(self) -> Run:
+        self.run._activate_here()
+        return self.run
+
+    def __exit__(self, *exc: object) -> None:
+        self.run._deactivate_here()
 
 
 def status_for(exc: BaseException | None) -> str:

@@ -1,6 +1,8 @@
 """The run lifecycle: starting, attaching to and ending runs; the active run; run scopes.
 
-A run started while another is active becomes its child. Only global rank 0 records: elsewhere
+The active run is per thread: a run started while another is active *in the same thread*
+becomes its child; another thread starts from none (``start_run(parent=...)`` or
+``with run.activate():`` share a run across threads). Only global rank 0 records: elsewhere
 (and when ``AUTOLOG_DISABLE`` is on) runs are inert :class:`~autolog.run.Run` objects that accept
 every call and write nothing. The first recording run starts the journal writer and the
 delivery workers of the configured backends, and installs the exit hooks.
@@ -9,6 +11,7 @@ delivery workers of the configured backends, and installs the exit hooks.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +26,7 @@ from .journal.files import ARTIFACTS, FORMAT_VERSION
 from .journal.reader import find_run, load_run
 from .journal.writer import JournalWriter, write_meta
 from .plugins import get_plugins
-from .report import internal_error
+from .report import internal_error, warn_once
 from .run import Run, status_for
 from .shutdown import install_exit_hooks
 
@@ -135,6 +138,7 @@ def attach_run(run_id: str, dir: str | os.PathLike[str] | None = None) -> Run:
 def _push(run: Run) -> None:
     with runtime.runs_lock:
         runtime.runs.append(run)
+    run._activate_here()
 
 
 def _writer(settings: Settings) -> JournalWriter:
@@ -170,18 +174,26 @@ def _after_start(run: Run, settings: Settings) -> None:
 
 
 def active_run() -> Run | None:
-    """The innermost run started and not yet ended in this process, or None."""
+    """The innermost run started (or activated) in this thread and not yet ended, or None."""
     return runtime.active_run()
 
 
 def current_run() -> Run:
-    """The active run, or a new one (what the module-level ``log_*`` functions log into)."""
-    runs = runtime.runs
-    try:
-        return runs[-1]
-    except IndexError:
-        with runtime.lock:
-            return runtime.active_run() or start_run()
+    """This thread's active run, or a new one (what the module-level ``log_*`` functions log
+    into)."""
+    run = runtime.active_run()
+    if run is not None:
+        return run
+    with runtime.lock:
+        others = list(runtime.runs)
+        run = start_run()
+    if others:
+        warn_once(f"implicit run {threading.current_thread().name}",
+                  f"autolog: logging from thread {threading.current_thread().name!r}, which has "
+                  f"no active run, started run {run.id} ({run.name}); the active run is per "
+                  f"thread: `with run.activate():` logs into run {others[-1].id} "
+                  f"({others[-1].name}) from this thread instead", stacklevel=4)
+    return run
 
 
 def end_run(status: str = "FINISHED") -> None:

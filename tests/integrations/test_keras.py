@@ -229,3 +229,39 @@ def test_log_models_off_and_disable(data):
     autolog.disable()
     make_model().fit(x, y, epochs=1, verbose=0)
     assert len(autolog.list_runs()) == 1
+
+
+def test_async_batch_hooks_log_into_the_fits_run_from_another_thread(data):
+    """Issue 15, item 9: Keras may run the batch hooks on its own threads; a fit in a worker
+    thread that activated a run logs every batch into that run, not into the main thread's."""
+    import threading
+
+    x, y = data
+    autolog.enable()
+    starter = threading.Thread(target=lambda: started.append(autolog.start_run("shared")))
+    started: list[autolog.Run] = []
+    starter.start()
+    starter.join()
+    shared = started[0]  # started in a thread of its own: active in no other thread
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            with shared.activate():
+                make_model().fit(x, y, batch_size=10, epochs=2, verbose=0,
+                                 callbacks=[AutologCallback(log_every_n_steps=1)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    with autolog.start_run("main") as main:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join(300)
+    shared.end()
+    assert not errors, errors
+    record = autolog.get_run(shared.id)
+    assert sorted(steps(record, "batch/loss")) == list(range(20))
+    assert steps(record, "loss") == [0, 1]
+    assert autolog.get_run(main.id).metric_keys == []
+    assert {r.id for r in autolog.list_runs()} == {shared.id, main.id}
+    assert autolog.get_run(main.id).parent_id is None
