@@ -4,6 +4,11 @@ Tags (all under ``autolog.``): git commit, branch and dirty state; entry script 
 version and implementation; platform; hostname; user; autolog's version. Plus a
 ``requirements.txt`` artifact of the installed distributions, read from ``importlib.metadata``
 (no ``pip`` subprocess). What does not change during a process is computed once and cached.
+
+The run's end waits for the context (it is written before the end event) for up to
+``CONTEXT_WAIT`` seconds: each part is bounded on its own (``git status`` by its timeout, the
+package list by the number of packages), so on a loaded machine the end waits rather than
+dropping it; past that bound (a plugin that hangs), the end says what was not recorded.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import sys
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .hookspecs import hookimpl
+from .report import warn_once
 
 if TYPE_CHECKING:
     from .plugins import Plugins
@@ -27,22 +33,54 @@ if TYPE_CHECKING:
 
 __all__ = ["capture", "git_info", "prewarm", "requirements"]
 
-JOIN_TIMEOUT = 5.0
+JOIN_TIMEOUT = 5.0  # git status
+CONTEXT_WAIT = 60.0  # the most a run's end waits for its context
 
 
 def capture(run: Run, plugins: Plugins) -> None:
-    """Collect every plugin's context tags for ``run`` on a daemon thread.
+    """Collect the context of ``run`` on a daemon thread: the plugins' tags and
+    ``requirements.txt``.
 
-    The run's end waits (up to a few seconds) for the thread, so the tags land before the end.
+    The run's end waits for the thread (up to ``CONTEXT_WAIT``), so the context is written
+    before the end event, however long the machine takes to compute it.
     """
-    def work() -> None:
-        tags = plugins.run_context(run)
-        if tags:
-            run.set_tags(tags)
+    Context(run, plugins).start()
 
-    thread = threading.Thread(target=work, name="autolog-context", daemon=True)
-    thread.start()
-    run._on_end.insert(0, lambda: thread.join(JOIN_TIMEOUT))
+
+class Context:
+    """One run's context capture: computed on a thread, written unless the end gave up."""
+
+    def __init__(self, run: Run, plugins: Plugins):
+        self.run, self.plugins = run, plugins
+        self._lock = threading.Lock()
+        self._open = True  # False once the end stopped waiting: nothing more is written
+        self._thread = threading.Thread(target=self._work, name="autolog-context", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self.run._on_end.insert(0, self.wait)
+
+    def _work(self) -> None:
+        tags = self.plugins.run_context(self.run)
+        # the package list belongs to this module's plugin (AUTOLOG_DISABLE_PLUGINS=context)
+        packages = requirements() if "context" in self.plugins.names() else None
+        with self._lock:
+            if self._open:
+                if tags:
+                    self.run.set_tags(tags)
+                if packages is not None:
+                    self.run.log_text(packages, "requirements.txt")
+
+    def wait(self) -> None:
+        """At the run's end: let the context land first (bounded)."""
+        self._thread.join(CONTEXT_WAIT)
+        with self._lock:
+            self._open = False
+        if self._thread.is_alive():
+            warn_once(f"context {self.run.id}",
+                      f"autolog: the run context of run {self.run.id} (git, argv, packages, "
+                      f"plugins' tags) was not ready {CONTEXT_WAIT:g} s after the run ended; it "
+                      f"was not recorded")
 
 
 def prewarm() -> None:
@@ -63,9 +101,7 @@ def prewarm() -> None:
 def autolog_run_context(run: Run) -> dict[str, str]:
     from ._version import __version__
 
-    tags = {"autolog.version": __version__, **_process_tags(), **git_info(_source_dir())}
-    run.log_text(requirements(), "requirements.txt")
-    return tags
+    return {"autolog.version": __version__, **_process_tags(), **git_info(_source_dir())}
 
 
 @lru_cache(maxsize=1)
@@ -153,12 +189,32 @@ def _dirty(root: Path) -> bool | None:
 
 @lru_cache(maxsize=1)
 def requirements() -> str:
-    """``name==version`` of every installed distribution, sorted, one per line."""
+    """``name==version`` of every installed distribution, sorted, one per line.
+
+    Only the header lines of each distribution's metadata are read (``importlib.metadata``'s
+    own parser reads whole files, long descriptions included: ten times slower).
+    """
     from importlib import metadata
 
     pins = set()
     for dist in metadata.distributions():
-        name = dist.metadata["Name"] if dist.metadata else None
+        name, version = _name_and_version(dist)
         if name:
-            pins.add(f"{name}=={dist.version}")
+            pins.add(f"{name}=={version}")
     return "\n".join(sorted(pins, key=str.lower)) + "\n"
+
+
+def _name_and_version(dist: Any) -> tuple[str | None, str | None]:
+    try:
+        text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    except Exception:
+        return None, None
+    name = version = None
+    for line in text.splitlines():
+        if not line:
+            break  # the end of the headers
+        if line.startswith("Name:"):
+            name = line[5:].strip()
+        elif line.startswith("Version:"):
+            version = line[8:].strip()
+    return name, version
