@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 import textwrap
@@ -316,3 +317,41 @@ def test_a_non_utf8_byte_in_argv_loses_no_run(tmp_path, store, mlflow_sqlite):
     assert remote.data.params["data"] == "/data/caf\\xe9.csv"
     assert "/data/caf\\xe9.csv" in remote.data.tags["autolog.source.argv"]
     assert mlflow_sqlite.history(remote.info.run_id, "loss") == [(0, 0.5)]
+
+
+def test_keys_that_map_to_one_mlflow_name_stay_apart_and_identical_points_are_kept(
+        mlflow_sqlite, store, caplog, monkeypatch):
+    """Item 6: ``loss@x`` and ``loss_x`` were merged into one MLflow series, and three identical
+    points (same step, value and millisecond) became one. The mapping is one-to-one (a stable
+    suffix on collision, kept in the delivery state, one warning) and every point is kept."""
+    import logging
+
+    autolog.enable(backend="local,mlflow")
+    with caplog.at_level(logging.WARNING, logger="autolog"), autolog.start_run() as run:
+        run.log_metrics({"loss@x": 1.0, "loss_x": 2.0}, step=0)
+        with monkeypatch.context() as frozen:  # three calls within one millisecond
+            frozen.setattr(autolog.run, "_time", lambda: 1_700_000_000.0)
+            for _ in range(3):
+                run.log_metrics({"same": 0.5}, step=7)
+        run.log_params({"a b": 1, "a@b": 2})
+        run.set_tags({"autolog.delivered": "mine"})
+        assert autolog.flush(60)
+        run.log_metrics({"loss@x": 3.0, "loss_x": 4.0}, step=1)  # a later batch: same names
+    assert autolog.flush(60)
+    remote = mlflow_sqlite.run_for(run.id)
+    run_id = remote.info.run_id
+    names = _cursor(run.id, store)["state"]["names"]
+    suffixed = names["metric"]["loss_x"]
+    assert names["metric"]["loss@x"] == "loss_x" and suffixed.startswith("loss_x-")
+    assert mlflow_sqlite.history(run_id, "loss_x") == [(0, 1.0), (1, 3.0)]
+    assert mlflow_sqlite.history(run_id, suffixed) == [(0, 2.0), (1, 4.0)]
+    same = mlflow_sqlite.client.get_metric_history(run_id, "same")
+    assert [(m.step, m.value) for m in same] == [(7, 0.5)] * 3
+    assert len({m.timestamp for m in same}) == 3
+    assert remote.data.params["a b"] == "1" and remote.data.params["a_b"] == "2"
+    assert re.fullmatch(r"\d+-\d+:\d+/\d+", remote.data.tags["autolog.delivered"])
+    user_tag = names["tag"]["autolog.delivered"]
+    assert user_tag != "autolog.delivered" and remote.data.tags[user_tag] == "mine"
+    warned = [r.getMessage() for r in caplog.records if "both map to the MLflow name" in
+              r.getMessage()]
+    assert len(warned) == 2, warned  # the metric key and the tag ("a b" and "a_b" differ)
