@@ -355,3 +355,101 @@ def test_keys_that_map_to_one_mlflow_name_stay_apart_and_identical_points_are_ke
     warned = [r.getMessage() for r in caplog.records if "both map to the MLflow name" in
               r.getMessage()]
     assert len(warned) == 2, warned  # the metric key and the tag ("a b" and "a_b" differ)
+
+
+def _load_by_run(target: MlflowTarget, flavor: str, run_id: str) -> tuple[object, list[str]]:
+    """The model loaded by ``runs:/<id>/model``, and what ``list_artifacts(run, "model")``
+    lists (MLflow resolves both through the process-wide tracking URI)."""
+    mlflow.set_tracking_uri(target.uri)
+    try:
+        listed = [f.path for f in target.client.list_artifacts(run_id, "model")]
+        return getattr(mlflow, flavor).load_model(f"runs:/{run_id}/model"), listed
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.parametrize("kind", ["forest", "search", "pipeline"])
+def test_every_autologged_sklearn_model_loads_with_mlflow_sklearn(mlflow_sqlite, kind):
+    """Item 7: tree models and searches failed ``mlflow.sklearn.save_model`` (skops refuses
+    ``sklearn.tree._tree.Tree``), leaving a FAILED LoggedModel that even hid the files. They are
+    saved with cloudpickle, as ``mlflow.autolog()`` does, and load back by run."""
+    pytest.importorskip("sklearn")
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 4))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    model = {
+        "forest": lambda: RandomForestClassifier(n_estimators=5, random_state=0),
+        "search": lambda: GridSearchCV(DecisionTreeClassifier(random_state=0),
+                                       {"max_depth": [1, 2]}, cv=2),
+        "pipeline": lambda: make_pipeline(FunctionTransformer(np.tanh), StandardScaler(),
+                                          DecisionTreeClassifier(random_state=0)),
+    }[kind]()
+    autolog.enable(backend="local,mlflow")
+    model.fit(x, y)
+    assert autolog.flush(180)
+    [local] = [r for r in autolog.list_runs() if r.parent_id is None]
+    remote = mlflow_sqlite.run_for(local.id)
+    [output] = remote.outputs.model_outputs
+    logged = mlflow_sqlite.client.get_logged_model(output.model_id)
+    assert str(logged.status).endswith("READY")
+    loaded, listed = _load_by_run(mlflow_sqlite, "sklearn", remote.info.run_id)
+    assert (loaded.predict(x) == model.predict(x)).all()
+    assert "model/MLmodel" in listed
+
+
+@pytest.mark.parametrize("api", ["train", "sklearn"])
+def test_every_autologged_xgboost_model_loads_with_mlflow_xgboost(mlflow_sqlite, api):
+    """Item 7: XGBoost's native and scikit-learn APIs both arrive as MLflow xgboost models."""
+    xgb = pytest.importorskip("xgboost")
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] > 0).astype(int)
+    autolog.enable(backend="local,mlflow")
+    if api == "train":
+        model = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=y), 4)
+        expected = model.predict(xgb.DMatrix(x))
+    else:
+        model = xgb.XGBClassifier(n_estimators=4).fit(x, y)
+        expected = model.predict(x)
+    assert autolog.flush(180)
+    [local] = autolog.list_runs()
+    remote = mlflow_sqlite.run_for(local.id)
+    loaded, listed = _load_by_run(mlflow_sqlite, "xgboost", remote.info.run_id)
+    assert "model/MLmodel" in listed
+    got = loaded.predict(xgb.DMatrix(x)) if api == "train" else loaded.predict(x)
+    assert (got == expected).all()
+
+
+def test_a_model_mlflow_cannot_save_leaves_its_files_listable(mlflow_sqlite, monkeypatch):
+    """Item 7, the fallback: when the flavour's save_model fails, no FAILED LoggedModel is left
+    standing where the plain files go (``runs:/<id>/model`` resolved to it and listed nothing)."""
+    pytest.importorskip("sklearn")
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.tree import DecisionTreeClassifier
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("this model cannot be saved")
+
+    monkeypatch.setattr(mlflow.sklearn, "save_model", refuse)
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    autolog.enable(backend="local,mlflow")
+    DecisionTreeClassifier().fit(x, (x[:, 0] > 0).astype(int))
+    assert autolog.flush(120)
+    remote = mlflow_sqlite.run_for(autolog.list_runs()[0].id)
+    assert not list(mlflow_sqlite.client.search_logged_models([mlflow_sqlite.experiment_id]))
+    mlflow.set_tracking_uri(mlflow_sqlite.uri)
+    try:
+        listed = [f.path for f in mlflow_sqlite.client.list_artifacts(remote.info.run_id, "model")]
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert {"model/model.pkl", "model/autolog-model.json"} <= set(listed)

@@ -456,12 +456,20 @@ class MlflowBackend(Backend):
         with tempfile.TemporaryDirectory(prefix="autolog-mlflow-") as tmp:
             path = os.path.join(tmp, "model")
             if not _save_flavored(module, model, path, meta, flavor, name):
-                self.client.finalize_logged_model(logged.model_id, "FAILED")
+                self._discard_model(logged.model_id)
                 return None
             self.client.log_model_artifacts(logged.model_id, path)
         self.client.finalize_logged_model(logged.model_id, "READY")
         self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
         return str(logged.model_id)
+
+    def _discard_model(self, model_id: str) -> None:
+        """Delete a LoggedModel that could not be saved: a FAILED one would stand where the
+        plain files are sent (``runs:/<id>/<name>`` resolves to it, and lists nothing)."""
+        try:
+            self.client.delete_logged_model(model_id)
+        except Exception:
+            self.client.finalize_logged_model(model_id, "FAILED")
 
     def _log_run_model(self, run: RunRef, module: Any, model: Any, name: str,
                        flavor: str) -> str | None:
@@ -553,6 +561,12 @@ def _save_flavored(module: Any, model: Any, path: str, meta: Any, flavor: str,
     accepted = inspect.signature(module.save_model).parameters
     if flavor == "pytorch" and "serialization_format" in accepted:
         options["serialization_format"] = "pickle"  # "pt2" would need an input example
+    if flavor == "sklearn" and "serialization_format" in accepted:
+        # MLflow 3's default, skops, refuses the types of every tree model and search
+        # (sklearn.tree._tree.Tree, the CV splitters) unless each is listed as trusted; and it
+        # cannot hold a user's own estimator classes. cloudpickle holds them all: it is what
+        # mlflow.sklearn.autolog() saves with.
+        options["serialization_format"] = "cloudpickle"
     if flavor == "transformers":
         cls = type(model["model"]).__name__
         task = next((t for suffix, t in TRANSFORMERS_TASKS.items() if cls.endswith(suffix)), None)
