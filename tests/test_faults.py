@@ -188,3 +188,45 @@ def test_a_killed_runs_points_reach_a_backend_through_sync(tmp_path, store):
         assert cli_main(["sync", "--to", "recording", run_id]) == 0
     delivered = testing.RecordingBackend.runs[run_id]
     assert len(delivered.metrics["loss"]) == 1000 and delivered.status == "CRASHED"
+
+
+# -- 15: imports during the exit flush -----------------------------------------------------------
+
+_LATE_IMPORT = """
+import sys, threading
+import numpy as np
+import autolog
+from autolog import testing
+from sklearn.tree import DecisionTreeClassifier
+
+class LateImports(testing.RecordingBackend):
+    name = "late"
+
+    def log_model(self, run, local_path, name, spec):
+        while threading.main_thread().is_alive():  # until the interpreter runs its exit hooks
+            threading.Event().wait(0.01)
+        import skops.io  # first imported by the exit flush; it imports torch
+        super().log_model(run, local_path, name, spec)
+
+registration = testing.registered(LateImports)  # kept: its end would unregister it
+registration.__enter__()
+autolog.enable(backend="local,late")
+x = np.random.default_rng(0).normal(size=(60, 3))
+DecisionTreeClassifier().fit(x, (x[:, 0] > 0).astype(int))
+print("torch" in sys.modules)
+"""
+
+
+def test_modules_first_imported_by_the_exit_flush_leave_stderr_clean(store):
+    """Item 15: a script that ends right after ``fit`` printed three ``Exception ignored in:
+    <finalize object> ... torch/library.py ... 'NoneType' object is not callable`` tracebacks:
+    the exit flush imported torch (through skops) for the first time, and its finalizers, left
+    to interpreter teardown, ran with module globals gone."""
+    pytest.importorskip("skops")
+    pytest.importorskip("sklearn")
+    done = subprocess.run([sys.executable, "-c", _LATE_IMPORT], env=clean_env(store),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"  # the script itself never imported torch
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, \
+        done.stderr

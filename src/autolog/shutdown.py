@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from typing import Any
 
 from ._runtime import runtime
@@ -59,6 +60,7 @@ def install_exit_hooks() -> None:
         if runtime.exit_hooks_installed:
             return
         runtime.exit_hooks_installed = True
+    _finalizers_run_after_us()
     atexit.register(_at_exit)
     import signal
 
@@ -68,6 +70,24 @@ def install_exit_hooks() -> None:
                 signal.signal(signal.SIGTERM, _on_sigterm)
         except (ValueError, OSError, AttributeError):
             pass
+
+
+def _finalizers_run_after_us() -> None:
+    """Have ``weakref.finalize`` register its ``atexit`` hook now, before ours.
+
+    The exit flush may import modules for the first time (a backend's SDK or model flavour on
+    its worker: ``mlflow.sklearn`` pulled in skops, which imports torch). Such modules create
+    ``weakref.finalize`` objects, which are run by one ``atexit`` hook that ``weakref``
+    registers with the first finalize of the process. Registered while ``atexit`` runs, that
+    hook is never called, and the finalizers fire at interpreter teardown, when module globals
+    are None (``Exception ignored in: <finalize object ...> torch/library.py ... TypeError:
+    'NoneType' object is not callable``). Registered before ours, it runs after the flush.
+    """
+    weakref.finalize(_finalizers_run_after_us, _nothing).detach()
+
+
+def _nothing() -> None:
+    pass
 
 
 def exit_hook_first() -> None:

@@ -453,3 +453,30 @@ def test_a_model_mlflow_cannot_save_leaves_its_files_listable(mlflow_sqlite, mon
     finally:
         mlflow.set_tracking_uri(None)
     assert {"model/model.pkl", "model/autolog-model.json"} <= set(listed)
+
+
+def test_a_script_ending_right_after_fit_exits_with_a_clean_stderr(tmp_path, store,
+                                                                    mlflow_sqlite):
+    """Item 15, as a user meets it: ``AUTOLOG_BACKEND=local,mlflow`` and a script that ends
+    right after fitting a tree model; the model is delivered by the exit flush."""
+    pytest.importorskip("sklearn")
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        import numpy as np
+        import autolog
+        from sklearn.ensemble import RandomForestClassifier
+        autolog.enable()
+        x = np.random.default_rng(0).normal(size=(60, 3))
+        RandomForestClassifier(n_estimators=5).fit(x, (x[:, 0] > 0).astype(int))
+        print("torch" in sys.modules)
+    """))
+    env = clean_env(store, AUTOLOG_BACKEND="local,mlflow", AUTOLOG_EXIT_TIMEOUT="120")
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
+    noise = [line for line in done.stderr.splitlines()
+             if "Exception ignored" in line or "Traceback" in line or "Error" in line]
+    assert not noise, done.stderr
+    [run] = autolog.list_runs()
+    assert mlflow_sqlite.run_for(run.id).outputs.model_outputs  # delivered by the exit flush
