@@ -141,3 +141,17 @@ def test_a_run_ended_by_another_thread_leaves_every_threads_stack():
     assert _in_thread(worker) is run
     _in_thread(run.end)
     assert autolog.active_run() is None
+
+
+def test_a_pickled_object_of_the_training_script_is_the_load_error(tmp_path, store, monkeypatch):
+    """Item 16, the generic pickle flavour."""
+    from .helpers import class_in_main, trained_in_a_script
+
+    definition = "class Table:\n    def __init__(self):\n        self.rows = [1, 2]\n"
+    run_id = trained_in_a_script(tmp_path, store, definition,
+                                 "with autolog.start_run() as run:\n"
+                                 "    run.log_model(Table(), 'table')")
+    with pytest.raises(autolog.ModelLoadError, match=r"__main__\.Table is not importable here"):
+        autolog.load_model(run_id, name="table")
+    class_in_main(monkeypatch, tmp_path, "Table")
+    assert autolog.load_model(run_id, name="table").rows == [1, 2]

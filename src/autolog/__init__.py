@@ -24,7 +24,7 @@ from .api import (
     set_tags,
     start_run,
 )
-from .errors import AutologError, AutologWarning, ConfigError
+from .errors import AutologError, AutologWarning, ConfigError, ModelLoadError
 from .journal.reader import RunRecord
 from .run import Run
 
@@ -40,6 +40,7 @@ __all__ = [
     "AutologError",
     "AutologWarning",
     "ConfigError",
+    "ModelLoadError",
     "Run",
     "RunRecord",
     "__version__",

@@ -139,11 +139,21 @@ class Plugins:
                 return spec
         return None
 
-    def load_model(self, spec: dict[str, Any], path: Path) -> Any:
-        for model in self._each("autolog_load_model", spec=spec, path=path):
+    def load_model(self, spec: dict[str, Any], path: Path) -> tuple[Any, list[Any]]:
+        """The first model a plugin loads, and ``(plugin name, exception)`` of each plugin that
+        failed before it: a load that fails is the caller's error to see, not a warning."""
+        failures: list[tuple[str, Exception]] = []
+        hook = self.pm.hook.autolog_load_model
+        for impl in reversed(hook.get_hookimpls()):
+            try:
+                model = impl.function(*({"spec": spec, "path": path}[arg]
+                                        for arg in impl.argnames))
+            except Exception as exc:
+                failures.append((impl.plugin_name, exc))
+                continue
             if model is not None:
-                return model
-        return None
+                return model, failures
+        return None, failures
 
     def _each(self, hook_name: str, **kwargs: Any) -> Iterator[Any]:
         """Call each implementation in pluggy's order, isolating failures."""

@@ -265,3 +265,33 @@ def test_async_batch_hooks_log_into_the_fits_run_from_another_thread(data):
     assert autolog.get_run(main.id).metric_keys == []
     assert {r.id for r in autolog.list_runs()} == {shared.id, main.id}
     assert autolog.get_run(main.id).parent_id is None
+
+
+_KERAS = '''
+import numpy as np
+import keras
+
+
+class Scale(keras.layers.Layer):  # not registered: Keras cannot find it elsewhere
+    def call(self, x):
+        return x * 2.0
+'''
+
+_KERAS_TRAIN = '''
+model = keras.Sequential([keras.Input((3,)), Scale(), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+model.fit(np.zeros((8, 3)), np.zeros((8, 1)), epochs=1, verbose=0)
+'''
+
+
+def test_a_custom_class_of_the_training_script_is_the_load_error(tmp_path, store, monkeypatch):
+    """Item 16, Keras: a layer class defined in the training script and not registered."""
+    from ..helpers import import_defs, trained_in_a_script
+
+    run_id = trained_in_a_script(tmp_path, store, _KERAS, _KERAS_TRAIN, KERAS_BACKEND="torch")
+    with pytest.raises(autolog.ModelLoadError, match="its class 'Scale' is not known here") as e:
+        autolog.load_model(run_id)
+    assert "register_keras_serializable" in str(e.value) and "custom_objects" in str(e.value)
+    defs = import_defs(monkeypatch, tmp_path)
+    with keras.saving.custom_object_scope({"Scale": defs.Scale}):
+        assert len(autolog.load_model(run_id).layers) == 2

@@ -402,3 +402,33 @@ def test_fits_in_threads_log_into_the_run_active_in_their_thread(iris, cancer):
     assert runs[shared.id].params["best_C"] in (0.1, 1.0)
     assert runs[main.id].params["max_depth"] == 2 and runs[main.id].parent_id is None
     assert "training_accuracy_score" in runs[main.id].metrics
+
+
+_ESTIMATOR = '''
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+
+class AlwaysOne(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.ones(len(X), dtype=int)
+'''
+
+
+def test_an_estimator_class_of_the_training_script_is_the_load_error(tmp_path, store,
+                                                                     monkeypatch):
+    """Item 16, pickle: a pickled estimator whose class is the training script's."""
+    from ..helpers import class_in_main, trained_in_a_script
+
+    run_id = trained_in_a_script(tmp_path, store, _ESTIMATOR,
+                                 "AlwaysOne().fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]))")
+    with pytest.raises(autolog.ModelLoadError,
+                       match=r"__main__\.AlwaysOne is not importable here") as caught:
+        autolog.load_model(run_id)
+    assert "unpickle the file yourself" in str(caught.value)
+    class_in_main(monkeypatch, tmp_path, "AlwaysOne")
+    assert list(autolog.load_model(run_id).predict(np.zeros((2, 2)))) == [1, 1]
