@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -230,3 +231,68 @@ def test_modules_first_imported_by_the_exit_flush_leave_stderr_clean(store):
     assert done.stdout.strip() == "False"  # the script itself never imported torch
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, \
         done.stderr
+
+
+# -- signals, threads and fork (found by the fork stress runs) ------------------------------------
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_autologs_threads_leave_sigterm_and_sigint_to_the_main_thread(store):
+    """Python runs signal handlers on the main thread only: a SIGTERM the kernel hands to one
+    of autolog's threads while the main thread waits was never handled."""
+    autolog.start_run("signals").log_metric("x", 1.0)
+    blocked = {}
+    for thread in threading.enumerate():
+        if thread.name.startswith("autolog-"):
+            status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+            mask = int(next(line for line in status.splitlines()
+                            if line.startswith("SigBlk:")).split()[1], 16)
+            blocked[thread.name] = {signal.SIGTERM, signal.SIGINT} <= {
+                s for s in signal.Signals if mask & (1 << (s - 1))}
+    assert "autolog-writer" in blocked and all(blocked.values()), blocked
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_starts_clean_of_its_parents_signal_and_write_state(store):
+    """A forked child had autolog's SIGTERM handler (which made multiprocessing's
+    Pool.terminate() hang now and then) and the parent's "writing now" mark (a SIGTERM in the
+    child then waited for a write that was not happening)."""
+    from autolog._runtime import runtime
+    from autolog.shutdown import _on_sigterm
+
+    run = autolog.start_run("forking")
+    if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+        pytest.skip("autolog installs its SIGTERM handler on the main thread only")
+    journal = runtime.writer._runs[run.id]
+    journal.writer = threading.get_ident()  # as if this thread were writing when it forks
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        state = (signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, journal.writer is None)
+        os.write(write, repr(state).encode())
+        os._exit(0)
+    journal.writer = None
+    os.waitpid(pid, 0)
+    assert os.read(read, 100) == b"(True, True)"
+
+
+def test_a_sigterm_waiting_for_a_write_that_fails_still_terminates(store, lenient,
+                                                                   monkeypatch):
+    """A SIGTERM that arrives during a journal write waits for it; when the write raised, the
+    waiting termination was dropped and the process lived on."""
+    from autolog._runtime import runtime
+
+    run = autolog.start_run("failing write")
+    writer, journal = runtime.writer, runtime.writer._runs[run.id]
+    ran = []
+
+    def failing_write():
+        writer.defer_if_writing(lambda: ran.append("terminated")) or ran.append("not deferred")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(journal, "write", failing_write)
+    monkeypatch.setattr(journal, "writer", threading.get_ident())
+    with pytest.warns(AutologWarning, match="writing the journal failed"):
+        writer._write(journal)
+    assert ran == ["terminated"]

@@ -13,7 +13,9 @@ undoes what it holds through the objects' own methods.
 
 from __future__ import annotations
 
+import signal
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,7 +26,32 @@ if TYPE_CHECKING:
     from .plugins import Plugins
     from .run import Run
 
-__all__ = ["Runtime", "TrainingDepth", "runtime"]
+__all__ = ["Runtime", "TrainingDepth", "runtime", "start_thread"]
+
+#: signals whose Python handlers must run: autolog's threads leave them to the main thread
+_MAIN_THREAD_SIGNALS = {signal.SIGINT, getattr(signal, "SIGTERM", signal.SIGINT)}
+
+
+def start_thread(target: Callable[..., Any], name: str, *args: Any) -> threading.Thread:
+    """Start a daemon thread for autolog's own work, with SIGINT and SIGTERM blocked in it.
+
+    Python runs signal handlers on the main thread only. A process-directed signal that the
+    kernel hands to another thread while the main thread waits (on a lock, a queue) only sets a
+    flag, so the handler never runs: a ``multiprocessing`` worker blocked on its task queue then
+    ignored ``Pool.terminate()``'s SIGTERM for ever. Blocked in autolog's threads (and in the
+    threads they start: SDKs), these signals go to the main thread. The mask is set around
+    ``start()``, so the new thread has it from its first instruction.
+    """
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        thread.start()
+        return thread
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _MAIN_THREAD_SIGNALS)
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    return thread
 
 
 class TrainingDepth:

@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._runtime import start_thread
 from .hookspecs import hookimpl
 from .report import warn_once
 
@@ -54,10 +55,10 @@ class Context:
         self.run, self.plugins = run, plugins
         self._lock = threading.Lock()
         self._open = True  # False once the end stopped waiting: nothing more is written
-        self._thread = threading.Thread(target=self._work, name="autolog-context", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        self._thread = start_thread(self._work, "autolog-context")
         self.run._on_end.insert(0, self.wait)
 
     def _work(self) -> None:
@@ -73,6 +74,7 @@ class Context:
 
     def wait(self) -> None:
         """At the run's end: let the context land first (bounded)."""
+        assert self._thread is not None
         self._thread.join(CONTEXT_WAIT)
         with self._lock:
             self._open = False
@@ -94,7 +96,7 @@ def prewarm() -> None:
         except Exception:
             pass  # the run's own capture reports failures
 
-    threading.Thread(target=work, name="autolog-prewarm", daemon=True).start()
+    start_thread(work, "autolog-prewarm")
 
 
 @hookimpl

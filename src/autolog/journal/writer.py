@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .._runtime import runtime
+from .._runtime import runtime, start_thread
 from ..report import internal_error
 from .codec import encode_line, encode_record, metrics_record
 from .files import JOURNAL, LOCK, META, FileLock, atomic_write
@@ -169,7 +169,7 @@ class RunWriter:
 
     def recover_children(self) -> None:
         """Append the points of forked children that are gone (``os._exit``, killed)."""
-        with self._writing(self.lock):
+        with self.lock:  # not a journal write a signal must wait for
             if self.journal is not None:
                 recover(self.run_dir, own=self.tail.token)
 
@@ -178,6 +178,7 @@ class RunWriter:
         ends the run."""
         self.lock = threading.Lock()
         self._lines = threading.Lock()
+        self.writer = None  # a parent's thread may have been writing: no thread here is
         self.tail.reopen()
         self.writes_end = False
         self.run_lock = None  # the inherited descriptor keeps the lock held for us
@@ -242,8 +243,7 @@ class JournalWriter:
     # -- writing -----------------------------------------------------------------------------
 
     def _start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="autolog-writer", daemon=True)
-        self._thread.start()
+        self._thread = start_thread(self._loop, "autolog-writer")
 
     def _loop(self) -> None:
         while not self._stopping:
@@ -271,9 +271,10 @@ class JournalWriter:
         except Exception as exc:  # disk full, permissions: keep the training run alive
             internal_error("writing the journal", exc)
             return
+        finally:
+            self._run_deferred()  # a SIGTERM that waited for this write, however it went
         if wrote:
             self.notify(run.run_dir, run.backends)
-        self._run_deferred()
 
     def stop(self) -> None:
         """Stop the thread (after a last :meth:`write_all` by the caller)."""
