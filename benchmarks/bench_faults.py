@@ -3,7 +3,10 @@
 - SIGKILL right after a burst of 1,000 rows (inside the flush interval): rows kept, start event;
 - SIGKILL at a random moment while a process logs as fast as it can: every point it reported
   logged before the kill is kept, and what is kept is a gap-free prefix of what it logged;
-- a forked child that logs and leaves through ``os._exit``: points kept in the parent's run.
+- a forked child that logs and leaves through ``os._exit``: points kept in the parent's run;
+- ``multiprocessing`` with the fork context, in a loop, two loops at once: a run, two Processes
+  and a ``with Pool(2)`` (ended by ``Pool.terminate()``'s SIGTERM), 1,000 points each: runs with
+  every point exactly once, points lost or duplicated, loops that hung.
 
     python benchmarks/bench_faults.py            # 20 tries each
     python benchmarks/bench_faults.py --quick    # 5 tries each
@@ -11,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -61,6 +65,35 @@ for pid in pids:
     os.waitpid(pid, 0)
 run.end()
 print(run.id, flush=True)
+"""
+
+POOL = """
+import json, multiprocessing, sys, autolog
+
+def child(start):
+    for i in range(start, start + 1000):
+        autolog.log_metric("child", float(i), step=i)
+
+ctx = multiprocessing.get_context("fork")
+exact = lost = doubled = 0
+for n in range(int(sys.argv[1])):
+    with autolog.start_run("pool") as run:
+        run.log_metric("parent", 1.0)
+        procs = [ctx.Process(target=child, args=(k * 1000,)) for k in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        with ctx.Pool(2) as pool:
+            pool.map(child, [2000, 3000])
+        run.log_metric("parent", 2.0)
+    record = autolog.get_run(run.id)
+    steps = [s for s, _, _ in record.history("child")] + [
+        -1 - s for s, _, _ in record.history("parent")]
+    exact += sorted(steps) == [-2, -1] + list(range(4000))
+    lost += 4002 - len(set(steps))
+    doubled += len(steps) - len(set(steps))
+print(json.dumps([exact, lost, doubled]), flush=True)
 """
 
 
@@ -135,6 +168,27 @@ def forked(tries: int, root: Path) -> list[object]:
             f"{min(kept)} / {statistics.median(kept):g} / 1000", "", ""]
 
 
+def pool(tries: int, root: Path) -> list[object]:
+    """Two loops at once (the timing that exposed torn lines and early SIGTERMs), each bounded:
+    a loop still running after the timeout hung."""
+    runs = tries * 5
+    loops = [subprocess.Popen([sys.executable, "-W", "ignore", "-c", POOL, str(runs)],
+                              env=_env(root / f"pool{n}"), stdout=subprocess.PIPE, text=True)
+             for n in range(2)]
+    exact = lost = doubled = hung = 0
+    for loop in loops:
+        try:
+            out, _ = loop.communicate(timeout=max(120, runs * 3))
+            e, lo, d = json.loads(out)
+            exact, lost, doubled = exact + e, lost + lo, doubled + d
+        except (subprocess.TimeoutExpired, ValueError):
+            loop.kill()
+            loop.wait()
+            hung += 1
+    return [f"multiprocessing Processes + Pool(2), 2 loops x {runs}", f"{2 * runs}",
+            f"{exact} runs exact; {lost} lost, {doubled} doubled", f"{hung}/2 loops hung", ""]
+
+
 def main() -> None:
     args = arguments(__doc__, "5 tries each").parse_args()
     tries = args.repeats or (5 if args.quick else 20)
@@ -143,6 +197,7 @@ def main() -> None:
         rows = [burst(tries, root), stream(tries, root)]
         if hasattr(os, "fork"):
             rows.append(forked(tries, root))
+            rows.append(pool(tries, root))
     table("what a killed or forked process keeps (a reader takes its tail over)",
           ["fault", "tries", "kept: min / median / logged", "start event / check",
            "takeover ms (median)"], rows)

@@ -1,8 +1,10 @@
 """scikit-learn budget: time autolog adds to ``LogisticRegression().fit`` on 10,000 x 20.
 
-Everything on: params, training metrics, model saved (pickle), run context; the local store in
-a temporary directory. Fits with and without autolog alternate (``enable()``/``disable()``
-between them, outside the timed region), so a load change on the machine hits both alike. The
+Everything on: params, training metrics, evaluation plots (confusion matrix, ROC and
+precision-recall curves, drawn on the writer thread), the dataset fingerprint, the console, model
+saved (pickle), run context; the local store in a temporary directory. Fits with and without
+autolog alternate (``enable()``/``disable()`` between them, outside the timed region), so a load
+change on the machine hits both alike. The
 first autologged fit of the process pays the run context (``requirements.txt`` read from
 ``importlib.metadata``, cached afterwards) and the plugin set-up: it is shown on its own row.
 Where MLflow is installed, ``mlflow.sklearn.autolog()`` runs on the same data afterwards, on a
@@ -73,16 +75,24 @@ def breakdown(x, y) -> list[list[object]]:
     """Where autolog's time goes, part by part (system metrics off)."""
     from sklearn.linear_model import LogisticRegression
 
+    from autolog.datasets import fingerprint
+    from autolog.evaluation import log_plots
     from autolog.integrations.base import RunScope
     from autolog.integrations.sklearn import estimator_params, training_metrics
 
     model = LogisticRegression().fit(x, y)
+    seen: dict = {}
+    training_metrics(model, x, y, predictions=seen)
     rows = [_part("  of which: run start + end (directory, journal, context)",
                   lambda: RunScope("part").close())]
     scope = RunScope("breakdown")
     parts = [("  of which: params (get_params, flattened)", lambda: estimator_params(model)),
              ("  of which: training metrics (predict, predict_proba, 7 metrics)",
               lambda: training_metrics(model, x, y)),
+             ("  of which: evaluation plots (their data; drawn off this thread)",
+              lambda: log_plots(scope.run, "training", **seen)),
+             ("  of which: dataset fingerprint (X and y)",
+              lambda: fingerprint("training", x, y)),
              ("  of which: model saved (pickle, files, spec)",
               lambda: scope.run.log_model(model))]
     rows += [_part(name, fn) for name, fn in parts]

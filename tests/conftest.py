@@ -9,6 +9,11 @@ import pytest
 
 from autolog import testing
 
+# Comet's SDK reports its own errors to Sentry (a network host) unless told not to, whoever
+# imports it first (transformers' integrations do): tests never reach a network host.
+os.environ.setdefault("COMET_ERROR_TRACKING_ENABLE", "false")
+os.environ.setdefault("COMET_DISABLE_AUTO_LOGGING", "1")
+
 
 @pytest.fixture(autouse=True)
 def autolog_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -296,3 +296,127 @@ def test_a_sigterm_waiting_for_a_write_that_fails_still_terminates(store, lenien
     with pytest.warns(AutologWarning, match="writing the journal failed"):
         writer._write(journal)
     assert ran == ["terminated"]
+
+
+# -- torn lines (found by the fork stress runs) ------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_line_torn_by_a_killed_child_costs_no_other_record(store):
+    """Fork stress runs lost a parent's points now and then: Pool.terminate() killed a worker
+    in the middle of appending its metrics line (a fatal signal cuts a write between pages),
+    the parent's next line continued the torn one, and the reader skipped both. The torn part
+    must cost nothing else: the next line is read whole, the child's points come from its tail
+    exactly once."""
+    from autolog._runtime import runtime
+
+    with autolog.start_run("forking") as run:
+        run.log_metric("parent", 1.0, step=0)
+        pid = os.fork()
+        if pid == 0:
+            journal = runtime.writer._runs[run.id].journal
+            write = journal.write
+
+            def killed_mid_write(data: bytes) -> None:
+                write(data[:len(data) // 2])
+                os._exit(0)
+
+            journal.write = killed_mid_write
+            for i in range(300):
+                autolog.log_metric("child", float(i), step=i)
+            runtime.writer._runs[run.id].write()
+            os._exit(1)  # not reached: the write "kills" the child
+        assert os.waitpid(pid, 0)[1] == 0
+        run.log_metric("parent", 2.0, step=1)
+        autolog.get_run(run.id)  # read-your-writes flushes: right after the torn half line
+        run.log_params({"after": "the tear"})
+    lines = (Path(run.path) / JOURNAL).read_bytes().splitlines()
+    torn = [line for line in lines if not _parses(line)]
+    assert len(torn) == 1 and torn[0].startswith(b'{"t":"metrics"'), "the child's line is torn"
+    record = autolog.get_run(run.id)
+    assert [v for _, v, _ in record.history("parent")] == [1.0, 2.0]
+    assert [s for s, _, _ in record.history("child")] == list(range(300))
+    assert record.params == {"after": "the tear"} and record.status == "FINISHED"
+    from autolog.config import current
+    from autolog.delivery.replay import deliver
+
+    assert deliver(testing.RecordingBackend(current()), Path(run.path))
+    sent = testing.RecordingBackend.runs[run.id]  # what a backend gets: the same, once
+    assert [v for _, v in sent.metrics["parent"]] == [1.0, 2.0]
+    assert sorted(s for s, _ in sent.metrics["child"]) == list(range(300))
+    assert sent.params == {"after": "the tear"} and sent.status == "FINISHED"
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def test_a_torn_line_gives_back_the_whole_records_it_holds():
+    """Every cut of a record, continued by a whole one, reads as that whole one (and as both
+    when only the newline was missing); stacked tears and garbage read as nothing."""
+    from autolog.journal.codec import decode_line, encode_line
+
+    params = {"t": "params", "d": {"t": "end", "note": 'q"uo{"t":"te', "lr": 0.1}}
+    metrics = {"t": "metrics", "d": {"é": [[1, 2], [0.5, "NaN"], [3, 4]]}, "tail": "ab",
+               "seq": 2}
+    end = {"t": "end", "status": "FINISHED", "time": 5}
+    for first in (params, metrics):
+        line = encode_line(first)
+        assert decode_line(line) == [first]
+        for cut in range(1, len(line) - 1):
+            assert decode_line(line[:cut] + encode_line(end)) == [end], (first["t"], cut)
+        assert decode_line(line[:-1] + encode_line(end)) == [first, end]
+    stacked = encode_line(params)[:30] + encode_line(metrics)[:20] + encode_line(end)
+    assert decode_line(stacked) == [end]
+    assert decode_line(b"not json\n") == decode_line(b"[1]\n") == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(signal, "pthread_sigmask"),
+                    reason="fork, signal masks")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_sigterm_before_the_childs_fork_hooks_kills_it_and_journals_nothing(store,
+                                                                             monkeypatch):
+    """Fork stress runs journaled a parent's points twice, and hung in Pool.terminate(): a
+    SIGTERM that reached a forked worker before the at-fork hooks gave it a tail of its own ran
+    the inherited handler at the child's first bytecode, which flushed the parent's tail from
+    the child; the next hook then replaced the handler, and the worker never died. Here the
+    SIGTERM arrives in the first at-fork hook."""
+    from autolog._runtime import runtime
+    from autolog.shutdown import _on_sigterm
+
+    monkeypatch.setenv("AUTOLOG_FLUSH_INTERVAL", "60")  # the parent's points stay in its tail
+    with autolog.start_run("forking") as run:
+        if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+            pytest.skip("autolog installs its SIGTERM handler on the main thread only")
+        for i in range(100):
+            run.log_metric("parent", float(i), step=i)
+        writer = runtime.writer
+        hook = writer.after_fork_in_child
+
+        read, write = os.pipe()
+
+        def terminated_early() -> None:  # the journal writer's hook: the child's first code
+            blocked = signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+            os.write(write, b"blocked" if blocked else b"open")
+            os.kill(os.getpid(), signal.SIGTERM)
+            hook()
+
+        writer.after_fork_in_child = terminated_early
+        try:
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(10)
+                os._exit(0)  # not reached: the pending SIGTERM ends the child
+        finally:
+            del writer.after_fork_in_child
+        status = os.waitpid(pid, 0)[1]
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, status
+    assert os.read(read, 100) == b"blocked"
+    lines = (Path(run.path) / JOURNAL).read_text().splitlines()
+    assert sum('"parent":[[' in line for line in lines) == 1  # journaled once, by the parent
+    assert [s for s, _, _ in autolog.get_run(run.id).history("parent")] == list(range(100))

@@ -75,6 +75,9 @@ def test_a_run_left_open_by_a_dead_process_reads_crashed(tmp_path, store):
     out = subprocess.run([sys.executable, str(script)], env=clean_env(store), capture_output=True,
                          text=True, timeout=60, check=True)
     record = autolog.get_run(out.stdout.strip())
+    deadline = time.monotonic() + 10  # a child the dead process was forking (its context's
+    while record.status != "CRASHED" and time.monotonic() < deadline:  # `git status`) may hold
+        time.sleep(0.05)  # a copy of the lock until it execs
     assert record.status == "CRASHED"
     assert record.metrics == {"x": 1.0}
 

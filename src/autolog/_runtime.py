@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .capture.console import Console
     from .config import Settings
     from .delivery.worker import Deliveries
     from .journal.writer import JournalWriter
@@ -116,6 +117,10 @@ class Runtime:
         self.warned_lock = threading.Lock()
         self.run_name_used = False
         self.exit_hooks_installed = False
+        #: the console capture (stdout/stderr into the runs' console.log), once installed
+        self.console: Console | None = None
+        #: the entry point's command line and config captured as params (``args.*``, ``config.*``)
+        self.cli_params: dict[str, Any] = {}
 
     def active_run(self) -> Run | None:
         """The innermost active run of the calling thread."""
@@ -153,8 +158,13 @@ class Runtime:
         if writer is not None:
             writer.stop()
         with self.lock:
+            console, self.console = self.console, None
+        if console is not None:
+            console.uninstall()
+        with self.lock:
             self.settings = None
             self.plugins = None
+            self.cli_params = {}
             self.run_name_used = False
             self.training = TrainingDepth()
         with self.warned_lock:

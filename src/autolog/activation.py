@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._runtime import runtime
+from .capture import args
 from .errors import ConfigError
 from .patching import clear_import_callbacks, on_import, patcher
 from .plugins import get_plugins
@@ -19,7 +20,7 @@ from .plugins import get_plugins
 if TYPE_CHECKING:
     from .integrations.base import Integration
 
-__all__ = ["activate", "choose_integrations", "deactivate", "is_enabled"]
+__all__ = ["activate", "capture_args", "choose_integrations", "deactivate", "is_enabled"]
 
 
 def is_enabled() -> bool:
@@ -53,6 +54,13 @@ def activate(integrations: Mapping[str, Integration]) -> None:
         runtime.enabled = True
         for integration in integrations.values():
             _watch(integration)
+
+
+def capture_args() -> None:
+    """Record the entry point's argparse, click/typer and Hydra values as params."""
+    with runtime.lock:
+        if runtime.enabled:
+            args.watch()
 
 
 def deactivate() -> None:

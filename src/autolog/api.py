@@ -14,6 +14,7 @@ from typing import Any
 from . import runs
 from ._runtime import runtime
 from .config import Settings, current
+from .errors import ConfigError
 from .journal.reader import RunRecord, find_run, load_run
 from .journal.reader import list_runs as _list_runs
 from .run import Run
@@ -21,8 +22,9 @@ from .shutdown import flush as _flush
 
 __all__ = [
     "active_run", "attach_run", "disable", "enable", "end_run", "flush", "get_run",
-    "get_settings", "is_enabled", "list_runs", "load_model", "log_artifact", "log_metric",
-    "log_metrics", "log_params", "set_tags", "start_run",
+    "get_settings", "is_enabled", "list_runs", "load_model", "log_artifact", "log_figure",
+    "log_histogram", "log_image", "log_metric", "log_metrics", "log_params", "log_table",
+    "log_text", "set_tags", "start_run",
 ]
 
 
@@ -34,9 +36,14 @@ def get_settings() -> Settings:
 # -- enable / disable ---------------------------------------------------------------------------
 
 
+CAPTURE_PARTS = ("console", "code", "args")
+
+
 def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[str] | None = None,
            exclude: Iterable[str] | None = None, log_models: bool | None = None,
-           system_metrics: bool | None = None, project: str | None = None) -> None:
+           system_metrics: bool | None = None, project: str | None = None,
+           capture: bool | str | Iterable[str] | None = None,
+           log_histograms: int | None = None) -> None:
     """Record every training run of the supported frameworks from now on.
 
     Frameworks already imported are patched now, the others as soon as they are imported.
@@ -49,11 +56,19 @@ def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[s
     :param log_models: save trained models (default on)
     :param system_metrics: sample hardware usage (default on)
     :param project: project / experiment name
+    :param capture: what to capture besides what is logged: ``True`` (everything), ``False``
+        (nothing), or some of ``"console"`` (stdout/stderr as ``console.log``; on by default),
+        ``"code"`` (the uncommitted git diff, untracked files, the entry script) and ``"args"``
+        (argparse, click/typer, Hydra values as params). ``autolog run`` captures all three.
+    :param log_histograms: Keras, Lightning, transformers: weight and gradient histograms every
+        N epochs (default 0: off)
     """
     from . import activation  # wrapt and pluggy load here, not at ``import autolog``
 
+    overrides: dict[str, Any] = _capture_settings(capture)
     settings = Settings.load(backend=backend, log_models=log_models,
-                             system_metrics=system_metrics, project=project)
+                             system_metrics=system_metrics, project=project,
+                             log_histograms=log_histograms, **overrides)
     with runtime.lock:
         runtime.settings = settings
         if settings.disable:
@@ -63,13 +78,38 @@ def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[s
     from .context import prewarm
 
     prewarm()
+    if settings.capture_console:  # output from now on reaches the first run too
+        from .capture.console import console
+
+        console().install_python()
+    if settings.capture_args:
+        activation.capture_args()
+
+
+def _capture_settings(capture: bool | str | Iterable[str] | None) -> dict[str, bool]:
+    """``enable(capture=...)`` as the ``capture_*`` settings it overrides."""
+    if capture is None:
+        return {}
+    if isinstance(capture, bool):
+        parts = set(CAPTURE_PARTS) if capture else set()
+    else:
+        parts = {capture} if isinstance(capture, str) else set(capture)
+        unknown = parts - set(CAPTURE_PARTS)
+        if unknown:
+            raise ConfigError(f"enable(capture=...): unknown part(s) {', '.join(sorted(unknown))};"
+                              f" accepted: True, False, or some of {', '.join(CAPTURE_PARTS)}")
+    return {f"capture_{part}": part in parts for part in CAPTURE_PARTS}
 
 
 def disable() -> None:
-    """Stop recording training calls and restore every patched framework method exactly."""
+    """Stop recording training calls and restore every patched framework method exactly (and
+    ``sys.stdout`` / ``sys.stderr``, unless a run is still capturing them)."""
     from . import activation
 
     activation.deactivate()
+    console = runtime.console
+    if console is not None and console.mode == "python" and not runtime.runs:
+        console.uninstall()
 
 
 def is_enabled() -> bool:
@@ -134,6 +174,32 @@ def set_tags(tags: Mapping[str, Any]) -> None:
 def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str | None:
     """Copy a file or directory into the active run; returns its artifact name."""
     return runs.current_run().log_artifact(path, name)
+
+
+def log_image(key: str, image: Any, step: int | None = None) -> None:
+    """An image (array, tensor, PIL image, matplotlib figure, file path) to the active run."""
+    runs.current_run().log_image(key, image, step)
+
+
+def log_figure(key: str, figure: Any, step: int | None = None) -> None:
+    """A matplotlib figure, drawn now, to the active run."""
+    runs.current_run().log_figure(key, figure, step)
+
+
+def log_histogram(key: str, values: Any, step: int | None = None, bins: int = 64) -> None:
+    """A histogram of ``values`` (or ``(counts, edges)``) to the active run."""
+    runs.current_run().log_histogram(key, values, step, bins)
+
+
+def log_table(key: str, data: Any, columns: list[str] | None = None,
+              step: int | None = None) -> None:
+    """A table (DataFrame, rows, dict of columns, 2-D array) to the active run."""
+    runs.current_run().log_table(key, data, columns, step)
+
+
+def log_text(key: str, text: Any, step: int | None = None) -> None:
+    """A text at ``step`` to the active run."""
+    runs.current_run().log_text(key, text, step)
 
 
 def flush(timeout: float | None = None) -> bool:

@@ -1,5 +1,6 @@
-"""``autolog``: list and show runs, deliver them (``sync``), check the setup (``doctor``), run the
-demo, and serve runs (``server``, with the ``server`` extra). ``--json`` gives machine output."""
+"""``autolog``: list and show runs, deliver them (``sync``), record a script without editing it
+(``run``), check the setup (``doctor``), run the demo, browse the local store (``ui``) and serve
+runs (``server``). ``--json`` gives machine output."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .backends.base import BackendUnavailable
 
 __all__ = ["main"]
 
@@ -22,12 +24,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["server"]:
             return cmd_server(argv[1:])
+        if argv[:1] == ["run"]:
+            return cmd_run(argv[1:])
         args = parser.parse_args(argv)
         if not hasattr(args, "func"):
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
-    except (LookupError, ValueError, ImportError, ConnectionError, OSError) as exc:
+    except (LookupError, ValueError, ImportError, ConnectionError, OSError,
+            BackendUnavailable) as exc:
         message = exc.args[0] if isinstance(exc, LookupError) and exc.args else exc
         print(f"autolog: {message}", file=sys.stderr)
         return 1
@@ -65,7 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", help="local store (default: AUTOLOG_DIR)")
     demo.set_defaults(func=cmd_demo)
 
-    # listed here for --help; `autolog server ...` is parsed by the server's own parser (main)
+    ui = sub.add_parser("ui", help="browse, chart and compare the local store's runs in a "
+                        "browser")
+    from .ui.cli import configure_parser as configure_ui
+
+    configure_ui(ui)
+
+    # listed here for --help; `autolog run/server ...` are parsed by their own parsers (main)
+    sub.add_parser("run", help="run a training command with autolog on, no code change: "
+                   "autolog run -- python train.py ARGS")
     sub.add_parser("server", help="run the autolog tracking server (extra: server)")
     return parser
 
@@ -75,6 +88,13 @@ def _store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", metavar="URL", help="read from an autolog server instead")
     parser.add_argument("--token", help="bearer token for --server (default: AUTOLOG_HTTP_TOKEN)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def cmd_run(argv: list[str]) -> int:
+    """``autolog run [options] -- COMMAND``: see :mod:`autolog.launch`."""
+    from .launch import main as launch_main
+
+    return launch_main(argv)
 
 
 def cmd_server(argv: list[str]) -> int:
@@ -135,12 +155,15 @@ def _run_row(row: dict[str, Any]) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    media: list[dict[str, Any]] = []
     if args.server:
         data = _client(args).get_run(args.run)
     else:
         from . import api
 
-        data = detail(api.get_run(args.run, args.dir))
+        record = api.get_run(args.run, args.dir)
+        data = detail(record)
+        media = [{"key": m.key, "kind": m.kind, "step": m.step} for m in record.media]
     if args.json:
         print(json.dumps(data, indent=2, default=str))
         return 0
@@ -158,7 +181,22 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("\nartifacts:")
         for name in data["artifacts"]:
             print(f"  {name}")
+    _print_media(media)
     return 0
+
+
+def _print_media(media: list[dict[str, Any]]) -> None:
+    """One line per key: its kind, how many items, the steps they span."""
+    by_key: dict[tuple[str, str], list[int]] = {}
+    for item in media:
+        by_key.setdefault((item["key"], item["kind"]), []).append(item["step"])
+    if by_key:
+        print("\nmedia:")
+        width = max(len(key) for key, _ in by_key)
+        for (key, kind), steps in by_key.items():
+            span = f"step {steps[0]}" if len(steps) == 1 else \
+                f"{len(steps)} items, steps {min(steps)}-{max(steps)}"
+            print(f"  {key:<{width}}  {kind:<9}  {span}")
 
 
 # -- sync -------------------------------------------------------------------------------------
@@ -202,6 +240,9 @@ def _sync_one(backend: Any, run_dir: Path, quiet: bool) -> dict[str, Any]:
         result["status"] = "busy"
         bar.close("another process is delivering it")
         return result
+    except BackendUnavailable:
+        bar.close("not delivered")
+        raise  # said once for the whole sync, by main()
     except Exception as exc:
         result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
         bar.close(f"failed: {type(exc).__name__}: {exc}")
@@ -243,12 +284,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         return 0
     print(f"autolog {data['autolog']}  python {data['python']}  store {data['store']}")
     print(f"backends configured: {', '.join(data['configured_backends'])}\n")
-    _print_table(["framework", "installed", "supported", "status"],
-                 [[f["name"], f["installed"] or "-", f["supported"], f["status"]]
-                  for f in data["frameworks"]])
+    _print_table(["framework", "installed", "supported", "tested", "status"],
+                 [[f["name"], f["installed"] or "-", f["supported"], f["tested"] or "-",
+                   f["status"]] for f in data["frameworks"]])
     print()
-    _print_table(["backend", "installed", "configured"],
-                 [[b["name"], b["installed"] or "-", "yes" if b["configured"] else "no"]
+    _print_table(["backend", "installed", "supported", "tested", "configured"],
+                 [[b["name"], b["installed"] or "-", b.get("supported", "-"),
+                   b.get("tested") or "-", "yes" if b["configured"] else "no"]
                   for b in data["backends"]])
     print()
     _print_table(["sampler", "status"], [[s["name"], s["status"]] for s in data["samplers"]])

@@ -100,8 +100,9 @@ class Var:
 
 VARIABLES: tuple[Var, ...] = (
     Var("backend", ("local",), _names(("local",)),
-        "Comma list of backends: local, http, mlflow, wandb, or a plugin's name. The local "
-        "journal is always written (it is the write-ahead log); the others receive a copy."),
+        "Comma list of backends: local, http, mlflow, wandb, tensorboard, dvclive, aim, clearml, "
+        "comet, or a plugin's name. The local journal is always written (it is the write-ahead "
+        "log); the others receive a copy."),
     Var("dir", "./autolog-runs", _text("./autolog-runs"),
         "Directory of the local store: one sub-directory per run."),
     Var("project", "default", _text("default"),
@@ -119,6 +120,14 @@ VARIABLES: tuple[Var, ...] = (
         "visible to this process."),
     Var("http_url", None, _text(None), "URL of the `autolog server` the http backend sends to."),
     Var("http_token", None, _text(None), "Bearer token for the http backend."),
+    Var("tensorboard_dir", "./runs", _text("./runs"),
+        "Where the tensorboard backend writes event files: `<dir>/<project>/<run name>-<id>`."),
+    Var("dvclive_dir", "./dvclive", _text("./dvclive"),
+        "Where the dvclive backend writes DVCLive's files (one run per directory)."),
+    Var("aim_repo", "./.aim", _text("./.aim"),
+        "The Aim repository of the aim backend: a directory, or `aim://host:port`."),
+    Var("clearml_dir", "~/.clearml/cache/offline", _text("~/.clearml/cache/offline"),
+        "Where the clearml backend writes offline sessions (ClearML's own default place)."),
     Var("strict", False, _bool(False),
         "Raise autolog's own errors instead of warning about them (the test suite runs strict)."),
     Var("flush_interval", 1.0, _positive(1.0),
@@ -136,6 +145,29 @@ VARIABLES: tuple[Var, ...] = (
     Var("metrics_sample_rows", 100_000, _count(100_000),
         "Training-set metrics of scikit-learn estimators are computed on at most this many rows "
         "(a fixed-seed sample beyond it), so they never cost as much as a long fit."),
+    Var("capture_console", True, _bool(True),
+        "Copy what the process writes to stdout and stderr into each run as `console.log` "
+        "(timestamped lines, progress bars collapsed); see docs/capture.md."),
+    Var("console_max_lines", 100_000, _count(100_000),
+        "Lines of `console.log` kept per run: the last ones (the count dropped is a tag)."),
+    Var("capture_code", False, _bool(False),
+        "Record the uncommitted `git diff` (`code/diff.patch`), the untracked files and a copy "
+        "of the entry script with each run (on under `autolog run`)."),
+    Var("capture_args", False, _bool(False),
+        "Log the entry point's argparse arguments, click/typer parameters (`args.*`) and Hydra "
+        "config (`config.*`) as params (on under `autolog run`)."),
+    Var("max_diff_bytes", 2 * 1024 * 1024, _count(2 * 1024 * 1024),
+        "Largest `git diff` recorded; a larger one is skipped with one warning (checked from "
+        "the changed files' sizes before the diff is read)."),
+    Var("log_plots", True, _bool(True),
+        "Evaluation plots of scikit-learn and XGBoost models: confusion matrix, ROC and "
+        "precision-recall curves, predicted-vs-true and residuals (images and their data)."),
+    Var("log_datasets", True, _bool(True),
+        "Record a fingerprint of each training call's data (`dataset.*` tags: shape, dtype, "
+        "rows, a digest of a bounded sample)."),
+    Var("log_histograms", 0, _count(0),
+        "Keras, Lightning and transformers: weight (and gradient) histograms every N epochs "
+        "(0: off)."),
 )
 
 _BY_ATTR = {v.attr: v for v in VARIABLES}
@@ -155,6 +187,10 @@ class Settings:
     gpu_all_devices: bool
     http_url: str | None
     http_token: str | None
+    tensorboard_dir: str
+    dvclive_dir: str
+    aim_repo: str
+    clearml_dir: str
     strict: bool
     flush_interval: float
     exit_timeout: float
@@ -162,6 +198,14 @@ class Settings:
     disable_plugins: tuple[str, ...]
     max_child_runs: int
     metrics_sample_rows: int
+    capture_console: bool
+    console_max_lines: int
+    capture_code: bool
+    capture_args: bool
+    max_diff_bytes: int
+    log_plots: bool
+    log_datasets: bool
+    log_histograms: int
 
     def __init__(self, values: Mapping[str, Any]):
         for var in VARIABLES:

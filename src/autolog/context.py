@@ -3,7 +3,10 @@
 Tags (all under ``autolog.``): git commit, branch and dirty state; entry script and argv; Python
 version and implementation; platform; hostname; user; autolog's version. Plus a
 ``requirements.txt`` artifact of the installed distributions, read from ``importlib.metadata``
-(no ``pip`` subprocess). What does not change during a process is computed once and cached.
+(no ``pip`` subprocess). With ``capture_code`` the uncommitted diff, the untracked files and the
+entry script (:mod:`autolog.capture.code`); with ``capture_args`` the command line's values as
+params (:mod:`autolog.capture.args`). What does not change during a process is computed once
+and cached.
 
 The run's end waits for the context (it is written before the end event) for up to
 ``CONTEXT_WAIT`` seconds: each part is bounded on its own (``git status`` by its timeout, the
@@ -14,6 +17,7 @@ dropping it; past that bound (a plugin that hangs), the end says what was not re
 from __future__ import annotations
 
 import getpass
+import logging
 import platform
 import shlex
 import socket
@@ -25,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._runtime import start_thread
+from .capture import args, code
+from .config import current
 from .hookspecs import hookimpl
 from .report import warn_once
 
@@ -33,6 +39,8 @@ if TYPE_CHECKING:
     from .run import Run
 
 __all__ = ["capture", "git_info", "prewarm", "requirements"]
+
+log = logging.getLogger("autolog")
 
 JOIN_TIMEOUT = 5.0  # git status
 CONTEXT_WAIT = 60.0  # the most a run's end waits for its context
@@ -70,7 +78,7 @@ class Context:
                 if tags:
                     self.run.set_tags(tags)
                 if packages is not None:
-                    self.run.log_text(packages, "requirements.txt")
+                    self.run.log_text_artifact(packages, "requirements.txt")
 
     def wait(self) -> None:
         """At the run's end: let the context land first (bounded)."""
@@ -93,6 +101,9 @@ def prewarm() -> None:
             _process_tags()
             git_info(_source_dir())
             requirements()
+            settings = current()
+            if settings.capture_code:
+                code.snapshot(str(_source_dir()), settings.max_diff_bytes)
         except Exception:
             pass  # the run's own capture reports failures
 
@@ -103,7 +114,16 @@ def prewarm() -> None:
 def autolog_run_context(run: Run) -> dict[str, str]:
     from ._version import __version__
 
-    return {"autolog.version": __version__, **_process_tags(), **git_info(_source_dir())}
+    tags = {"autolog.version": __version__, **_process_tags(), **git_info(_source_dir())}
+    settings = run.settings
+    if settings.capture_args:
+        args.log_into(run)
+    if settings.capture_code:
+        try:
+            tags.update(code.capture(run, settings.max_diff_bytes))
+        except OSError as exc:  # an unreadable script, a full disk: the rest of the context
+            log.warning("autolog: the code of run %s was not recorded: %s", run.id, exc)
+    return tags
 
 
 @lru_cache(maxsize=1)

@@ -23,8 +23,9 @@ def report() -> dict[str, Any]:
         "frameworks": [_framework(i) for i in plugins.integrations().values()],
         "backends": [{"name": "local", "installed": __version__,
                       "configured": "local" in settings.backend}]
-                    + [{"name": name, "installed": installed_version(cls.distributions),
-                        "configured": name in settings.backend}
+                    + [{"name": name, "installed": installed_version(cls.distributions)
+                        if cls.distributions else "built in",
+                        "configured": name in settings.backend, **_tested(name, "")}
                        for name, cls in sorted(plugins.backends().items())],
         "samplers": [_sampler(cls, settings) for cls in plugins.samplers()],
         "plugins": plugins.names(),
@@ -41,7 +42,17 @@ def _framework(integration: Any) -> dict[str, Any]:
     else:
         status = f"UNSUPPORTED version (needs {integration.supported})"
     return {"name": integration.name, "installed": installed,
-            "supported": integration.supported or "any", "status": status}
+            **_tested(integration.name, integration.supported), "status": status}
+
+
+def _tested(name: str, supported: str) -> dict[str, Any]:
+    """The range and the versions tested, from compatibility.toml (a plugin's: its own)."""
+    from .compatibility import tested
+
+    found = tested(name)
+    if found is None:
+        return {"supported": supported or "any", "tested": None}
+    return found
 
 
 def _sampler(cls: Any, settings: Any) -> dict[str, Any]:

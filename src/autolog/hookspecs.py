@@ -68,7 +68,7 @@ def autolog_run_context(run: Run) -> dict[str, str] | None:
     """Contribute tags describing where a run happens (git, host, packages).
 
     Called once per top-level run on a background thread, never on the training thread. Return
-    tags to set; use ``run.log_text`` for larger things (``requirements.txt``).
+    tags to set; use ``run.log_text_artifact`` for larger things (``requirements.txt``).
 
     :param run: the run that just started
     :return: tags, or None

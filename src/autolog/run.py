@@ -4,16 +4,19 @@
 under a string key) and writes each point into a slot of the run's tail, a ring in a shared file
 mapping (:mod:`autolog.journal.tail`): no system call, no JSON, no lock, yet on disk as far as a
 killed process is concerned. The journal writer moves the points to the journal on its own
-thread. Every other call (params, tags, artifacts, models) is rare and writes its event through
-to the journal on the caller's thread; file-shaped calls copy or write the file first, because
-the file must be captured as it is now. No logging call raises on bad input: what cannot be
-logged is skipped or converted with a warning (``AUTOLOG_STRICT`` aside, for autolog's own
-errors).
+thread. Params, tags, artifacts and models are rare and write their event through to the
+journal on the caller's thread; file-shaped calls (``log_artifact``, ``log_text_artifact``,
+``log_model``) copy or write the file first, because the file must be captured as it is now.
+Media calls (``log_image``, ``log_figure``, ``log_histogram``, ``log_table``, ``log_text``) check
+and copy their value on the caller's thread and queue it; the writer thread encodes and writes
+it (:mod:`autolog.media`). No logging call raises on bad input: what cannot be logged is skipped
+or converted with a warning (``AUTOLOG_STRICT`` aside, for autolog's own errors).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import struct
 import threading
 import time
@@ -21,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import values
+from . import media, values
 from ._runtime import runtime
 from .journal.codec import encode_record
 from .journal.files import ARTIFACTS
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["STATUSES", "Activation", "Run", "status_for"]
 
 STATUSES = ("FINISHED", "FAILED", "KILLED")
+#: a media item holding more bytes than this wakes the journal writer at once (bounded memory)
+WAKE_BYTES = 1 << 20
 
 _time = time.time
 _pack = SLOT.pack_into
@@ -70,6 +75,7 @@ class Run:
         self._writer = writer
         self._tail = journal.tail if journal is not None else None  # None: inert, or ended
         self._steps: dict[str, int] = {}
+        self._media_steps: dict[tuple[str, str], int] = {}
         self._end_lock = threading.Lock()
         self._ended = False
         self._on_end: list[Any] = []  # callables run before the end event (monitor, context)
@@ -162,13 +168,17 @@ class Run:
         target.mkdir(parents=True, exist_ok=True)
         return target
 
-    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> str | None:
+    def log_artifact(self, path: str | os.PathLike[str] | Any,
+                     name: str | None = None) -> str | None:
         """Copy a file or directory into the run as ``name`` (default: its base name).
 
-        The copy is taken now, so the file may be changed or deleted afterwards. Returns the
-        artifact's name, or None when there is nothing to log (a missing path, an unusable
-        name: one warning).
+        The copy is taken now, so the file may be changed or deleted afterwards. A matplotlib
+        figure or PIL image is saved as PNG, an array or tensor as ``.npy``, a DataFrame as CSV,
+        a dict or list as JSON. Returns the artifact's name, or None when there is nothing to log
+        (a missing path, an object of another kind, an unusable name: one warning).
         """
+        if not isinstance(path, str | os.PathLike):
+            return self._file_call("log_artifact", self._log_object, path, name)
         return self._file_call("log_artifact", self._log_artifact, path, name)
 
     def _log_artifact(self, path: str | os.PathLike[str], name: str | None) -> str | None:
@@ -200,9 +210,28 @@ class Run:
         files = _relative_files(target, self._artifact_root()) if target.is_dir() else [name]
         self._write({"t": "artifact", "path": name, "files": files})
 
-    def log_text(self, text: str, name: str) -> str | None:
+    def _log_object(self, value: Any, name: str | None) -> str | None:
+        found = media.object_file(value)
+        if found is None:
+            warn_once(f"log_artifact {type(value).__name__}",
+                      f"autolog.log_artifact: a {type(value).__name__} is not a file; give a "
+                      "path, a matplotlib figure, a PIL image, an array, a DataFrame, a dict or "
+                      "a list. Nothing was logged for it", stacklevel=4)
+            return None
+        default, write = found
+        name = name or default
+        if self._journal is None:
+            return name
+        target = self._artifact_target(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write(target)
+        self.record_artifact(name)
+        return name
+
+    def log_text_artifact(self, text: str, name: str) -> str | None:
         """Write ``text`` as the artifact ``name`` (a model summary, a requirements file)."""
-        return self._file_call("log_text", self._log_bytes, values.text_bytes(text, name), name)
+        return self._file_call("log_text_artifact", self._log_bytes,
+                               values.text_bytes(text, name), name)
 
     def log_dict(self, data: Any, name: str) -> str | None:
         """Write JSON-serialisable ``data`` as the artifact ``name`` (``.json``); what JSON has
@@ -221,6 +250,88 @@ class Run:
         target.write_bytes(content)
         self.record_artifact(name)
         return name
+
+    # -- media -------------------------------------------------------------------------------------
+
+    def log_image(self, key: str, image: Any, step: int | None = None) -> None:
+        """An image at ``step``: a numpy array (HxW, HxWx3, HxWx4; ``uint8`` or floats in
+        [0, 1]), a torch tensor, a PIL image, a matplotlib figure or an image file's path."""
+        self._log_media("image", key, image, step)
+
+    def log_figure(self, key: str, figure: Any, step: int | None = None) -> None:
+        """A matplotlib figure, drawn now, stored as a PNG image."""
+        self._log_media("figure", key, figure, step)
+
+    def log_histogram(self, key: str, values: Any, step: int | None = None,
+                      bins: int = media.DEFAULT_BINS) -> None:
+        """The distribution of ``values`` (an array or tensor, binned off this thread), or
+        ``(counts, edges)`` already binned."""
+        self._log_media("histogram", key, values, step, bins=bins)
+
+    def log_table(self, key: str, data: Any, columns: list[str] | None = None,
+                  step: int | None = None) -> None:
+        """A table: a pandas DataFrame, a list of rows (dicts or sequences), a dict of
+        columns, or a 2-D array (``columns`` names the columns of rows without names)."""
+        self._log_media("table", key, data, step, columns=columns)
+
+    def log_text(self, key: str, text: Any, step: int | None = None) -> None:
+        """A text at ``step`` (a generated sample, a report). To write a text *file* as an
+        artifact, use :meth:`log_text_artifact`."""
+        if step is None and _legacy_text_call(key, text):
+            self._legacy_log_text(key, text)
+            return
+        self._log_media("text", key, text, step)
+
+    def log_plot(self, key: str, plot: str, data: dict[str, Any],
+                 step: int | None = None) -> None:
+        """An evaluation plot (``plot``: one of :data:`autolog.charts.PLOTS`) from its data,
+        stored as the data and as a PNG drawn off this thread."""
+        self._log_media("plot", key, data, step, plot=plot)
+
+    def _log_media(self, kind: str, key: Any, value: Any, step: int | None,
+                   **options: Any) -> None:
+        if self._journal is None:
+            return
+        stored = "image" if kind == "figure" else kind
+        clean = values.clean_key(key, stored)
+        if clean is None:
+            return
+        try:
+            prepared = media.prepare(kind, value, **options)
+        except media.MediaError as exc:
+            warn_once(f"log_{kind} {clean}", f"autolog: log_{kind}({clean!r}, ...): {exc}; it was "
+                      "not logged (this warning is shown once per key)", stacklevel=4)
+            return
+        except Exception as exc:
+            internal_error(f"log_{kind}", exc)
+            return
+        if prepared.note:
+            warn_once(f"log_{kind} {clean} note", f"autolog: log_{kind}({clean!r}, ...): "
+                      f"{prepared.note}", stacklevel=4)
+        step = self._media_step(stored, clean, step)
+        self._journal.media.append(media.MediaEvent(self._artifact_root(), stored, clean, step,
+                                                    int(_time() * 1000), prepared))
+        if prepared.nbytes > WAKE_BYTES:
+            self._writer.pressure(self._journal)  # type: ignore[union-attr]
+
+    def _media_step(self, kind: str, key: str, step: Any) -> int:
+        """The given step, or the next of this key's own count from 0."""
+        if step is not None:
+            step = values.to_step(step)  # None: unusable (warned), the key's own count
+            if step is not None:
+                return int(step)
+        n = self._media_steps.get((kind, key), -1) + 1
+        self._media_steps[(kind, key)] = n
+        return n
+
+    def _legacy_log_text(self, text: str, name: str) -> None:
+        """``log_text(text, name)``, the artifact call of format 1 (and MLflow's
+        ``log_text(text, artifact_file)``): kept working, with one warning."""
+        warn_once("log_text legacy", "autolog: Run.log_text(text, name) now logs text media "
+                  "under a key: log_text(key, text, step=None); this call wrote the artifact "
+                  f"{name!r} as before. Use log_text_artifact(text, name) for files.",
+                  stacklevel=4)
+        self.log_text_artifact(text, name)
 
     def log_model(self, model: Any, name: str = "model", **options: Any) -> dict[str, Any] | None:
         """Save ``model`` in its framework's format through the plugins' model hooks.
@@ -386,6 +497,20 @@ def status_for(exc: BaseException | None) -> str:
         code = getattr(exc, "code", 1)
         return "FINISHED" if isinstance(exc, SystemExit) and code in (0, None) else "KILLED"
     return "FAILED"
+
+
+_FILE_NAME = re.compile(r"(^|/)[^/]*\.[A-Za-z0-9]{1,8}$")
+
+
+def _legacy_text_call(first: Any, second: Any) -> bool:
+    """Is ``log_text(first, second)`` the old artifact call ``log_text(text, file name)``? The
+    text has a line break (a key never has one), or the second argument names a file
+    (``"summary.txt"``, ``"reports/eval.md"``) while the first does not."""
+    if not isinstance(first, str) or not isinstance(second, str):
+        return False
+    if "\n" in first:
+        return True
+    return bool(_FILE_NAME.search(second)) and not _FILE_NAME.search(first) and "\n" not in second
 
 
 def _link_or_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import distributed
 from ._runtime import runtime
+from .capture import console
 from .config import Settings, current
 from .delivery.worker import Deliveries
 from .errors import ConfigError
@@ -95,11 +96,15 @@ def _create(settings: Settings, writer: JournalWriter | None, *, name: str | Non
     (path / ARTIFACTS).mkdir(parents=True)
     now = int(time.time() * 1000)
     backends = settings.backend
-    start = {"t": "start", "v": FORMAT_VERSION, "id": run_id, "name": name,
+    start: dict[str, Any] = {"t": "start", "v": FORMAT_VERSION, "id": run_id, "name": name,
              "project": project, "parent": parent_id, "time": now,
              "pid": os.getpid(), "host": _hostname(), "backends": list(backends)}
-    meta = {key: start[key] for key in ("v", "id", "name", "project", "parent", "pid", "host",
-                                        "backends")}
+    launch = os.environ.get("AUTOLOG_LAUNCH_ID")
+    if launch:  # started by `autolog run`, which ends what the command leaves open
+        start["launch"] = launch
+    meta: dict[str, Any] = {key: start[key] for key in (
+        "v", "id", "name", "project", "parent", "pid", "host", "backends", "launch")
+        if key in start}
     meta.update(status="RUNNING", start_time=now)
     write_meta(path, meta)
     journal = writer.open(path, meta, tuple(b for b in backends if b != "local"))
@@ -157,6 +162,11 @@ def _writer(settings: Settings) -> JournalWriter:
 def _after_start(run: Run, settings: Settings) -> None:
     if run.parent_id is not None:
         return  # children (search candidates) share their parent's context and monitor
+    try:
+        if settings.capture_console:
+            console.attach(run, settings.console_max_lines)
+    except Exception as exc:
+        internal_error("capturing the console", exc)
     try:
         from . import context
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -72,27 +73,55 @@ def install_exit_hooks() -> None:
             pass
 
 
-def _sigterm_default_in_child() -> None:
-    """In a forked child: SIGTERM back to its default, if autolog's handler is the one set.
+def _before_fork() -> None:
+    """SIGTERM blocked in the forking thread until the child is set up (and in the parent,
+    until the fork returns); a SIGTERM that arrives meanwhile stays pending.
+
+    A forked child runs Python-level signal handlers at its first bytecode, which is in the
+    at-fork hooks, before the journal writer's hook gave the child a tail of its own. A SIGTERM
+    sent that early (``Pool.terminate()`` right after the pool started a worker, on a loaded
+    machine) ran the inherited handler there: autolog's flushed the parent's tail from the
+    child, so the parent's points were journaled twice, and when the next hook replaced the
+    handler the signal was dropped and the worker never died.
+    """
+    try:
+        runtime.local.fork_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    except (ValueError, OSError, AttributeError):
+        pass
+
+
+def _after_fork_in_parent() -> None:
+    _restore_mask()
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child, after the journal writer's hook (registered first, so run first):
+    SIGTERM back to its default if autolog's handler is the one set, then unblocked (a SIGTERM
+    that arrived meanwhile ends the child now, or runs the user's own handler).
 
     The child never ends its parent's runs, and its points are safe in its own journal tail
     whatever kills it, so it has nothing to do on SIGTERM. A Python-level SIGTERM handler in
     ``multiprocessing`` workers also makes ``Pool.terminate()`` (what ``with Pool():`` ends
-    with) hang now and then, a worker never dying: within 6 to 16 pools in our stress runs, and
-    about ten times less often once workers have the default disposition (see
-    docs/reliability.md: the parent's handler still matters).
+    with) hang now and then, a worker never dying (see docs/reliability.md).
     """
-    import signal
-
     try:
         if signal.getsignal(signal.SIGTERM) is _on_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except (ValueError, OSError, AttributeError):
         pass
+    _restore_mask()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_sigterm_default_in_child)
+def _restore_mask() -> None:
+    mask = getattr(runtime.local, "fork_mask", None)
+    if mask is not None:
+        runtime.local.fork_mask = None
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+if hasattr(os, "register_at_fork") and hasattr(signal, "pthread_sigmask"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 def _finalizers_run_after_us() -> None:

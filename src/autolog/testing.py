@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ._runtime import runtime
-from .delivery.contract import Backend, Batch, RunRef
+from .delivery.contract import Backend, Batch, Media, RunRef
 from .hookspecs import hookimpl
 from .plugins import get_plugins
 
@@ -39,6 +39,7 @@ class RecordedRun:
         self.metrics: dict[str, list[tuple[int, float]]] = {}
         self.artifacts: dict[str, bytes | None] = {}  # name -> file content (None: a directory)
         self.models: dict[str, dict[str, Any]] = {}
+        self.media: list[Media] = []
         self.status: str | None = None
         self.end_time: int | None = None
         self.start_calls = 0
@@ -72,6 +73,10 @@ class RecordingBackend(Backend):
     def log_model(self, run: RunRef, local_path: Path, name: str, spec: dict[str, Any]) -> None:
         with self.lock:
             self.runs[run.id].models[name] = spec
+
+    def log_media(self, run: RunRef, media: Media) -> None:
+        with self.lock:
+            self.runs[run.id].media.append(media)
 
     def end_run(self, run: RunRef, status: str, end_time: int) -> None:
         with self.lock:

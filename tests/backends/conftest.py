@@ -34,6 +34,9 @@ MLFLOW_WARNINGS = (
     "ignore:The ``noload`` loader strategy is deprecated:DeprecationWarning",
     # mlflow.<flavor>.save_model inspecting a model's predict() without type hints
     "ignore:.*Any type hint is inferred as AnyType:UserWarning",
+    # MLflow 2.10 (the oldest supported) imports distutils when saving a model: the warnings
+    # of distutils and setuptools about it
+    "ignore:.*[Dd]istutils",
 )
 
 
@@ -215,3 +218,85 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> b
             return True
         time.sleep(interval)
     return predicate()
+
+
+# -- the file-writing backends: tensorboard, dvclive, aim, clearml, comet ----------------------
+
+_network: list[tuple[str, Any]] | None = None  # what the audit hook saw while a test watched
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _network is None or event not in ("socket.connect", "socket.getaddrinfo"):
+        return
+    address = args[1] if event == "socket.connect" else args[0]
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, bytes):
+        host = host.decode()
+    if isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost") \
+            and not host.startswith("/"):
+        _network.append((event, host))
+
+
+@pytest.fixture
+def no_network() -> Iterator[list[tuple[str, Any]]]:
+    """Fails the test if any code tried to reach a host other than this machine (socket
+    connect or name lookup, seen by a ``sys.addaudithook`` hook); yields what it saw."""
+    global _network
+    if not getattr(sys, "_autolog_audit", False):
+        sys.addaudithook(_audit)  # audit hooks cannot be removed: one, switched by _network
+        sys._autolog_audit = True  # type: ignore[attr-defined]
+    _network = seen = []
+    try:
+        yield seen
+    finally:
+        _network = None
+    assert not seen, f"network access attempted: {seen}"
+
+
+@pytest.fixture
+def tensorboard_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    pytest.importorskip("tensorboard")
+    root = tmp_path / "tb-runs"
+    monkeypatch.setenv("AUTOLOG_TENSORBOARD_DIR", str(root))
+    return root
+
+
+@pytest.fixture
+def dvclive_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "dvclive"
+    monkeypatch.setenv("AUTOLOG_DVCLIVE_DIR", str(root))
+    return root
+
+
+@pytest.fixture
+def aim_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    pytest.importorskip("aim")
+    root = tmp_path / "aim" / ".aim"
+    monkeypatch.setenv("AUTOLOG_AIM_REPO", str(root))
+    return root
+
+
+@pytest.fixture
+def clearml_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "clearml-offline"
+    monkeypatch.setenv("AUTOLOG_CLEARML_DIR", str(root))
+    return root
+
+
+COMET_ENV = ("COMET_API_KEY", "COMET_PROJECT_NAME", "COMET_WORKSPACE", "COMET_URL_OVERRIDE")
+
+
+@pytest.fixture
+def comet_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Comet offline under the test's directory. ``comet_ml`` is left for the backend to import
+    (its import may start Sentry error reporting, which the backend switches off)."""
+    import importlib.util
+
+    if importlib.util.find_spec("comet_ml") is None:
+        pytest.skip("comet_ml is not installed")
+    for name in COMET_ENV:
+        monkeypatch.delenv(name, raising=False)
+    root = tmp_path / "comet-offline"
+    monkeypatch.setenv("COMET_OFFLINE_DIRECTORY", str(root))
+    monkeypatch.setenv("COMET_CONFIG", str(tmp_path / "comet.config"))  # not the user's
+    return root

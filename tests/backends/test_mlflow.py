@@ -24,6 +24,20 @@ mlflow = pytest.importorskip("mlflow")
 
 pytestmark = [pytest.mark.filterwarnings(f) for f in MLFLOW_WARNINGS]
 
+#: MLflow 3 keeps models as LoggedModels, outputs of the run; MLflow 2 in the run's artifacts
+LOGGED_MODELS = hasattr(mlflow.MlflowClient, "create_logged_model")
+
+
+def model_uri(target: MlflowTarget, remote, name: str) -> str:
+    """The URI MLflow loads the model ``name`` of run ``remote`` from, checking where it is."""
+    if not LOGGED_MODELS:
+        assert f"{name}/MLmodel" in target.artifacts(remote.info.run_id)
+        return f"runs:/{remote.info.run_id}/{name}"
+    [output] = remote.outputs.model_outputs
+    logged = target.client.get_logged_model(output.model_id)
+    assert logged.name == name and logged.source_run_id == remote.info.run_id
+    return f"models:/{output.model_id}"
+
 
 def _delivered(run: autolog.Run) -> None:
     assert autolog.flush(60), "the mlflow backend did not take everything"
@@ -107,6 +121,7 @@ def test_round_trip(where, request, tmp_path, store):
 
 
 def test_nested_runs_and_status(mlflow_sqlite):
+    # the children end, and are delivered, before their parent's journal is first written
     autolog.enable(backend="local,mlflow")
     with autolog.start_run("parent") as parent:
         with autolog.start_run("child") as child:
@@ -157,12 +172,10 @@ def test_sklearn_model_is_a_real_mlflow_model(where, request):
     assert spec is not None and spec["flavor"] in ("sklearn", "pickle")
     assert autolog.flush(120)
     remote = target.run_for(run.id)
-    [output] = remote.outputs.model_outputs
-    logged = target.client.get_logged_model(output.model_id)
-    assert logged.name == "classifier" and logged.source_run_id == remote.info.run_id
+    uri = model_uri(target, remote, "classifier")
     mlflow.set_tracking_uri(target.uri)
     try:
-        loaded = mlflow.sklearn.load_model(f"models:/{output.model_id}")
+        loaded = mlflow.sklearn.load_model(uri)
         by_run = mlflow.sklearn.load_model(f"runs:/{remote.info.run_id}/classifier")
     finally:
         mlflow.set_tracking_uri(None)
@@ -178,7 +191,9 @@ def test_a_model_mlflow_has_no_flavour_for_is_sent_as_files(mlflow_sqlite):
     remote = mlflow_sqlite.run_for(run.id)
     assert {"table/model.pkl", "table/autolog-model.json"} <= set(
         mlflow_sqlite.artifacts(remote.info.run_id))
-    assert not remote.outputs.model_outputs
+    if LOGGED_MODELS:
+        assert not remote.outputs.model_outputs
+    assert "table/MLmodel" not in mlflow_sqlite.artifacts(remote.info.run_id)
 
 
 def test_sync_to_mlflow_publishes_a_local_run_once(mlflow_sqlite, store, capsys):
@@ -280,10 +295,10 @@ def test_xgboost_booster_is_an_mlflow_xgboost_model(mlflow_sqlite):
     with autolog.start_run() as run:
         assert run.log_model(booster)["flavor"] == "xgboost"
     assert autolog.flush(120)
-    [output] = mlflow_sqlite.run_for(run.id).outputs.model_outputs
+    uri = model_uri(mlflow_sqlite, mlflow_sqlite.run_for(run.id), "model")
     mlflow.set_tracking_uri(mlflow_sqlite.uri)
     try:
-        loaded = mlflow.xgboost.load_model(f"models:/{output.model_id}")
+        loaded = mlflow.xgboost.load_model(uri)
     finally:
         mlflow.set_tracking_uri(None)
     assert (loaded.predict(xgb.DMatrix(x)) == booster.predict(xgb.DMatrix(x))).all()

@@ -405,3 +405,19 @@ def test_a_model_class_of_the_training_script_is_the_load_error(tmp_path, store,
     assert "from_pretrained" in str(caught.value)
     class_in_main(monkeypatch, tmp_path, "MyClassifier")
     assert type(autolog.load_model(run_id)).__name__ == "MyClassifier"
+
+
+def test_weight_and_gradient_histograms_and_dataset_fingerprints(tmp_path):
+    autolog.enable(log_histograms=1)
+    trainer = make_trainer(tmp_path, args=training_args(tmp_path, num_train_epochs=2))
+    trainer.train()
+    record = only_run()
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    weights = record.media_for(f"weights/{name}", "histogram")
+    grads = record.media_for(f"gradients/{name}", "histogram")
+    assert [m.step for m in weights] == [m.step for m in grads] == [0, 1]
+    assert weights[0].meta["count"] == 32 * 32 and grads[0].meta["nan"] == 0
+    assert len({m.key for m in record.media if m.key.startswith("weights/")}) == \
+        min(200, len(list(trainer.model.named_parameters())))
+    assert (record.tags["dataset.training.rows"], record.tags["dataset.evaluation.rows"]) == \
+        ("16", "8")

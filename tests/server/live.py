@@ -25,7 +25,18 @@ import requests
 from autolog.server import auth
 from autolog.server.db import Database
 
-__all__ = ["LiveServer", "Postgres", "free_port", "postgres_or_skip"]
+__all__ = ["LiveServer", "Postgres", "free_port", "postgres_or_skip", "schema_head"]
+
+
+def schema_head() -> str:
+    """The newest schema revision the server's migrations reach."""
+    from alembic.script import ScriptDirectory
+
+    from autolog.server.db import MIGRATIONS
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
 
 
 def free_port() -> int:

@@ -15,7 +15,9 @@ journal:
   ``autolog sync`` in another process;
 - artifacts and models are uploaded file by file, streamed; the same path uploaded again
   replaces the file, so a retried upload is harmless. A file larger than the server accepts is
-  skipped with one warning, so it cannot hold up the rest of the run;
+  skipped with one warning, so it cannot hold up the rest of the run. Media (images,
+  histograms, tables, texts, plots) are uploaded the same way and recorded
+  (``POST .../media``), for the UI;
 - a refused token, a wrong URL or a server that is down raise distinct errors with a clear
   message, which the delivery worker reports once per kind.
 """
@@ -39,7 +41,8 @@ from .._version import __version__
 from ..errors import AutologError, ConfigError
 from ..hookspecs import hookimpl
 from ..journal.codec import float_from_json, float_to_json
-from .base import Backend, Batch, Metric, RunRef
+from ._files import import_sdk
+from .base import Backend, Batch, Media, Metric, RunRef
 
 if TYPE_CHECKING:
     import requests
@@ -105,6 +108,7 @@ class Transport:
     def __init__(self, url: str, token: str | None, *, attempts: int = 3,
                  backoff: float = 0.5, max_wait: float = 10.0,
                  timeout: tuple[float, float] = (5.0, 60.0)):
+        import_sdk("requests", "http", "server")  # a dependency: missing only in a broken env
         import requests
         from requests.adapters import HTTPAdapter
 
@@ -239,6 +243,11 @@ class HttpBackend(Backend):
         return "http-" + hashlib.sha256(self.url.encode("utf-8")).hexdigest()[:12]
 
     def start_run(self, run: RunRef) -> None:
+        if run.state.get("url") == self.url:
+            return  # created before: sending the start's name again would undo a rename
+        self._create(run)
+
+    def _create(self, run: RunRef) -> None:
         self.transport.json("PUT", f"{API}/runs/{run.id}", {
             "name": _text(run.name)[:MAX_NAME], "project": _text(run.project)[:MAX_PROJECT],
             "parent_id": run.parent_id, "start_time": run.start_time})
@@ -251,7 +260,7 @@ class HttpBackend(Backend):
             try:
                 self.transport.json("POST", f"{API}/runs/{run.id}/batches", body)
             except ServerNotFound:  # the server lost the run (a new database): create it again
-                self.start_run(run)
+                self._create(run)
                 self.transport.json("POST", f"{API}/runs/{run.id}/batches", body)
 
     def end_run(self, run: RunRef, status: str, end_time: int) -> None:
@@ -276,6 +285,51 @@ class HttpBackend(Backend):
                                 {"name": name, "spec": spec})
         except ServerRejected as exc:
             self._skip(run, name, str(exc))
+
+    # -- edits -------------------------------------------------------------------------------
+
+    def rename_run(self, run: RunRef, name: str) -> None:
+        self._edit(run, {"name": _text(name)[:MAX_NAME]})
+
+    def delete_tags(self, run: RunRef, keys: list[str]) -> None:
+        self._edit(run, {"remove_tags": [k for k in keys if _key_problem(k) is None]})
+
+    def set_note(self, run: RunRef, text: str) -> None:
+        self._edit(run, {"note": _text(text)})
+
+    def delete_run(self, run: RunRef) -> None:
+        self._edit(run, {"deleted": True})
+
+    def restore_run(self, run: RunRef) -> None:
+        self._edit(run, {"deleted": False})
+
+    def _edit(self, run: RunRef, body: dict[str, Any]) -> None:
+        try:
+            self.transport.json("PATCH", f"{API}/runs/{run.id}", body)
+        except ServerRejected as exc:  # a server without edits (405), or a value it refuses
+            self._skip(run, f"edit {sorted(body)}", str(exc), "edit")
+
+    # -- media -----------------------------------------------------------------------------
+
+    def log_media(self, run: RunRef, media: Media) -> None:
+        """Upload the item's files, then record it; a server without media (an older
+        version) lists the files as artifacts instead."""
+        for name, path in media.files():
+            if not path.is_file():
+                self._skip(run, name, f"{path} is gone from the local run", "media")
+                return
+            if not self._upload(run, path, name):
+                return
+        body = {"kind": media.kind, "key": _text(media.key), "step": media.step,
+                "time": media.timestamp, "path": media.name, "image": media.image_name,
+                "meta": media.meta}
+        try:
+            self.transport.json("POST", f"{API}/runs/{run.id}/media", body)
+        except ServerRejected as exc:
+            self._skip(run, media.name, str(exc), "media")
+        except ServerNotFound:
+            for name, _ in media.files():
+                self.transport.json("POST", f"{API}/runs/{run.id}/artifacts", {"name": name})
 
     def close(self) -> None:
         if self._transport is not None:
@@ -460,8 +514,8 @@ class ServerClient:
                    "tag": [f"{k}={v}" for k, v in (tags or {}).items()] or None}
         while limit is None or len(rows) < limit:
             page_size = 1000 if limit is None else min(1000, limit - len(rows))
-            page = self._get("/runs", limit=page_size, page_token=token, **filters)
-            rows.extend(_with_floats(row) for row in page["runs"])
+            page = self._get("/runs", limit=page_size, page_token=token, all="true", **filters)
+            rows.extend(_with_floats(_only(row, SUMMARY_KEYS)) for row in page["runs"])
             token = page["next_page_token"]
             if not token:
                 break
@@ -469,7 +523,8 @@ class ServerClient:
 
     def get_run(self, run_id_or_prefix: str) -> dict[str, Any]:
         """One run, like ``autolog show --json``."""
-        return _with_floats(self._get(f"/runs/{quote(run_id_or_prefix, safe='')}"))
+        return _with_floats(_only(self._get(f"/runs/{quote(run_id_or_prefix, safe='')}"),
+                                  DETAIL_KEYS))
 
     def history(self, run_id: str, key: str,
                 max_points: int | None = None) -> list[tuple[int, float, int]]:
@@ -478,6 +533,13 @@ class ServerClient:
                          max_points=max_points)
         return list(zip(data["steps"], map(float_from_json, data["values"]), data["timestamps"],
                         strict=True))
+
+    def media(self, run_id: str, key: str | None = None,
+              kind: str | None = None) -> list[dict[str, Any]]:
+        """The run's media records (kind, key, step, time, path, image, meta), by key and
+        step; ``download(run_id, record["path"])`` reads a file."""
+        found = self._get(f"/runs/{quote(run_id, safe='')}/media", key=key, kind=kind)
+        return list(found["media"])
 
     def files(self, run_id: str) -> list[dict[str, Any]]:
         return list(self._get(f"/runs/{quote(run_id, safe='')}/files")["files"])
@@ -490,6 +552,16 @@ class ServerClient:
         except ServerNotFound as exc:
             raise LookupError(str(exc)) from None
         return response.content
+
+
+#: the keys of ``autolog runs --json`` and ``autolog show --json`` (the server adds the UI's)
+SUMMARY_KEYS = ("id", "name", "project", "status", "parent_id", "start_time", "end_time",
+                "metrics")
+DETAIL_KEYS = (*SUMMARY_KEYS, "params", "tags", "artifacts", "models")
+
+
+def _only(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: row[key] for key in keys if key in row}
 
 
 def _with_floats(row: dict[str, Any]) -> dict[str, Any]:

@@ -21,25 +21,37 @@ only. Everything a run holds is mapped as ``docs/backends/mlflow.md`` describes:
   new value is set as the tag ``autolog.param_changed.<key>``; what was logged is remembered in
   the delivery state, so this survives restarts;
 - models are logged as MLflow Models (LoggedModels linked to the run) in the matching flavour;
+- media: images through ``log_image`` (key and step: MLflow's image slider), evaluation plots as
+  ``plots/<key>.png`` (what ``log_figure`` writes) with their data as ``plots/<key>.json``,
+  tables as ``tables/<key>.json`` registered as ``log_table`` registers them, texts as
+  ``text/<key>/<step>.txt``; histograms (MLflow has none) as their JSON files;
 - statuses map one to one, but CRASHED (MLflow has none): FAILED, with the tag
-  ``autolog.status`` = ``CRASHED``.
+  ``autolog.status`` = ``CRASHED``;
+- edits made later (``autolog ui``) follow: a rename is ``update_run(name=)``, removed tags
+  ``delete_tag``, the note the tag ``mlflow.note.content`` (MLflow's run description), delete
+  and restore ``delete_run``/``restore_run``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import posixpath
+import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..delivery.cursor import Cursor
 from ..hookspecs import hookimpl
 from ..journal.reader import start_record
-from .base import Backend, Batch, RunRef
+from ._files import import_sdk
+from .base import Backend, Batch, Media, RunRef
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -52,6 +64,7 @@ RUN_ID_TAG = "autolog.run_id"
 DELIVERED_TAG = "autolog.delivered"
 STATUS_TAG = "autolog.status"  # set when autolog's status has no MLflow equivalent (CRASHED)
 CHANGED_PREFIX = "autolog.param_changed."
+NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
 PARAMS_ARTIFACT_DIR = "autolog/params"
 
 MAX_METRICS = 1000
@@ -62,6 +75,7 @@ MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 MAX_STEP = 2**63 - 1  # MLflow stores steps as 64-bit integers
+LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"  # where log_table lists the tables it wrote
 
 #: tags autolog sets itself: a user's tag that maps to one of these gets another name
 RESERVED_TAGS = (RUN_ID_TAG, DELIVERED_TAG, STATUS_TAG, "mlflow.parentRunId")
@@ -184,8 +198,7 @@ class MlflowBackend(Backend):
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            from mlflow import MlflowClient
-
+            MlflowClient = import_sdk("mlflow", "mlflow", "mlflow").MlflowClient
             uri = self.destination
             self._client = MlflowClient(None if uri.startswith("default:") else uri)
         return self._client
@@ -258,7 +271,7 @@ class MlflowBackend(Backend):
         state = Cursor(parent_dir, self.cursor_key()).state
         if state.get("run_id"):
             return str(state["run_id"])
-        start = start_record(parent_dir)
+        start = start_record(parent_dir, from_meta=True)  # its first flush may be to come
         if start is None:
             return None  # the parent is not in this store: the child stays top-level
         project = str(start.get("project") or "default")
@@ -280,6 +293,10 @@ class MlflowBackend(Backend):
         try:
             self._log_batch(run, batch)
         except MlflowException as exc:
+            if "must be in the 'active' state" in str(exc):  # tags added after a deletion
+                with self._active(run):
+                    self._log_batch(run, batch)
+                return
             if "Changing param values is not allowed" not in str(exc):
                 raise
             # MLflow holds params this run's state does not know (the state was lost, or
@@ -397,6 +414,51 @@ class MlflowBackend(Backend):
                 log.warning("autolog: %s keys %r and %r of run %s both map to the MLflow name "
                             "%r; %r is sent as %r", names.kind, other or "(autolog's own)", key,
                             run.id, mlflow_key(key), key, name)
+    # -- edits -------------------------------------------------------------------------------
+
+    def rename_run(self, run: RunRef, name: str) -> None:
+        with self._active(run):
+            self.client.update_run(run.state["run_id"], name=name)
+
+    def delete_tags(self, run: RunRef, keys: list[str]) -> None:
+        remote = self.client.get_run(run.state["run_id"]).data.tags
+        known = Names(run.state, "tag", RESERVED_TAGS).known  # the names the tags were sent as
+        names = {n for key in keys for n in (known.get(key, mlflow_key(key)), TAG_MAP.get(key))
+                 if n in remote}
+        if names:
+            with self._active(run):
+                for name in names:
+                    self.client.delete_tag(run.state["run_id"], name)
+
+    def set_note(self, run: RunRef, text: str) -> None:
+        """MLflow's own note (the run page's description): the tag ``mlflow.note.content``."""
+        with self._active(run):
+            if text:
+                self.client.set_tag(run.state["run_id"], NOTE_TAG, _clip(text, MAX_TAG_VALUE))
+            elif NOTE_TAG in self.client.get_run(run.state["run_id"]).data.tags:
+                self.client.delete_tag(run.state["run_id"], NOTE_TAG)
+
+    @contextmanager
+    def _active(self, run: RunRef) -> Iterator[None]:
+        """MLflow refuses changes to a deleted run: restore it for the change, then delete it
+        again (an edit made to a run after its deletion in ``autolog ui`` still arrives)."""
+        run_id = run.state["run_id"]
+        deleted = self.client.get_run(run_id).info.lifecycle_stage == "deleted"
+        if deleted:
+            self.client.restore_run(run_id)
+        try:
+            yield
+        finally:
+            if deleted:
+                self.client.delete_run(run_id)
+
+    def delete_run(self, run: RunRef) -> None:
+        if self.client.get_run(run.state["run_id"]).info.lifecycle_stage != "deleted":
+            self.client.delete_run(run.state["run_id"])
+
+    def restore_run(self, run: RunRef) -> None:
+        if self.client.get_run(run.state["run_id"]).info.lifecycle_stage == "deleted":
+            self.client.restore_run(run.state["run_id"])
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -410,6 +472,58 @@ class MlflowBackend(Backend):
         else:
             log.warning("autolog: artifact %s of run %s is gone from the local store; "
                         "not sent to MLflow", name, run.id)
+
+    def log_media(self, run: RunRef, media: Media) -> None:
+        if not media.path.exists():
+            log.warning("autolog: %s %r of run %s is gone from the local store; not sent to "
+                        "MLflow", media.kind, media.key, run.id)
+            return
+        if media.kind == "image" and _pillow_reads(media.path):
+            self._log_image(run, media)
+        elif media.kind == "plot":
+            self._log_plot(run, media)
+        elif media.kind == "table":
+            self._log_table(run, media)
+        elif media.kind == "text":
+            self.client.log_text(run.state["run_id"], media.path.read_text(encoding="utf-8"),
+                                 f"text/{mlflow_key(media.key)}/{media.step}.txt")
+        else:
+            super().log_media(run, media)
+
+    def _log_image(self, run: RunRef, media: Media) -> None:
+        from PIL import Image
+
+        with Image.open(media.path) as image:
+            image.load()
+            self.client.log_image(run.state["run_id"], image, key=mlflow_key(media.key),
+                                  step=min(max(media.step, 0), MAX_STEP),
+                                  timestamp=media.timestamp)
+
+    def _log_plot(self, run: RunRef, media: Media) -> None:
+        """What ``log_figure`` writes (``plots/<key>.png``) and the data behind it."""
+        name = _stepped(mlflow_key(media.key), media.step)
+        for local, suffix in ((media.image, ".png"), (media.path, ".json")):
+            if local is not None and local.exists():
+                self._log_file_as(run, local, f"plots/{name}{suffix}")
+
+    def _log_table(self, run: RunRef, media: Media) -> None:
+        """Our table file is already ``log_table``'s format (pandas' ``split``): sent as it is,
+        and listed in the tag ``log_table`` keeps, so MLflow's UI finds it."""
+        artifact = f"tables/{_stepped(mlflow_key(media.key), media.step)}.json"
+        run_id = run.state["run_id"]
+        self._log_file_as(run, media.path, artifact)
+        tags = self.client.get_run(run_id).data.tags
+        listed = json.loads(tags.get(LOGGED_ARTIFACTS_TAG, "[]"))
+        entry = {"path": artifact, "type": "table"}
+        if entry not in listed:
+            self.client.set_tag(run_id, LOGGED_ARTIFACTS_TAG, json.dumps([*listed, entry]))
+
+    def _log_file_as(self, run: RunRef, local: Path, artifact: str) -> None:
+        directory, name = posixpath.split(artifact)
+        with tempfile.TemporaryDirectory(prefix="autolog-mlflow-") as tmp:
+            target = Path(tmp) / name
+            shutil.copyfile(local, target)  # MLflow names the artifact after the local file
+            self.client.log_artifact(run.state["run_id"], str(target), directory or None)
 
     def log_model(self, run: RunRef, local_path: Path, name: str, spec: dict[str, Any]) -> None:
         """An MLflow Model in the matching flavour, or the saved files when there is none."""
@@ -501,6 +615,19 @@ class MlflowBackend(Backend):
                 return model
         return self.client.create_logged_model(experiment_id, name=name, source_run_id=run_id,
                                                tags={RUN_ID_TAG: run.id, "mlflow.flavor": flavor})
+
+
+def _stepped(name: str, step: int) -> str:
+    return name if step == 0 else f"{name}-{step}"
+
+
+def _pillow_reads(path: Path) -> bool:
+    """MLflow's ``log_image`` takes a PIL image: without Pillow the file goes as an artifact."""
+    try:
+        import PIL.Image  # noqa: F401
+    except ImportError:
+        return False
+    return path.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
 
 
 def _mlflow_flavor(spec: dict[str, Any]) -> str | None:

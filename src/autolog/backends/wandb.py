@@ -13,7 +13,14 @@ The SDK is imported on the backend's worker thread only. The mapping (``docs/bac
   ``step=``: W&B drops rows whose ``step`` is lower than the last one, which would lose
   metric groups logged on their own step counters (validation per epoch, training per batch);
 - artifacts and models become W&B Artifacts (type ``file`` / ``model``);
-- the end sets the exit code (FINISHED 0, FAILED 1, KILLED 255) and finishes the run.
+- media are history rows at their ``autolog_step``: ``wandb.Image`` for images, ``wandb.Histogram``
+  for histograms, ``wandb.Table`` for tables, ``wandb.Html`` (the text, escaped) for texts, and
+  for an evaluation plot its drawing as ``wandb.Image`` and its data as a ``wandb.Table`` under
+  ``<key>/data``;
+- the end sets the exit code (FINISHED 0, FAILED 1, KILLED 255) and finishes the run;
+- edits made later (``autolog ui``): a rename is the run's name, the note its notes, a removed
+  tag's config entry becomes null (the SDK cannot remove one); a run ended before is resumed
+  for them and finished again with its exit code. Deletion is not carried (online API only).
 
 W&B registers an ``atexit`` hook that waits, unbounded, for its service process. This module
 replaces it with a bounded one and moves autolog's own exit hook before it, so at exit autolog
@@ -25,6 +32,8 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import html
+import json
 import logging
 import os
 import re
@@ -34,10 +43,12 @@ from pathlib import Path
 from typing import Any
 
 from .._runtime import start_thread
+from ..charts import plot_rows
 from ..config import current
 from ..hookspecs import hookimpl
 from ..shutdown import exit_hook_first
-from .base import Backend, Batch, Metric, RunRef
+from ._files import import_sdk
+from .base import Backend, Batch, Media, Metric, RunRef
 
 __all__ = ["STEP_KEY", "WandbBackend", "history_rows"]
 
@@ -84,6 +95,8 @@ class WandbBackend(Backend):
         self._runs: dict[str, Any] = {}  # autolog run id -> wandb Run
         #: autolog run id -> (journal range, rows logged) of a batch that failed midway
         self._sent: dict[str, tuple[tuple[int, int], int]] = {}
+        #: runs ended before and resumed to carry edits -> the status they ended with
+        self._reopened: dict[str, str] = {}
 
     def cursor_key(self) -> str:
         """``wandb-<8 hex>`` of the destination: server, entity, project override and mode."""
@@ -100,13 +113,16 @@ class WandbBackend(Backend):
     def start_run(self, run: RunRef) -> None:
         if run.id not in self._runs:
             self._runs[run.id] = self._init(run)
+            if run.ended is not None:  # reopened to carry edits: closed again as it ended
+                self._reopened[run.id] = run.ended[0]
         run.state["wandb_id"] = self._runs[run.id].id
 
     def _init(self, run: RunRef) -> Any:
         wandb = _import_wandb()
         wb = wandb.init(
             project=os.environ.get("WANDB_PROJECT") or run.project,
-            name=run.name or None,
+            # a run resumed keeps its name: the start's name would undo a rename
+            name=None if run.state.get("wandb_id") else run.name or None,
             id=run.id,
             group=run.parent_id,
             resume="allow",
@@ -130,10 +146,12 @@ class WandbBackend(Backend):
         self._sent.pop(run.id, None)
 
     def close(self) -> None:
-        """Finish W&B runs whose end was not delivered (exit code 1; a later sync resumes)."""
+        """Finish W&B runs whose end was not delivered (exit code 1; a later sync resumes),
+        and runs reopened for edits with the exit code they ended with."""
         for run_id in list(self._runs):
+            code = EXIT_CODES.get(self._reopened.pop(run_id, ""), 1)
             try:
-                self._runs.pop(run_id).finish(exit_code=1)
+                self._runs.pop(run_id).finish(exit_code=code)
             except Exception as exc:
                 log.warning("autolog: finishing W&B run %s failed: %s", run_id, exc)
 
@@ -154,6 +172,19 @@ class WandbBackend(Backend):
             self._sent[run.id] = (key, i + 1)
         self._sent.pop(run.id, None)
 
+    # -- edits -------------------------------------------------------------------------------
+    # W&B's SDK can rename a run and set its notes; it cannot remove a config entry, so a
+    # removed tag's entry becomes null; deleting a run needs W&B's online API: not carried.
+
+    def rename_run(self, run: RunRef, name: str) -> None:
+        self._wb(run).name = name
+
+    def delete_tags(self, run: RunRef, keys: list[str]) -> None:
+        self._wb(run).config.update({TAG_PREFIX + k: None for k in keys}, allow_val_change=True)
+
+    def set_note(self, run: RunRef, text: str) -> None:
+        self._wb(run).notes = text
+
     # -- files ---------------------------------------------------------------------------------
 
     def log_artifact(self, run: RunRef, local_path: Path, name: str) -> None:
@@ -167,12 +198,46 @@ class WandbBackend(Backend):
         _add(artifact, local_path, name)
         wb.log_artifact(artifact)
 
+    def log_media(self, run: RunRef, media: Media) -> None:
+        if not media.path.exists():
+            log.warning("autolog: %s %r of run %s is gone from the local store; not sent to "
+                        "W&B", media.kind, media.key, run.id)
+            return
+        values = _media_values(_import_wandb(), media)
+        if values:
+            self._wb(run).log({STEP_KEY: media.step, "_timestamp": media.timestamp / 1000,
+                               **values})
+
     def log_model(self, run: RunRef, local_path: Path, name: str, spec: dict[str, Any]) -> None:
         wb = self._wb(run)
         parts = ("model", wb.id) if name == "model" else ("model", wb.id, name)
         artifact = _import_wandb().Artifact(artifact_name(*parts), type="model", metadata=spec)
         _add(artifact, local_path, None)
         wb.log_artifact(artifact)
+
+
+def _media_values(wandb: Any, media: Media) -> dict[str, Any]:
+    """The W&B objects of one media item, by history key."""
+    key = media.key
+    if media.kind == "image":
+        return {key: wandb.Image(str(media.path))}
+    if media.kind == "text":
+        text = media.path.read_text(encoding="utf-8")
+        return {key: wandb.Html(f"<pre>{html.escape(text)}</pre>", inject=False)}
+    data = json.loads(media.path.read_text(encoding="utf-8"))
+    if media.kind == "histogram":
+        if not data["counts"]:  # only NaN or infinite values: nothing to draw
+            return {}
+        return {key: wandb.Histogram(np_histogram=(data["counts"], data["edges"]))}
+    if media.kind == "table":
+        return {key: wandb.Table(columns=data["columns"], data=data["data"])}
+    if media.kind == "plot":
+        columns, rows = plot_rows(data.pop("plot"), data)
+        values = {f"{key}/data": wandb.Table(columns=columns, data=rows)}
+        if media.image is not None and media.image.exists():
+            values[key] = wandb.Image(str(media.image))
+        return values
+    return {}
 
 
 def _add(artifact: Any, local_path: Path, name: str | None) -> None:
@@ -193,7 +258,7 @@ _prepare_lock = threading.Lock()
 def _import_wandb() -> Any:
     """``wandb``, its service started and its exit hooks made safe (once per process)."""
     global _prepared
-    import wandb
+    wandb = import_sdk("wandb", "wandb", "wandb")
 
     with _prepare_lock:
         if not _prepared:

@@ -4,9 +4,11 @@ Plugin authors import these from :mod:`autolog.backends.base`, their public home
 
 Like Lightning's ``Logger``, the required methods are abstract and the optional ones no-ops, so a
 new backend is one module filling in ``start_run``, ``log_batch`` and ``end_run`` (and
-``log_artifact`` / ``log_model`` when it stores files). Backends are called on their own worker
-thread, never on the training thread, with events read back from the run's journal: a method
-that raises is retried later with the same data, so each must be safe to call again.
+``log_artifact`` / ``log_model`` when it stores files; ``log_media`` when it shows images,
+histograms, tables or texts itself: by default a media item's files are sent as artifacts).
+Backends are called on their own worker thread, never on the training thread, with events read
+back from the run's journal: a method that raises is retried later with the same data, so each
+must be safe to call again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from .cursor import Cursor
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["Backend", "BackendUnavailable", "Batch", "Metric", "RejectedBatch", "RunRef"]
+__all__ = ["Backend", "BackendUnavailable", "Batch", "Media", "Metric", "RejectedBatch",
+           "RunRef"]
 
 
 class RejectedBatch(Exception):
@@ -42,6 +45,41 @@ class Metric(NamedTuple):
     value: float
     step: int
     timestamp: int  # milliseconds since the epoch
+
+
+class Media(NamedTuple):
+    """One media item of a run (a ``media`` journal event, see ``docs/format.md``).
+
+    ``kind`` is ``image`` (a PNG, or the image file logged), ``histogram`` (JSON
+    ``{"counts", "edges"}``), ``table`` (JSON ``{"columns", "data"}``), ``text`` (UTF-8) or
+    ``plot`` (an evaluation plot: its data as JSON, and ``image``, its PNG drawing, when Pillow
+    drew one). ``name`` is the file's name under the run's artifacts (``media/...``), ``path``
+    the local file; ``meta`` holds what the event says of it (width, bins, rows, plot type...).
+    """
+
+    kind: str
+    key: str
+    step: int
+    timestamp: int  # milliseconds since the epoch
+    name: str
+    path: Path
+    meta: dict[str, Any]
+    image_name: str | None = None
+    image: Path | None = None
+
+    @classmethod
+    def from_event(cls, record: dict[str, Any], artifacts: Path) -> Media:
+        image = record.get("image")
+        return cls(record["kind"], record["key"], int(record["step"]), int(record["time"]),
+                   record["path"], artifacts / record["path"], record.get("meta") or {},
+                   image, artifacts / image if image else None)
+
+    def files(self) -> list[tuple[str, Path]]:
+        """``(name, local path)`` of each of its files: the item's, then its drawing's."""
+        found = [(self.name, self.path)]
+        if self.image_name is not None and self.image is not None:
+            found.append((self.image_name, self.image))
+        return found
 
 
 class Batch:
@@ -90,6 +128,9 @@ class RunRef(RunHeader):
         self.start = start
         self.state = state
         self._key = key
+        #: ``(status, end time)`` when the run's end was delivered before and this delivery only
+        #: carries later edits (a backend that must reopen a run to edit it closes it so)
+        self.ended: tuple[str, int] | None = None
 
     def __repr__(self) -> str:
         return f"RunRef({self.id}, {self.name!r})"
@@ -146,6 +187,35 @@ class Backend(ABC):
         The default stores it as an ordinary artifact directory.
         """
         self.log_artifact(run, local_path, name)
+
+    # -- edits made after the fact (the UI's rename, untag, note, delete, restore) ----------------
+    # Tags set by an edit arrive through ``log_batch`` like any tags. A backend without the
+    # concept leaves these as they are: the edit stays in the local journal.
+
+    def rename_run(self, run: RunRef, name: str) -> None:
+        """The run was renamed."""
+
+    def delete_tags(self, run: RunRef, keys: list[str]) -> None:
+        """These tags were removed from the run."""
+
+    def set_note(self, run: RunRef, text: str) -> None:
+        """The run's free-text note is now ``text`` (empty: no note)."""
+
+    def delete_run(self, run: RunRef) -> None:
+        """The run was soft-deleted (it can be restored)."""
+
+    def restore_run(self, run: RunRef) -> None:
+        """A soft-deleted run was restored."""
+
+    def log_media(self, run: RunRef, media: Media) -> None:
+        """Show a media item (an image, a histogram, a table, a text, an evaluation plot) the
+        way this destination shows such things, at ``media.step``.
+
+        The default stores the item's files as artifacts under their names
+        (``media/<kind>/<key>/<step>.<ext>``), so a backend without the concept loses nothing.
+        """
+        for name, path in media.files():
+            self.log_artifact(run, path, name)
 
     def close(self) -> None:
         """Release connections; called once, at exit or after ``autolog sync``."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..journal.codec import encode_line
-from ..journal.files import DELIVERY, FileLock, atomic_write, read_json
+from ..journal.files import DELIVERY, JOURNAL, FileLock, atomic_write, read_json
 
 __all__ = ["Cursor", "DeliveryBusy"]
 
@@ -39,11 +39,24 @@ class Cursor:
         self.state: dict[str, Any] = data.get("state", {})
         #: end offset of a batch sent but not acknowledged: it is resent with the same range
         self.inflight: int | None = data.get("inflight")
+        #: the ``(status, time)`` delivered as the run's end (for edits appended after it)
+        ended = data.get("ended")
+        self.ended: tuple[str, int] | None = (str(ended[0]), int(ended[1])) if ended else None
 
     def save(self) -> None:
         self.dir.mkdir(exist_ok=True)
-        atomic_write(self.path, encode_line({"offset": self.offset, "done": self.done,
-                                             "inflight": self.inflight, "state": self.state}))
+        data: dict[str, Any] = {"offset": self.offset, "done": self.done,
+                                "inflight": self.inflight, "state": self.state}
+        if self.ended is not None:
+            data["ended"] = list(self.ended)
+        atomic_write(self.path, encode_line(data))
+
+    def behind(self, run_dir: Path) -> bool:
+        """Are there journal bytes past the cursor (after the end: edits made later)?"""
+        try:
+            return (run_dir / JOURNAL).stat().st_size > self.offset
+        except OSError:
+            return False
 
     def lock(self) -> _Held:
         """Hold the delivery lock of this pair for a ``with`` block, or raise DeliveryBusy."""

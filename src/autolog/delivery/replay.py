@@ -17,7 +17,7 @@ from ..journal.codec import float_from_json, valid_text
 from ..journal.files import JOURNAL
 from ..journal.reader import iter_journal, lock_is_held, read_meta, start_record
 from ..journal.tail import recover
-from .contract import Backend, Batch, Metric, RejectedBatch, RunRef
+from .contract import Backend, Batch, Media, Metric, RejectedBatch, RunRef
 from .cursor import Cursor, DeliveryBusy
 
 __all__ = ["DeliveryBusy", "deliver", "pending_lines"]
@@ -40,7 +40,7 @@ def deliver(backend: Backend, run_dir: Path, *, started: set[str] | None = None,
     no tracker shows it running forever.
     """
     cursor = Cursor(run_dir, backend.cursor_key())
-    if cursor.done:
+    if cursor.done and not cursor.behind(run_dir):
         return True
     with cursor.lock():
         cursor = Cursor(run_dir, backend.cursor_key())  # re-read under the lock
@@ -53,6 +53,8 @@ def deliver(backend: Backend, run_dir: Path, *, started: set[str] | None = None,
             return False
         start = valid_text(start)
         ref = RunRef(run_dir, start, cursor.state, cursor.key)
+        if cursor.done:  # ended before; what follows are edits (rename, tags, note...)
+            ref.ended = cursor.ended or ("FINISHED", start.get("time", 0))
         started = set() if started is None else started
         if ref.id not in started:
             backend.start_run(ref)
@@ -134,9 +136,17 @@ class _Replay:
             spec = record["spec"]
             self.backend.log_model(self.ref, artifacts / spec["path"],
                                    valid_text(record["name"]), valid_text(spec))
+        elif kind == "media":
+            media = Media.from_event(record, artifacts)
+            self.backend.log_media(self.ref, media._replace(
+                key=valid_text(media.key), name=valid_text(media.name),
+                image_name=valid_text(media.image_name), meta=valid_text(media.meta)))
         elif kind == "end":
             self.backend.end_run(self.ref, record["status"], record["time"])
             self.cursor.done = True
+            self.cursor.ended = (record["status"], record["time"])
+        elif kind in _EDITS:
+            _EDITS[kind](self.backend, self.ref, record)
 
     def end_crashed(self) -> None:
         journal = self.ref.path / JOURNAL
@@ -146,6 +156,7 @@ class _Replay:
             last_written = int(time.time() * 1000)
         self.backend.end_run(self.ref, "CRASHED", last_written)
         self.cursor.done = True
+        self.cursor.ended = ("CRASHED", last_written)
         self.cursor.save()
 
     def _ack(self, end: int, lines: int) -> None:
@@ -156,9 +167,19 @@ class _Replay:
             self.progress(lines)
 
 
+#: edit events (``autolog.edits``) -> the backend call that carries each
+_EDITS: dict[str, Callable[[Backend, RunRef, dict[str, Any]], None]] = {
+    "rename": lambda b, ref, r: b.rename_run(ref, str(r["name"])),
+    "untag": lambda b, ref, r: b.delete_tags(ref, [str(k) for k in r["keys"]]),
+    "note": lambda b, ref, r: b.set_note(ref, str(r.get("text") or "")),
+    "delete": lambda b, ref, r: b.delete_run(ref),
+    "restore": lambda b, ref, r: b.restore_run(ref),
+}
+
+
 def pending_lines(run_dir: Path, key: str) -> int:
     """Journal lines ``key`` has not acknowledged yet."""
     cursor = Cursor(run_dir, key)
-    if cursor.done:
+    if cursor.done and not cursor.behind(run_dir):
         return 0
     return sum(1 for _ in iter_journal(run_dir / JOURNAL, cursor.offset))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._runtime import runtime, start_thread
+from .contract import BackendUnavailable
 from .cursor import DeliveryBusy
 from .replay import deliver, pending_lines
 
@@ -36,6 +37,7 @@ class Worker:
     def __init__(self, backend: Backend):
         self.backend = backend
         self.last_error: BaseException | None = None
+        self.unavailable: BackendUnavailable | None = None
         self._pending: dict[Path, int] = {}  # run dir -> notifications seen
         self._started: set[str] = set()
         self._cond = threading.Condition()
@@ -47,11 +49,15 @@ class Worker:
         self._thread = start_thread(self._loop, f"autolog-{backend.name}")
 
     def notify(self, run_dir: Path) -> None:
+        if self.unavailable is not None:
+            return  # given up on in this process; the journal keeps it for `autolog sync`
         with self._cond:
             self._pending[run_dir] = self._pending.get(run_dir, 0) + 1
             self._cond.notify_all()
 
     def wait_idle(self, deadline: float) -> bool:
+        if self.unavailable is not None:
+            return False  # nothing to wait for, and the backend does not have it all
         with self._cond:
             while self._pending or self._busy:
                 left = deadline - time.monotonic()
@@ -96,6 +102,9 @@ class Worker:
                 deliver(self.backend, run_dir, started=self._started)
             except DeliveryBusy:
                 pass  # `autolog sync` has it; the next notification picks up after it
+            except BackendUnavailable as exc:
+                self._give_up(exc)
+                return True
             except Exception as exc:
                 self._failed(exc)
                 return False
@@ -114,6 +123,13 @@ class Worker:
             log.warning("autolog: the %s backend failed (%s: %s); retrying with backoff. "
                         "Nothing is lost: the local journal keeps every event and "
                         "`autolog sync` delivers what is left.", self.backend.name, kind, exc)
+
+    def _give_up(self, exc: BackendUnavailable) -> None:
+        """A permanent misconfiguration: said once, never retried, nothing waited for at exit."""
+        self.unavailable = self.last_error = exc
+        with self._cond:
+            self._pending.clear()
+        log.warning("autolog: %s backend off for this process: %s", self.backend.name, exc)
 
     def _backoff(self) -> float:
         return min(MAX_BACKOFF, 0.25 * 2 ** self._failures) * random.uniform(0.5, 1.5)

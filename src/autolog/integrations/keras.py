@@ -1,9 +1,11 @@
 """Keras 3: ``AutologCallback``, and ``Model.fit`` patched to add one.
 
-``AutologCallback`` turns Keras's callback events into ``Run`` calls: params and the model summary
-at ``on_train_begin``, every value of the epoch logs at ``on_epoch_end`` (step = epoch), batch logs
-every ``log_every_n_steps`` batches (step = global batch index), the EarlyStopping outcome and the
-model (``.keras``) at ``on_train_end``. Add it by hand, or let ``autolog.enable()`` add it.
+``AutologCallback`` turns Keras's callback events into ``Run`` calls: params, the model summary and
+the fingerprints of ``x``/``y`` and ``validation_data`` at ``on_train_begin``, every value of the
+epoch logs at ``on_epoch_end`` (step = epoch; with ``log_histograms=N``, weight histograms every N
+epochs: Keras's callbacks are not given gradients), batch logs every ``log_every_n_steps``
+batches (step = global batch index), the EarlyStopping outcome and the model (``.keras``) at
+``on_train_end``. Add it by hand, or let ``autolog.enable()`` add it.
 
 What is patched, through autolog's patcher (``disable()`` reverts both):
 
@@ -39,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import values
 from .._runtime import runtime
+from ..datasets import fingerprint
+from ..distributions import due, log_distributions
 from ..errors import ModelLoadError
 from ..hookspecs import hookimpl
 from ..patching import TrainingCall, patcher
@@ -161,9 +165,11 @@ class _Recorder(CallbackOptions):
         args = self._fit_args if self._fit_args is not None else dict(self.params or {})
         run.log_params({**_fit_params(args), **_model_params(self.model),
                         **_early_stopping_params(self._siblings)})
+        if run.settings.log_datasets:
+            run.set_tags(_datasets(args))
         summary = _summary(self.model)
         if summary:
-            run.log_text(summary, "model_summary.txt")
+            run.log_text_artifact(summary, "model_summary.txt")
 
     @_guarded
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
@@ -189,6 +195,8 @@ class _Recorder(CallbackOptions):
             if rate is not None:
                 metrics["learning_rate"] = rate
         run.log_metrics(metrics, epoch)
+        if due(run.settings.log_histograms, epoch):
+            log_distributions(run, "weights", _weights(self.model), epoch)
 
     @_guarded
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -300,6 +308,22 @@ def _rows(x: Any) -> int | None:
     if shape is not None and len(shape) > 0 and isinstance(shape[0], int):
         return int(shape[0])
     return None
+
+
+def _datasets(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Fingerprints of ``x``/``y`` and of ``validation_data`` (``(x, y)`` or ``(x, y, w)``)."""
+    tags = fingerprint("training", args.get("x"), args.get("y"))
+    validation = args.get("validation_data")
+    if isinstance(validation, tuple | list) and len(validation) >= 2:
+        tags.update(fingerprint("validation", validation[0], validation[1]))
+    elif validation is not None:
+        tags.update(fingerprint("validation", validation))
+    return tags
+
+
+def _weights(model: Any) -> list[tuple[str, Any]]:
+    """``(path, backend tensor)`` of each weight (a torch tensor stays on its device)."""
+    return [(getattr(w, "path", None) or w.name, getattr(w, "value", w)) for w in model.weights]
 
 
 def _model_params(model: Any) -> dict[str, Any]:

@@ -37,6 +37,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .._runtime import runtime
+from ..datasets import fingerprint
+from ..distributions import due, log_distributions
 from ..hookspecs import hookimpl
 from ..models import not_importable
 from ..patching import Patcher, TrainingCall, patcher
@@ -68,7 +70,7 @@ class LightningIntegration(Integration):
     name = "lightning"
     modules = NAMESPACES
     distributions = ("lightning", "pytorch-lightning")
-    supported = ">=2.0"
+    supported = ">=2.1"
 
     def patch(self, patcher: Patcher, module: ModuleType) -> None:
         for method in ("fit", "validate", "test"):
@@ -126,6 +128,7 @@ class _Recorder(CallbackOptions):
         """Pickled for spawned workers: without the live run, with where to find it."""
         state = dict(self.__dict__)
         state.update(_scope=None, _run=None, _lr_groups=[])
+        state.pop("on_before_optimizer_step", None)
         if self._launcher_run is None:
             state["_launcher_run"] = _active_run_ref()
         return state
@@ -156,9 +159,37 @@ class _Recorder(CallbackOptions):
         self._lr_groups = _lr_groups(trainer)
         run.log_params({**_optimizer_params(trainer), **_model_params(pl_module),
                         **_callback_params(trainer)})
+        if run.settings.log_datasets:
+            run.set_tags(_datasets(trainer))
         summary = _summary(pl_module)
         if summary:
-            run.log_text(summary, "model_summary.txt")
+            run.log_text_artifact(summary, "model_summary.txt")
+
+    @_guarded
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        """An epoch whose histograms are due: its first optimizer step's gradients, through a
+        per-instance hook that removes itself (the per-batch hooks stay off for every other
+        step; by the epoch's end the validation loop has zeroed the gradients)."""
+        run = self._run
+        if run is not None and due(run.settings.log_histograms, trainer.current_epoch):
+            self.__dict__["on_before_optimizer_step"] = self._gradients
+
+    @_guarded
+    def _gradients(self, trainer: Any, pl_module: Any, optimizer: Any = None) -> None:
+        self.__dict__.pop("on_before_optimizer_step", None)
+        if self._run is not None:
+            log_distributions(self._run, "gradients",
+                              ((n, p.grad) for n, p in pl_module.named_parameters()),
+                              trainer.current_epoch)
+
+    @_guarded
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        """Every ``log_histograms`` epochs: the weights at the epoch's end."""
+        run = self._run
+        epoch = trainer.current_epoch
+        if run is not None and due(run.settings.log_histograms, epoch):
+            log_distributions(run, "weights",
+                              ((n, p.detach()) for n, p in pl_module.named_parameters()), epoch)
 
     @_guarded
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
@@ -307,6 +338,18 @@ def _logger_step(trainer: Any) -> int:
 
 
 # -- what is logged --------------------------------------------------------------------------------
+
+
+def _datasets(trainer: Any) -> dict[str, Any]:
+    """Fingerprints of the training and (first) validation data loaders."""
+    tags: dict[str, Any] = {}
+    for name, attribute in (("training", "train_dataloader"), ("validation", "val_dataloaders")):
+        loader = getattr(trainer, attribute, None)
+        if isinstance(loader, list | tuple):
+            loader = loader[0] if loader else None
+        if loader is not None:
+            tags.update(fingerprint(name, loader))
+    return tags
 
 
 def _hyperparameters(trainer: Any, pl_module: Any) -> dict[str, Any]:

@@ -33,6 +33,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ..config import current
+from ..datasets import fingerprint
+from ..evaluation import log_plots
 from ..hookspecs import hookimpl
 from ..models import unpickle
 from ..report import internal_error, warn_once
@@ -177,6 +179,10 @@ class _Fit(ScopedCall):
         run = self.open(default_name=type(estimator).__name__, tags=estimator_tags(estimator))
         if run.active:
             run.log_params(estimator_params(estimator))
+            if run.settings.log_datasets:
+                x, y, _ = _bind_data(type(estimator), self.method, estimator, self.args,
+                                     self.kwargs)
+                run.set_tags(fingerprint("training", x, y))
 
     def log_results(self, run: Run, result: Any) -> None:
         settings = current()
@@ -184,8 +190,11 @@ class _Fit(ScopedCall):
         x, y, weight = _bind_data(type(estimator), self.method, estimator, self.args,
                                   self.kwargs)
         if x is not None:
+            seen: dict[str, Any] = {}
             run.log_metrics(training_metrics(estimator, x, y, weight,
-                                             settings.metrics_sample_rows))
+                                             settings.metrics_sample_rows, seen))
+            if settings.log_plots and seen:
+                log_plots(run, "training", **seen)
         if hasattr(estimator, "cv_results_"):
             log_search_results(run, estimator, settings.max_child_runs)
         if settings.log_models:
@@ -259,30 +268,45 @@ def estimator_params(estimator: Any) -> dict[str, Any]:
 
 
 def training_metrics(estimator: Any, x: Any, y: Any, sample_weight: Any = None,
-                     max_rows: int = 100_000) -> dict[str, float]:
+                     max_rows: int = 100_000,
+                     predictions: dict[str, Any] | None = None) -> dict[str, float]:
     """Metrics of the fitted ``estimator`` on (at most ``max_rows`` of) its training data.
 
     A metric that does not apply (no ``predict_proba``, a single class in the sample, a
-    multi-output target) is left out; the computation never warns.
+    multi-output target) is left out; the computation never warns. ``predictions`` receives
+    what the metrics were computed from (``task``, ``y``, ``y_pred``, ``proba``, ``classes``),
+    for the evaluation plots.
     """
-    from sklearn.base import is_classifier, is_clusterer, is_regressor
+    from sklearn.base import is_classifier, is_regressor
 
     if max_rows <= 0:
         return {}
     full_x = x
     x, y, sample_weight = sample_rows(max_rows, x, y, sample_weight)
     with _quiet():
+        seen = {} if predictions is None else predictions
         if y is not None and is_classifier(estimator):
-            metrics = _classifier_metrics(estimator, x, y, sample_weight)
+            metrics = _classifier_metrics(estimator, x, y, sample_weight, seen)
         elif y is not None and is_regressor(estimator):
-            metrics = _regressor_metrics(estimator, x, y, sample_weight)
-        elif is_clusterer(estimator):
+            metrics = _regressor_metrics(estimator, x, y, sample_weight, seen)
+        elif _is_clusterer(estimator):
             metrics = _clusterer_metrics(estimator, full_x, x)
         else:
             metrics = {}
         if "training_score" not in metrics and callable(getattr(estimator, "score", None)):
             put(metrics, "training_score", lambda: _score(estimator, x, y, sample_weight))
     return metrics
+
+
+def _is_clusterer(estimator: Any) -> bool:
+    """Version difference: ``sklearn.base.is_clusterer`` is new in scikit-learn 1.6; before it,
+    the ``_estimator_type`` class attribute it reads (through the estimator's tags) said so."""
+    import sklearn.base
+
+    is_clusterer = getattr(sklearn.base, "is_clusterer", None)
+    if is_clusterer is not None:
+        return bool(is_clusterer(estimator))
+    return getattr(estimator, "_estimator_type", None) == "clusterer"
 
 
 def sample_rows(max_rows: int, x: Any, *arrays: Any) -> tuple[Any, ...]:
@@ -310,7 +334,8 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _classifier_metrics(estimator: Any, x: Any, y: Any, weight: Any) -> dict[str, float]:
+def _classifier_metrics(estimator: Any, x: Any, y: Any, weight: Any,
+                        seen: dict[str, Any]) -> dict[str, float]:
     from sklearn.base import ClassifierMixin
 
     y_pred = attempt(lambda: estimator.predict(x))
@@ -318,21 +343,25 @@ def _classifier_metrics(estimator: Any, x: Any, y: Any, weight: Any) -> dict[str
         return {}
     classes = getattr(estimator, "classes_", None)
     metrics = classification_scores(y, y_pred, weight, "training_", classes)
+    proba = None
     if hasattr(estimator, "predict_proba"):
         proba = attempt(lambda: estimator.predict_proba(x))
         if proba is not None:
             metrics.update(probability_scores(y, proba, weight, "training_", classes))
+    seen.update(task="classifier", y=y, y_pred=y_pred, proba=proba, classes=classes)
     if getattr(type(estimator), "score", None) is ClassifierMixin.score and \
             "training_accuracy_score" in metrics:
         metrics["training_score"] = metrics["training_accuracy_score"]  # the same number
     return metrics
 
-def _regressor_metrics(estimator: Any, x: Any, y: Any, weight: Any) -> dict[str, float]:
+def _regressor_metrics(estimator: Any, x: Any, y: Any, weight: Any,
+                       seen: dict[str, Any]) -> dict[str, float]:
     from sklearn.base import RegressorMixin
 
     y_pred = attempt(lambda: estimator.predict(x))
     if y_pred is None:
         return {}
+    seen.update(task="regressor", y=y, y_pred=y_pred)
     metrics = regression_scores(y, y_pred, weight, "training_")
     if getattr(type(estimator), "score", None) is RegressorMixin.score and \
             "training_r2_score" in metrics:
@@ -374,7 +403,7 @@ def log_search_results(run: Run, search: Any, max_child_runs: int) -> None:
     best_score = getattr(search, "best_score_", None)
     if best_score is not None:
         run.log_metrics({"best_score": best_score})
-    run.log_text(cv_results_csv(results), "cv_results.csv")
+    run.log_text_artifact(cv_results_csv(results), "cv_results.csv")
     for index in top_candidates(results, getattr(search, "refit", None), max_child_runs):
         _log_candidate(run, results, index)
 

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 from .. import values
 from .._runtime import runtime
 from ..config import current
+from ..datasets import fingerprint
+from ..distributions import due, log_distributions
 from ..hookspecs import hookimpl
 from ..models import not_importable
 from ..patching import TrainingCall
@@ -95,11 +97,13 @@ class _Recorder:
         self._trained = False  # on_train_end was reached for the open scope
         self._checkpoints: list[dict[str, Any]] = []
         self._logged: tuple[int, frozenset[str]] = (-1, frozenset())
+        self._epoch = 0  # the epoch in progress, from 0
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled with its trainer (Ray Tune ships it to workers): without the live runs."""
         state = dict(self.__dict__)
         state.update(_trainer=None, _search=None, _scope=None, _run=None)
+        state.pop("on_pre_optimizer_step", None)
         return state
 
     # -- the Trainer's events ------------------------------------------------------------------
@@ -120,8 +124,39 @@ class _Recorder:
         trainer = self._get_trainer()
         if trainer is not None:
             run.set_tags({"transformers.trainer": type(trainer).__name__})
+            if run.settings.log_datasets:
+                run.set_tags({**fingerprint("training", trainer.train_dataset),
+                              **fingerprint("evaluation", trainer.eval_dataset)})
         run.log_params(_params(args, model))
         _warn_double_logging(_reporters(args))
+
+    @_guarded
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """An epoch whose histograms are due: gradients at its first optimizer step (the
+        Trainer zeroes them after each step), through a per-instance hook that removes itself,
+        so no other step pays for it."""
+        self._epoch = round(state.epoch or 0)
+        run = self._run
+        if run is not None and due(run.settings.log_histograms, self._epoch):
+            self.__dict__["on_pre_optimizer_step"] = self._gradients
+
+    @_guarded
+    def _gradients(self, args: Any, state: Any, control: Any, model: Any = None,
+                   **kwargs: Any) -> None:
+        self.__dict__.pop("on_pre_optimizer_step", None)
+        run = self._run
+        if run is not None and model is not None:
+            log_distributions(run, "gradients", ((n, p.grad) for n, p in model.named_parameters()),
+                              self._epoch)
+
+    @_guarded
+    def on_epoch_end(self, args: Any, state: Any, control: Any, model: Any = None,
+                     **kwargs: Any) -> None:
+        run = self._run
+        if run is not None and model is not None and due(run.settings.log_histograms,
+                                                         self._epoch):
+            log_distributions(run, "weights",
+                              ((n, p.detach()) for n, p in model.named_parameters()), self._epoch)
 
     @_guarded
     def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None,

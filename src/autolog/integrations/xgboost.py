@@ -29,6 +29,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ..config import current
+from ..datasets import fingerprint
+from ..evaluation import log_plots, sample_rows
 from ..hookspecs import hookimpl
 from ..report import internal_error
 from ..values import qualified_name, resolve_name
@@ -97,18 +99,47 @@ def _callback_class() -> type:
         def __init__(self, run: Run):
             super().__init__()
             self.run = run
+            self._history: Any = None  # xgboost's evaluation log, shared by every callback
+            self._epoch, self._seen = -1, 0
 
         def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-            metrics = {}
-            for data, scores in evals_log.items():
-                for metric, history in scores.items():
-                    last = history[-1]
-                    metrics[f"{data}-{metric}"] = last[0] if isinstance(last, tuple) else last
+            self._history, self._epoch, self._seen = evals_log, epoch, self._seen + 1
+            metrics = _scores(evals_log, -1)
             if metrics:
                 self.run.log_metrics(metrics, step=epoch)
             return False
 
+        def after_training(self, model: Any) -> Any:
+            # xgboost stops calling after_iteration at the first callback that returns True
+            # (dmlc/xgboost#11811): the last iteration misses us when a callback before ours
+            # stops training, which on older xgboost (2.0: callbacks kept in a set) can be its
+            # own EarlyStopping. Its scores are in the log every callback shares: log them here.
+            missed = _iterations(self._history) - self._seen
+            for back in range(missed, 0, -1):
+                self.run.log_metrics(_scores(self._history, -back),
+                                     step=self._epoch + missed - back + 1)
+            return model
+
     return AutologCallback
+
+
+def _scores(evals_log: Any, index: int) -> dict[str, float]:
+    """``{"<eval>-<metric>": value}`` of one iteration of xgboost's evaluation log (a cv
+    entry is ``(mean, std)``: the mean)."""
+    metrics = {}
+    for data, scores in evals_log.items():
+        for metric, history in scores.items():
+            value = history[index]
+            metrics[f"{data}-{metric}"] = value[0] if isinstance(value, tuple) else value
+    return metrics
+
+
+def _iterations(evals_log: Any) -> int:
+    """How many iterations xgboost's evaluation log holds (0 when none or empty)."""
+    for scores in (evals_log or {}).values():
+        for history in scores.values():
+            return len(history)
+    return 0
 
 
 def _with_callback(callbacks: Any, run: Run) -> list[Any]:
@@ -136,11 +167,23 @@ class _Train(_NativeCall):
         if not run.active:
             return None
         run.log_params(train_params(bound.arguments))
+        if run.settings.log_datasets:
+            run.set_tags(_native_datasets(bound.arguments))
         bound.arguments["callbacks"] = _with_callback(bound.arguments.get("callbacks"), run)
         return bound.args, bound.kwargs
 
     def log_results(self, run: Run, result: Any) -> None:
         log_booster_results(run, result, result)
+
+
+def _native_datasets(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Fingerprints of ``dtrain`` and each ``evals`` entry, under the names given them."""
+    params = fingerprint("training", arguments.get("dtrain"))
+    for pair in arguments.get("evals") or ():
+        if isinstance(pair, tuple | list) and len(pair) == 2 and pair[0] is not \
+                arguments.get("dtrain"):
+            params.update(fingerprint(str(pair[1]), pair[0]))
+    return params
 
 
 @lru_cache(maxsize=1)
@@ -237,6 +280,8 @@ class _SklearnFit(ScopedCall):
         run = self.open(default_name=cls.__name__, tags=tags)
         if run.active:
             run.log_params(estimator_params(estimator))
+            if run.settings.log_datasets:
+                run.set_tags(dataset_tags(_fit_data(estimator, self.args, self.kwargs)))
             self.token = _fit_in_progress.set(self)
 
     def after(self, result: Any) -> None:
@@ -249,11 +294,64 @@ class _SklearnFit(ScopedCall):
 
     def log_results(self, run: Run, result: Any) -> None:
         log_booster_results(run, self.instance.get_booster(), self.instance)
+        settings = current()
+        if settings.log_plots:
+            data = _fit_data(self.instance, self.args, self.kwargs)
+            log_evaluation_plots(run, self.instance, data, settings.metrics_sample_rows)
 
     def _leave(self) -> None:
         token = self.__dict__.pop("token", None)
         if token is not None:
             _fit_in_progress.reset(token)
+
+
+def _fit_data(estimator: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``{"training": (X, y), "validation_0": (X, y), ...}`` from a ``fit`` call's arguments."""
+    try:
+        bound = inspect.signature(type(estimator).fit).bind(estimator, *args, **kwargs)
+    except TypeError:
+        return {}
+    found = {"training": (bound.arguments.get("X"), bound.arguments.get("y"))}
+    for i, pair in enumerate(bound.arguments.get("eval_set") or ()):
+        if isinstance(pair, tuple | list) and len(pair) == 2:
+            found[f"validation_{i}"] = (pair[0], pair[1])
+    return found
+
+
+def dataset_tags(data: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
+    tags: dict[str, Any] = {}
+    for name, (x, y) in data.items():
+        tags.update(fingerprint(name, x, y))
+    return tags
+
+
+def log_evaluation_plots(run: Run, estimator: Any, data: Mapping[str, tuple[Any, Any]],
+                         max_rows: int) -> None:
+    """Confusion matrix, ROC and precision-recall curves of a classifier, predicted-vs-true and
+    residuals of a regressor, on the training data and each eval set (at most ``max_rows`` rows
+    each, a fixed-seed sample)."""
+    import xgboost
+
+    if isinstance(estimator, xgboost.XGBClassifier | xgboost.XGBRFClassifier):
+        task = "classifier"
+    elif isinstance(estimator, xgboost.XGBRegressor | xgboost.XGBRFRegressor):
+        task = "regressor"
+    else:
+        return  # a ranker: no single target to plot against
+    for name, (x, y) in data.items():
+        if x is None or y is None or max_rows <= 0:
+            continue
+        x, y = sample_rows(max_rows, x, y)
+        y_pred = estimator.predict(x)
+        proba = estimator.predict_proba(x) if task == "classifier" else None
+        log_plots(run, name, task, _flat(y), y_pred, proba, getattr(estimator, "classes_", None))
+
+
+def _flat(y: Any) -> Any:
+    import numpy as np
+
+    values = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
+    return values.ravel() if values.ndim == 2 and values.shape[1] == 1 else values
 
 
 def estimator_params(estimator: Any) -> dict[str, Any]:

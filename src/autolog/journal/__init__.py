@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .files import ARTIFACTS, DELIVERY, FORMAT_VERSION, JOURNAL, LOCK, META
 from .reader import (
+    MediaRecord,
     RunRecord,
     find_run,
     iter_journal,
@@ -22,6 +23,6 @@ from .reader import (
     start_record,
 )
 
-__all__ = ["ARTIFACTS", "DELIVERY", "FORMAT_VERSION", "JOURNAL", "LOCK", "META", "RunRecord",
-           "find_run", "iter_journal", "list_runs", "load_run", "lock_is_held", "read_meta",
-           "start_record"]
+__all__ = ["ARTIFACTS", "DELIVERY", "FORMAT_VERSION", "JOURNAL", "LOCK", "META", "MediaRecord",
+           "RunRecord", "find_run", "iter_journal", "list_runs", "load_run", "lock_is_held",
+           "read_meta", "start_record"]

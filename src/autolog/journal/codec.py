@@ -8,6 +8,10 @@ Text UTF-8 cannot hold (lone surrogates: undecodable bytes of ``sys.argv`` or a 
 Python decodes them, ``"caf\\udce9"``) is written as JSON ``\\uXXXX`` escapes, which read back as
 the very same string; backends, which need valid Unicode, get it through :func:`valid_text`
 (``"caf\\\\xe9"``). An event that cannot be encoded at all costs only itself.
+
+Every record starts with ``{"t":"``, a sequence that cannot occur inside a JSON string: a line
+torn by a writer killed in the middle of it, and continued by the next append, is split back
+into its records by :func:`decode_line`.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["dumps_line", "encode_line", "encode_record", "float_from_json", "float_to_json",
-           "jsonable", "metrics_record", "valid_text"]
+__all__ = ["RECORD_START", "decode_line", "dumps_line", "encode_line", "encode_record",
+           "float_from_json", "float_to_json", "jsonable", "metrics_record", "valid_text"]
 
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
 _dumps_ascii = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_raw_decode = json.JSONDecoder().raw_decode
+RECORD_START = b'{"t":"'  # how every journal record starts (the type comes first)
+_START = RECORD_START.decode()
 
 
 def float_to_json(value: float) -> float | str:
@@ -137,3 +144,43 @@ def valid_text(value: Any) -> Any:
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def decode_line(line: bytes) -> list[dict[str, Any]]:
+    """The records of one complete journal line: normally one; none for a line that is not a
+    record.
+
+    A process killed in the middle of writing a line (a ``multiprocessing`` worker terminated
+    while its writer thread appends: a fatal signal cuts a write between pages) leaves it torn,
+    and the next append, by any process, continues it: ``<torn part><a whole record>``. Parsed as
+    one line, both were lost. Here the whole record is kept (and the first part too when it is a
+    whole record that only lacks its newline); a torn part is skipped. The journal reader, the
+    tails' takeover and the UI's index all read lines through this function, so they agree on
+    which records a line holds.
+    """
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return _resync(line.decode("utf-8", "replace").rstrip())  # rare: a torn line
+    return [record] if isinstance(record, dict) else []
+
+
+def _resync(text: str) -> list[dict[str, Any]]:
+    """``<torn part><record>``: the record is the one starting with :data:`RECORD_START` that
+    ends where the line ends. No JSON string holds that start (its quotes would be escaped),
+    and text starting inside the torn part cannot parse as one value up to the line's end (the
+    record that follows it is closed, what the torn part opened is not)."""
+    pos = text.find(_START, 1)
+    while pos > 0:
+        try:
+            record, end = _raw_decode(text, pos)
+        except ValueError:
+            end = -1
+        if end == len(text) and isinstance(record, dict):
+            try:
+                head = json.loads(text[:pos])  # whole, only its newline missing
+            except ValueError:
+                return [record]
+            return [head, record] if isinstance(head, dict) else [record]
+        pos = text.find(_START, pos + 1)
+    return []

@@ -4,7 +4,8 @@ A run is a directory ``<AUTOLOG_DIR>/<run id>/`` holding (see ``docs/format.md``
 
 - ``events.jsonl``: the journal, one JSON object per line, appended only; the source of truth;
 - ``meta.json``: a summary rewritten at start and end, so listing runs needs no journal scan;
-- ``artifacts/``: files logged with the run (models under ``artifacts/<name>/``);
+- ``artifacts/``: files logged with the run (models under ``artifacts/<name>/``, media under
+  ``artifacts/media/``, the console under ``artifacts/console.log``);
 - ``run.lock``: held (``flock``) by the process that runs it; free with no end event = CRASHED;
 - ``delivery/``: one cursor per remote backend (see :mod:`autolog.delivery`).
 """
@@ -24,7 +25,7 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = ["ARTIFACTS", "DELIVERY", "FORMAT_VERSION", "JOURNAL", "LOCK", "META", "FileLock",
            "atomic_write", "is_locked", "read_json"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: media events (version 1 journals read as they are)
 JOURNAL = "events.jsonl"
 META = "meta.json"
 LOCK = "run.lock"
@@ -32,10 +33,13 @@ ARTIFACTS = "artifacts"
 DELIVERY = "delivery"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, content: str | bytes) -> None:
     """Replace ``path`` atomically: a reader sees the old content or the new, never half."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
+    if isinstance(content, bytes):
+        tmp.write_bytes(content)
+    else:
+        tmp.write_text(content, encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -9,18 +9,17 @@ had logged but not yet journaled are read too.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from .codec import float_from_json
+from .codec import decode_line, float_from_json
 from .files import ARTIFACTS, JOURNAL, LOCK, META, is_locked, read_json
 from .tail import recover
 
-__all__ = ["RunHeader", "RunRecord", "find_run", "iter_journal", "list_runs", "load_run",
-           "lock_is_held", "read_meta", "start_record"]
+__all__ = ["MediaRecord", "RunHeader", "RunRecord", "find_run", "iter_journal", "list_runs",
+           "load_run", "lock_is_held", "read_meta", "start_record"]
 
 
 def read_meta(run_dir: Path) -> dict[str, Any] | None:
@@ -50,7 +49,10 @@ def iter_journal(path: Path, offset: int = 0) -> Iterator[tuple[int, dict[str, A
     """Yield ``(end_offset, record)`` for each complete line from ``offset``.
 
     A last line without its newline (a write in progress, or torn by a kill) is not yielded; a
-    line that is not valid JSON is skipped and the lines after it are read.
+    line that is not valid JSON is skipped and the lines after it are read, and a torn line
+    continued by a later append yields the whole records it holds (:func:`~.codec.decode_line`;
+    all but the last of a line carry the line's start offset, so a cursor saved between them
+    goes back to the line).
     """
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed by the with below
@@ -62,23 +64,47 @@ def iter_journal(path: Path, offset: int = 0) -> Iterator[tuple[int, dict[str, A
         for line in f:
             if not line.endswith(b"\n"):
                 return
-            pos += len(line)
-            stripped = line.strip()
-            if not stripped:
+            start, pos = pos, pos + len(line)
+            if line.isspace():
                 continue
-            try:
-                record = json.loads(stripped)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield pos, record
+            records = decode_line(line)
+            for i, record in enumerate(records, 1):
+                yield (pos if i == len(records) else start), record
 
 
-def start_record(run_dir: Path) -> dict[str, Any] | None:
-    """The run's start event: the first line of its journal."""
+def start_record(run_dir: Path, from_meta: bool = False) -> dict[str, Any] | None:
+    """The run's start event: the first line of its journal.
+
+    With ``from_meta``, a run whose first flush is still to come (a parent delivered after its
+    child ended) is described from its ``meta.json``, which is written when the run is created.
+    """
     for _, record in iter_journal(run_dir / JOURNAL):
         return record if record.get("t") == "start" else None
-    return None
+    meta = read_meta(run_dir) if from_meta else None
+    if not meta or not meta.get("id"):
+        return None
+    return {"t": "start", "id": meta["id"], "name": meta.get("name"),
+            "project": meta.get("project"), "parent": meta.get("parent"),
+            "time": meta.get("start_time", 0)}
+
+
+class MediaRecord(NamedTuple):
+    """One media item of a run (a ``media`` event): an image, a histogram, a table, a text or
+    an evaluation plot. ``path`` (and ``image``, a plot's drawing) name files under the run's
+    ``artifacts/``."""
+
+    kind: str
+    key: str
+    step: int
+    timestamp: int
+    path: str
+    meta: dict[str, Any]
+    image: str | None = None
+
+    @classmethod
+    def from_event(cls, record: dict[str, Any]) -> MediaRecord:
+        return cls(record["kind"], record["key"], int(record["step"]), int(record["time"]),
+                   record["path"], record.get("meta") or {}, record.get("image"))
 
 
 class RunHeader:
@@ -113,9 +139,34 @@ class RunRecord(RunHeader):
         self._history: dict[str, list[tuple[int, float, int]]] = {}
         self._artifacts: list[str] = []
         self._models: dict[str, dict[str, Any]] = {}
+        self._note: str | None = None
+        self._deleted = False
+        self._media: list[MediaRecord] = []
 
     def __repr__(self) -> str:
         return f"<RunRecord {self.id} {self.name!r} {self.status}>"
+
+    @property
+    def name(self) -> str:
+        """The run's name, renamed or not (a ``rename`` edit in the journal wins)."""
+        self._load()
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+
+    @property
+    def note(self) -> str | None:
+        """The free-text note edited in the UI, if any."""
+        self._load()
+        return self._note
+
+    @property
+    def deleted(self) -> bool:
+        """Soft-deleted in the UI (restorable); the run's files are all still there."""
+        self._load()
+        return self._deleted
 
     @property
     def status(self) -> str:
@@ -161,6 +212,16 @@ class RunRecord(RunHeader):
         self._load()
         return dict(self._models)
 
+    @property
+    def media(self) -> list[MediaRecord]:
+        """Logged media in logging order (``log_image``, ``log_histogram``, evaluation plots...)."""
+        self._load()
+        return list(self._media)
+
+    def media_for(self, key: str, kind: str | None = None) -> list[MediaRecord]:
+        """The media logged under ``key`` (of one ``kind``), in logging order."""
+        return [m for m in self.media if m.key == key and (kind is None or m.kind == kind)]
+
     def artifact_path(self, name: str) -> Path:
         return self.artifacts_dir / name
 
@@ -173,7 +234,10 @@ class RunRecord(RunHeader):
         except OSError:  # a read-only store: what the journal holds is read
             pass
         for _, record in iter_journal(self.path / JOURNAL):
-            self._apply(record)
+            try:
+                self._apply(record)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # valid JSON of the wrong shape: skipped like a line that does not parse
 
     def _add_artifacts(self, names: Iterable[str]) -> None:
         for name in names:
@@ -196,11 +260,22 @@ class RunRecord(RunHeader):
             spec = record["spec"]
             self._models[record["name"]] = spec
             self._add_artifacts(f"{spec['path']}/{name}" for name in spec.get("files", ()))
+        elif kind == "media":
+            self._media.append(MediaRecord.from_event(record))
         elif kind == "end":
             self._status = record["status"]
             self.end_time = record["time"]
         elif kind == "start":
-            self.name = record.get("name", self.name)
+            self._name = record.get("name", self._name)
+        elif kind == "rename":
+            self._name = str(record.get("name", self._name))
+        elif kind == "untag":
+            for key in record.get("keys") or ():
+                self._tags.pop(key, None)
+        elif kind == "note":
+            self._note = record.get("text") or None
+        elif kind in ("delete", "restore"):
+            self._deleted = kind == "delete"
 
 
 def load_run(run_dir: Path) -> RunRecord:

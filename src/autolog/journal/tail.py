@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .codec import encode_line, metrics_record
+from .codec import decode_line, encode_line, metrics_record
 from .files import JOURNAL
 
 try:
@@ -67,6 +67,7 @@ class Tail:
         self._open()
 
     def _open(self) -> None:
+        self.pid = os.getpid()  # the process writing this tail: the only one to consume it
         self.token = os.urandom(4).hex()
         self.path = self.run_dir / f"{PREFIX}{self.token}.ring"
         self.keys_path = self.path.with_suffix(".keys")
@@ -156,8 +157,10 @@ class Tail:
         """In a forked child: a tail of its own (the parent consumes what it had written).
 
         The inherited descriptors are closed (the parent's lock stays the parent's) and the
-        inherited mapping is dropped without touching the parent's file.
+        inherited mapping is dropped without touching the parent's file. The key lock is new: a
+        parent's thread may have held it when another thread forked.
         """
+        self.key_lock = threading.Lock()
         self._close_fds()
         self._open()
 
@@ -327,13 +330,10 @@ def covered_seq(journal: Path, token: str) -> int:
     best = 0
     for line in _lines(journal):
         if needle in line:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            seq = record.get("seq") if isinstance(record, dict) else None
-            if isinstance(seq, int):
-                best = max(best, seq)
+            for record in decode_line(line):  # as the reader reads it: a torn line too
+                seq = record.get("seq")
+                if record.get("tail") == token and isinstance(seq, int):
+                    best = max(best, seq)
     return best
 
 

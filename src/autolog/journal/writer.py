@@ -4,6 +4,8 @@ A run's metric points go into its :class:`~.tail.Tail` (a ring in a shared file 
 system call, no JSON, no lock, and on disk as far as a killed process is concerned). Every
 other event (start, params, tags, artifacts, models, end) is rare and is written through: one
 ``write(2)`` of one line on the caller's thread, so it is in the journal when the call returns.
+Media items (images, histograms, tables...) are checked and copied on the caller's thread and
+queued: their files are encoded and written by the writer thread, then their line appended.
 The :class:`JournalWriter`'s thread wakes every ``AUTOLOG_FLUSH_INTERVAL`` (or when a ring
 passes the high-water mark), turns the points consumed from each ring into one columnar line,
 appends it, then calls ``notify`` (the delivery workers read the journal from their own
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +30,7 @@ from .files import JOURNAL, LOCK, META, FileLock, atomic_write
 from .tail import RING, Tail, recover
 
 __all__ = ["CHECK_EVERY", "HARD_LIMIT", "HIGH_WATER", "Journal", "JournalWriter", "RunWriter",
-           "write_meta"]
+           "ends_with_newline", "write_meta"]
 
 HIGH_WATER = 16_384  # unconsumed points in a ring that wake the writer early
 HARD_LIMIT = 40_960  # beyond this the logging thread consumes its ring itself
@@ -52,7 +55,7 @@ class Journal:
     def __init__(self, run_dir: Path):
         self.path = run_dir / JOURNAL
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if os.fstat(self._fd).st_size and not _ends_with_newline(self.path):
+        if os.fstat(self._fd).st_size and not ends_with_newline(self.path):
             os.write(self._fd, b"\n")  # a torn line left by a killed writer stays on its own
 
     def write(self, data: bytes) -> None:
@@ -67,7 +70,8 @@ class Journal:
             self._fd = -1
 
 
-def _ends_with_newline(path: Path) -> bool:
+def ends_with_newline(path: Path) -> bool:
+    """Does the (non-empty) file end with a newline? A torn last line does not."""
     with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)
         return f.read(1) == b"\n"
@@ -90,6 +94,12 @@ class RunWriter:
             self.run_lock = FileLock(run_dir / LOCK)
             self.run_lock.acquire()  # held elsewhere (an attached rank, a re-used id): fine
         self.last_metrics: dict[str, float] = {}
+        #: called on every drain, before the events: files written beside the journal by the
+        #: writer thread (the console capture's ``console.log``)
+        self.sidecars: list[Callable[[], None]] = []
+        #: media items queued by the logging calls (``resolve()`` writes their files and
+        #: returns their journal record): written by the next drain, on the writer thread
+        self.media: deque[Any] = deque()
         self.writer: int | None = None  # the thread writing now (a signal handler checks it)
         self.ended = False
         # False for a run another process started (an attached DDP worker, a forked child):
@@ -110,10 +120,23 @@ class RunWriter:
         with self._writing(self.lock):
             return self._write_locked(final=False)
 
+    @property
+    def deferred(self) -> int:
+        """Media items queued and not yet written."""
+        return len(self.media)
+
     def _write_locked(self, final: bool) -> bool:
         if self.journal is None:
             return False
+        for sidecar in self.sidecars:
+            sidecar()
+        wrote = self._write_points(final)
+        return self._write_media() or wrote
+
+    def _write_points(self, final: bool) -> bool:
         tail = self.tail
+        if tail.pid != os.getpid():
+            return False  # a forked child before its at-fork hook: the parent's tail, not ours
         points, seq = tail.consume(final)
         if seq == tail.consumed:
             return False
@@ -125,6 +148,17 @@ class RunWriter:
             self.last_metrics.update(last)
             wrote = True
         tail.mark(seq)
+        return wrote
+
+    def _write_media(self) -> bool:
+        """Write the files of the media queued so far, then their lines (one item, one line:
+        an item whose files cannot be written costs only itself)."""
+        media, wrote = self.media, False
+        for _ in range(len(media)):
+            record = media.popleft().resolve()
+            if record is not None:
+                self._write_line(encode_line(record))
+                wrote = True
         return wrote
 
     def _write_line(self, data: bytes) -> None:
@@ -174,8 +208,10 @@ class RunWriter:
                 recover(self.run_dir, own=self.tail.token)
 
     def forked(self) -> None:
-        """In a forked child: a tail of its own; the parent consumes what it had written and
-        ends the run."""
+        """In a forked child: a tail of its own; the parent consumes what it had written,
+        writes the media it had queued and ends the run."""
+        self.media = deque()
+        self.sidecars = []
         self.lock = threading.Lock()
         self._lines = threading.Lock()
         self.writer = None  # a parent's thread may have been writing: no thread here is
@@ -194,6 +230,9 @@ class JournalWriter:
     def __init__(self, interval: float, notify: Notify):
         self.notify = notify
         self._runs: dict[str, RunWriter] = {}
+        #: runs ended with media still to write: finished on the writer thread (or by the next
+        #: write_all on any thread: reading back, flush, exit)
+        self._ending: list[tuple[RunWriter, dict[str, Any] | None]] = []
         self._runs_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -214,8 +253,9 @@ class JournalWriter:
             self._runs[meta["id"]] = run
         return run
 
-    def pressure(self, run: RunWriter, pending: int) -> None:
-        """Called by the logging thread when its ring is past the high-water mark."""
+    def pressure(self, run: RunWriter, pending: int = 0) -> None:
+        """Called by the logging thread when its ring is past the high-water mark (``pending``
+        points not yet journaled), or when it queued a large media item."""
         self._wake.set()
         if pending > HARD_LIMIT or self._thread is None:
             self._write(run)  # the ring must not overflow when the writer cannot keep up
@@ -230,7 +270,19 @@ class JournalWriter:
         return changed
 
     def end(self, run: RunWriter, end: dict[str, Any] | None) -> None:
-        """Write an ended run's last events now, so a reader sees them at once."""
+        """Write an ended run's last events now, so a reader sees them at once; a run with
+        media still to write (PNGs to encode, plots to draw) is finished by the writer thread
+        instead, so the training thread does not wait for that (``write_all``, which reading
+        back, ``flush`` and exit call, finishes it at once). Its points are in its tail, its
+        other events in its journal already."""
+        if run.deferred and self._thread is not None and self._thread.is_alive():
+            with self._runs_lock:
+                self._ending.append((run, end))
+            self._wake.set()
+            return
+        self._finish(run, end)
+
+    def _finish(self, run: RunWriter, end: dict[str, Any] | None) -> None:
         try:
             run.finish(end)
         except Exception as exc:
@@ -252,6 +304,10 @@ class JournalWriter:
             self.write_all()
 
     def write_all(self) -> None:
+        with self._runs_lock:
+            ending, self._ending = self._ending, []
+        for run, end in ending:
+            self._finish(run, end)
         with self._runs_lock:
             runs = list(self._runs.values())
         for run in runs:
@@ -303,6 +359,7 @@ class JournalWriter:
         """A forked child logs to the same journals; the parent keeps delivering them."""
         self._interval = min(self._interval, CHILD_FLUSH_INTERVAL)
         self._deferred = []
+        self._ending = []  # the parent finishes those
         self._runs_lock = threading.Lock()
         self._wake = threading.Event()
         self.forked = False

@@ -1,7 +1,8 @@
-"""The ASGI application: routes, authentication, error mapping.
+"""The ASGI application: the JSON API's routes, the pages (``web``), error mapping.
 
-Every route but ``/healthz`` (liveness) needs a bearer token with the right scope, the OpenAPI
-document included.
+Every API route but ``/healthz`` (liveness) needs a credential with the right scope (``access``:
+a bearer token, or the browser's session cookie), the OpenAPI document included; the pages
+themselves are public. ``autolog ui`` builds the same application around its own context.
 Routes doing database work are plain functions (FastAPI runs them on its thread pool); the
 upload route is async and streams the body to disk. Errors the code raises on purpose map to
 4xx statuses here; a database that is locked, unreachable or out of connections is a 503 with
@@ -13,23 +14,23 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Security
+from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import ClientDisconnect
 
 from .._version import __version__
-from . import auth, ingest, query
-from .db import Database
+from . import auth, ingest, media, previews, query, search, series, table, web
+from .access import Admin, Context, Ctx, Read, ServerOnly, Write
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun
 from .guard import Guard
 from .schemas import (
@@ -42,22 +43,28 @@ from .schemas import (
     FileOut,
     Filter,
     History,
+    HistoryList,
+    Int64,
     Key,
+    KeyList,
     ModelIn,
     Problem,
     Project,
+    ProjectList,
     RunDetail,
+    RunEdit,
     RunIn,
     RunPage,
     RunSummary,
     ServerInfo,
+    Session,
     Status,
     TokenCreated,
     TokenIn,
     TokenList,
 )
 from .settings import ServerConfig
-from .storage import ArtifactStore, PathRejected, StorageConflict, TooLarge
+from .storage import PathRejected, StorageConflict, TooLarge
 
 __all__ = ["app_from_environ", "create_app"]
 
@@ -77,71 +84,27 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class Context:
-    """What routes share: the configuration, the database, the artifact store."""
+def create_app(config: ServerConfig | None = None, context: Any = None) -> FastAPI:
+    """The server application; migrates the database schema before it returns.
 
-    def __init__(self, config: ServerConfig):
-        self.config = config
-        self.db = Database(config.db, pool_size=config.pool_size)
-        self.revision = self.db.migrate()
-        self.store = ArtifactStore(config.artifacts)
-
-
-def _context(request: Request) -> Context:
-    context: Context = request.app.state.context
-    return context
-
-
-_bearer = HTTPBearer(auto_error=False,
-                     description="a token made with `autolog server token create NAME`")
-
-
-Bearer = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
-
-
-def _scope(needed: str) -> Callable[..., dict[str, Any]]:
-    def check(request: Request, credentials: Bearer) -> dict[str, Any]:
-        context = _context(request)
-        if not context.config.auth:
-            return {"name": "anonymous", "scope": "admin"}
-        if credentials is None:
-            raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer "
-                                "<token>' (AUTOLOG_HTTP_TOKEN for the http backend)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        token = auth.verify(context.db, credentials.credentials)
-        if token is None:
-            raise HTTPException(401, "unknown or revoked token",
-                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        if not auth.allows(token["scope"], needed):
-            raise HTTPException(403, f"token {token['name']!r} has scope {token['scope']!r}; "
-                                f"this needs {needed!r}")
-        return token
-
-    return check
-
-
-Read = Depends(_scope("read"))
-Write = Depends(_scope("write"))
-Admin = Depends(_scope("admin"))
-Ctx = Annotated[Context, Depends(_context)]
-
-
-def create_app(config: ServerConfig | None = None) -> FastAPI:
-    """The server application; migrates the database schema before it returns."""
+    ``context`` replaces the server's own (``autolog ui`` serves its local store this way).
+    """
     config = config or ServerConfig()
-    context = Context(config)
+    context = context if context is not None else Context(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        context.db.dispose()
+        context.close()
 
     app = FastAPI(title="autolog server", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None, lifespan=lifespan, responses=_ERRORS,
                   description="Runs recorded by autolog's http backend: ingestion and reading.")
     app.state.context = context
     _routes(app)
+    web.add_pages(app, config)
     _error_handlers(app)
+    app.add_middleware(web.SecurityHeaders)
     app.add_middleware(Guard, max_in_flight=config.max_in_flight,
                        max_body=config.max_request_bytes, max_upload=config.max_upload_bytes)
     return app
@@ -154,8 +117,10 @@ def app_from_environ() -> FastAPI:
 
 def _routes(app: FastAPI) -> None:
     _health_routes(app)
+    _ui_routes(app)
     _run_routes(app)
     _file_routes(app)
+    _media_routes(app)
     _token_routes(app)
 
 
@@ -188,16 +153,40 @@ def _run_routes(app: FastAPI) -> None:
                   status: Annotated[Status | None, Query()] = None,
                   tag: Annotated[list[Filter], Query(description="key=value; repeat to require "
                                                   "several tags")] = [],  # noqa: B006
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                  filter: Annotated[Filter | None, Query(description="a filter expression "
+                                                         "(docs/server.md)")] = None,
+                  q: Annotated[Filter | None, Query(description="text in the name, a tag "
+                                                    "value or the note")] = None,
+                  sort: Annotated[Filter | None, Query(description="[-]column")] = None,
+                  parent: Annotated[str | None, Query(pattern=RUN_ID_PATTERN)] = None,
+                  all: bool = False,
+                  deleted: bool = False,
+                  columns: Annotated[Filter | None, Query(description="comma-separated "
+                                                          "columns")] = None,
+                  offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                   page_token: Annotated[str | None, Query(max_length=500)] = None
-                  ) -> dict[str, Any]:
-        """Runs, newest first, filtered by project, status and tags; paged."""
-        rows, token_out = query.list_runs(context.db, project=project, status=status,
-                                          tag_filters=[_tag_filter(t) for t in tag],
-                                          limit=limit, page_token=page_token)
-        return {"runs": rows, "next_page_token": token_out}
+                  ) -> JSONResponse:
+        """The runs table: filtered, searched, sorted by any column, in offset pages.
 
-    @app.put("/api/v1/runs/{run_id}", tags=["ingest"], response_model=RunSummary)
+        Top-level runs by default (``parent=`` for a run's children, ``all=true`` for every
+        run); ``total`` counts the matching runs over all pages.
+        """
+        request = search.RunQuery(
+            project=project, status=status, tags=[table.tag_filter(t) for t in tag],
+            filter=table.parsed(filter), q=q or None, sort=table.sort(sort), parent=parent, all=all,
+            deleted=deleted, columns=table.columns(columns), offset=offset, limit=limit,
+            after=query.decode_token(page_token) if page_token else None)
+        page = search.search(context.db, request)
+        keyset = request.sort == search.DEFAULT_SORT and page["more"] and page["runs"]
+        last = page["runs"][-1] if keyset else None
+        return JSONResponse({
+            "runs": page["runs"], "total": page["total"], "offset": offset,
+            "next_page_token": query.encode_token(last["start_time"], last["id"])
+            if last else None})
+
+    @app.put("/api/v1/runs/{run_id}", tags=["ingest"], response_model=RunSummary,
+             dependencies=[ServerOnly])
     def put_run(run_id: RunIdPath, body: RunIn, context: Ctx, token: Any = Write
                 ) -> dict[str, Any]:
         """Create the run, or update the fields given (idempotent)."""
@@ -207,9 +196,13 @@ def _run_routes(app: FastAPI) -> None:
     @app.get("/api/v1/runs/{run}", tags=["runs"], response_model=RunDetail)
     def get_run(run: RunRefPath, context: Ctx, token: Any = Read) -> dict[str, Any]:
         """One run by id or unique id prefix: params, tags, last metrics, artifacts, models."""
-        return query.get_run(context.db, run)
+        with context.db.read() as conn:
+            run_id = query.find_run_id(conn, run)
+        context.before_history([run_id])  # the local index completes its metric summaries
+        return query.get_run(context.db, run_id)
 
-    @app.post("/api/v1/runs/{run_id}/batches", tags=["ingest"], response_model=BatchOut)
+    @app.post("/api/v1/runs/{run_id}/batches", tags=["ingest"], response_model=BatchOut,
+              dependencies=[ServerOnly])
     def post_batch(run_id: RunIdPath, batch: BatchIn, context: Ctx, token: Any = Write
                    ) -> dict[str, Any]:
         """Params, tags and metric points; a batch whose key was stored before is skipped."""
@@ -219,19 +212,39 @@ def _run_routes(app: FastAPI) -> None:
     @app.get("/api/v1/runs/{run}/history", tags=["runs"], response_model=History)
     def get_history(run: RunRefPath, key: Annotated[Key, Query()], context: Ctx,
                     token: Any = Read,
-                    max_points: Annotated[int | None, Query(ge=2, le=1_000_000)] = None
-                    ) -> JSONResponse:
-        """A metric's points by step; ``max_points`` downsamples (first, last, min/max)."""
-        return JSONResponse(query.history(context.db, run, key, max_points))
+                    max_points: Annotated[int | None, Query(ge=2, le=1_000_000)] = None,
+                    buckets: Annotated[int | None, Query(ge=2, le=10_000)] = None,
+                    min_step: Annotated[Int64 | None, Query()] = None,
+                    max_step: Annotated[Int64 | None, Query()] = None) -> JSONResponse:
+        """A metric's points by step. ``buckets=N``: N equal step buckets, each with its last
+        point and its min/max; ``min_step``/``max_step`` bound the range (a zoom, or the
+        points after the last one a chart has). ``max_points``: the older downsampling
+        (first, last, min/max points)."""
+        with context.db.read() as conn:
+            run_id = query.find_run_id(conn, run)
+        context.before_history([run_id])
+        if buckets is None and min_step is None and max_step is None:
+            return JSONResponse(query.history(context.db, run_id, key, max_points))
+        with context.db.read() as conn:
+            found = series.bucketed(conn, run_id, key, buckets, min_step, max_step)
+        return JSONResponse(found or table.empty_history(run_id, key))
 
-    @app.post("/api/v1/runs/{run_id}/artifacts", tags=["ingest"], response_model=RunSummary)
+    @app.patch("/api/v1/runs/{run}", tags=["runs"], response_model=RunDetail)
+    def edit_run(run: RunRefPath, body: RunEdit, context: Ctx, token: Any = Write
+                 ) -> JSONResponse:
+        """Rename, tag, untag, annotate, delete (soft) or restore a run."""
+        return JSONResponse(context.edit(run, body))
+
+    @app.post("/api/v1/runs/{run_id}/artifacts", tags=["ingest"], response_model=RunSummary,
+              dependencies=[ServerOnly])
     def post_artifact(run_id: RunIdPath, body: ArtifactIn, context: Ctx, token: Any = Write
                       ) -> dict[str, Any]:
         """Record that the run logged ``name`` (its files are uploaded under /files)."""
         ingest.record_artifact(context.db, run_id, body.paths())
         return query.get_run(context.db, run_id)
 
-    @app.post("/api/v1/runs/{run_id}/models", tags=["ingest"], response_model=RunSummary)
+    @app.post("/api/v1/runs/{run_id}/models", tags=["ingest"], response_model=RunSummary,
+              dependencies=[ServerOnly])
     def post_model(run_id: RunIdPath, body: ModelIn, context: Ctx, token: Any = Write
                    ) -> dict[str, Any]:
         """Record a model's spec under its name (its files are uploaded under /files)."""
@@ -239,11 +252,64 @@ def _run_routes(app: FastAPI) -> None:
         return query.get_run(context.db, run_id)
 
 
-def _tag_filter(raw: str) -> tuple[str, str]:
-    key, sep, value = raw.partition("=")
-    if not sep or not key:
-        raise HTTPException(400, f"tag filter {raw[:100]!r}: use key=value")
-    return key, value
+def _ui_routes(app: FastAPI) -> None:
+    @app.get("/api/v1/session", tags=["ui"], response_model=Session)
+    def session(context: Ctx, token: Any = Read) -> dict[str, Any]:
+        """Who is signed in, whether they can edit, and the CSRF token for cookie writes."""
+        return {"mode": context.mode, "user": token["name"],
+                "can_write": auth.allows(token["scope"], "write"), "csrf": token["csrf"],
+                "version": __version__}
+
+    @app.get("/api/v1/projects", tags=["ui"], response_model=ProjectList)
+    def projects(context: Ctx, token: Any = Read) -> dict[str, Any]:
+        """Every project: its runs (not deleted) and its latest start."""
+        return {"projects": query.projects(context.db)}
+
+    @app.get("/api/v1/keys", tags=["ui"], response_model=KeyList)
+    def keys(context: Ctx, token: Any = Read,
+             project: Annotated[Project | None, Query()] = None) -> dict[str, Any]:
+        """The distinct param, metric and tag keys of a project's runs, for pickers."""
+        return query.keys(context.db, project)
+
+    @app.get("/api/v1/histories", tags=["ui"], response_model=HistoryList)
+    def histories(context: Ctx, token: Any = Read,
+                  run: Annotated[list[Annotated[str, Field(pattern=RUN_PREFIX)]],
+                                 Query(max_length=50)] = [],  # noqa: B006
+                  key: Annotated[list[Key], Query(max_length=20)] = [],  # noqa: B006
+                  buckets: Annotated[int | None, Query(ge=2, le=10_000)] = None,
+                  min_step: Annotated[Int64 | None, Query()] = None,
+                  max_step: Annotated[Int64 | None, Query()] = None) -> JSONResponse:
+        """Several runs' histories of several keys in one request (a compare view); pairs
+        that do not exist are left out."""
+        with context.db.read() as conn:
+            run_ids = list(dict.fromkeys(query.find_run_id(conn, r) for r in run))
+        context.before_history(run_ids)
+        out = []
+        with context.db.read() as conn:
+            for run_id in run_ids:
+                for name in dict.fromkeys(key):
+                    found = series.bucketed(conn, run_id, name, buckets, min_step, max_step)
+                    if found is not None:
+                        out.append(found)
+        return JSONResponse({"series": out})
+
+
+def _media_routes(app: FastAPI) -> None:
+    @app.post("/api/v1/runs/{run_id}/media", tags=["ingest"], response_model=media.MediaOut,
+              dependencies=[ServerOnly])
+    def post_media(run_id: RunIdPath, body: media.MediaIn, context: Ctx, token: Any = Write
+                   ) -> dict[str, Any]:
+        """Record a media item (its files are uploaded under /files); the same ``path`` sent
+        again replaces the record."""
+        return media.record_media(context.db, run_id, body)
+
+    @app.get("/api/v1/runs/{run}/media", tags=["runs"], response_model=media.MediaList)
+    def get_media(run: RunRefPath, context: Ctx, token: Any = Read,
+                  key: Annotated[Key | None, Query()] = None,
+                  kind: Annotated[media.MediaKind | None, Query()] = None) -> dict[str, Any]:
+        """The run's media by key and step: images over steps, histograms over steps, tables,
+        texts, evaluation plots (each with its file under /files)."""
+        return media.list_media(context.db, run, key, kind)
 
 
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
@@ -253,10 +319,11 @@ def _file_routes(app: FastAPI) -> None:
     @app.get("/api/v1/runs/{run}/files", tags=["files"], response_model=FileList)
     def list_files(run: RunRefPath, context: Ctx, token: Any = Read) -> dict[str, Any]:
         """The run's stored artifact files."""
-        return {"files": query.list_files(context.db, run)[1]}
+        return {"files": context.list_files(run)[1]}
 
     @app.put("/api/v1/runs/{run_id}/files/{path:path}", tags=["files"], response_model=FileOut,
-             openapi_extra={"requestBody": {"required": True, "content": _BINARY}})
+             openapi_extra={"requestBody": {"required": True, "content": _BINARY}},
+             dependencies=[ServerOnly])
     async def put_file(run_id: RunIdPath, path: str, request: Request, context: Ctx,
                        token: Any = Write) -> dict[str, Any]:
         """Upload one artifact file, streamed; the same path again replaces it."""
@@ -270,26 +337,34 @@ def _file_routes(app: FastAPI) -> None:
                                        digest)
 
     @app.get("/api/v1/runs/{run}/files/{path:path}", tags=["files"], response_class=FileResponse,
-             responses={200: {"content": _BINARY, "description": "the file"}})
-    def get_file(run: RunRefPath, path: str, context: Ctx, token: Any = Read) -> FileResponse:
-        """Download one artifact file."""
-        run_id = query.list_files(context.db, run)[0]
-        found = context.store.existing(run_id, path)
+             responses={200: {"content": {**_BINARY, **previews.CONTENT},
+                              "description": "the file"},
+                        415: {"model": Problem, "description": "no safe preview for this type"}})
+    def get_file(run: RunRefPath, path: str, context: Ctx, token: Any = Read,
+                 preview: bool = False) -> Response:
+        """Download one artifact file; ``preview=1`` shows images and text inline, safely."""
+        run_id = context.list_files(run)[0]
+        found = context.find_file(run_id, path)
         if found is None:
             raise HTTPException(404, f"run {run_id} has no file {path[:200]!r}")
+        if preview:
+            return previews.preview(found)
         # bytes to save, never a page to render: an uploaded .html or .svg cannot script
         # anything in a browser that opens the link
         return FileResponse(found, media_type="application/octet-stream", filename=found.name,
-                            headers={"X-Content-Type-Options": "nosniff"})
+                            headers={"X-Content-Type-Options": "nosniff",
+                                     "Content-Security-Policy": "sandbox"})
 
 
 def _token_routes(app: FastAPI) -> None:
-    @app.get("/api/v1/tokens", tags=["tokens"], response_model=TokenList)
+    @app.get("/api/v1/tokens", tags=["tokens"], response_model=TokenList,
+             dependencies=[ServerOnly])
     def list_tokens(context: Ctx, token: Any = Admin) -> dict[str, Any]:
         """Every token's name, scope and dates (never the token)."""
         return {"tokens": auth.list_tokens(context.db)}
 
-    @app.post("/api/v1/tokens", tags=["tokens"], response_model=TokenCreated, status_code=201)
+    @app.post("/api/v1/tokens", tags=["tokens"], response_model=TokenCreated, status_code=201,
+              dependencies=[ServerOnly])
     def create_token(body: TokenIn, context: Ctx, token: Any = Admin) -> dict[str, Any]:
         """A new token; the response is the only time it is shown."""
         try:
@@ -298,7 +373,8 @@ def _token_routes(app: FastAPI) -> None:
             raise HTTPException(409, str(exc))
         return {**record, "token": secret}
 
-    @app.delete("/api/v1/tokens/{name}", tags=["tokens"], response_model=TokenList)
+    @app.delete("/api/v1/tokens/{name}", tags=["tokens"], response_model=TokenList,
+                dependencies=[ServerOnly])
     def revoke_token(name: Annotated[str, Path(max_length=100)], context: Ctx,
                      token: Any = Admin) -> dict[str, Any]:
         """Revoke the active token(s) with this name; they are refused from now on."""

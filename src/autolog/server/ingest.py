@@ -10,15 +10,19 @@ upserts (the last value wins, as in the journal); metric points are one multi-ro
 from __future__ import annotations
 
 import json
+import math
 import time
+from json.encoder import encode_basestring_ascii as _encode_string
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select
 
+from ..filters import number_of, text_of
+from . import series
+from .db import dialect_insert
 from .errors import NoSuchRun
 from .schemas import BatchIn, ModelIn, RunIn, metric_in, param_in
-from .tables import artifacts, batches, files, latest_metrics, metrics, models, params, runs, tags
+from .tables import TEXT_PREFIX, artifacts, batches, files, models, params, runs, tags
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -30,14 +34,46 @@ __all__ = ["record_artifact", "record_file", "record_model", "require_run",
            "store_batch", "upsert_run"]
 
 
+def param_row(run_id: str, key: str, value: Any, run_seq: int) -> dict[str, Any]:
+    """A ``params`` row: the JSON value, and the number and text that filters compare."""
+    return {"run_id": run_id, "key": key, "value": json_scalar(value), "num": number_of(value),
+            "text": text_of(value)[:TEXT_PREFIX], "run_seq": run_seq}
+
+
+def json_scalar(value: Any) -> str:
+    """``json.dumps`` of a param value, several times faster for the usual scalars (indexing a
+    store writes every param of every run)."""
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)
+    return json.dumps(value)
+
+
+def tag_row(run_id: str, key: str, value: str, run_seq: int) -> dict[str, Any]:
+    """A ``tags`` row: the value, and its first characters that filters compare."""
+    return {"run_id": run_id, "key": key, "value": value, "text": value[:TEXT_PREFIX],
+            "run_seq": run_seq}
+
+
+def next_seq(conn: Connection) -> Any:
+    """The ``runs.seq`` of a new run: PostgreSQL's identity numbers it; on SQLite (one writer
+    at a time) it is the largest so far plus one."""
+    if conn.dialect.name == "postgresql":
+        return None
+    return select(func.coalesce(func.max(runs.c.seq), 0) + 1).scalar_subquery()
+
+
 def _now() -> int:
     return int(time.time() * 1000)
 
 
-def _insert(conn: Connection, table: Table) -> Any:
-    """The dialect's INSERT, which knows ``ON CONFLICT`` (PostgreSQL and SQLite alike)."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table)
+_insert = dialect_insert  # (from .db)
 
 
 def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str],
@@ -54,7 +90,8 @@ def upsert_run(db: Database, run_id: str, body: RunIn) -> None:
     row = {"id": run_id, "name": "", "project": "default", "status": "RUNNING",
            "parent_id": None, "start_time": now, "end_time": None, "created": now, **given}
     with db.write() as conn:
-        stmt = _insert(conn, runs).values(row)
+        seq = next_seq(conn)
+        stmt = _insert(conn, runs).values(row if seq is None else {**row, "seq": seq})
         if given:
             stmt = stmt.on_conflict_do_update(index_elements=["id"],
                                               set_={k: stmt.excluded[k] for k in given})
@@ -63,11 +100,13 @@ def upsert_run(db: Database, run_id: str, body: RunIn) -> None:
         conn.execute(stmt)
 
 
-def require_run(conn: Connection, run_id: str) -> None:
-    found = conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first()
+def require_run(conn: Connection, run_id: str) -> int:
+    """The run's ``seq``; NoSuchRun when it was never created."""
+    found = conn.execute(select(runs.c.seq).where(runs.c.id == run_id)).first()
     if found is None:
         raise NoSuchRun(f"no run {run_id} on this server; create it first (PUT /api/v1/runs/"
                         f"{run_id})")
+    return int(found[0])
 
 
 def run_exists(db: Database, run_id: str) -> None:
@@ -78,7 +117,7 @@ def run_exists(db: Database, run_id: str) -> None:
 def store_batch(db: Database, run_id: str, batch: BatchIn) -> bool:
     """Store ``batch`` unless its idempotency key was stored before; True if stored now."""
     with db.write() as conn:
-        require_run(conn, run_id)
+        seq = require_run(conn, run_id)
         key = {"run_id": run_id, "offset_start": batch.start, "offset_end": batch.end,
                "part": batch.part}
         claimed = conn.execute(
@@ -87,48 +126,23 @@ def store_batch(db: Database, run_id: str, batch: BatchIn) -> bool:
         if claimed is None:  # stored before (rowcount is not reliable across drivers)
             return False
         if batch.params:
-            _upsert(conn, params, [{"run_id": run_id, "key": k, "value": json.dumps(param_in(v))}
-                                   for k, v in batch.params.items()], ["run_id", "key"], ["value"])
+            _upsert(conn, params, [param_row(run_id, k, param_in(v), seq)
+                                   for k, v in batch.params.items()], ["run_id", "key"],
+                    ["value", "num", "text"])
         if batch.tags:
-            _upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v}
-                                 for k, v in batch.tags.items()], ["run_id", "key"], ["value"])
+            _upsert(conn, tags, [tag_row(run_id, k, v, seq) for k, v in batch.tags.items()],
+                    ["run_id", "key"], ["value", "text"])
         if batch.metrics:
-            _store_metrics(conn, run_id, batch)
+            _store_metrics(conn, run_id, seq, batch)
     return True
 
 
-def _store_metrics(conn: Connection, run_id: str, batch: BatchIn) -> None:
-    rows: list[tuple[str, str, int, float | None, int]] = []
-    last: list[dict[str, Any]] = []
-    for key, column in batch.metrics.items():
-        if not column.steps:
-            continue
-        values = [metric_in(v) for v in column.values]
-        rows.extend((run_id, key, s, v, t)
-                    for s, v, t in zip(column.steps, values, column.timestamps, strict=True))
-        last.append({"run_id": run_id, "key": key, "value": values[-1],
-                     "step": column.steps[-1], "timestamp": column.timestamps[-1]})
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        _copy_metrics(conn, rows)
-    else:  # straight to the driver's executemany: no per-row dict or statement compile
-        conn.exec_driver_sql(f"INSERT INTO {metrics.name} ({', '.join(_METRIC_COLUMNS)}) "
-                             "VALUES (?, ?, ?, ?, ?)", rows)
-    _upsert(conn, latest_metrics, last, ["run_id", "key"], ["value", "step", "timestamp"])
-
-
-_METRIC_COLUMNS = ("run_id", "key", "step", "value", "timestamp")
-
-
-def _copy_metrics(conn: Connection, rows: list[tuple[str, str, int, float | None, int]]) -> None:
-    """PostgreSQL's COPY, in the same transaction: several times faster than INSERT."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(
-            f"COPY {metrics.name} ({', '.join(_METRIC_COLUMNS)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+def _store_metrics(conn: Connection, run_id: str, seq: int, batch: BatchIn) -> None:
+    columns = {key: (column.steps, [metric_in(v) for v in column.values], column.timestamps)
+               for key, column in batch.metrics.items() if column.steps}
+    if columns:
+        before = series.update_latest(conn, run_id, columns, seq)
+        series.store_points(conn, run_id, columns, before)
 
 
 def record_file(db: Database, run_id: str, path: str, size: int, sha256: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""Reading runs back: pages of runs, one run, a metric's history (downsampled on request).
+"""Reading runs back: one run, projects, keys, a metric's history (downsampled on request).
 
-Pages are keyset pages over ``(start_time, id)``, newest first: the ``next_page_token`` names
-the last run of a page, so a page never repeats or skips a run when new runs arrive meanwhile.
+The runs table itself is :mod:`.search`. Its default order also has keyset pages over
+``(start_time, id)``, newest first: the ``next_page_token`` names the last run of a page, so a
+page never repeats or skips a run when new runs arrive meanwhile.
 
 Downsampling keeps the shape a chart needs: the first and the last point, and for each of
 ``(max_points - 2) / 2`` equal buckets of the points in between, the minimum and the maximum (in
@@ -13,13 +14,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import func, literal, select, text
 
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun
 from .schemas import metric_out
+from .search import page_rows
 from .tables import artifacts, files, latest_metrics, metrics, models, params, runs, tags
 
 if TYPE_CHECKING:
@@ -27,44 +29,18 @@ if TYPE_CHECKING:
 
     from .db import Database
 
-__all__ = ["downsample", "get_run", "history", "list_files",
-           "list_runs"]
+__all__ = ["decode_token", "downsample", "encode_token", "get_run", "history", "keys",
+           "list_files", "projects", "run_detail"]
 
 
 Point = tuple[int, Any, int]  # step, stored value (None for NaN), timestamp
 
 
-def list_runs(db: Database, *, project: str | None = None, status: str | None = None,
-              tag_filters: Iterable[tuple[str, str]] = (), limit: int = 50,
-              page_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    query = select(runs)
-    if project is not None:
-        query = query.where(runs.c.project == project)
-    if status is not None:
-        query = query.where(runs.c.status == status)
-    for key, value in tag_filters:
-        query = query.where(exists().where(tags.c.run_id == runs.c.id, tags.c.key == key,
-                                           tags.c.value == value))
-    if page_token:
-        start, run_id = _decode_token(page_token)
-        query = query.where(or_(runs.c.start_time < start,
-                                and_(runs.c.start_time == start, runs.c.id < run_id)))
-    query = query.order_by(runs.c.start_time.desc(), runs.c.id.desc()).limit(limit + 1)
-    with db.read() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
-        more = len(rows) > limit
-        rows = rows[:limit]
-        last = _latest(conn, [r["id"] for r in rows])
-    summaries = [_summary(r, last.get(r["id"], {})) for r in rows]
-    token = _encode_token(rows[-1]["start_time"], rows[-1]["id"]) if more and rows else None
-    return summaries, token
-
-
-def _encode_token(start: int, run_id: str) -> str:
+def encode_token(start: int, run_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps([start, run_id]).encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str) -> tuple[int, str]:
+def decode_token(token: str) -> tuple[int, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         start, run_id = json.loads(raw)
@@ -73,23 +49,6 @@ def _decode_token(token: str) -> tuple[int, str]:
     if type(start) is not int or not isinstance(run_id, str) or not -2**63 <= start < 2**63:
         raise BadPageToken(f"page_token {token[:40]!r} is not one this server issued")
     return start, run_id
-
-
-def _latest(conn: Connection, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    if not run_ids:
-        return found
-    query = (select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value)
-             .where(latest_metrics.c.run_id.in_(run_ids)).order_by(latest_metrics.c.key))
-    for run_id, key, value in conn.execute(query):
-        found.setdefault(run_id, {})[key] = metric_out(value)
-    return found
-
-
-def _summary(row: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "project": row["project"],
-            "status": row["status"], "parent_id": row["parent_id"],
-            "start_time": row["start_time"], "end_time": row["end_time"], "metrics": last}
 
 
 def find_run_id(conn: Connection, id_or_prefix: str) -> str:
@@ -105,23 +64,80 @@ def find_run_id(conn: Connection, id_or_prefix: str) -> str:
 
 
 def get_run(db: Database, id_or_prefix: str) -> dict[str, Any]:
-    """The ``autolog show --json`` shape of one run."""
+    """The ``autolog show --json`` shape of one run, plus the UI's fields and metric summary."""
     with db.read() as conn:
         run_id = find_run_id(conn, id_or_prefix)
-        row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().one()
-        detail = _summary(dict(row), _latest(conn, [run_id]).get(run_id, {}))
-        detail["params"] = {k: json.loads(v) for k, v in conn.execute(
-            select(params.c.key, params.c.value).where(params.c.run_id == run_id)
-            .order_by(params.c.key))}
-        detail["tags"] = {k: v for k, v in conn.execute(
-            select(tags.c.key, tags.c.value).where(tags.c.run_id == run_id).order_by(tags.c.key))}
-        detail["artifacts"] = list(conn.execute(
-            select(artifacts.c.name).where(artifacts.c.run_id == run_id)
-            .order_by(artifacts.c.id)).scalars())
-        detail["models"] = {name: json.loads(spec) for name, spec in conn.execute(
-            select(models.c.name, models.c.spec).where(models.c.run_id == run_id)
-            .order_by(models.c.name))}
+        return run_detail(conn, run_id)
+
+
+def run_detail(conn: Connection, run_id: str) -> dict[str, Any]:
+    row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().one()
+    detail = page_rows(conn, [dict(row)], [])[0]
+    detail["params"] = {k: json.loads(v) for k, v in conn.execute(
+        select(params.c.key, params.c.value).where(params.c.run_id == run_id)
+        .order_by(params.c.key))}
+    detail["artifacts"] = list(conn.execute(
+        select(artifacts.c.name).where(artifacts.c.run_id == run_id)
+        .order_by(artifacts.c.id)).scalars())
+    detail["models"] = {name: json.loads(spec) for name, spec in conn.execute(
+        select(models.c.name, models.c.spec).where(models.c.run_id == run_id)
+        .order_by(models.c.name))}
+    c = latest_metrics.c
+    detail["metric_summary"] = {
+        key: {"last": metric_out(last), "min": _extreme(low), "max": _extreme(high),
+              "step": step, "count": count}
+        for key, last, low, high, step, count in conn.execute(
+            select(c.key, c.value, c.vmin, c.vmax, c.step, c.count)
+            .where(c.run_id == run_id).order_by(c.key))}
     return detail
+
+
+def _extreme(value: float | None) -> Any:
+    return None if value is None else metric_out(value)
+
+
+def projects(db: Database) -> list[dict[str, Any]]:
+    """Every project with its (non-deleted) runs and latest start, most recent first."""
+    query = (select(runs.c.project, func.count(), func.max(runs.c.start_time))
+             .where(runs.c.deleted.is_(None)).group_by(runs.c.project)
+             .order_by(func.max(runs.c.start_time).desc(), runs.c.project))
+    with db.read() as conn:
+        return [{"name": name, "runs": int(count), "last_start": last}
+                for name, count, last in conn.execute(query)]
+
+
+def keys(db: Database, project: str | None) -> dict[str, list[str]]:
+    """The distinct param, metric and tag keys of a project's non-deleted runs, sorted.
+
+    Distinct keys come from a loose index scan (a recursive query hopping from one key to the
+    next through the ``(key, ...)`` index), so it costs one index probe per key rather than a
+    scan of every row; each key is then kept if one non-deleted run of the project has it.
+    """
+    out: dict[str, list[str]] = {}
+    with db.read() as conn:
+        for name, table in (("params", params), ("metrics", latest_metrics), ("tags", tags)):
+            candidates = conn.execute(text(_DISTINCT_KEYS.format(table=table.name))).scalars()
+            out[name] = [key for key in candidates if _used(conn, table, key, project)]
+    return out
+
+
+_DISTINCT_KEYS = """
+WITH RECURSIVE k(key) AS (
+    SELECT min(key) FROM {table}
+    UNION ALL
+    SELECT (SELECT min(key) FROM {table} WHERE key > k.key) FROM k WHERE k.key IS NOT NULL
+)
+SELECT key FROM k WHERE key IS NOT NULL
+"""
+
+
+def _used(conn: Connection, table: Any, key: str, project: str | None) -> bool:
+    where = [table.c.key == key, runs.c.deleted.is_(None)]
+    if project is not None:
+        where.append(runs.c.project == project)
+    query = select(literal(1)).select_from(table.join(runs, runs.c.id == table.c.run_id)) \
+        .where(*where).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def history(db: Database, id_or_prefix: str, key: str,
@@ -136,9 +152,10 @@ def history(db: Database, id_or_prefix: str, key: str,
         rows: Iterator[Any] = iter(conn.execution_options(yield_per=10_000).execute(query))
         sampled = max_points is not None and total > max_points
         points = downsample(rows, total, max_points) if sampled else list(rows)  # type: ignore[arg-type]
+    values = [metric_out(p[1]) for p in points]
     return {"run_id": run_id, "key": key, "total": total, "downsampled": sampled,
-            "steps": [p[0] for p in points], "values": [metric_out(p[1]) for p in points],
-            "timestamps": [p[2] for p in points]}
+            "steps": [p[0] for p in points], "values": values,
+            "timestamps": [p[2] for p in points], "min": values, "max": values}
 
 
 def downsample(points: Iterator[Point], total: int, max_points: int) -> list[Point]:

@@ -17,8 +17,9 @@ from ..journal.codec import float_from_json, float_to_json
 
 __all__ = [
     "MAX_POINTS_PER_BATCH", "ArtifactIn", "BatchIn", "BatchOut", "FileList", "FileOut",
-    "History", "MetricColumn", "ModelIn", "Problem", "RunDetail", "RunIn", "RunPage",
-    "RunSummary", "ServerInfo", "TokenCreated", "TokenIn", "TokenInfo", "TokenList",
+    "History", "HistoryList", "KeyList", "MetricColumn", "MetricSummary", "ModelIn", "Problem",
+    "ProjectInfo", "ProjectList", "RunDetail", "RunEdit", "RunIn", "RunPage", "RunSummary",
+    "ServerInfo", "Session", "TokenCreated", "TokenIn", "TokenInfo", "TokenList",
     "metric_out", "param_in",
 ]
 
@@ -187,7 +188,8 @@ class TokenIn(_Strict):
 
 
 class RunSummary(BaseModel):
-    """The shape of ``autolog runs --json``; ``metrics`` holds each metric's last value."""
+    """A row of the runs table (``autolog runs --json`` plus the UI's fields); ``metrics``
+    holds each metric's last value, ``values`` the columns asked for with ``columns=``."""
 
     id: str
     name: str
@@ -197,21 +199,71 @@ class RunSummary(BaseModel):
     start_time: int
     end_time: int | None
     metrics: dict[str, MetricValue]
+    children: int = Field(0, description="runs whose parent this is (not deleted)")
+    tags: dict[str, str] = Field(default_factory=dict)
+    note: str | None = None
+    deleted: bool = False
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class MetricSummary(BaseModel):
+    last: MetricValue
+    min: MetricValue | None
+    max: MetricValue | None
+    step: int = Field(description="the step of the last point")
+    count: int
 
 
 class RunDetail(RunSummary):
-    """The shape of ``autolog show --json``."""
+    """The shape of ``autolog show --json``, plus each metric's summary."""
 
     params: dict[str, str | int | float | bool | None]
-    tags: dict[str, str]
     artifacts: list[str]
     models: dict[str, dict[str, Any]]
+    metric_summary: dict[str, MetricSummary] = Field(default_factory=dict)
 
 
 class RunPage(BaseModel):
     runs: list[RunSummary]
+    total: int | None = Field(None, description="runs matching, over all pages")
+    offset: int = 0
     next_page_token: str | None = Field(
         description="pass as page_token to get the next page; null on the last page")
+
+
+class RunEdit(_Strict):
+    """Changes to a run from the UI; every field is optional."""
+
+    name: Name | None = None
+    tags: dict[Key, Annotated[str, Field(max_length=5000), AfterValidator(_clean_text)]] = \
+        Field(default_factory=dict, max_length=1000)
+    remove_tags: list[Key] = Field(default_factory=list, max_length=1000)
+    note: Annotated[str, Field(max_length=100_000), AfterValidator(_clean_text)] | None = None
+    deleted: bool | None = None
+
+
+class Session(BaseModel):
+    mode: Literal["local", "server"]
+    user: str
+    can_write: bool
+    csrf: str
+    version: str
+
+
+class ProjectInfo(BaseModel):
+    name: str
+    runs: int
+    last_start: int | None
+
+
+class ProjectList(BaseModel):
+    projects: list[ProjectInfo]
+
+
+class KeyList(BaseModel):
+    params: list[str]
+    metrics: list[str]
+    tags: list[str]
 
 
 class BatchOut(BaseModel):
@@ -221,21 +273,28 @@ class BatchOut(BaseModel):
 
 
 class History(BaseModel):
-    """A metric's points ordered by step (then logging order), as columns."""
+    """A metric's points ordered by step (then logging order), as columns. With ``buckets``,
+    each bucket's last point, and its ``min``/``max``; NaN is then null."""
 
     run_id: str
     key: str
     total: int = Field(description="points stored for this key")
     downsampled: bool
     steps: list[int]
-    values: list[MetricValue]
+    values: list[MetricValue | None]
     timestamps: list[int]
+    min: list[MetricValue | None] | None = None
+    max: list[MetricValue | None] | None = None
+
+
+class HistoryList(BaseModel):
+    series: list[History]
 
 
 class FileOut(BaseModel):
     path: str
     size: int
-    sha256: str
+    sha256: str | None = Field(None, description="null in the local store (not computed)")
     updated: int
 
 

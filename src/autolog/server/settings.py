@@ -33,6 +33,8 @@ class ServerConfig:
     max_in_flight: int = 64
     #: database connections per process (PostgreSQL)
     pool_size: int = 10
+    #: the web UI's built bundle (index.html + assets/); None: the one in the package
+    static_dir: str | None = None
 
     def to_environ(self) -> None:
         os.environ[ENV] = json.dumps(asdict(self))

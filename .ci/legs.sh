@@ -1,0 +1,62 @@
+# Legs: the named, timed parts of a CI run (sourced by .ci/run).
+#
+#   leg NAME -- COMMAND [ARGS...]   run COMMAND (a program or a shell function) as leg NAME:
+#                                   a header and a footer naming it, its status and duration
+#                                   recorded; a failing leg does not stop the others
+#   leg_note TEXT                   (inside a leg) versions etc. shown in the summary
+#   pytest_passed PYTHON ARGS...    pytest that fails when no test passed (all skipped included)
+#   legs_summary                    the table of legs; returns 1 when any leg failed
+
+LEG_RESULTS=()
+
+leg() {
+  local name=$1 start=$SECONDS rc status note
+  shift
+  [ "${1:-}" = -- ] && shift
+  LEG_NOTE_FILE=$(mktemp)
+  export LEG_NOTE_FILE
+  printf '\n== leg: %s ==\n' "$name"
+  set +e
+  (set -euo pipefail; "$@")
+  rc=$?
+  set -e
+  note=$(cat "$LEG_NOTE_FILE")
+  rm -f "$LEG_NOTE_FILE"
+  status=ok
+  [ "$rc" = 0 ] || status="FAILED (exit $rc)"
+  printf '== leg: %s: %s in %s%s ==\n' "$name" "$status" "$(_duration $((SECONDS - start)))" \
+    "${note:+ ($note)}"
+  LEG_RESULTS+=("$name"$'\t'"$status"$'\t'"$(_duration $((SECONDS - start)))"$'\t'"$note")
+}
+
+leg_note() {
+  if [ -n "${LEG_NOTE_FILE:-}" ]; then printf '%s' "$*" >>"$LEG_NOTE_FILE"; fi
+}
+
+pytest_passed() {
+  local python=$1 log
+  shift
+  log=$(mktemp)
+  "$python" -m pytest "$@" 2>&1 | tee "$log"
+  if ! tail -n 1 "$log" | grep -Eq '[0-9]+ passed'; then
+    echo "ci: no test passed"
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+}
+
+legs_summary() {
+  local row failed=0
+  printf '\n== legs ==\n'
+  { printf 'LEG\tSTATUS\tTIME\tVERSIONS\n'; printf '%s\n' "${LEG_RESULTS[@]}"; } | column -t -s $'\t'
+  printf 'total: %s\n' "$(_duration "$SECONDS")"
+  for row in "${LEG_RESULTS[@]}"; do
+    case "$row" in *$'\t'FAILED*) failed=1 ;; esac
+  done
+  return "$failed"
+}
+
+_duration() {
+  printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
+}

@@ -1,0 +1,40 @@
+"""autolog's bootstrap, first on PYTHONPATH only for commands started by ``autolog run``.
+
+Python imports the first ``sitecustomize`` it finds at start-up. This one first runs the one it
+hides (the next ``sitecustomize`` on the path, if any), then, when ``AUTOLOG_LAUNCHED=1``, starts
+autolog in this process (:func:`autolog.launch.bootstrap`). A failure is one line on stderr:
+the command runs as it would without autolog.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import sys
+
+
+def _chain() -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", path)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+
+def _start() -> None:
+    if os.environ.get("AUTOLOG_LAUNCHED") != "1":
+        return
+    try:
+        from autolog.launch import bootstrap
+
+        bootstrap()
+    except Exception as exc:  # never stop the user's command
+        print(f"autolog: not started in this process: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+
+
+_chain()
+_start()

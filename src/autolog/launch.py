@@ -1,0 +1,259 @@
+"""``autolog run``: record a training script without editing it.
+
+``autolog run [--backend B] [--project P] [--name N] [--dir D] -- python train.py ARGS`` (or
+``-- torchrun ...``, ``-- accelerate launch ...``, or just ``-- train.py ARGS``) starts the command
+with autolog's bootstrap directory first on ``PYTHONPATH``. Its ``sitecustomize`` (which chains
+to any other ``sitecustomize`` on the path) calls :func:`bootstrap` in every Python process of
+the command whose environment says ``AUTOLOG_LAUNCHED=1``: the script, torchrun's workers,
+accelerate's. There it captures stdout and stderr at the file-descriptor level (rank 0), enables
+autologging with the code and the command line captured too, and makes ``sys.exit`` with a
+non-zero code end the active runs FAILED. The run context names the user's script and its argv,
+as if it had been started directly; the whole command is the tag ``autolog.launch.command``.
+
+The launcher waits for the command, forwards SIGTERM (and SIGUSR1/2) to it (Ctrl+C reaches the
+command from the terminal directly), and exits with the command's exit code, or dies of the same
+signal. Runs the command left without an end (it was killed, or left through ``os._exit``) are
+ended here, from what is on disk: KILLED after a signal, FAILED after a non-zero exit, FINISHED
+otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .hookspecs import hookimpl
+
+__all__ = ["bootstrap", "main"]
+
+SITE_DIR = Path(__file__).with_name("_site")
+LAUNCHERS = frozenset({"torchrun", "accelerate", "deepspeed"})
+FORWARDED = ("SIGTERM", "SIGUSR1", "SIGUSR2")
+
+
+def main(argv: list[str]) -> int:
+    """``autolog run ...``: the command's exit code."""
+    options, command = _parse(argv)
+    if command[0].endswith(".py"):
+        command = [sys.executable, *command]
+    launch_id = os.urandom(8).hex()
+    env = _environment(options, launch_id, command)
+    started = time.time()
+    try:
+        child = subprocess.Popen(command, env=env)
+    except OSError as exc:
+        print(f"autolog run: cannot start {command[0]!r}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 127 if isinstance(exc, FileNotFoundError) else 126
+    code = _wait(child)
+    from .runs import store_root
+
+    _end_left_runs(store_root(env["AUTOLOG_DIR"]), launch_id, code, started)
+    return _exit_as(code)
+
+
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(
+        prog="autolog run", description="Run a training command with autolog on in every "
+        "Python process it starts: runs, console, code, command line.",
+        epilog="example: autolog run --backend mlflow -- python train.py --lr 0.1")
+    parser.add_argument("--backend", help="where runs go (default: AUTOLOG_BACKEND or local)")
+    parser.add_argument("--project", help="project / experiment name")
+    parser.add_argument("--name", help="name of the (first) run")
+    parser.add_argument("--dir", help="local store (default: AUTOLOG_DIR)")
+    parser.add_argument("command", nargs=argparse.REMAINDER,
+                        help="the command, after --: python train.py ARGS, torchrun ...")
+    options = parser.parse_args(argv)
+    command = options.command[1:] if options.command[:1] == ["--"] else options.command
+    if not command:
+        parser.error("give the command to run after --, e.g. autolog run -- python train.py")
+    return options, command
+
+
+def _environment(options: argparse.Namespace, launch_id: str,
+                 command: list[str]) -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(SITE_DIR), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.update(AUTOLOG_LAUNCHED="1", AUTOLOG_LAUNCH_ID=launch_id,
+               AUTOLOG_LAUNCH_COMMAND=shlex.join(command))
+    for name, value in (("BACKEND", options.backend), ("PROJECT", options.project),
+                        ("RUN_NAME", options.name), ("DIR", options.dir)):
+        if value:
+            env[f"AUTOLOG_{name}"] = value
+    env["AUTOLOG_DIR"] = str(Path(env.get("AUTOLOG_DIR") or "./autolog-runs").absolute())
+    env.setdefault("AUTOLOG_CAPTURE_CODE", "1")  # what `autolog run` adds to enable()
+    env.setdefault("AUTOLOG_CAPTURE_ARGS", "1")
+    return env
+
+
+def _wait(child: subprocess.Popen[bytes]) -> int:
+    """The child's return code; the signals a scheduler sends us are passed on. Ctrl+C reaches
+    the child from the terminal itself, so the launcher only waits through it."""
+    def forward(signum: int, frame: Any) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous: dict[int, Any] = {}
+    for name in FORWARDED:
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, forward)
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return child.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _exit_as(code: int) -> int:
+    """The exit code to return; a child killed by a signal kills us with the same signal."""
+    if code >= 0:
+        return code
+    with contextlib.suppress(OSError, ValueError):  # SIGKILL and SIGSTOP take no handler
+        signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+    return 128 - code  # the signal did not end us (it is blocked or ignored here)
+
+
+# -- runs the command left open ------------------------------------------------------------------
+
+
+def _end_left_runs(store: Path, launch_id: str, code: int, started: float) -> None:
+    from .journal.files import JOURNAL
+    from .journal.reader import iter_journal, list_runs, lock_is_held
+
+    status = "KILLED" if code < 0 else ("FAILED" if code > 0 else "FINISHED")
+    left = []
+    for record in list_runs(store):
+        if record.start_time < started * 1000 - 1000:
+            break  # newest first: older runs are not this launch's
+        meta = record._meta
+        if meta.get("launch") != launch_id or meta.get("status") not in (None, "RUNNING"):
+            continue
+        if lock_is_held(record.path, meta):
+            continue  # a process it started still runs it
+        if any(r.get("t") == "end" for _, r in iter_journal(record.path / JOURNAL)):
+            continue
+        _end(record, status)
+        left.append(record)
+    if left:
+        backends = sorted({b for r in left for b in r._meta.get("backends", ()) if b != "local"})
+        where = f"; run `autolog sync` to deliver them to {', '.join(backends)}" if backends \
+            else ""
+        print(f"autolog run: ended {len(left)} run(s) the command left open as {status}{where}",
+              file=sys.stderr)
+
+
+def _end(record: Any, status: str) -> None:
+    """Append the end event (and the console's artifact) to a run no process holds, and mark
+    its meta.json ended, as the process would have."""
+    from .capture.console import CONSOLE_LOG
+    from .journal.codec import dumps_line
+    from .journal.files import LOCK, FileLock
+    from .journal.tail import recover
+    from .journal.writer import Journal, write_meta
+
+    lock = FileLock(record.path / LOCK)
+    if not lock.acquire():
+        lock.release()
+        return
+    try:
+        recover(record.path)  # the points its processes left in their tails, before the end
+        now = int(time.time() * 1000)
+        lines: list[dict[str, Any]] = []
+        if (record.artifacts_dir / CONSOLE_LOG).is_file() and CONSOLE_LOG not in \
+                record.artifacts:
+            lines.append({"t": "artifact", "path": CONSOLE_LOG, "files": [CONSOLE_LOG]})
+        lines.append({"t": "end", "status": status, "time": now})
+        journal = Journal(record.path)
+        journal.write("".join(dumps_line(line) + "\n" for line in lines).encode("utf-8"))
+        journal.close()
+        meta = dict(record._meta)
+        meta.update(status=status, end_time=now, metrics=record.metrics)
+        write_meta(record.path, meta)
+    finally:
+        lock.release()
+
+
+# -- in the command's processes ------------------------------------------------------------------
+
+
+def bootstrap() -> None:
+    """Called by the bootstrap ``sitecustomize`` at the start of each Python process of an
+    ``autolog run`` command."""
+    if os.environ.get("AUTOLOG_LAUNCHED") != "1" or _is_helper_process():
+        return
+    import autolog
+
+    from . import distributed
+    from .config import current
+
+    settings = current()
+    if settings.disable:
+        return
+    if settings.capture_console and distributed.is_global_zero():
+        from .capture.console import capture_descriptors
+
+        capture_descriptors()  # first, so that all output is seen
+    autolog.enable()
+    _tag_runs(os.environ.get("AUTOLOG_LAUNCH_ID", ""),
+              os.environ.get("AUTOLOG_LAUNCH_COMMAND", ""))
+    _fail_on_exit_code()
+
+
+def _is_helper_process() -> bool:
+    """torchrun's or accelerate's own agent, or a multiprocessing child: nothing to record
+    there (the workers they start are bootstrapped themselves)."""
+    argv = sys.argv
+    if "--multiprocessing-fork" in argv:
+        return True
+    return bool(argv) and Path(argv[0]).name in LAUNCHERS
+
+
+class _LaunchContext:
+    """A run-context plugin: the launch's id and whole command as tags."""
+
+    def __init__(self, launch_id: str, command: str):
+        self.tags = {"autolog.launch.id": launch_id, "autolog.launch.command": command}
+
+    @hookimpl
+    def autolog_run_context(self, run: Any) -> dict[str, str]:
+        return dict(self.tags)
+
+
+def _tag_runs(launch_id: str, command: str) -> None:
+    from .plugins import get_plugins
+
+    get_plugins().register(_LaunchContext(launch_id, command), name="autolog-launch")
+
+
+def _fail_on_exit_code() -> None:
+    """``sys.exit(code)`` with a non-zero code ends the active runs FAILED before exiting."""
+    original = sys.exit
+
+    def exit(code: Any = None) -> None:
+        if code not in (None, 0):
+            _end_active_runs("FAILED")
+        original(code)
+
+    exit.__doc__ = original.__doc__
+    sys.exit = exit  # type: ignore[assignment]
+
+
+def _end_active_runs(status: str) -> None:
+    from ._runtime import runtime
+
+    pid = os.getpid()
+    for run in reversed(list(runtime.runs)):
+        if run.owner_pid == pid:
+            run.end(status)

@@ -1,0 +1,61 @@
+"""Artifact previews: images and text shown inline, safely; anything else is refused (415).
+
+Only types a browser renders without running anything: PNG, JPEG, GIF and WebP as themselves
+(checked by their magic bytes, not by the name alone), and text files as ``text/plain`` (never
+HTML, never SVG), cut at 2 MiB with ``X-Truncated: true``. Every preview carries ``nosniff`` and
+``Content-Security-Policy: sandbox``, so even a file that lies about its type cannot script.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import HTTPException
+from fastapi.responses import FileResponse, Response
+
+__all__ = ["CONTENT", "TEXT_LIMIT", "preview"]
+
+TEXT_LIMIT = 2 * 1024 * 1024
+IMAGES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+          ".webp": "image/webp"}
+TEXT = frozenset({".txt", ".log", ".json", ".csv", ".tsv", ".md", ".yaml", ".yml", ".py",
+                  ".patch"})
+_MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",),
+          "image/gif": (b"GIF87a", b"GIF89a"), "image/webp": (b"RIFF",)}
+SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
+                "Cache-Control": "no-cache"}
+CONTENT = {"text/plain": {"schema": {"type": "string"}},
+           **{kind: {"schema": {"type": "string", "format": "binary"}}
+              for kind in set(IMAGES.values())}}
+
+
+def preview(path: Path) -> Response:
+    suffix = path.suffix.lower()
+    if suffix in IMAGES:
+        kind = IMAGES[suffix]
+        with open(path, "rb") as f:
+            head = f.read(12)
+        if not head.startswith(_MAGIC[kind]) or (kind == "image/webp" and head[8:12] != b"WEBP"):
+            raise HTTPException(415, f"{path.name} does not hold the {kind} its name says")
+        return FileResponse(path, media_type=kind, headers=dict(SAFE_HEADERS))
+    if suffix in TEXT:
+        with open(path, "rb") as f:
+            data = f.read(TEXT_LIMIT + 1)
+        headers = dict(SAFE_HEADERS)
+        if len(data) > TEXT_LIMIT:
+            data = _cut(data[:TEXT_LIMIT])
+            headers["X-Truncated"] = "true"
+        return Response(data, media_type="text/plain; charset=utf-8", headers=headers)
+    raise HTTPException(415, f"no preview for {suffix or 'files without an extension'}; "
+                        "download it instead")
+
+
+def _cut(data: bytes) -> bytes:
+    """Cut at a UTF-8 character boundary, so the preview does not end in a broken character."""
+    for back in range(min(4, len(data))):
+        if (data[len(data) - 1 - back] & 0xC0) != 0x80:
+            start = len(data) - 1 - back
+            lead = data[start]
+            need = 1 if lead < 0x80 else 2 if lead >> 5 == 6 else 3 if lead >> 4 == 14 else 4
+            return data if len(data) - start >= need else data[:start]
+    return data

@@ -1,0 +1,146 @@
+"""The run page: charts hold the logged points, params grouped, context, hardware charts,
+the artifact browser's previews, the model snippet, the children table, CRASHED."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+import autolog
+
+from .conftest import go, shot
+from .pages import chart_keys, chart_lines
+
+pytestmark = pytest.mark.slow
+
+
+def by_name(store: Path, prefix: str) -> autolog.RunRecord:
+    return next(r for r in autolog.list_runs(store) if r.name.startswith(prefix))
+
+
+def test_each_metric_charts_every_logged_point(ui: Page, ui_dir: Path) -> None:
+    keras = by_name(ui_dir, "Sequential")
+    go(ui, f"/r/{keras.id}")
+    expect(ui.locator("h1")).to_have_text(keras.name)
+    expect(ui.locator(".run-head .status")).to_have_text("FINISHED")
+    metrics = {k for k in keras.metric_keys if not k.startswith("system/")}
+    assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= metrics
+    for key in sorted(metrics):
+        lines = chart_lines(ui, key)
+        assert len(lines) == 1 and lines[0]["runId"] == keras.id
+        history = keras.history(key)
+        assert lines[0]["steps"] == [step for step, _, _ in history]
+        assert lines[0]["values"] == pytest.approx([value for _, value, _ in history])
+        assert lines[0]["downsampled"] is False
+    assert chart_keys(ui) == metrics  # one chart per metric, no hardware chart here
+    expect(ui.locator(".metric-summary tbody tr")).to_have_count(len(metrics))
+    shot(ui, "run")
+
+
+def test_hardware_charts_are_grouped(ui: Page, ui_dir: Path) -> None:
+    keras = by_name(ui_dir, "Sequential")
+    system = {k for k in keras.metric_keys if k.startswith("system/")}
+    assert "system/cpu_percent" in system
+    go(ui, f"/r/{keras.id}?tab=hardware")
+    ui.locator(".grid-head").first.wait_for()
+    headings = ui.locator(".grid-head").all_inner_texts()
+    assert headings[:4] == ["CPU", "Memory", "Disk", "Network"]
+    lines = chart_lines(ui, "system/memory_used_bytes")
+    assert lines[0]["values"] == pytest.approx(
+        [v for _, v, _ in keras.history("system/memory_used_bytes")])
+    ui.wait_for_function("n => Object.keys(window.__autolog.charts).length === n",
+                         arg=len(system))
+    expect(ui.locator(".chart", has_text="system/memory_used_bytes")).to_contain_text("GiB")
+    shot(ui, "hardware")
+
+
+def test_params_grouped_tags_and_context(ui: Page, ui_dir: Path, ids: dict[str, str]) -> None:
+    run = autolog.get_run(ids["resnet-b"], ui_dir)
+    go(ui, f"/r/{run.id}")
+    group = ui.locator("table.params tr.group")
+    expect(group).to_have_text("model")
+    expect(ui.locator("tr[data-param='model.depth'] th")).to_have_text("depth")
+    expect(ui.locator("tr[data-param='model.depth'] td")).to_have_text(
+        str(run.params["model.depth"]))
+    expect(ui.locator("tr[data-param='lr'] td")).to_have_text("0.01")
+    expect(ui.locator("[data-tag='team']")).to_contain_text("team=vision")
+    context = ui.locator("section[aria-label='Context']")
+    expect(context).to_contain_text(run.tags["autolog.python.version"])
+    expect(context).to_contain_text(run.tags["autolog.host"])
+    context.locator("summary", has_text="requirements.txt").click()
+    expect(context.locator("details pre")).not_to_be_empty()
+
+
+def test_artifacts_preview_inline(ui: Page, ids: dict[str, str]) -> None:
+    go(ui, f"/r/{ids['resnet-a']}?tab=files")
+    files = ui.locator(".file-list")
+    for name in ("confusion.png", "predictions.csv", "config.json", "README.md"):
+        expect(files).to_contain_text(name)
+    files.get_by_text("confusion.png").click()
+    image = ui.locator(".preview img")
+    expect(image).to_be_visible()
+    ui.wait_for_function("() => document.querySelector('.preview img').naturalWidth === 48")
+    shot(ui, "files")
+    files.get_by_text("predictions.csv").click()
+    expect(ui.locator(".preview table.csv td", has_text="dog, big")).to_be_visible()
+    files.get_by_text("config.json").click()
+    expect(ui.locator(".preview pre.json")).to_contain_text('"layers": [')
+    files.get_by_text("README.md").click()
+    expect(ui.locator(".preview .markdown h3")).to_have_text("Results")
+    expect(ui.locator(".preview .markdown strong")).to_have_text("best")
+    expect(ui.locator(".preview .markdown")).to_contain_text("<script>")  # as text
+    assert ui.locator(".preview script").count() == 0
+    assert ui.evaluate("() => window.pwned") is None
+
+
+def test_model_and_children(ui: Page, ui_dir: Path) -> None:
+    runs = autolog.list_runs(ui_dir)
+    search = next(r for r in runs if r.name.startswith("GridSearchCV") and r.parent_id is None)
+    children = [r for r in runs if r.parent_id == search.id]
+    go(ui, f"/r/{search.id}?tab=model")
+    assert search.models, "GridSearchCV saved no model"
+    expect(ui.locator(".code-block")).to_contain_text(f'autolog.load_model("{search.id}")')
+    expect(ui.locator("section").first).to_contain_text(str(search.models["model"]["flavor"]))
+    ui.locator("nav.tabs a", has_text="Children").click()
+    rows = ui.locator("table.children-table tbody tr")
+    expect(rows).to_have_count(len(children))
+    ui.locator("table.children-table th button", has_text="C").first.click()
+    ui.locator("table.children-table th[aria-sort='ascending']", has_text="C").wait_for()
+    expect(rows.first).to_have_attribute(
+        "data-run", min(children, key=lambda r: float(r.params["C"])).id)
+    ui.locator("table.children-table th button", has_text="C").first.click()
+    ui.locator("table.children-table th[aria-sort='descending']", has_text="C").wait_for()
+    expect(rows.first).to_have_attribute(
+        "data-run", max(children, key=lambda r: float(r.params["C"])).id)
+
+
+def test_a_crashed_run_says_so(ui: Page, ids: dict[str, str]) -> None:
+    go(ui, f"/r/{ids['crashed']}")
+    expect(ui.locator(".run-head .status")).to_have_text("CRASHED")
+    expect(ui.locator(".run-meta")).to_contain_text("died")
+    lines = chart_lines(ui, "loss")
+    assert len(lines[0]["steps"]) == 200
+
+
+def test_a_spike_survives_downsampling(ui: Page, ids: dict[str, str]) -> None:
+    go(ui, f"/r/{ids['spiky']}")
+    line = chart_lines(ui, "loss")[0]
+    assert line["downsampled"] is True
+    assert len(line["steps"]) <= 1000
+    assert max(line["highs"]) == 50.0  # the envelope holds the one spike among 20,000 points
+    assert min(line["lows"]) == 1.0
+    assert line["steps"][-1] == 19_999
+
+
+def test_an_api_error_is_said_not_blank(ui: Page) -> None:
+    ui.route("**/api/v1/runs?*", lambda route: route.fulfill(
+        status=500, content_type="application/json", body='{"detail": "database is on fire"}'))
+    go(ui, "/")
+    error = ui.get_by_role("alert")
+    expect(error).to_contain_text("Could not load the runs")
+    expect(error).to_contain_text("500 database is on fire")
+    ui.unroute("**/api/v1/runs?*")
+    error.get_by_role("button", name="Try again").click()
+    expect(ui.locator("tr[data-run]").first).to_be_visible()

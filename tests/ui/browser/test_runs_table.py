@@ -1,0 +1,149 @@
+"""The runs table against the Python reference (autolog.list_runs): listing, folding children,
+sorting by a picked metric column, filtering, searching, the project picker, the URL."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+import autolog
+
+from .conftest import go, shot
+from .pages import table_ids, wait_table
+
+pytestmark = pytest.mark.slow
+
+
+def top_level(store: Path, project: str | None = None) -> list[autolog.RunRecord]:
+    """Top-level, non-deleted runs, newest first: what the table shows by default."""
+    return [r for r in autolog.list_runs(store, project)
+            if r.parent_id is None and not r.deleted]
+
+
+def test_lists_every_top_level_run_newest_first(ui: Page, ui_dir: Path) -> None:
+    expected = sorted(top_level(ui_dir), key=lambda r: r.start_time, reverse=True)
+    wait_table(ui, [r.id for r in expected])
+    expect(ui.locator(".table-foot")).to_contain_text(f"{len(expected)} runs")
+    crashed = next(r for r in expected if r.status == "CRASHED")
+    expect(ui.locator(f"tr[data-run='{crashed.id}'] .status")).to_have_text("CRASHED")
+    expect(ui.locator(f"tr[data-run='{crashed.id}'] .status")).to_have_class(
+        "status status-crashed")
+
+
+def test_children_fold_under_their_parent(ui: Page, ui_dir: Path) -> None:
+    runs = autolog.list_runs(ui_dir)
+    search = next(r for r in runs if r.name.startswith("GridSearchCV") and r.parent_id is None)
+    children = {r.id for r in runs if r.parent_id == search.id}
+    assert len(children) == 3
+    row = ui.locator(f"tr[data-run='{search.id}']")
+    expect(row.locator("button.expand")).to_contain_text("3")
+    assert not children & set(table_ids(ui))
+    row.locator("button.expand").click()
+    ui.wait_for_function("n => document.querySelectorAll('tr.child-row').length === n", arg=3)
+    shown = table_ids(ui)
+    at = shown.index(search.id)
+    assert set(shown[at + 1:at + 4]) == children  # right under the parent
+    row.locator("button.expand").click()
+    expect(ui.locator("tr.child-row")).to_have_count(0)
+
+
+def sort_key(run: autolog.RunRecord, key: str) -> tuple[bool, float]:
+    value = run.metrics.get(key)
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return (missing, 0.0 if missing else float(value))  # type: ignore[arg-type]
+
+
+def test_sort_by_a_picked_metric_column(ui: Page, ui_dir: Path) -> None:
+    go(ui, "/p/vision")
+    runs = top_level(ui_dir, "vision")
+    ui.get_by_role("button", name="Columns").click()
+    ui.locator(".pick-metric", has_text="loss").get_by_label("last").check()
+    ui.get_by_role("button", name="Columns").click()
+    expect(ui.locator("th", has_text="loss")).to_be_visible()
+    ui.locator("th button.sort", has_text="loss").click()  # ascending
+    ascending = sorted(runs, key=lambda r: sort_key(r, "loss"))
+    wait_table(ui, [r.id for r in ascending])
+    assert "sort=metrics.loss" in ui.url and "cols=metrics.loss" in ui.url
+    for run in ascending[:3]:
+        cell = ui.locator(f"tr[data-run='{run.id}'] td.num").last
+        assert float(cell.inner_text().replace(",", "")) == pytest.approx(run.metrics["loss"],
+                                                                           rel=1e-4)
+    shot(ui, "runs")
+    ui.locator("th button.sort", has_text="loss").click()  # descending; missing still last
+    with_loss = [r for r in runs if not sort_key(r, "loss")[0]]
+    without = [r for r in runs if sort_key(r, "loss")[0]]
+    descending = sorted(with_loss, key=lambda r: -r.metrics["loss"]) + without
+    wait_table(ui, [r.id for r in descending][:len(with_loss)] + table_ids(ui)[len(with_loss):])
+    assert table_ids(ui)[:len(with_loss)] == [r.id for r in descending][:len(with_loss)]
+
+
+def test_sort_by_name_then_reload_keeps_the_view(ui: Page, ui_dir: Path) -> None:
+    go(ui, "/?sort=name")
+    expected = sorted(top_level(ui_dir), key=lambda r: r.name)
+    wait_table(ui, [r.id for r in expected])
+    expect(ui.locator("th[aria-sort='ascending']")).to_contain_text("Name")
+    ui.reload()
+    wait_table(ui, [r.id for r in expected])
+
+
+def test_filter_expression_equals_the_reference(ui: Page, ui_dir: Path) -> None:
+    expression = "params.lr >= 0.01 and status = FINISHED"
+    ui.locator("tr[data-run]").first.wait_for()
+    ui.keyboard.press("/")  # focuses the filter
+    expect(ui.locator("#filter")).to_be_focused()
+    ui.keyboard.type(expression)
+    ui.keyboard.press("Enter")
+    expected = [r for r in top_level(ui_dir)
+                if isinstance(r.params.get("lr"), (int, float)) and r.params["lr"] >= 0.01
+                and r.status == "FINISHED"]
+    expected.sort(key=lambda r: r.start_time, reverse=True)
+    assert len(expected) >= 2
+    wait_table(ui, [r.id for r in expected])
+    assert "filter=" in ui.url
+    ui.reload()  # the URL holds the filter
+    expect(ui.locator("#filter")).to_have_value(expression)
+    wait_table(ui, [r.id for r in expected])
+    ui.locator("#filter").press("Escape")  # clears it
+    wait_table(ui, [r.id for r in sorted(top_level(ui_dir), key=lambda r: r.start_time,
+                                         reverse=True)])
+
+
+def test_filter_on_a_tag_and_a_metric(ui: Page, ui_dir: Path) -> None:
+    go(ui, "/?filter=" + "tags.team%20%3D%20%22vision%22%20and%20metrics.loss%20%3C%201")
+    expected = [r for r in top_level(ui_dir) if r.tags.get("team") == "vision"
+                and r.metrics.get("loss") is not None and r.metrics["loss"] < 1]
+    expected.sort(key=lambda r: r.start_time, reverse=True)
+    wait_table(ui, [r.id for r in expected])
+
+
+def test_a_bad_filter_points_at_its_column(ui: Page) -> None:
+    ui.locator("#filter").fill("metrics.loss < ")
+    ui.locator("#filter").press("Enter")
+    error = ui.locator(".filter-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("column")
+    caret_line = error.locator("pre").inner_text().split("\n")[1]
+    assert caret_line.strip() == "^"
+    assert len(caret_line) - 1 >= len("metrics.loss <")  # at the missing value, not before
+    shot(ui, "filter-error")
+
+
+def test_search_and_the_project_picker(ui: Page, ui_dir: Path) -> None:
+    ui.get_by_placeholder("Search").fill("RESNET")
+    expected = [r for r in top_level(ui_dir) if "resnet" in r.name.lower()]
+    expected.sort(key=lambda r: r.start_time, reverse=True)
+    wait_table(ui, [r.id for r in expected])
+    go(ui, "/")
+    ui.locator(".project-picker select").select_option("speech")
+    ui.wait_for_url("**/p/speech")
+    wait_table(ui, [r.id for r in top_level(ui_dir, "speech")])
+
+
+def test_unknown_page_and_run(ui: Page) -> None:
+    go(ui, "/r/0123456789abcdef0123456789abcdef")
+    expect(ui.get_by_role("heading", name="Not found")).to_be_visible()
+    go(ui, "/nowhere/at/all")
+    expect(ui.get_by_role("heading", name="Not found")).to_be_visible()
