@@ -34,10 +34,16 @@ leg_note() {
 }
 
 pytest_passed() {
-  local python=$1 log
+  local python=$1 log rc
   shift
   log=$(mktemp)
   "$python" -m pytest "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" != 0 ]; then
+    echo "ci: pytest failed (exit $rc)"
+    rm -f "$log"
+    return "$rc"
+  fi
   if ! tail -n 1 "$log" | grep -Eq '[0-9]+ passed'; then
     echo "ci: no test passed"
     rm -f "$log"

@@ -49,7 +49,8 @@ def bench_import(repeats: int) -> None:
           [["import autolog", f"{statistics.median(imports):.1f}", f"{max(imports):.1f}",
             ", ".join(sorted(heavy)) or "none (no ML framework, SDK, numpy, pluggy, wrapt)"],
            ["then autolog.enable()", f"{statistics.median(enables):.1f}", f"{max(enables):.1f}",
-            ", ".join(sorted(ml)) or "no ML framework or SDK (pluggy and wrapt load here)"]])
+            ", ".join(sorted(ml))
+            or "no ML framework or SDK (pluggy loads here; wrapt with the first patch)"]])
 
 
 def per_call(fn, n: int) -> tuple[float, float, float]:

@@ -1,11 +1,22 @@
-"""Check the NVIDIA sampler against a real GPU: print what it read, compare with nvidia-smi.
+"""Check autolog on a real NVIDIA GPU: the sampler against nvidia-smi, and no added syncs.
 
-    .venv/bin/python benchmarks/check_nvidia.py [--samples N] [--no-torch]
+    .venv/bin/python benchmarks/check_nvidia.py [--samples N] [--no-torch] [--no-syncs]
 
 Where there is no GPU (no driver, no pynvml, nothing visible) it says why and exits 0. Otherwise
 it prints the static tags and a few samples, checks that every reading is plausible, that
 ``nvidia-smi`` agrees (memory total, temperature), that memory this process allocates with
 PyTorch shows up in ``process_memory_bytes``, and that a monitored run records the GPU metrics.
+
+With a CUDA build of torch it then trains a tiny model on ``cuda:0`` with Lightning, Keras
+(torch backend) and transformers, autolog on, each of autolog's callback methods running under
+``torch.cuda.set_sync_debug_mode("error")``: any host-device synchronisation autolog adds on
+the training thread (``.item()``, ``.cpu()``, ``float(t)`` of a CUDA tensor...) raises there
+and is reported (the framework's own syncs, outside those methods, are not). The CPU-side twin
+of this check, which counts those calls with and without autolog, is in the test suite
+(``tests/integrations/test_gpu_syncs.py``).
+
+Status: written for a machine with an NVIDIA GPU and a CUDA build of torch; the session that
+wrote the sync check had no GPU, so it has not been run yet (the sampler checks have).
 Exit status 1 when a check fails.
 """
 
@@ -92,6 +103,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--no-torch", action="store_true", help="do not allocate GPU memory")
+    parser.add_argument("--no-syncs", action="store_true",
+                        help="skip the fits that check autolog adds no host-device sync")
     args = parser.parse_args()
     os.environ.setdefault("AUTOLOG_DIR", tempfile.mkdtemp(prefix="autolog-check-nvidia-"))
 
@@ -154,6 +167,9 @@ def main() -> int:
 
     print("\na monitored run (interval 1 s, 2.5 s):")
     check_run(labels)
+    if not args.no_syncs:
+        print("\nno sync added on the training thread (set_sync_debug_mode('error')):")
+        check_syncs()
     print(f"\n{'ALL CHECKS PASSED' if not failures else f'{len(failures)} CHECK(S) FAILED'}")
     return 1 if failures else 0
 
@@ -172,6 +188,133 @@ def check_run(labels: list[str]) -> None:
         check(len(points) >= 2, f"run {run.id[:8]} has {len(points)} points of "
               f"system/gpu/{i}/memory_used_bytes")
     check(record.tags.get("autolog.system.gpu_count") == str(len(labels)), "run tagged gpu_count")
+
+
+# -- no added host-device synchronisation ----------------------------------------------------
+
+
+def strict_syncs(cls: type) -> None:
+    """Run each method autolog defines for ``cls`` (its own classes in the MRO) under
+    ``set_sync_debug_mode("error")``."""
+    import functools
+
+    import torch
+
+    ours = [c for c in cls.__mro__ if c.__module__.startswith("autolog.")]
+    methods = {n: m for c in reversed(ours) for n, m in vars(c).items()
+               if not n.startswith("__") and callable(m)}
+    for name, method in methods.items():
+        @functools.wraps(method)
+        def guarded(*args, __method=method, **kwargs):
+            previous = torch.cuda.get_sync_debug_mode()
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                return __method(*args, **kwargs)
+            finally:
+                torch.cuda.set_sync_debug_mode(previous)
+
+        setattr(cls, name, guarded)
+
+
+def autolog_raised(fit) -> str | None:
+    """Train with autolog on (strict mode: its own errors raise); the sync error, if any."""
+    import autolog
+    from autolog import testing
+
+    testing.reset()
+    os.environ["AUTOLOG_STRICT"] = "1"
+    autolog.enable(system_metrics=False)
+    try:
+        fit()
+    except RuntimeError as exc:
+        if "synchroniz" in str(exc).lower():
+            return str(exc).splitlines()[0]
+        raise
+    finally:
+        autolog.disable()
+        os.environ.pop("AUTOLOG_STRICT", None)
+    return None
+
+
+def lightning_fit() -> None:
+    import lightning.pytorch as L
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from autolog.integrations import lightning as integration
+
+    class Model(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(16, 1)
+
+        def training_step(self, batch, index):
+            loss = nn.functional.mse_loss(self.net(batch[0]), batch[1])
+            self.log("train_loss", loss, prog_bar=True)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    strict_syncs(integration.callback_class())
+    x = torch.rand(256, 16)
+    trainer = L.Trainer(max_epochs=2, accelerator="gpu", devices=1, log_every_n_steps=1,
+                        enable_progress_bar=False, enable_checkpointing=False, logger=False)
+    trainer.fit(Model(), DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=32))
+
+
+def keras_fit() -> None:
+    os.environ["KERAS_BACKEND"] = "torch"
+    import keras
+    import numpy as np
+
+    from autolog.integrations import keras as integration
+
+    if keras.backend.backend() != "torch":
+        raise RuntimeError("Keras was imported with another backend")
+    strict_syncs(integration.AutologCallback)
+    x = np.random.default_rng(0).random((256, 16), dtype=np.float32)
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    model.fit(x, x.sum(1, keepdims=True), batch_size=32, epochs=2, verbose=0)
+
+
+def transformers_fit() -> None:
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+
+    from autolog.integrations import transformers as integration
+
+    strict_syncs(integration.AutologCallback)
+    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=37, num_labels=2)
+    ids = torch.randint(1, 100, (64, 16))
+    data = [{"input_ids": i, "labels": int(i[0] > 50)} for i in ids]
+    args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=8,
+                             num_train_epochs=1, logging_steps=1, save_strategy="no",
+                             report_to="none", disable_tqdm=True)
+    Trainer(model=BertForSequenceClassification(config), args=args, train_dataset=data).train()
+
+
+def check_syncs() -> None:
+    try:
+        import torch
+    except ImportError:
+        print("  (torch is not installed: not checked)")
+        return
+    if not torch.cuda.is_available():
+        print("  (no CUDA build of torch or no visible GPU: not checked)")
+        return
+    for name, fit in (("Lightning", lightning_fit), ("Keras (torch)", keras_fit),
+                      ("transformers", transformers_fit)):
+        try:
+            raised = autolog_raised(fit)
+        except ImportError as exc:
+            print(f"  ({name} not installed: {exc})")
+            continue
+        check(raised is None, f"{name}: autolog's callbacks made no host-device sync"
+              + (f" ({raised})" if raised else ""))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ def autolog_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AUTOLOG_DIR", str(store))
     monkeypatch.setenv("AUTOLOG_STRICT", "1")
     monkeypatch.setenv("AUTOLOG_SYSTEM_METRICS", "0")
+    # scripts the tests start wait for their backends at exit: no delivery process outlives a
+    # test unless the test asks for one (and stops it)
+    monkeypatch.setenv("AUTOLOG_EXIT_MODE", "wait")
     testing.reset()
     testing.RecordingBackend.clear()
     yield store

@@ -33,9 +33,11 @@ def only_run(**filters: str) -> autolog.RunRecord:
 
 def clean_env(store: Path, **extra: str) -> dict[str, str]:
     """The environment for a Python subprocess: this one's without any ``AUTOLOG_*``, then
-    ``AUTOLOG_DIR=store``, hardware sampling off, ``src`` importable, and ``extra``."""
+    ``AUTOLOG_DIR=store``, hardware sampling off, an exit that waits for the backends (no
+    delivery process left behind), ``src`` importable, and ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
-    env.update(AUTOLOG_DIR=str(store), AUTOLOG_SYSTEM_METRICS="0", PYTHONPATH=str(ROOT / "src"))
+    env.update(AUTOLOG_DIR=str(store), AUTOLOG_SYSTEM_METRICS="0", AUTOLOG_EXIT_MODE="wait",
+               PYTHONPATH=str(ROOT / "src"))
     env.update(extra)
     return env
 

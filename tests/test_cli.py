@@ -82,3 +82,18 @@ def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "autolog.cli", "--version"], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == f"autolog {autolog.__version__}"
+
+
+def test_sync_to_a_backend_that_cannot_be_made_says_why(capsys):
+    _runs(1)
+    assert main(["sync", "--to", "local"]) == 1
+    assert "is the local store itself" in capsys.readouterr().err
+
+
+def test_sync_status_with_nothing_pending(capsys):
+    _runs(1)
+    assert main(["sync", "--status"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing pending" in out and "no delivery process running" in out
+    assert main(["sync", "--status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pending"] == {}

@@ -9,16 +9,13 @@ post-import callbacks) lives in the runtime.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._runtime import runtime
 from .capture import args
 from .errors import ConfigError
 from .patching import clear_import_callbacks, on_import, patcher
 from .plugins import get_plugins
-
-if TYPE_CHECKING:
-    from .integrations.base import Integration
 
 __all__ = ["activate", "capture_args", "choose_integrations", "deactivate", "is_enabled"]
 
@@ -28,9 +25,10 @@ def is_enabled() -> bool:
 
 
 def choose_integrations(frameworks: Iterable[str] | str | None,
-                        exclude: Iterable[str] | str | None) -> dict[str, Integration]:
-    """The installed integrations ``enable(frameworks=..., exclude=...)`` asks for."""
-    available = get_plugins().integrations()
+                        exclude: Iterable[str] | str | None) -> dict[str, tuple[str, ...]]:
+    """The integrations ``enable(frameworks=..., exclude=...)`` asks for, each with the modules
+    whose import patches it."""
+    available = get_plugins().watched_modules()
     wanted = set(available)
     if frameworks is not None:
         wanted = _names("frameworks", frameworks, available)
@@ -47,13 +45,13 @@ def _names(arg: str, given: Iterable[str] | str, available: Mapping[str, Any]) -
     return names
 
 
-def activate(integrations: Mapping[str, Integration]) -> None:
+def activate(integrations: Mapping[str, tuple[str, ...]]) -> None:
     """Revert what was patched, then patch each integration's modules once imported."""
     with runtime.lock:
         _revert()
         runtime.enabled = True
-        for integration in integrations.values():
-            _watch(integration)
+        for name, modules in integrations.items():
+            _watch(name, modules)
 
 
 def capture_args() -> None:
@@ -70,15 +68,17 @@ def deactivate() -> None:
         _revert()
 
 
-def _watch(integration: Integration) -> None:
-    for module_name in integration.modules:
-        def patch(module: Any, integration: Integration = integration) -> None:
-            with runtime.lock:
-                if not runtime.enabled or module.__name__ in runtime.patched_modules:
-                    return
-                runtime.patched_modules.add(module.__name__)
+def _watch(name: str, modules: tuple[str, ...]) -> None:
+    def patch(module: Any) -> None:
+        with runtime.lock:
+            if not runtime.enabled or module.__name__ in runtime.patched_modules:
+                return
+            runtime.patched_modules.add(module.__name__)
+            integration = get_plugins().integration(name)
+            if integration is not None:
                 integration.patch(patcher(), module)
 
+    for module_name in modules:
         on_import(module_name, patch)
 
 

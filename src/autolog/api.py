@@ -11,12 +11,13 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import runs
+from . import activation, runs, system
 from ._runtime import runtime
 from .config import Settings, current
 from .errors import ConfigError
 from .journal.reader import RunRecord, find_run, load_run
 from .journal.reader import list_runs as _list_runs
+from .plugins import get_plugins
 from .run import Run
 from .shutdown import flush as _flush
 
@@ -63,8 +64,6 @@ def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[s
     :param log_histograms: Keras, Lightning, transformers: weight and gradient histograms every
         N epochs (default 0: off)
     """
-    from . import activation  # wrapt and pluggy load here, not at ``import autolog``
-
     overrides: dict[str, Any] = _capture_settings(capture)
     settings = Settings.load(backend=backend, log_models=log_models,
                              system_metrics=system_metrics, project=project,
@@ -75,9 +74,12 @@ def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[s
             return
         runs.remote_backends(settings)  # an unknown or uninstalled backend is an error now
         activation.activate(activation.choose_integrations(frameworks, exclude))
-    from .context import prewarm
+    from .context import prewarm  # it loads pluggy (its hookimpl), not ``import autolog``
 
-    prewarm()
+    if settings.system_metrics:
+        prewarm(lambda: system.warm(get_plugins()))
+    else:
+        prewarm()
     if settings.capture_console:  # output from now on reaches the first run too
         from .capture.console import console
 
@@ -104,8 +106,6 @@ def _capture_settings(capture: bool | str | Iterable[str] | None) -> dict[str, b
 def disable() -> None:
     """Stop recording training calls and restore every patched framework method exactly (and
     ``sys.stdout`` / ``sys.stderr``, unless a run is still capturing them)."""
-    from . import activation
-
     activation.deactivate()
     console = runtime.console
     if console is not None and console.mode == "python" and not runtime.runs:

@@ -31,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("autolog: interrupted", file=sys.stderr)
+        return 130
     except (LookupError, ValueError, ImportError, ConnectionError, OSError,
             BackendUnavailable) as exc:
         message = exc.args[0] if isinstance(exc, LookupError) and exc.args else exc
@@ -60,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
                       help="deliver to this backend (default: each run's own backends)")
     sync.add_argument("--dir", help="local store (default: AUTOLOG_DIR)")
     sync.add_argument("--json", action="store_true", help="machine-readable output")
+    sync.add_argument("--timeout", type=_seconds, default=SYNC_TIMEOUT, metavar="SECONDS",
+                      help=f"stop after this long; the rest is left for the next sync "
+                           f"(default {SYNC_TIMEOUT:g}; 0: no limit)")
+    sync.add_argument("--status", action="store_true",
+                      help="what is still pending per backend, and whether a delivery process "
+                           "runs; delivers nothing")
     sync.set_defaults(func=cmd_sync)
 
     doctor = sub.add_parser("doctor", help="versions, frameworks, backends, plugins, GPUs")
@@ -81,6 +90,16 @@ def _parser() -> argparse.ArgumentParser:
                    "autolog run -- python train.py ARGS")
     sub.add_parser("server", help="run the autolog tracking server (extra: server)")
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 or more seconds")
+    return value
 
 
 def _store_args(parser: argparse.ArgumentParser) -> None:
@@ -201,75 +220,141 @@ def _print_media(media: list[dict[str, Any]]) -> None:
 
 # -- sync -------------------------------------------------------------------------------------
 
+SYNC_TIMEOUT = 300.0
+
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from .journal.reader import find_run, list_runs, load_run
+    from .delivery.sync import Sync, plan
+    from .journal.reader import find_run, list_runs
     from .runs import make_backend, store_root
 
     root = store_root(args.dir)
+    if args.status:
+        return _sync_status(root, args.json)
     dirs = ([find_run(root, r) for r in args.runs] if args.runs  # parents before children:
             else [r.path for r in reversed(list_runs(root))])  # oldest first
-    backends: dict[str, Any] = {}
-    report = []
-    for run_dir in dirs:
-        meta = load_run(run_dir)._meta
-        targets = [args.to] if args.to else [b for b in meta.get("backends", []) if b != "local"]
-        for name in targets:
-            if name not in backends:
-                backends[name] = make_backend(name)
-            report.append(_sync_one(backends[name], run_dir, args.json))
-    for backend in backends.values():
-        backend.close()
+    sync = Sync(make_backend)
+    keys = sync.keys([args.to] if args.to else _recorded_backends(dirs))
+    if args.to and keys[args.to] is None:  # the one backend asked for cannot be made
+        print(f"autolog: {sync.breaker(args.to).cause}", file=sys.stderr)
+        return 1
+    jobs = plan(dirs, keys, args.to)
+    if not jobs:
+        if args.json:
+            print("[]")
+        else:
+            print("nothing to sync")
+        return 0
+    view = _SyncView(jobs, quiet=args.json)
+    sync.on_progress, sync.on_result, sync.on_wait = view.progress, view.result, view.waiting
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    summary = sync.run(jobs, deadline)
+    view.clear()
+    if not (summary.interrupted or summary.timed_out):
+        sync.close()  # an abandoned call may still hold its backend: leave it to the exit
     if args.json:
-        print(json.dumps(report, indent=2))
-    elif not report:
-        print("nothing to sync")
-    return 1 if any(r["status"] == "failed" for r in report) else 0
+        print(json.dumps([r.as_dict() for r in summary.results], indent=2))
+    else:
+        print(summary.text(), file=sys.stderr)
+    if summary.interrupted:
+        return 130
+    return 1 if summary.left() else 0
 
 
-def _sync_one(backend: Any, run_dir: Path, quiet: bool) -> dict[str, Any]:
-    from .delivery.replay import DeliveryBusy, deliver, pending_lines
+def _recorded_backends(dirs: list[Path]) -> list[str]:
+    from .journal.reader import read_meta
 
-    key = backend.cursor_key()
-    total = pending_lines(run_dir, key)
-    result = {"run": run_dir.name, "backend": backend.name, "lines": total, "status": "done"}
-    bar = _Progress(f"{run_dir.name[:8]} -> {backend.name}", total, quiet)
-    try:
-        deliver(backend, run_dir, progress=bar.advance)
-    except DeliveryBusy:
-        result["status"] = "busy"
-        bar.close("another process is delivering it")
-        return result
-    except BackendUnavailable:
-        bar.close("not delivered")
-        raise  # said once for the whole sync, by main()
-    except Exception as exc:
-        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        bar.close(f"failed: {type(exc).__name__}: {exc}")
-        return result
-    bar.close("up to date" if total == 0 else "done")
-    return result
+    names: dict[str, None] = {}
+    for run_dir in dirs:
+        for name in (read_meta(run_dir) or {}).get("backends", ()):
+            if name != "local":
+                names[name] = None
+    return list(names)
 
 
-class _Progress:
-    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
+def _sync_status(root: Path, as_json: bool) -> int:
+    from .delivery.handoff import running
+    from .delivery.sync import pending_by_name
+    from .journal.reader import list_runs
 
-    def __init__(self, label: str, total: int, quiet: bool):
-        self.label, self.total, self.done, self.quiet = label, total, 0, quiet
-        self.tty = sys.stderr.isatty()
+    pending: dict[str, dict[str, int]] = {}
+    for record in list_runs(root):
+        for name, left in pending_by_name(record.path).items():
+            entry = pending.setdefault(name, {"runs": 0, "bytes": 0})
+            entry["runs"] += 1
+            entry["bytes"] += left
+    processes = running(root)
+    if as_json:
+        print(json.dumps({"store": str(root), "pending": pending, "delivery_processes": processes},
+                         indent=2))
+        return 0
+    print(f"store {root}")
+    if not pending:
+        print("nothing pending: every run reached its backends")
+    else:
+        _print_table(["backend", "runs pending", "journal bytes"],
+                     [[name, str(v["runs"]), _size(v["bytes"])] for name, v in pending.items()])
+    for proc in processes:
+        print(f"delivery process {proc['pid']} running since {_clock(proc['started'])}, "
+              f"for {', '.join(proc['backends'])}, until {_clock(proc['deadline'])} at the latest")
+    if not processes:
+        print("no delivery process running" + ("; run `autolog sync` to deliver" if pending
+                                               else ""))
+    return 0
 
-    def advance(self, lines: int) -> None:
-        self.done += lines
-        if self.tty and not self.quiet and self.total:
-            filled = int(30 * self.done / self.total)
-            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] "
-                             f"{self.done}/{self.total} lines")
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+class _SyncView:
+    """What ``autolog sync`` shows on stderr: a bar that counts journal bytes on a terminal,
+    one line per run delivered, a note when a backend stops answering."""
+
+    def __init__(self, jobs: list[Any], quiet: bool):
+        self.total = sum(job.left for job in jobs) or 1
+        self.runs, self.finished, self.before = len(jobs), 0, 0
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty() and not quiet
+
+    def progress(self, job: Any, delivered: int) -> None:
+        if self.tty:
+            done = self.before + delivered
+            filled = int(30 * min(done, self.total) / self.total)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {_size(done)}/"
+                             f"{_size(self.total)}  {self.finished}/{self.runs} runs  "
+                             f"{job.run_id[:8]} -> {job.backend}\x1b[K")
             sys.stderr.flush()
 
-    def close(self, outcome: str) -> None:
+    def result(self, result: Any) -> None:
+        self.finished += 1
+        self.before += result.job.left
+        if self.quiet or result.status not in ("done", "up to date", "busy"):
+            return  # failures are summed up once, by cause, at the end
+        outcome = {"busy": "another process is delivering it"}.get(result.status, result.status)
+        self.clear()
+        sys.stderr.write(f"{result.job.run_id[:8]} -> {result.job.backend}: "
+                         f"{_size(result.delivered)}, {outcome}\n")
+
+    def waiting(self, job: Any, seconds: float) -> None:
         if not self.quiet:
-            end = "\r" if self.tty else ""
-            sys.stderr.write(f"{end}{self.label}: {self.done}/{self.total} lines, {outcome}\n")
+            self.clear()
+            sys.stderr.write(f"waiting for {job.backend}: no answer for {seconds:.0f} s "
+                             f"(run {job.run_id[:8]}; Ctrl-C stops, what was delivered stays "
+                             "delivered)\n")
+
+    def clear(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
 
 
 # -- doctor -----------------------------------------------------------------------------------

@@ -81,6 +81,18 @@ def _names(default: tuple[str, ...]) -> Callable[[str, str | None], tuple[str, .
     return parse
 
 
+def _choice(default: str, *choices: str) -> Callable[[str, str | None], str]:
+    def parse(name: str, raw: str | None) -> str:
+        if raw is None or not raw.strip():
+            return default
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ConfigError(f"{name}={raw!r}: use one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
 def _text(default: str | None) -> Callable[[str, str | None], str | None]:
     return lambda name, raw: default if raw is None or not raw.strip() else raw.strip()
 
@@ -134,7 +146,17 @@ VARIABLES: tuple[Var, ...] = (
         "Seconds between writes of the buffer to the journal: the most a killed process loses."),
     Var("exit_timeout", 10.0, _positive(10.0),
         "Seconds the process may spend at exit delivering what backends have not received yet; "
-        "what is left is reported and delivered later by `autolog sync`."),
+        "what is left is reported and delivered later by `autolog sync`. Used when the exit "
+        "waits (`AUTOLOG_EXIT_MODE`)."),
+    Var("exit_mode", "auto", _choice("auto", "auto", "detach", "wait"),
+        "What exit does with what backends have not received yet. `detach`: hand it to a "
+        "delivery process that outlives the script (the script exits at once); `wait`: wait up "
+        "to `AUTOLOG_EXIT_TIMEOUT`; `auto`: detach, but wait where a detached process would be "
+        "killed with the job (SLURM, Kubernetes, a container's main process, a systemd service, "
+        "batch and CI jobs; see docs/reliability.md)."),
+    Var("detach_timeout", 600.0, _positive(600.0),
+        "Seconds the detached delivery process keeps trying (a backend that is down is retried "
+        "with backoff) before it leaves the rest for `autolog sync`."),
     Var("plugins", (), _names(()),
         "Allow list of entry-point plugins to load (empty: all installed)."),
     Var("disable_plugins", (), _names(()),
@@ -194,6 +216,8 @@ class Settings:
     strict: bool
     flush_interval: float
     exit_timeout: float
+    exit_mode: str
+    detach_timeout: float
     plugins: tuple[str, ...]
     disable_plugins: tuple[str, ...]
     max_child_runs: int
@@ -228,6 +252,19 @@ class Settings:
         values.update({k: _coerce_override(_BY_ATTR[k], v) for k, v in overrides.items()
                        if v is not None})
         return Settings(values)
+
+    def environ(self) -> dict[str, str]:
+        """These settings as ``AUTOLOG_*`` variables, for a process that must use them too."""
+        out = {}
+        for var in VARIABLES:
+            value = getattr(self, var.attr)
+            if isinstance(value, bool):
+                out[var.env] = "1" if value else "0"
+            elif isinstance(value, tuple):
+                out[var.env] = ",".join(value)
+            elif value is not None:
+                out[var.env] = str(value)
+        return out
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{v.attr}={getattr(self, v.attr)!r}" for v in VARIABLES

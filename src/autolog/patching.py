@@ -16,21 +16,26 @@ framework's method with it. The wrapper guarantees:
 
 ``Patcher.revert()`` puts back exactly what was in each class's ``__dict__`` (or removes the
 attribute when it was inherited), so ``disable()`` leaves the framework as it found it.
+
+Post-import hooks are a finder on ``sys.meta_path`` (:class:`ImportWatcher`): for a watched
+module it hands the import system the spec the other finders give, with a loader that runs
+the module and then the callbacks. wrapt, whose ``FunctionWrapper`` wraps the methods, is
+imported with the first patch: importing it costs tens of milliseconds (it imports asyncio), and
+``enable()`` before any framework is imported patches nothing.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-import wrapt
-
 from ._runtime import runtime
 from .report import internal_error
 
-__all__ = ["Patcher", "TrainingCall", "clear_import_callbacks", "in_training", "on_import",
-           "patcher"]
+__all__ = ["ImportWatcher", "Patcher", "TrainingCall", "clear_import_callbacks", "in_training",
+           "on_import", "patcher"]
 
 _MISSING = object()
 
@@ -77,8 +82,31 @@ class TrainingCall:
         """The call raised ``exc`` (which propagates unchanged after this)."""
 
 
-class _Patch(wrapt.FunctionWrapper):
-    """Marks wrappers autolog installed, so patching twice is a no-op."""
+def _patch_type() -> type:
+    """``FunctionWrapper`` marked as autolog's, so patching twice is a no-op (the class is made
+    once, with the first patch, and kept in the runtime)."""
+    with runtime.lock:
+        if runtime.patch_type is None:
+            import wrapt  # the first patch: the framework being patched is being imported
+
+            runtime.patch_type = type("_Patch", (wrapt.FunctionWrapper,),
+                                      {"_autolog_patch": True})
+        return runtime.patch_type
+
+
+def _wrap_object(owner: Any, attribute: str, wrapper: Callable[..., Any]) -> None:
+    """Replace ``owner.attribute`` by a wrapper around it, as ``wrapt.wrap_object`` does: on a
+    class, the raw descriptor from the first ``__dict__`` of its MRO that has it (a
+    staticmethod or classmethod as such), not the bound attribute."""
+    original = None
+    if isinstance(owner, type):
+        for cls in owner.__mro__:
+            if attribute in vars(cls):
+                original = vars(cls)[attribute]
+                break
+    if original is None:
+        original = getattr(owner, attribute)
+    setattr(owner, attribute, _patch_type()(original, wrapper))
 
 
 def _make_wrapper(factory: Callable[..., TrainingCall], is_enabled: Callable[[], bool]
@@ -137,7 +165,7 @@ class Patcher:
         return len(self._patches)
 
     def is_patched(self, owner: Any, attribute: str) -> bool:
-        return isinstance(vars(owner).get(attribute), _Patch)
+        return getattr(type(vars(owner).get(attribute)), "_autolog_patch", False)
 
     def training(self, owner: Any, attribute: str, factory: Callable[..., TrainingCall]) -> bool:
         """Wrap ``owner.attribute`` (a class or module) with the training-call wrapper.
@@ -151,7 +179,7 @@ class Patcher:
         if self.is_patched(owner, attribute) or not hasattr(owner, attribute):
             return False
         original = vars(owner).get(attribute, _MISSING)
-        wrapt.wrap_object(owner, attribute, _Patch, (wrapper,))
+        _wrap_object(owner, attribute, wrapper)
         self._patches.append((owner, attribute, original))
         return True
 
@@ -178,22 +206,57 @@ class Patcher:
 def on_import(module_name: str, callback: Callable[[ModuleType], None]) -> None:
     """Call ``callback(module)`` once ``module_name`` is imported (now, if it already is).
 
-    wrapt's post-import hooks cannot be unregistered, so one dispatcher per module name is
-    registered with wrapt and the callbacks live in the runtime, where
-    :func:`clear_import_callbacks` removes them.
+    The callbacks live in the runtime, where :func:`clear_import_callbacks` removes them; the
+    finder that calls them is put on ``sys.meta_path`` once per process.
     """
     with runtime.lock:
         runtime.import_callbacks.setdefault(module_name, []).append(callback)
-        first = module_name not in runtime.import_hooks
-        runtime.import_hooks.add(module_name)
-    if first:
-        wrapt.register_post_import_hook(_dispatch, module_name)
-    else:
-        import sys
+        if not any(isinstance(f, ImportWatcher) for f in sys.meta_path):
+            sys.meta_path.insert(0, ImportWatcher())
+    module = sys.modules.get(module_name)
+    if module is not None:
+        _run_callback(callback, module)
 
-        module = sys.modules.get(module_name)
-        if module is not None:
-            _run_callback(callback, module)
+
+class ImportWatcher:
+    """A ``sys.meta_path`` finder that finds nothing itself: for a module with callbacks, it
+    returns the spec the finders after it return, its loader wrapped by :class:`_Loader`."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in runtime.import_callbacks:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or isinstance(finder, ImportWatcher) or find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _Loader(spec.loader)
+                return spec
+        return None
+
+
+class _Loader:
+    """Runs the module with its own loader (put back on the module first, so nothing sees this
+    one afterwards), then the callbacks."""
+
+    def __init__(self, loader: Any):
+        self.loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        create = getattr(self.loader, "create_module", None)
+        return create(spec) if create is not None else None
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__loader__ = self.loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+        _dispatch(sys.modules.get(module.__name__, module))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
 
 
 def _dispatch(module: ModuleType) -> None:

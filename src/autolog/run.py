@@ -109,6 +109,9 @@ class Run:
                 key, value = values.metric(key, value, metrics)
                 if key is None:
                     continue
+                if isinstance(value, values.TensorValue):  # read by the writer thread
+                    self._log_tensor(key, value, step, ts)
+                    continue
             kid = ids.get(key)
             if kid is None:
                 kid = self._new_key(key)
@@ -125,6 +128,14 @@ class Run:
                 _pack(mm, (seq & MASK) * _SIZE, values.step_in_range(n), value, ts, kid, seq)
             if not seq & _CHECK:
                 self._check_fill(seq)
+
+    def _log_tensor(self, key: str, value: Any, step: int | None, ts: int) -> None:
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+            self._steps[key] = step
+        journal = self._journal
+        if journal is not None:
+            journal.tensors.append((key, step, value, ts))
 
     def _new_key(self, key: str) -> int:
         values.check_text(key, "metric key")

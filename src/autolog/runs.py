@@ -256,7 +256,7 @@ class RunScope:
 
 def remote_backends(settings: Settings) -> dict[str, Backend]:
     """Instances of the remote backends ``settings.backend`` names (``local`` is the journal)."""
-    classes = get_plugins().backends()
+    classes = get_plugins().backends(settings.backend)
     unknown = [name for name in settings.backend if name != "local" and name not in classes]
     if unknown:
         accepted = ", ".join(["local", *sorted(classes)])

@@ -2,10 +2,15 @@
 
 - :func:`flush`: every buffer to the journal, then wait (bounded) for the delivery workers;
 - at exit (``atexit``): active runs end (FINISHED, or FAILED/KILLED when the interpreter exits on
-  an uncaught exception / KeyboardInterrupt), the journals are written, the backends get at most
-  ``AUTOLOG_EXIT_TIMEOUT`` seconds, and what is left is reported for ``autolog sync``;
-- SIGTERM, when no handler was installed: runs end KILLED, the bounded flush runs, then the
-  default disposition is restored and the signal re-raised, so the process still dies of it.
+  an uncaught exception / KeyboardInterrupt) and the journals are written. Then, by default,
+  what the backends have not received is handed to a detached delivery process
+  (:mod:`.delivery.handoff`) and the process exits at once; where that process would be killed
+  with the job (:func:`.exitmode.must_wait`) or with ``AUTOLOG_EXIT_MODE=wait``, the backends
+  get at most ``AUTOLOG_EXIT_TIMEOUT`` seconds. What is left is reported with its cause and
+  what to run;
+- SIGTERM, when no handler was installed: runs end KILLED, what is left is handed over as at
+  exit (or, where the exit waits, the bounded flush runs, at most 5 s), then the default
+  disposition is restored and the signal re-raised, so the process still dies of it.
 """
 
 from __future__ import annotations
@@ -18,16 +23,23 @@ import sys
 import threading
 import time
 import weakref
+from pathlib import Path
 from typing import Any
 
 from ._runtime import runtime, start_thread
-from .config import current
+from .config import Settings, current
+from .delivery.handoff import Handoff
+from .delivery.worker import Pending
+from .exitmode import must_wait
 from .report import internal_error
 from .run import status_for
 
 __all__ = ["exit_hook_first", "flush", "install_exit_hooks", "shutdown"]
 
 log = logging.getLogger("autolog")
+
+#: at exit, how long the workers may finish what they are doing before the rest is handed over
+GRACE = 0.1
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -169,11 +181,105 @@ def _at_exit() -> None:
     _end_all(status_for(exc))
     if runtime.writer is None:
         return
-    timeout = current().exit_timeout
-    for name, lines in shutdown(timeout).items():
-        log.warning("autolog: %d journal line(s) were not delivered to %s before exit "
-                    "(AUTOLOG_EXIT_TIMEOUT=%gs); run `autolog sync` to deliver them.",
-                    lines, name, timeout)
+    settings = current()
+    why_wait = must_wait(settings.exit_mode)
+    if why_wait is None and _detach(settings):
+        return
+    _wait(settings, why_wait)
+
+
+def _detach(settings: Settings) -> bool:
+    """Hand what is left to a detached delivery process; False when that failed (then the
+    exit waits instead)."""
+    writer, deliveries = runtime.writer, runtime.deliveries
+    if writer is not None:
+        writer.write_all()
+    if deliveries is None:
+        return True
+    deliveries.wait(time.monotonic() + GRACE)
+    left = deliveries.pending()
+    handed = [p for p in left if not p.permanent]
+    try:
+        pids = _hand_over(handed, settings)
+    except Exception as exc:  # could not start it: deliver as before
+        log.warning("autolog: could not start the delivery process (%s); waiting for the "
+                    "backends instead", exc)
+        return False
+    deliveries.stop()
+    if writer is not None:
+        writer.stop()
+    for pending in left:
+        _say_detached(pending, pids.get(pending.name), settings)
+    return True
+
+
+def _hand_over(pending: list[Pending], settings: Settings) -> dict[str, int | None]:
+    """Queue each store's runs and start its delivery process; backend name -> pid (None:
+    one was running already)."""
+    stores: dict[Path, dict[str, str]] = {}
+    runs: dict[Path, list[str]] = {}
+    for p in pending:
+        for run_dir in p.runs:
+            stores.setdefault(run_dir.parent, {})[p.name] = p.key
+            runs.setdefault(run_dir.parent, []).append(run_dir.name)
+    env = _delivery_env(settings)
+    pids: dict[str, int | None] = {}
+    for store, backends in stores.items():
+        handoff = Handoff(store, backends)
+        handoff.enqueue(runs[store])
+        pid = handoff.start(settings.detach_timeout, env)
+        pids.update(dict.fromkeys(backends, pid))
+    return pids
+
+
+def _delivery_env(settings: Settings) -> dict[str, str]:
+    """The delivery process's environment: this one's, with the settings in force (those
+    ``enable()`` was given too), and autolog off for anything it might run."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONSTARTUP", "PYTHONINSPECT")}
+    env.update(settings.environ())
+    env.update(AUTOLOG_DISABLE="1", AUTOLOG_SYSTEM_METRICS="0", AUTOLOG_STRICT="0")
+    return env
+
+
+def _say_detached(pending: Pending, pid: int | None, settings: Settings) -> None:
+    runs = _runs(len(pending.runs))
+    if pending.permanent:
+        log.warning("autolog: %s not delivered to %s: %s\nThey stay in the local journal: "
+                    "once this is fixed, run `autolog sync`.", runs, pending.name, pending.cause)
+        return
+    who = f"a delivery process (pid {pid})" if pid else "the delivery process already running"
+    level = logging.WARNING if pending.cause else logging.INFO
+    cause = f" ({pending.cause})" if pending.cause else ""
+    log.log(level, "autolog: %s has not received %s yet%s; %s goes on in the background for up "
+            "to %gs (AUTOLOG_DETACH_TIMEOUT). `autolog sync --status` shows where it stands.",
+            pending.name, runs, cause, who, settings.detach_timeout)
+
+
+def _wait(settings: Settings, why: str | None) -> None:
+    """Deliver for at most AUTOLOG_EXIT_TIMEOUT, then say what is left, why, what to run."""
+    writer, deliveries = runtime.writer, runtime.deliveries
+    timeout = settings.exit_timeout
+    if writer is not None:
+        writer.write_all()
+    left: list[Pending] = []
+    if deliveries is not None:
+        deliveries.wait(time.monotonic() + timeout)
+        left = deliveries.pending()
+        deliveries.stop()
+    if writer is not None:
+        writer.stop()
+    for pending in left:
+        cause = pending.cause or (f"it was still delivering when AUTOLOG_EXIT_TIMEOUT={timeout:g}s "
+                                  "ran out")
+        where = f" (the exit waited: {why})" if why else ""
+        log.warning("autolog: %d journal line(s) of %s were not delivered to %s before exit%s: "
+                    "%s.\nNothing is lost: they stay in the local journal; run `autolog sync` to "
+                    "deliver them.", pending.lines(), _runs(len(pending.runs)), pending.name,
+                    where, cause.rstrip("."))
+
+
+def _runs(n: int) -> str:
+    return f"{n} run{'s' if n != 1 else ''}"
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -194,11 +300,14 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 def _terminate() -> None:
     import signal
 
-    timeout = min(current().exit_timeout, 5.0)
+    settings = current()
+    timeout = min(settings.exit_timeout, 5.0)
 
     def end_and_flush() -> None:
         _end_all("KILLED")
-        shutdown(timeout)
+        why_wait = must_wait(settings.exit_mode)
+        if why_wait is not None or not _detach(settings):
+            shutdown(timeout)
 
     worker = start_thread(end_and_flush, "autolog-sigterm")
     worker.join(timeout + 1.0)

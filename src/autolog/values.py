@@ -1,9 +1,10 @@
 """Turning what users and frameworks log into what the run format holds.
 
-- metric values: floats (ints, bools, numpy and torch scalars, one-element arrays and tensors
-  converted; an int too large for a float becomes an infinity, with a warning); strings, None,
-  containers and multi-element arrays are skipped with one warning per key; NaN and infinities
-  are kept;
+- metric values: floats (ints, bools, numpy scalars, one-element arrays converted; an int too
+  large for a float becomes an infinity, with a warning); a one-element torch tensor is not read
+  on the caller's thread (on a GPU that waits for the device): it becomes a
+  :class:`TensorValue`, a snapshot the journal writer reads; strings, None, containers and
+  multi-element arrays are skipped with one warning per key; NaN and infinities are kept;
 - steps: ints (numpy and torch integers converted); a float, a bool or a numeric string is
   converted with a warning, anything else (``"abc"``, NaN) leaves the point on its key's
   automatic step, with a warning; steps beyond 64 bits are clamped, with a warning;
@@ -23,12 +24,13 @@ from __future__ import annotations
 import json
 import math
 import operator
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from .report import warn_once
 
-__all__ = ["check_text", "clean_key", "clean_tags", "flatten_params", "metric",
+__all__ = ["TensorValue", "check_text", "clean_key", "clean_tags", "flatten_params", "metric",
            "not_a_mapping", "qualified_name", "resolve_name", "step_in_range", "text_bytes",
            "to_float", "to_param_value", "to_step"]
 
@@ -127,9 +129,11 @@ def check_text(text: str, what: str) -> None:
                   stacklevel=5)
 
 
-def metric(key: Any, value: Any, siblings: Mapping[Any, Any]) -> tuple[Any, float | None]:
+def metric(key: Any, value: Any, siblings: Mapping[Any, Any]
+           ) -> tuple[Any, float | TensorValue | None]:
     """``(key, value)`` as a metric point takes them, or ``(None, None)`` to skip it (with a
-    warning): the slow path of ``log_metrics``."""
+    warning): the slow path of ``log_metrics``. A tensor's value is a :class:`TensorValue`, read
+    by the journal writer."""
     clean = clean_key(key, "metric", siblings)
     if clean is None:
         return None, None
@@ -137,7 +141,55 @@ def metric(key: Any, value: Any, siblings: Mapping[Any, Any]) -> tuple[Any, floa
     return (clean, converted) if converted is not None else (None, None)
 
 
-def metric_value(key: str, value: Any) -> float | None:
+class TensorValue:
+    """A one-element torch tensor logged as a metric, read on the journal writer's thread.
+
+    Reading a CUDA tensor (``.item()``, ``float(t)``) waits for everything queued on the device:
+    on the training thread that stalls training at every logged step. So the caller's thread
+    only takes a snapshot: a copy on the host made asynchronously (``non_blocking``, into pinned
+    memory) with a CUDA event recorded after it, or a clone of a CPU tensor (the framework may
+    update it in place). :meth:`resolve` waits for the event and reads the number, on the
+    writer's thread.
+    """
+
+    __slots__ = ("event", "key", "tensor")
+
+    def __init__(self, key: str, tensor: Any):
+        self.key = key
+        self.event = None
+        snapshot = tensor.detach()
+        if snapshot.device.type == "cuda":
+            import torch  # imported already: the tensor is one of its
+
+            snapshot = snapshot.to("cpu", non_blocking=True)
+            self.event = torch.cuda.Event()
+            self.event.record()
+        elif snapshot.device.type == "cpu":
+            snapshot = snapshot.clone()
+        self.tensor = snapshot
+
+    def resolve(self) -> float | None:
+        """The number, or None (with one warning per key) when it cannot be read."""
+        try:
+            if self.event is not None:
+                self.event.synchronize()
+            value = self.tensor.item()
+            return float(value) if isinstance(value, int | float) else None
+        except Exception as exc:
+            warn_once(f"metric value {self.key}",
+                      f"autolog: metric {self.key!r}: its tensor could not be read ({exc}); the "
+                      "value was skipped (this warning is shown once per key)")
+            return None
+
+
+def _one_element_tensor(value: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor) and value.numel() == 1
+
+
+def metric_value(key: str, value: Any) -> float | TensorValue | None:
+    if _one_element_tensor(value):
+        return TensorValue(key, value)
     converted = to_float(value)
     if converted is None:
         warn_once(f"metric value {key}",

@@ -407,6 +407,10 @@ def test_a_model_class_of_the_training_script_is_the_load_error(tmp_path, store,
     assert type(autolog.load_model(run_id)).__name__ == "MyClassifier"
 
 
+HAS_GRADIENT_EVENT = hasattr(transformers.TrainerCallback, "on_pre_optimizer_step")
+
+
+@pytest.mark.skipif(not HAS_GRADIENT_EVENT, reason="transformers < 4.42: no gradient event")
 def test_weight_and_gradient_histograms_and_dataset_fingerprints(tmp_path):
     autolog.enable(log_histograms=1)
     trainer = make_trainer(tmp_path, args=training_args(tmp_path, num_train_epochs=2))
@@ -415,9 +419,21 @@ def test_weight_and_gradient_histograms_and_dataset_fingerprints(tmp_path):
     name = "bert.encoder.layer.0.attention.self.query.weight"
     weights = record.media_for(f"weights/{name}", "histogram")
     grads = record.media_for(f"gradients/{name}", "histogram")
-    assert [m.step for m in weights] == [m.step for m in grads] == [0, 1]
-    assert weights[0].meta["count"] == 32 * 32 and grads[0].meta["nan"] == 0
+    assert [m.step for m in weights] == [0, 1] and weights[0].meta["count"] == 32 * 32
+    assert [m.step for m in grads] == [0, 1] and grads[0].meta["nan"] == 0
     assert len({m.key for m in record.media if m.key.startswith("weights/")}) == \
         min(200, len(list(trainer.model.named_parameters())))
     assert (record.tags["dataset.training.rows"], record.tags["dataset.evaluation.rows"]) == \
         ("16", "8")
+
+
+@pytest.mark.skipif(HAS_GRADIENT_EVENT, reason="transformers >= 4.42 has the gradient event")
+def test_before_4_42_weight_histograms_only_and_one_warning(tmp_path):
+    autolog.enable(log_histograms=1)
+    trainer = make_trainer(tmp_path, args=training_args(tmp_path, num_train_epochs=2))
+    with pytest.warns(autolog.AutologWarning, match="gradient histograms need transformers"):
+        trainer.train()
+    record = only_run()
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    assert [m.step for m in record.media_for(f"weights/{name}", "histogram")] == [0, 1]
+    assert not [m for m in record.media if m.key.startswith("gradients/")]

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,10 +77,21 @@ def test_migrate_and_the_schema_matches_the_models(tmp_path: Path,
     db = Database(url)
     try:
         with db.engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+            diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+            assert [d for d in diffs if not _identity_on_sqlite(d, metadata)] == []
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     finally:
         db.dispose()
+
+
+def _identity_on_sqlite(diff: Any, metadata: Any) -> bool:
+    """alembic 1.13 (the oldest the server claims) reports an ``Identity()`` column as a changed
+    default on SQLite, which has no identity columns (``runs.seq`` is its rowid order there);
+    later releases report nothing."""
+    if not isinstance(diff, list) or len(diff) != 1 or diff[0][0] != "modify_default":
+        return False
+    _, _, table, column = diff[0][:4]
+    return metadata.tables[table].c[column].identity is not None
 
 
 def test_server_options_and_help(capsys: pytest.CaptureFixture[str]) -> None:

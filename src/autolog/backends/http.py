@@ -18,8 +18,10 @@ journal:
   skipped with one warning, so it cannot hold up the rest of the run. Media (images,
   histograms, tables, texts, plots) are uploaded the same way and recorded
   (``POST .../media``), for the UI;
-- a refused token, a wrong URL or a server that is down raise distinct errors with a clear
-  message, which the delivery worker reports once per kind.
+- a refused token (401), a read-only one (403) and a URL whose path leads nowhere (404 where
+  the API must answer) are permanent: they raise :class:`BackendUnavailable` with the fix, so
+  delivery says it once and stops trying (the journal keeps everything for ``autolog sync``);
+  a server that is down or overloaded is temporary: retried later.
 """
 
 from __future__ import annotations
@@ -35,14 +37,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .._version import __version__
 from ..errors import AutologError, ConfigError
 from ..hookspecs import hookimpl
 from ..journal.codec import float_from_json, float_to_json
 from ._files import import_sdk
-from .base import Backend, Batch, Media, Metric, RunRef
+from .base import Backend, BackendUnavailable, Batch, Media, Metric, RunRef
 
 if TYPE_CHECKING:
     import requests
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 __all__ = ["HttpBackend", "ServerAuthError", "ServerBusy", "ServerClient", "ServerError",
-           "ServerNotFound", "ServerRejected", "ServerUnreachable"]
+           "ServerNotFound", "ServerRejected", "ServerUnreachable", "WrongServerUrl"]
 
 log = logging.getLogger("autolog")
 
@@ -68,8 +70,9 @@ class ServerBusy(AutologError, ConnectionError):
     """The server answered 429 / 503 (overloaded, database unavailable) and kept doing so."""
 
 
-class ServerAuthError(AutologError, PermissionError):
-    """The server refused the token (401) or its scope (403)."""
+class ServerAuthError(AutologError, BackendUnavailable, PermissionError):
+    """The server refused the token (401) or its scope (403): permanent until the token is
+    fixed."""
 
 
 class ServerRejected(AutologError, ValueError):
@@ -86,6 +89,10 @@ class ServerError(AutologError, RuntimeError):
 
 class ServerNotFound(AutologError, LookupError):
     """The server has no such run or file (404)."""
+
+
+class WrongServerUrl(AutologError, BackendUnavailable, LookupError):
+    """A route the server always has answered 404: AUTOLOG_HTTP_URL's path is wrong."""
 
 
 @hookimpl
@@ -185,7 +192,10 @@ class Transport:
                     if not self.has_token else "check AUTOLOG_HTTP_TOKEN (revoked or mistyped?)")
             return ServerAuthError(f"{where} refused the token (401: {detail}); {hint}")
         if status == 403:
-            return ServerAuthError(f"{where} refused the token's scope (403: {detail})")
+            hint = ("the token is read-only: the http backend needs a 'write' token "
+                    "(`autolog server token create NAME --scope write`)"
+                    if "scope 'read'" in detail else "the token's scope does not allow this")
+            return ServerAuthError(f"{where} refused the token's scope (403: {detail}); {hint}")
         if status == 404:
             return ServerNotFound(detail)
         if status in RETRYABLE:
@@ -194,6 +204,31 @@ class Transport:
         if status >= 500:
             return ServerError(f"{where} failed ({status}: {detail})")
         return ServerRejected(f"{where} rejected the request ({status}: {detail})", status)
+
+
+def _wrong_url(url: str, transport: Transport, detail: str) -> str:
+    """The message for a URL whose API routes answer 404, with the URL that would work."""
+    parts = urlsplit(url)
+    root = f"{parts.scheme}://{parts.netloc}"
+    path = parts.path.rstrip("/")
+    fix = ""
+    if path.endswith(API):
+        fix = f"; the URL path should be {url[:-len(API)] or root} (without {API}: autolog adds it)"
+    elif path and _is_autolog_server(transport, root):
+        fix = f"; the URL path should be {root} (the server answers there)"
+    elif not path:
+        fix = "; is it an autolog server (`autolog server`)?"
+    return (f"AUTOLOG_HTTP_URL={url} leads nowhere: the server answered 404 ({detail}) where "
+            f"the autolog API must answer{fix}. Nothing is lost: the local journal keeps "
+            "every run; once the URL is fixed, `autolog sync` delivers them.")
+
+
+def _is_autolog_server(transport: Transport, root: str) -> bool:
+    try:
+        answer = transport.session.get(root + "/healthz", timeout=transport.timeout)
+        return bool(answer.ok and answer.json().get("status") == "ok")
+    except Exception:
+        return False
 
 
 def _short(exc: BaseException) -> str:
@@ -248,9 +283,12 @@ class HttpBackend(Backend):
         self._create(run)
 
     def _create(self, run: RunRef) -> None:
-        self.transport.json("PUT", f"{API}/runs/{run.id}", {
-            "name": _text(run.name)[:MAX_NAME], "project": _text(run.project)[:MAX_PROJECT],
-            "parent_id": run.parent_id, "start_time": run.start_time})
+        try:
+            self.transport.json("PUT", f"{API}/runs/{run.id}", {
+                "name": _text(run.name)[:MAX_NAME], "project": _text(run.project)[:MAX_PROJECT],
+                "parent_id": run.parent_id, "start_time": run.start_time})
+        except ServerNotFound as exc:  # this route always exists on an autolog server
+            raise WrongServerUrl(_wrong_url(self.url, self.transport, str(exc))) from None
         run.state["url"] = self.url
 
     def log_batch(self, run: RunRef, batch: Batch) -> None:

@@ -30,6 +30,10 @@ only. Everything a run holds is mapped as ``docs/backends/mlflow.md`` describes:
 - edits made later (``autolog ui``) follow: a rename is ``update_run(name=)``, removed tags
   ``delete_tag``, the note the tag ``mlflow.note.content`` (MLflow's run description), delete
   and restore ``delete_run``/``restore_run``.
+- a tracking URI MLflow cannot use, refused credentials, or a server path that answers 404 are
+  permanent (:class:`BackendUnavailable`, with the fix); an HTTP tracking server that does not
+  accept connections is found out with one connect before MLflow's own retries (minutes), and
+  raised as a :class:`ConnectionError`: temporary.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from ..delivery.cursor import Cursor
 from ..hookspecs import hookimpl
 from ..journal.reader import start_record
 from ._files import import_sdk
-from .base import Backend, Batch, Media, RunRef
+from .base import Backend, BackendUnavailable, Batch, Media, RunRef
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -164,7 +168,7 @@ class MlflowBackend(Backend):
     def __init__(self, settings: Any):
         super().__init__(settings)
         self._uri: str | None = None
-        self._client: MlflowClient | None = None
+        self._client: Any = None  # a _Guarded MlflowClient
         self._experiments: dict[str, str] = {}
         #: autolog run id -> journal offset up to which MLflow is known to hold everything
         self._confirmed: dict[str, int] = {}
@@ -200,7 +204,14 @@ class MlflowBackend(Backend):
         if self._client is None:
             MlflowClient = import_sdk("mlflow", "mlflow", "mlflow").MlflowClient
             uri = self.destination
-            self._client = MlflowClient(None if uri.startswith("default:") else uri)
+            try:
+                client = MlflowClient(None if uri.startswith("default:") else uri)
+            except Exception as exc:
+                meaning = _meaning(exc, uri)
+                if meaning is exc:
+                    raise
+                raise meaning from exc
+            self._client = _Guarded(client, uri)
         return self._client
 
     def _experiment_id(self, project: str) -> str:
@@ -735,6 +746,111 @@ def _split(metrics: list[Any], params: list[Any], tags: list[Any]) -> list[tuple
         calls.append((m, p, t))
     return calls
 
+
+
+# -- what MLflow's failures mean ------------------------------------------------------------
+
+
+class MlflowUnreachable(ConnectionError):
+    """The tracking server does not accept connections: temporary, retried."""
+
+
+class _Guarded:
+    """An ``MlflowClient`` whose calls raise :class:`BackendUnavailable` for a permanent
+    misconfiguration and :class:`MlflowUnreachable` for a server that is not there, at once.
+
+    MLflow retries a refused connection with backoff for minutes; one ``connect`` before the
+    first call, and after any failure, finds a server that is down in milliseconds.
+    """
+
+    def __init__(self, client: Any, uri: str):
+        self._client = client
+        self._uri = uri
+        self._checked = False
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if not self._checked:
+                _check_reachable(self._uri)
+                self._checked = True
+            try:
+                return method(*args, **kwargs)
+            except Exception as exc:
+                self._checked = False
+                meaning = _meaning(exc, self._uri)
+                if meaning is exc:
+                    raise
+                raise meaning from exc
+
+        return call
+
+
+def _check_reachable(uri: str) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=5).close()
+    except OSError as exc:
+        raise MlflowUnreachable(
+            f"cannot reach the MLflow tracking server at {uri} ({exc.strerror or exc}); is it "
+            "running, and is MLFLOW_TRACKING_URI right?") from None
+
+
+def _meaning(exc: Exception, uri: str) -> Exception:
+    """``exc`` as a permanent :class:`BackendUnavailable` when it says the configuration is
+    wrong; else unchanged (retried)."""
+    text = str(exc)
+    code = str(getattr(exc, "error_code", ""))
+    if "unsupported URI" in text or "registered tracking store" in text:
+        return BackendUnavailable(
+            f"MLFLOW_TRACKING_URI={uri} is not a tracking URI MLflow can use ({_first(text)}); "
+            "use http(s)://host:port, sqlite:///path/mlflow.db, or a database URL.")
+    if code in ("UNAUTHENTICATED", "PERMISSION_DENIED") or _status(text) in (401, 403):
+        return BackendUnavailable(
+            f"the MLflow tracking server at {uri} refused the credentials ({_first(text)}); "
+            "set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD, to an account that may write.")
+    if code == "ENDPOINT_NOT_FOUND" or _status(text) == 404:
+        return BackendUnavailable(
+            f"MLFLOW_TRACKING_URI={uri} leads nowhere: MLflow's API answered 404 there "
+            f"({_first(text)}); {_path_hint(uri)}")
+    return exc
+
+
+def _status(text: str) -> int | None:
+    import re
+
+    found = re.search(r"error code (\d{3}) != 200", text)  # a response that is not MLflow's
+    return int(found.group(1)) if found else None
+
+
+def _first(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def _path_hint(uri: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    root = f"{parts.scheme}://{parts.netloc}"
+    path = parts.path.rstrip("/")
+    for suffix in ("/api/2.0/mlflow", "/api/2.0", "/ajax-api/2.0/mlflow"):
+        if path.endswith(suffix):
+            return (f"the URL path should be {uri.rstrip('/')[:-len(suffix)] or root} "
+                    f"(MLflow adds {suffix})")
+    if path:
+        return f"the URL path should probably be {root} (the server's address, no path)"
+    return "is it an MLflow tracking server?"
 
 
 @hookimpl

@@ -48,7 +48,7 @@ from ..config import current
 from ..hookspecs import hookimpl
 from ..shutdown import exit_hook_first
 from ._files import import_sdk
-from .base import Backend, Batch, Media, Metric, RunRef
+from .base import Backend, BackendUnavailable, Batch, Media, Metric, RunRef
 
 __all__ = ["STEP_KEY", "WandbBackend", "history_rows"]
 
@@ -119,6 +119,17 @@ class WandbBackend(Backend):
 
     def _init(self, run: RunRef) -> Any:
         wandb = _import_wandb()
+        try:
+            return self._start(wandb, run)
+        except Exception as exc:
+            if not _refused_login(exc):
+                raise
+            raise BackendUnavailable(
+                f"W&B refused to start a run ({type(exc).__name__}: {exc}): in online mode W&B "
+                "needs an API key: run `wandb login` or set WANDB_API_KEY, or set "
+                "WANDB_MODE=offline to record offline (`wandb sync` uploads it later).") from exc
+
+    def _start(self, wandb: Any, run: RunRef) -> Any:
         wb = wandb.init(
             project=os.environ.get("WANDB_PROJECT") or run.project,
             # a run resumed keeps its name: the start's name would undo a rename
@@ -238,6 +249,10 @@ def _media_values(wandb: Any, media: Media) -> dict[str, Any]:
             values[key] = wandb.Image(str(media.image))
         return values
     return {}
+def _refused_login(exc: BaseException) -> bool:
+    """W&B's errors for a missing or refused API key (permanent until the user logs in)."""
+    kind = type(exc).__name__
+    return kind == "AuthenticationError" or (kind == "UsageError" and "api key" in str(exc).lower())
 
 
 def _add(artifact: Any, local_path: Path, name: str | None) -> None:

@@ -10,7 +10,6 @@ down (a line on a terminal, a block on a pipe; every write when unbuffered). :fu
 
 from __future__ import annotations
 
-import contextlib
 import io
 import time
 from collections.abc import Callable
@@ -73,9 +72,11 @@ def twin(stream: Any, name: str, console: Sink) -> Callable[[], None] | None:
     def undo() -> None:
         if vars(stream).get("write") == twin.write:
             del stream.write, stream.flush
-        with contextlib.suppress(OSError, ValueError):  # the stream may be closed by now
+        try:
             twin.flush()
             twin.detach()
+        except (OSError, ValueError):  # the stream is closed by now: the twin must not flush it
+            tee.closed = True  # again when it is collected (an "Exception ignored" on 3.13)
 
     return undo
 

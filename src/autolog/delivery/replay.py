@@ -33,7 +33,9 @@ def deliver(backend: Backend, run_dir: Path, *, started: set[str] | None = None,
 
     Returns True once the run's end has been delivered. A backend exception propagates after
     the cursor has been saved at the last acknowledged call, so a retry resends only the rest.
-    ``started`` remembers, across calls, the runs whose ``start_run`` this process already made.
+    ``progress(offset)`` is called after each acknowledged call with the journal offset
+    delivered up to. ``started`` remembers, across calls, the runs whose ``start_run`` this
+    process already made.
 
     A run whose process died without ending it (its lock is free, its journal has no end) is
     ended as CRASHED once all it wrote is delivered, at the time its journal was last written, so
@@ -164,7 +166,7 @@ class _Replay:
         self.cursor.inflight = None
         self.cursor.save()
         if self.progress is not None:
-            self.progress(lines)
+            self.progress(end)
 
 
 #: edit events (``autolog.edits``) -> the backend call that carries each

@@ -20,11 +20,12 @@ from .._runtime import runtime, start_thread
 from .contract import BackendUnavailable
 from .cursor import DeliveryBusy
 from .replay import deliver, pending_lines
+from .sync import describe
 
 if TYPE_CHECKING:
     from .contract import Backend
 
-__all__ = ["Deliveries", "Worker"]
+__all__ = ["Deliveries", "Pending", "Worker"]
 
 log = logging.getLogger("autolog")
 
@@ -49,20 +50,17 @@ class Worker:
         self._thread = start_thread(self._loop, f"autolog-{backend.name}")
 
     def notify(self, run_dir: Path) -> None:
-        if self.unavailable is not None:
-            return  # given up on in this process; the journal keeps it for `autolog sync`
         with self._cond:
             self._pending[run_dir] = self._pending.get(run_dir, 0) + 1
-            self._cond.notify_all()
+            if self.unavailable is None:  # given up on: the journal keeps it for `autolog sync`
+                self._cond.notify_all()
 
     def wait_idle(self, deadline: float) -> bool:
-        if self.unavailable is not None:
-            return False  # nothing to wait for, and the backend does not have it all
         with self._cond:
             while self._pending or self._busy:
                 left = deadline - time.monotonic()
-                if left <= 0 or self._stopped:
-                    return False
+                if left <= 0 or self._stopped or self.unavailable is not None:
+                    return False  # given up on: nothing to wait for
                 self._cond.wait(min(left, 0.1))
             return True
 
@@ -72,18 +70,31 @@ class Worker:
             self._cond.notify_all()
 
     def undelivered(self) -> int:
+        return sum(pending_lines(run_dir, self.backend.cursor_key())
+                   for run_dir in self.pending_runs())
+
+    def pending_runs(self) -> list[Path]:
+        """The runs this worker was told about and has not delivered completely."""
         with self._cond:
-            runs = list(self._pending)
-        return sum(pending_lines(run_dir, self.backend.cursor_key()) for run_dir in runs)
+            return list(self._pending)
+
+    def cause(self) -> str | None:
+        """Why the backend does not have everything, when delivery failed (else None: it
+        was only slow)."""
+        if self.unavailable is not None:
+            return str(self.unavailable)
+        error = self.last_error
+        return describe(error) if error is not None and self._failures else None
 
     def _loop(self) -> None:
         while True:
             with self._cond:
                 while not self._stopped:
                     wait = self._retry_at - time.monotonic()
-                    if self._pending and wait <= 0:
+                    if self._pending and wait <= 0 and self.unavailable is None:
                         break
-                    self._cond.wait(wait if self._pending else None)
+                    self._cond.wait(wait if self._pending and self.unavailable is None
+                                    else None)
                 if self._stopped:
                     break
                 work = dict(self._pending)
@@ -125,11 +136,14 @@ class Worker:
                         "`autolog sync` delivers what is left.", self.backend.name, kind, exc)
 
     def _give_up(self, exc: BackendUnavailable) -> None:
-        """A permanent misconfiguration: said once, never retried, nothing waited for at exit."""
+        """A permanent misconfiguration: said once, never retried, nothing waited for at exit
+        (the runs it was given stay pending, for the exit message and ``autolog sync``)."""
         self.unavailable = self.last_error = exc
-        with self._cond:
-            self._pending.clear()
-        log.warning("autolog: %s backend off for this process: %s", self.backend.name, exc)
+        text = str(exc)
+        if "autolog sync" not in text:
+            text += (" The runs stay in the local journal: once this is fixed, `autolog sync` "
+                     "delivers them.")
+        log.warning("autolog: %s backend off for this process: %s", self.backend.name, text)
 
     def _backoff(self) -> float:
         return min(MAX_BACKOFF, 0.25 * 2 ** self._failures) * random.uniform(0.5, 1.5)
@@ -139,6 +153,21 @@ class Worker:
             self.backend.close()
         except Exception as exc:
             log.warning("autolog: closing the %s backend failed: %s", self.backend.name, exc)
+
+
+class Pending:
+    """The runs one backend destination has not received completely, and why."""
+
+    def __init__(self, worker: Worker, runs: list[Path]):
+        self.name = worker.backend.name
+        self.key = worker.backend.cursor_key()
+        self.runs = runs
+        self.cause = worker.cause()
+        #: a permanent misconfiguration: nothing to hand over, the fix is the user's
+        self.permanent = worker.unavailable is not None
+
+    def lines(self) -> int:
+        return sum(pending_lines(run_dir, self.key) for run_dir in self.runs)
 
 
 class Deliveries:
@@ -197,6 +226,20 @@ class Deliveries:
             if remaining:
                 left[worker.backend.name] = left.get(worker.backend.name, 0) + remaining
         return left
+
+    def pending(self) -> list[Pending]:
+        """What each backend destination has not received completely, and why."""
+        found = []
+        for worker in self._all():
+            runs = worker.pending_runs()
+            if runs:
+                found.append(Pending(worker, runs))
+        return found
+
+    def stop(self) -> None:
+        """Stop every worker after its current call, without waiting for it."""
+        for worker in self._all():
+            worker.stop()
 
     def after_fork_in_child(self) -> None:
         """A forked child delivers nothing: the parent delivers the shared journals."""

@@ -392,12 +392,18 @@ def _summary(model: Any) -> str | None:
     return "\n".join(lines) + "\n"
 
 
-def _learning_rate(model: Any) -> float | None:
+def _learning_rate(model: Any) -> Any:
+    """The optimizer's learning rate: a torch tensor as it is (the run reads it off the training
+    thread: on a GPU, reading it here would wait for the device), else a float."""
     optimizer = getattr(model, "optimizer", None)
     rate = getattr(optimizer, "learning_rate", None)
     if rate is None:
         return None
-    return values.to_float(getattr(rate, "value", rate))  # a Variable's backend tensor
+    value = getattr(rate, "value", rate)  # a Variable's backend tensor
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        return value
+    return values.to_float(value)
 
 
 def _is_early_stopping(callback: Any) -> bool:

@@ -218,7 +218,7 @@ class _Recorder(CallbackOptions):
         run = self._run
         if run is None or not metrics:
             return
-        values = {key: _scalar(value) for key, value in metrics.items()}
+        values = dict(metrics)  # tensors stay tensors: the journal writer reads them (no sync)
         with_epoch = False
         if step is None:  # as _LoggerConnector.log_metrics does
             given = values.pop("step", None)
@@ -442,17 +442,6 @@ def _lr_groups(trainer: Any) -> list[tuple[str, dict[str, Any]]]:
             name = "lr" if len(optimizers) == 1 else f"lr/opt{i}"
             found.append((name if len(groups) == 1 else f"{name}/pg{j}", group))
     return found
-
-
-def _scalar(value: Any) -> Any:
-    """A 0-dim tensor as a Python number, as Lightning's loggers get it (the run's fast path)."""
-    item = getattr(value, "item", None)
-    if item is None:
-        return value
-    try:
-        return item()
-    except (RuntimeError, ValueError):  # not one number: the run skips it with one warning
-        return value
 
 
 def _outcomes(trainer: Any) -> tuple[dict[str, str], dict[str, Any]]:

@@ -138,6 +138,11 @@ class _Recorder:
         self._epoch = round(state.epoch or 0)
         run = self._run
         if run is not None and due(run.settings.log_histograms, self._epoch):
+            if not _has_gradient_event():
+                warn_once("transformers gradient histograms",
+                          "autolog: gradient histograms need transformers >= 4.42 (its "
+                          "on_pre_optimizer_step event; older Trainers zero the gradients before "
+                          "any callback sees them): this run records weight histograms only")
             self.__dict__["on_pre_optimizer_step"] = self._gradients
 
     @_guarded
@@ -561,3 +566,12 @@ def _architecture(path: Path) -> Any:
         if cls is not None:
             return cls
     return None
+
+
+def _has_gradient_event() -> bool:
+    """Version difference: ``TrainerCallback.on_pre_optimizer_step`` (transformers 4.42+) is the
+    one event between the backward pass and ``zero_grad``; without it there are no gradients to
+    read."""
+    from transformers import TrainerCallback
+
+    return hasattr(TrainerCallback, "on_pre_optimizer_step")

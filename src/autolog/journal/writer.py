@@ -39,6 +39,7 @@ CHILD_FLUSH_INTERVAL = 0.2  # forked workers may be terminated without warning: 
 # Each logging thread checks at least every CHECK_EVERY points and waits for the ring to drain
 # past HARD_LIMIT: the headroom left covers this many threads logging at full speed at once.
 assert (RING - HARD_LIMIT) // CHECK_EVERY >= 16
+DRAIN_TIMEOUT = 2.0  # how long a run's end waits for the writer thread before writing itself
 
 #: ``notify(run_dir, backends)``: the run's journal has new lines for these backends
 Notify = Callable[[Path, tuple[str, ...]], None]
@@ -100,6 +101,9 @@ class RunWriter:
         #: media items queued by the logging calls (``resolve()`` writes their files and
         #: returns their journal record): written by the next drain, on the writer thread
         self.media: deque[Any] = deque()
+        #: ``(key, step, TensorValue, timestamp_ms)`` of metrics logged as tensors: read by the
+        #: writer thread (on a GPU, reading on the training thread waits for the device)
+        self.tensors: deque[tuple[Any, ...]] = deque()
         self.writer: int | None = None  # the thread writing now (a signal handler checks it)
         self.ended = False
         # False for a run another process started (an attached DDP worker, a forked child):
@@ -131,6 +135,7 @@ class RunWriter:
         for sidecar in self.sidecars:
             sidecar()
         wrote = self._write_points(final)
+        wrote = self._write_tensors() or wrote
         return self._write_media() or wrote
 
     def _write_points(self, final: bool) -> bool:
@@ -149,6 +154,25 @@ class RunWriter:
             wrote = True
         tail.mark(seq)
         return wrote
+
+    def _write_tensors(self) -> bool:
+        """Read the metrics logged as tensors and write them as one line (not through the tail:
+        a point whose value is not read yet cannot be in a slot)."""
+        queue = self.tensors
+        if not queue:
+            return False
+        points = []
+        for _ in range(len(queue)):
+            key, step, tensor, ts = queue.popleft()
+            value = tensor.resolve()
+            if value is not None:
+                points.append((key, step, value, ts))
+        if not points:
+            return False
+        record, last = metrics_record(points)
+        self._write_line(encode_line(record))
+        self.last_metrics.update(last)
+        return True
 
     def _write_media(self) -> bool:
         """Write the files of the media queued so far, then their lines (one item, one line:
@@ -211,6 +235,7 @@ class RunWriter:
         """In a forked child: a tail of its own; the parent consumes what it had written,
         writes the media it had queued and ends the run."""
         self.media = deque()
+        self.tensors = deque()
         self.sidecars = []
         self.lock = threading.Lock()
         self._lines = threading.Lock()
@@ -239,6 +264,8 @@ class JournalWriter:
         self._thread: threading.Thread | None = None
         # (thread, action) to run once that thread's current write is done
         self._deferred: list[tuple[int, Callable[[], None]]] = []
+        # set once the writer thread has written everything buffered before they were added
+        self._drains: list[threading.Event] = []
         self._interval = interval
         #: this process forked: its children's tails are taken over once they are gone
         self.forked = False
@@ -274,12 +301,16 @@ class JournalWriter:
         media still to write (PNGs to encode, plots to draw) is finished by the writer thread
         instead, so the training thread does not wait for that (``write_all``, which reading
         back, ``flush`` and exit call, finishes it at once). Its points are in its tail, its
-        other events in its journal already."""
+        other events in its journal already. Metrics logged as tensors still queued are read by
+        the writer thread while the caller waits (at most ``DRAIN_TIMEOUT``), never on the
+        training thread, where reading a GPU tensor waits for the device."""
         if run.deferred and self._thread is not None and self._thread.is_alive():
             with self._runs_lock:
                 self._ending.append((run, end))
             self._wake.set()
             return
+        if run.tensors:
+            self._drain()
         self._finish(run, end)
 
     def _finish(self, run: RunWriter, end: dict[str, Any] | None) -> None:
@@ -297,11 +328,24 @@ class JournalWriter:
     def _start(self) -> None:
         self._thread = start_thread(self._loop, "autolog-writer")
 
+    def _drain(self) -> None:
+        thread = self._thread
+        if self._stopping or thread is None or not thread.is_alive() \
+                or thread is threading.current_thread():
+            return
+        done = threading.Event()
+        self._drains.append(done)
+        self._wake.set()
+        done.wait(DRAIN_TIMEOUT)
+
     def _loop(self) -> None:
         while not self._stopping:
             self._wake.wait(self._interval)
             self._wake.clear()
+            drains, self._drains = self._drains, []
             self.write_all()
+            for done in drains:
+                done.set()
 
     def write_all(self) -> None:
         with self._runs_lock:
@@ -360,6 +404,7 @@ class JournalWriter:
         self._interval = min(self._interval, CHILD_FLUSH_INTERVAL)
         self._deferred = []
         self._ending = []  # the parent finishes those
+        self._drains = []
         self._runs_lock = threading.Lock()
         self._wake = threading.Event()
         self.forked = False

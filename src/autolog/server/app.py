@@ -311,6 +311,12 @@ def _media_routes(app: FastAPI) -> None:
         texts, evaluation plots (each with its file under /files)."""
         return media.list_media(context.db, run, key, kind)
 
+    @app.get("/api/v1/runs/{run}/media/keys", tags=["runs"], response_model=media.MediaKeyList)
+    def get_media_keys(run: RunRefPath, context: Ctx, token: Any = Read) -> dict[str, Any]:
+        """Each media key of the run: its kind, its number of items, first and last step
+        (what a page lays out before it asks for any key's items)."""
+        return media.list_keys(context.db, run)
+
 
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
@@ -341,14 +347,22 @@ def _file_routes(app: FastAPI) -> None:
                               "description": "the file"},
                         415: {"model": Problem, "description": "no safe preview for this type"}})
     def get_file(run: RunRefPath, path: str, context: Ctx, token: Any = Read,
-                 preview: bool = False) -> Response:
-        """Download one artifact file; ``preview=1`` shows images and text inline, safely."""
-        run_id = context.list_files(run)[0]
+                 preview: bool = False,
+                 offset: Annotated[Int64 | None, Query(description="with preview=1, a text "
+                                                       "file's whole lines from this byte "
+                                                       "(negative: from the end)")] = None
+                 ) -> Response:
+        """Download one artifact file; ``preview=1`` shows images and text inline, safely;
+        ``offset`` follows a growing text file (``console.log``) by its lines."""
+        with context.db.read() as conn:  # not the file list: a page may ask for many files
+            run_id = query.find_run_id(conn, run)
         found = context.find_file(run_id, path)
         if found is None:
             raise HTTPException(404, f"run {run_id} has no file {path[:200]!r}")
+        if offset is not None and not preview:
+            raise HTTPException(400, "offset= goes with preview=1")
         if preview:
-            return previews.preview(found)
+            return previews.preview(found, offset)
         # bytes to save, never a page to render: an uploaded .html or .svg cannot script
         # anything in a browser that opens the link
         return FileResponse(found, media_type="application/octet-stream", filename=found.name,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..plugins import Plugins
     from ..run import Run
 
-__all__ = ["Monitor", "Sampler", "SamplerUnavailable", "start_monitor"]
+__all__ = ["Monitor", "Sampler", "SamplerUnavailable", "start_monitor", "warm"]
 
 PREFIX = "system/"
 
@@ -38,6 +38,11 @@ class Sampler:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+
+    @classmethod
+    def warm(cls) -> None:
+        """Import what the sampler needs, ahead of the first run (``enable()`` calls it on a
+        background thread, so that the first training does not compete with the imports)."""
 
     def static_tags(self) -> dict[str, str]:
         """Facts that do not change during the run (model names, totals), logged once as tags."""
@@ -114,6 +119,15 @@ class Monitor:
                 metrics[PREFIX + key] = value
         if metrics:
             self.run.log_metrics(metrics, step=step)
+
+
+def warm(plugins: Plugins) -> None:
+    """Load the samplers and what they import, before any training (see ``Sampler.warm``)."""
+    for cls in plugins.samplers():
+        try:
+            cls.warm()
+        except Exception:
+            pass  # the sampler says why at the run's start
 
 
 def start_monitor(run: Run, plugins: Plugins) -> Monitor | None:

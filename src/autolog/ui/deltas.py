@@ -3,9 +3,10 @@
 Two readings of the same lines, for the index's two passes (see :mod:`.index`):
 
 - :class:`Summary`: the run row, params, tags (and removed ones), each metric's count, last
-  point and extremes, artifacts, models, edits. Metric lines are reduced to their aggregates
-  with ``min``/``max`` over the raw lists (a fast path: no per-point conversion), so indexing
-  10,000 runs costs little more than parsing their JSON.
+  point and extremes, artifacts, models, media items (checked as the server checks them),
+  edits. Metric lines are reduced to their aggregates with ``min``/``max`` over the raw lists
+  (a fast path: no per-point conversion), so indexing 10,000 runs costs little more than
+  parsing their JSON.
 - :func:`point_columns`: every metric point, as columns, for the history tables.
 
 A line of a known type but the wrong shape is skipped, like a line that does not parse.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..journal.codec import RECORD_START, decode_line, float_from_json
+from ..server.media import MediaIn, media_in
 
 __all__ = ["Columns", "MetricSummary", "Summary", "point_columns", "read_summary"]
 
@@ -81,6 +83,7 @@ class Summary:
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
     artifacts: list[str] = field(default_factory=list)
     models: dict[str, Any] = field(default_factory=dict)
+    media: list[MediaIn] = field(default_factory=list)  # checked as the server checks them
     ended: bool = False
 
     def add_last_values(self, last: dict[str, Any]) -> None:
@@ -147,6 +150,7 @@ _HANDLERS: dict[str, Callable[[Summary, dict[str, Any]], None]] = {
     "metrics": _metrics,
     "artifact": _artifact,
     "model": _model,
+    "media": lambda s, r: s.media.append(media_in(r)),
     "end": _end,
     "rename": lambda s, r: s.run.update(name=str(r["name"])),
     "untag": _untag,

@@ -7,6 +7,7 @@ keeps those tables in step with the run directories:
 - Each run has a cursor in the index (table ``index_runs``): the journal's identity (device,
   inode) and two byte offsets, ``offset`` (summary: the run, params, tags, each metric's last/
   min/max/count, artifacts, models, edits) and ``points_offset`` (metric points and rollups).
+  Media items (``media`` lines) are in the summary pass, in the server's ``media`` table.
   Re-opening the store reads only the bytes past the cursors; a journal replaced or truncated
   is indexed again from the start. The cursors live in the index, never in the run directories:
   deleting ``.index.sqlite`` loses nothing, the next start rebuilds it.
@@ -63,7 +64,7 @@ log = logging.getLogger("autolog.ui")
 INDEX_NAME = ".index.sqlite"
 LOCK_NAME = ".index.lock"
 #: bumped when what the index derives from a journal changes: an older index is rebuilt
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 FULL_SCAN_EVERY = 30.0  # seconds between checks of ended runs' journals (edits from elsewhere)
 ENDED = ("FINISHED", "FAILED", "KILLED")
 POINTS_CHUNK = 50_000  # points per transaction while filling histories (a short pause each)

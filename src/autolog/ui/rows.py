@@ -18,10 +18,12 @@ from ..journal.files import JOURNAL
 from ..journal.reader import lock_is_held
 from ..server import series
 from ..server.ingest import param_row, tag_row
+from ..server.media import media_row, store_media
 from ..server.tables import (
     TEXT_PREFIX,
     artifacts,
     latest_metrics,
+    media,
     metric_rollups,
     metrics,
     models,
@@ -37,7 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["RUN_TABLES", "Pending", "delete_run", "indexed_counts", "insert_new", "live_status",
            "merge_summaries", "drop_pointless_summaries", "save_cursors", "update_run"]
 
-RUN_TABLES = (runs, params, tags, latest_metrics, metrics, metric_rollups, artifacts, models)
+RUN_TABLES = (runs, params, tags, latest_metrics, metrics, metric_rollups, artifacts, models,
+              media)
 
 
 @dataclass
@@ -58,6 +61,7 @@ def insert_new(conn: Any, fresh: list[Pending], root: Path) -> None:
     rows: dict[str, list[tuple[Any, ...]]] = {
         "runs": [], "params": [], "tags": [], "latest_metrics": [], "artifacts": [],
         "models": []}
+    media_rows: list[dict[str, Any]] = []
     for item in fresh:
         run_id, seq, s = item.cursor.run_id, item.cursor.seq, item.summary
         rows["runs"].append(_run_row(item, root, now))
@@ -70,6 +74,7 @@ def insert_new(conn: Any, fresh: list[Pending], root: Path) -> None:
         rows["artifacts"] += [(run_id, name, now) for name in dict.fromkeys(s.artifacts)]
         rows["models"] += [(run_id, name, json.dumps(spec), now)
                            for name, spec in s.models.items()]
+        media_rows += [media_row(run_id, item) for item in s.media]
     _insert(conn, "runs", "id, seq, name, project, status, parent_id, start_time, end_time, "
             "created, note, deleted", rows["runs"])
     _insert(conn, "params", "run_id, key, value, num, text, run_seq", rows["params"])
@@ -79,6 +84,7 @@ def insert_new(conn: Any, fresh: list[Pending], root: Path) -> None:
     _insert(conn, "artifacts", "run_id, name, created", rows["artifacts"],
             "ON CONFLICT DO NOTHING")
     _insert(conn, "models", "run_id, name, spec, updated", rows["models"])
+    store_media(conn, media_rows)  # the server's own code: the same rows on both read paths
 
 
 def _run_row(item: Pending, root: Path, now: int) -> tuple[Any, ...]:
@@ -126,6 +132,7 @@ def update_run(conn: Any, cursor: Cursor, s: Summary) -> None:
         _upsert(conn, models, [{"run_id": run_id, "name": k, "spec": json.dumps(v),
                                 "updated": now} for k, v in s.models.items()],
                 ["run_id", "name"], ["spec", "updated"])
+    store_media(conn, [media_row(run_id, item) for item in s.media])
 
 
 def _insert(conn: Any, table: str, columns: str, rows: list[tuple[Any, ...]],

@@ -1,6 +1,6 @@
 // One fetch wrapper: same-origin only, cookie credential, CSRF header on writes, errors that
 // say what failed. A 401 sends the browser to the login page (served by `autolog server`).
-import type { History, Keys, Project, RunDetail, RunPage, Session, FileEntry } from './types';
+import type { History, Keys, MediaItem, MediaKey, Project, RunDetail, RunPage, Session, FileEntry } from './types';
 
 export class ApiError extends Error {
   constructor(
@@ -66,6 +66,12 @@ export async function getJSON<T>(path: string, signal?: AbortSignal): Promise<T>
   return (await request('GET', path, undefined, signal)).json() as Promise<T>;
 }
 
+/** A GET whose body is text; the response, for its headers. */
+export async function getText(path: string, signal?: AbortSignal): Promise<{ text: string; response: Response }> {
+  const response = await request('GET', path, undefined, signal);
+  return { text: await response.text(), response };
+}
+
 export function query(params: Record<string, string | number | boolean | null | undefined | string[]>): string {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
@@ -103,6 +109,10 @@ export const api = {
         query({ run: runs, key: keys, buckets: options.buckets, min_step: options.min_step, max_step: options.max_step }),
       signal,
     ),
+  mediaKeys: (id: string, signal?: AbortSignal) =>
+    getJSON<{ run_id: string; keys: MediaKey[] }>(`/api/v1/runs/${enc(id)}/media/keys`, signal),
+  media: (id: string, filter: { key?: string; kind?: string }, signal?: AbortSignal) =>
+    getJSON<{ run_id: string; media: MediaItem[] }>(`/api/v1/runs/${enc(id)}/media` + query(filter), signal),
   async patch(id: string, body: Record<string, unknown>): Promise<RunDetail> {
     return (await request('PATCH', `/api/v1/runs/${enc(id)}`, body)).json() as Promise<RunDetail>;
   },

@@ -14,6 +14,7 @@ export interface ChartEntry {
 interface Registry {
   charts: Record<string, ChartEntry>;
   draws: number;
+  media?: Record<string, () => unknown>; // what each media view shows (registerView)
 }
 
 declare global {
@@ -59,4 +60,16 @@ export function countDraw(entry: ChartEntry | null): void {
   entry.draws++;
   if (entry.drawn.length < 100) entry.drawn.push({ t: performance.now(), lines: entry.lines().length });
   window.__autolog.draws++;
+}
+
+/** Under the test flag, `read()` says what the view `id` shows (window.__autolog.media[id]);
+ * returns the function that takes it away again. */
+export function registerView(id: string, read: () => unknown): () => void {
+  if (!on()) return () => {};
+  const registry = (window.__autolog ??= { charts: {}, draws: 0 });
+  const views = (registry.media ??= {});
+  views[id] = read;
+  return () => {
+    if (views[id] === read) delete views[id];
+  };
 }

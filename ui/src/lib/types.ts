@@ -88,3 +88,24 @@ export interface FileEntry {
   path: string;
   size: number;
 }
+
+export type MediaKind = 'image' | 'histogram' | 'table' | 'text' | 'plot';
+
+export interface MediaItem {
+  kind: MediaKind;
+  key: string;
+  step: number;
+  time: number;
+  path: string; // under the run's artifacts: /files/<path>
+  image: string | null; // a plot's drawing
+  meta: Record<string, unknown>;
+}
+
+export interface MediaKey {
+  key: string;
+  kind: MediaKind;
+  count: number;
+  first_step: number;
+  last_step: number;
+  last_time: number;
+}

@@ -1,7 +1,8 @@
 // Compare 2 to 50 runs: overlaid charts per metric (synced cursors, x-axis step / wall time /
-// relative time, log y, smoothing, zoom), params and metrics side by side with "only
-// differences", and parallel coordinates of the params that vary against a chosen metric.
-import { useMemo } from 'preact/hooks';
+// relative time, log y, smoothing, zoom), images side by side and evaluation plots overlaid,
+// params and metrics side by side with "only differences", and parallel coordinates of the
+// params that vary against a chosen metric.
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ErrorBox, Loading, Section, StatusBadge } from '../components/common';
 import { MetricGrid, ViewControls, viewFromParams, type ShownRun } from '../components/MetricGrid';
 import { ParallelCoords } from '../components/ParallelCoords';
@@ -12,6 +13,7 @@ import { useFetch, usePoll } from '../lib/hooks';
 import { setParams, type Loc } from '../lib/router';
 import { colorOf } from '../lib/series';
 import type { RunDetail, Value } from '../lib/types';
+import { CompareMedia } from './CompareMedia';
 
 const MAX = 50;
 
@@ -112,8 +114,13 @@ export function ComparePage({ loc }: { loc: Loc }) {
     () => runs.map((r) => ({ id: r.id, label: r.name, color: colors.get(r.id) ?? colors.get(ids.find((i) => r.id.startsWith(i)) ?? '') ?? '#888', start: r.start_time })),
     [runs.map((r) => r.id + r.name).join(','), colors],
   );
+  const runColors = useMemo(() => new Map(shown.map((s) => [s.id, s.color])), [shown]);
   const refs = useMemo(() => runs.map((r) => ({ id: r.id, running: r.status === 'RUNNING' })), [runs.map((r) => r.id + r.status).join(',')]);
   const histories = useHistories(refs, keys, view.zoom);
+  // media after the metric charts: their requests do not compete with the histories'
+  const [mediaOn, setMediaOn] = useState(false);
+  const chartsIn = runs.length > 0 && (keys.length === 0 || histories.version > 0 || histories.error !== null);
+  useEffect(() => void (chartsIn && setMediaOn(true)), [chartsIn]);
 
   const metricKeys = allKeys.filter((k) => !k.startsWith('system/'));
   const pcMetric = params.get('metric') ?? metricKeys.find((k) => /val.*(loss|acc|score)|score|acc/.test(k)) ?? metricKeys[0] ?? '';
@@ -162,6 +169,7 @@ export function ComparePage({ loc }: { loc: Loc }) {
         </div>
         {keys.length ? <MetricGrid keys={keys} runs={shown} histories={histories} view={view} /> : <p class="muted">No metric to chart.</p>}
       </Section>
+      {mediaOn && <CompareMedia runs={runs} colors={runColors} params={params} />}
       <Section
         title="Params and metrics"
         aside={

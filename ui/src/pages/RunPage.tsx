@@ -1,5 +1,6 @@
-// One run: header (status, timing, edits), then tabs: overview, charts, hardware, files,
-// model, children. Live while the run is RUNNING.
+// One run: header (status, timing, edits), then tabs: overview, media, console, code,
+// hardware, files, model, children (each shown when the run has something for it). Live while
+// the run is RUNNING.
 import { useMemo, useState } from 'preact/hooks';
 import { CopyText, ErrorBox, Loading, NotFound, Section, StatusBadge, isNotFound } from '../components/common';
 import { MetricGrid, ViewControls, viewFromParams, type ShownRun } from '../components/MetricGrid';
@@ -11,13 +12,16 @@ import { setParams, withParams, type Loc } from '../lib/router';
 import { colorOf } from '../lib/series';
 import type { RunDetail } from '../lib/types';
 import { Children } from './run/Children';
+import { Code, hasCode } from './run/Code';
+import { Console } from './run/Console';
 import { DeleteButton, RenameButton } from './run/Edit';
 import { Files } from './run/Files';
 import { Hardware } from './run/Hardware';
+import { Media } from './run/Media';
 import { Models } from './run/Model';
 import { Overview } from './run/Overview';
 
-const TABS = ['overview', 'hardware', 'files', 'model', 'children'] as const;
+const TABS = ['overview', 'media', 'console', 'code', 'hardware', 'files', 'model', 'children'] as const;
 type Tab = (typeof TABS)[number];
 
 function Header({ run, onChange, canWrite }: { run: RunDetail; onChange: (r: RunDetail) => void; canWrite: boolean }) {
@@ -77,6 +81,8 @@ export function RunPage({ loc, runId }: { loc: Loc; runId: string }) {
     live,
   );
   const keys = useFetch((signal) => (detail ? api.keys(detail.project, signal) : Promise.resolve(undefined)), [detail?.project]);
+  const media = useFetch((signal) => api.mediaKeys(runId, signal).then((r) => r.keys), [runId]);
+  usePoll(async () => media.set(await api.mediaKeys(runId).then((r) => r.keys)), 3000, live);
   const session = currentSession();
   const canWrite = !!session?.can_write;
 
@@ -99,21 +105,44 @@ export function RunPage({ loc, runId }: { loc: Loc; runId: string }) {
   if (run.error && !detail) return <ErrorBox what={`load run ${runId}`} error={run.error} retry={run.reload} />;
   if (!detail) return <Loading what="run" />;
 
+  const mediaKeys = media.data ?? [];
+  const shows: Record<Tab, boolean> = {
+    overview: true,
+    media: mediaKeys.length > 0,
+    console: detail.artifacts.includes('console.log') || !!detail.tags['autolog.console.lines'] || detail.end_time === null || detail.status === 'CRASHED',
+    code: hasCode(detail),
+    hardware: true,
+    files: true,
+    model: true,
+    children: detail.children > 0,
+  };
   const counts: Record<Tab, number | null> = {
     overview: null,
+    media: mediaKeys.length,
+    console: null,
+    code: null,
     hardware: systemKeys.length,
     files: null,
     model: Object.keys(detail.models).length,
     children: detail.children,
   };
-  const labels: Record<Tab, string> = { overview: 'Overview', hardware: 'Hardware', files: 'Files', model: 'Model', children: 'Children' };
+  const labels: Record<Tab, string> = {
+    overview: 'Overview',
+    media: 'Media',
+    console: 'Console',
+    code: 'Code',
+    hardware: 'Hardware',
+    files: 'Files',
+    model: 'Model',
+    children: 'Children',
+  };
   return (
     <div class="run-page" data-status={detail.status}>
       <Header run={detail} onChange={run.set} canWrite={canWrite} />
       {run.error !== null && <ErrorBox what="refresh the run" error={run.error} />}
       <nav class="tabs" aria-label="Run sections">
-        {TABS.filter((t) => t !== 'children' || detail.children > 0).map((t) => (
-          <a key={t} href={withParams({ tab: t === 'overview' ? null : t, file: null, zoom: null })} aria-current={t === tab ? 'page' : undefined}>
+        {TABS.filter((t) => shows[t] || t === tab).map((t) => (
+          <a key={t} href={withParams({ tab: t === 'overview' ? null : t, file: null, zoom: null, find: null })} aria-current={t === tab ? 'page' : undefined}>
             {labels[t]}
             {counts[t] ? <span class="muted"> {counts[t]}</span> : null}
           </a>
@@ -137,6 +166,23 @@ export function RunPage({ loc, runId }: { loc: Loc; runId: string }) {
           <Hardware keys={systemKeys} runs={shown} histories={histories} view={view} />
         </>
       )}
+      {tab === 'media' &&
+        (media.error && !media.data ? (
+          <ErrorBox what="list the run's media" error={media.error} retry={media.reload} />
+        ) : media.data ? (
+          mediaKeys.length ? (
+            <Media runId={detail.id} keys={mediaKeys} find={params.get('find') ?? ''} />
+          ) : (
+            <p class="muted">
+              This run logged no media{live ? ' yet' : ''}. <code>run.log_image(key, image, step=…)</code>, <code>log_histogram</code>, <code>log_table</code> and{' '}
+              <code>log_text</code> add some; scikit-learn and XGBoost fits add their evaluation plots.
+            </p>
+          )
+        ) : (
+          <Loading what="media" />
+        ))}
+      {tab === 'console' && <Console run={detail} />}
+      {tab === 'code' && <Code run={detail} />}
       {tab === 'files' && <Files runId={detail.id} selected={params.get('file')} />}
       {tab === 'model' && <Models run={detail} />}
       {tab === 'children' && <Children run={detail} keys={keys.data} />}

@@ -1,0 +1,61 @@
+"""What ``enable()`` costs a script (issue 18): it imports no framework, no SDK, not wrapt (which
+imports asyncio) and no built-in integration or backend; each integration loads with its
+framework, through the post-import hook, and patches it as before."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autolog.plugins import BUILTIN_INTEGRATIONS
+
+from .helpers import clean_env
+
+LOADED = """
+import json, sys
+import autolog
+autolog.enable()
+after_enable = set(sys.modules)
+{then}
+print(json.dumps({{"enable": sorted(after_enable), "end": sorted(sys.modules)}}))
+"""
+
+
+def modules(store: Path, then: str = "") -> dict[str, list[str]]:
+    done = subprocess.run([sys.executable, "-c", LOADED.format(then=then)], env=clean_env(store),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_enable_imports_no_framework_no_wrapt_and_no_builtin_plugin(store: Path) -> None:
+    loaded = set(modules(store)["enable"])
+    for name in ("wrapt", "asyncio", "numpy", "sklearn", "torch", "mlflow", "wandb",
+                 "importlib.metadata"):
+        assert name not in loaded, name
+    assert not {m for m in loaded if m.startswith(("autolog.integrations.", "autolog.backends."))}
+
+
+def test_an_integration_loads_with_its_framework_and_patches_it(store: Path) -> None:
+    pytest.importorskip("sklearn")
+    then = ("from sklearn.linear_model import LogisticRegression\n"
+            "LogisticRegression().fit([[0.0], [1.0], [0.2], [0.9]], [0, 1, 0, 1])\n"
+            "assert len(autolog.list_runs()) == 1")
+    loaded = set(modules(store, then)["end"])
+    assert "autolog.integrations.sklearn" in loaded and "wrapt" in loaded
+    assert "autolog.integrations.keras" not in loaded
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_INTEGRATIONS))
+def test_the_builtin_manifest_names_what_each_integration_watches(name: str) -> None:
+    module = importlib.import_module(f"autolog.integrations.{name}")
+    found: list[object] = []
+    module.autolog_register_integrations(found.append)
+    [integration] = found
+    assert integration.name == name  # type: ignore[attr-defined]
+    assert tuple(integration.modules) == BUILTIN_INTEGRATIONS[name]  # type: ignore[attr-defined]
