@@ -25,7 +25,7 @@ def test_runs_table_and_json(capsys):
     made = _runs(3)
     assert main(["runs"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split()[:5] == ["ID", "NAME", "PROJECT", "STATUS", "START"]
+    assert out.splitlines()[0].split()[:5] == ["ID", "NAME", "STATUS", "START", "DURATION"]
     assert all(r.id[:8] in out for r in made) and "FINISHED" in out and "loss=" in out
     assert "system/" not in out
     assert main(["runs", "--json", "--limit", "2"]) == 0
@@ -48,9 +48,9 @@ def test_show_by_prefix(capsys):
 def test_unknown_or_ambiguous_run_is_a_clear_error(capsys):
     _runs(2)
     assert main(["show", "zz"]) == 1
-    assert "is not a run id" in capsys.readouterr().err
+    assert "no run 'zz'" in capsys.readouterr().err
     assert main(["show", "0123456789abcdef"]) == 1
-    assert "no run '0123456789abcdef'" in capsys.readouterr().err
+    assert "not a run id, a unique id prefix or a run name" in capsys.readouterr().err
 
 
 def test_sync_to_another_backend_json(capsys):
@@ -76,6 +76,7 @@ def test_doctor_json(capsys):
     assert {"frameworks", "backends", "samplers", "plugins", "failed_plugins"} <= set(data)
     assert data["backends"][0] == {"name": "local", "installed": autolog.__version__,
                                    "configured": True}
+    assert data["problems"] == []
 
 
 def test_console_script_runs():

@@ -74,6 +74,7 @@ def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[s
             return
         runs.remote_backends(settings)  # an unknown or uninstalled backend is an error now
         activation.activate(activation.choose_integrations(frameworks, exclude))
+    _warn_misconfigured(settings)
     from .context import prewarm  # it loads pluggy (its hookimpl), not ``import autolog``
 
     if settings.system_metrics:
@@ -86,6 +87,19 @@ def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[s
         console().install_python()
     if settings.capture_args:
         activation.capture_args()
+
+
+def _warn_misconfigured(settings: Settings) -> None:
+    """One warning per configuration mistake (a mistyped ``AUTOLOG_*`` variable, a tracker SDK
+    not installed...): what ``autolog doctor`` reports, without its network checks."""
+    from .checks import backend_problems, store_problems, unknown_variables
+    from .report import warn_once
+
+    for problem in (*unknown_variables(os.environ), *backend_problems(settings, os.environ),
+                    *store_problems(settings)):
+        warn_once(f"config {problem.check}: {problem.message}",
+                  f"autolog: {problem.check}: {problem.message}. Fix: {problem.fix} "
+                  "(`autolog doctor` checks the whole setup)", stacklevel=4)
 
 
 def _capture_settings(capture: bool | str | Iterable[str] | None) -> dict[str, bool]:
@@ -121,16 +135,21 @@ def is_enabled() -> bool:
 
 def start_run(name: str | None = None, *, project: str | None = None,
               tags: Mapping[str, Any] | None = None, parent: Run | None = None,
-              default_name: str | None = None) -> Run:
+              default_name: str | None = None, run_id: str | None = None) -> Run:
     """Start a run and make it the active one; use it as a context manager to end it.
 
     A run started while another is active becomes its child (``parent`` names another one).
     ``with autolog.start_run() as run:`` ends it FINISHED, FAILED on an exception, KILLED on
     KeyboardInterrupt. Without a ``name``: ``AUTOLOG_RUN_NAME`` for the first top-level run, else
     ``default_name`` (what integrations pass: the model's class) with a generated suffix.
+
+    ``run_id`` (an id or unique prefix of a run in the local store) resumes that run instead:
+    the same id, its history continued (steps go on from the last one), RUNNING until it ends
+    again; ``name`` then renames it. :class:`~autolog.errors.RunInUse` when another process is
+    still running it.
     """
     return runs.start_run(name, project=project, tags=tags, parent=parent,
-                          default_name=default_name)
+                          default_name=default_name, run_id=run_id)
 
 
 def attach_run(run_id: str, dir: str | os.PathLike[str] | None = None) -> Run:

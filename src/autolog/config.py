@@ -15,7 +15,8 @@ from typing import Any
 from ._runtime import runtime
 from .errors import ConfigError
 
-__all__ = ["VARIABLES", "Settings", "Var", "current", "parse_bool"]
+__all__ = ["INTERNAL_VARIABLES", "VARIABLES", "Settings", "Var", "current", "nearest",
+           "parse_bool"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -193,6 +194,21 @@ VARIABLES: tuple[Var, ...] = (
 )
 
 _BY_ATTR = {v.attr: v for v in VARIABLES}
+
+#: set by ``autolog run`` for the processes it starts (not settings of their own)
+INTERNAL_VARIABLES = ("AUTOLOG_LAUNCHED", "AUTOLOG_LAUNCH_ID", "AUTOLOG_LAUNCH_COMMAND")
+
+
+def nearest(name: str, choices: list[str]) -> str | None:
+    """The choice ``name`` is most likely a typo of (``mlfow`` -> ``mlflow``), or None."""
+    import difflib
+
+    found = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if not found:
+        lowered = {c.lower(): c for c in choices}
+        found = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+        found = [lowered[f] for f in found]
+    return found[0] if found else None
 
 
 class Settings:

@@ -67,10 +67,14 @@ def _sklearn() -> None:
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
+    import autolog
+
     x, y = load_breast_cancer(return_X_y=True)
-    make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
+    with autolog.start_run("demo-pipeline"):
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
     x, y = load_iris(return_X_y=True)
-    GridSearchCV(SVC(), {"C": [0.1, 1, 10], "kernel": ["linear", "rbf"]}, cv=3).fit(x, y)
+    with autolog.start_run("demo-grid-search"):
+        GridSearchCV(SVC(), {"C": [0.1, 1, 10], "kernel": ["linear", "rbf"]}, cv=3).fit(x, y)
 
 
 def _xgboost() -> None:
@@ -79,10 +83,13 @@ def _xgboost() -> None:
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
 
+    import autolog
+
     x, y = load_breast_cancer(return_X_y=True)
     x_train, x_valid, y_train, y_valid = train_test_split(x, y, random_state=0)
     model = xgboost.XGBClassifier(n_estimators=50, max_depth=3, learning_rate=0.2)
-    model.fit(x_train, y_train, eval_set=[(x_valid, y_valid)], verbose=False)
+    with autolog.start_run("demo-xgboost"):
+        model.fit(x_train, y_train, eval_set=[(x_valid, y_valid)], verbose=False)
 
 
 _JOBS: list[tuple[str, Callable[[], None]]] = [

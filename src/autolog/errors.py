@@ -6,7 +6,7 @@ What autolog does with its *own* failures (warn once, or raise when strict) is i
 
 from __future__ import annotations
 
-__all__ = ["AutologError", "AutologWarning", "ConfigError", "ModelLoadError"]
+__all__ = ["AutologError", "AutologWarning", "ConfigError", "ModelLoadError", "RunInUse"]
 
 
 class AutologError(Exception):
@@ -20,6 +20,10 @@ class ConfigError(AutologError, ValueError):
 class ModelLoadError(AutologError, LookupError):
     """A logged model that cannot be loaded here: the message says why (a class that is not
     importable in this process, a framework that is not installed) and how to load it."""
+
+
+class RunInUse(AutologError, RuntimeError):
+    """A run cannot be resumed: another live process is running it."""
 
 
 class AutologWarning(UserWarning):

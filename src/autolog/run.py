@@ -52,7 +52,6 @@ class Run:
     """A run being recorded. Get one from :func:`autolog.start_run` (or an integration)."""
 
     id: str
-    name: str
     project: str
     parent_id: str | None
     path: Path | None
@@ -83,6 +82,42 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.name!r} {self.status}>"
+
+    @property
+    def name(self) -> str:
+        """The run's name. Setting it renames the run: a ``rename`` event in its journal (the
+        local store, ``autolog ui`` and the backends show the new name), even after its end."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        value = str(value)
+        old = getattr(self, "_name", None)
+        self._name = value
+        if old is not None and old != value:
+            self._rename(value)
+
+    def _rename(self, name: str) -> None:
+        record = {"t": "rename", "name": name, "time": int(_time() * 1000)}
+        if self._journal is None or self.path is None:
+            return
+        if not self._ended:
+            self._journal.meta["name"] = name  # meta.json says it at the end
+            self._write(record)
+            return
+        from .journal.edits import append_event
+
+        try:
+            append_event(self.path, record)
+        except OSError as exc:
+            internal_error("renaming the run", exc)
+
+    def continue_steps(self, steps: Mapping[str, int],
+                       media_steps: Mapping[tuple[str, str], int]) -> None:
+        """A resumed run: metrics and media logged without a step continue after the last
+        step each key reached."""
+        self._steps.update(steps)
+        self._media_steps.update(media_steps)
 
     @property
     def active(self) -> bool:

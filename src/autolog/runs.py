@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 from . import distributed
 from ._runtime import runtime
 from .capture import console
-from .config import Settings, current
+from .config import Settings, current, nearest
 from .delivery.worker import Deliveries
-from .errors import ConfigError
-from .journal.files import ARTIFACTS, FORMAT_VERSION
-from .journal.reader import find_run, load_run
+from .errors import ConfigError, RunInUse
+from .journal.files import ARTIFACTS, FORMAT_VERSION, note_changed
+from .journal.reader import find_run, load_run, lock_is_held
 from .journal.writer import JournalWriter, write_meta
 from .plugins import get_plugins
 from .report import internal_error, warn_once
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .delivery.contract import Backend
 
 __all__ = ["RunScope", "active_run", "attach_run", "current_run", "end_run", "generate_name",
-           "make_backend", "remote_backends", "start_run", "store_root"]
+           "make_backend", "remote_backends", "resume_run", "start_run", "store_root"]
 
 _ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fleet", "gentle", "hardy", "keen",
                "lucid", "merry", "nimble", "proud", "quiet", "rapid", "steady", "swift", "vivid")
@@ -58,8 +58,10 @@ def store_root(dir: str | os.PathLike[str] | None = None) -> Path:
 
 def start_run(name: str | None = None, *, project: str | None = None,
               tags: Mapping[str, Any] | None = None, parent: Run | None = None,
-              default_name: str | None = None) -> Run:
+              default_name: str | None = None, run_id: str | None = None) -> Run:
     """Start a run and make it the active one (see :func:`autolog.start_run`)."""
+    if run_id is not None:
+        return resume_run(run_id, name=name, tags=tags)
     settings = current()
     with runtime.lock:
         if parent is None:
@@ -121,6 +123,58 @@ def _hostname() -> str:
     import socket
 
     return socket.gethostname()
+
+
+def resume_run(run_id: str, *, name: str | None = None,
+               tags: Mapping[str, Any] | None = None) -> Run:
+    """Reopen a run of the local store that ended (or crashed), in this process: the same id,
+    its history continued, RUNNING until it ends again (see :func:`autolog.start_run`)."""
+    settings = current()
+    if settings.disable or not distributed.is_global_zero():
+        run = Run(run_id=run_id, name=name or "", project=settings.project, parent_id=None,
+                  path=None, journal=None, writer=None, settings=settings)
+        _push(run)
+        return run
+    path = find_run(store_root(), run_id)
+    with runtime.lock:
+        run = _reopen(path, settings)
+        _push(run)
+    if name is not None:
+        run.name = name  # a rename event when it differs
+    if tags:
+        run.set_tags(tags)
+    _after_start(run, settings)
+    return run
+
+
+def _reopen(path: Path, settings: Settings) -> Run:
+    """Open an ended run's journal again, with a ``resume`` event, and meta.json RUNNING."""
+    record = load_run(path)
+    meta = dict(record._meta)
+    if lock_is_held(path, meta):
+        raise RunInUse(f"run {record.id} ({record.name}) is running in another process "
+                          f"(pid {meta.get('pid')} on {meta.get('host')}); it can be resumed "
+                          "once that ends")
+    writer = _writer(settings)
+    backends = tuple(b for b in meta.get("backends", ()) if b != "local")
+    now = int(time.time() * 1000)
+    meta.update(status="RUNNING", pid=os.getpid(), host=_hostname())
+    meta.pop("end_time", None)
+    journal = writer.open(path, meta, backends)
+    journal.last_metrics.update(record.metrics)  # meta.json's last values at the next end
+    # written through before meta.json says RUNNING: a reader never sees it without the line
+    writer.write_event(journal, {"t": "resume", "time": now, "pid": os.getpid(),
+                                 "host": _hostname()})
+    write_meta(path, {k: v for k, v in meta.items() if k != "metrics"})
+    note_changed(path)
+    run = Run(run_id=record.id, name=record.name, project=record.project,
+              parent_id=record.parent_id, path=path, journal=journal, writer=writer,
+              settings=settings)
+    run.start_time = record.start_time
+    run.continue_steps({key: points[-1][0] for key in record.metric_keys
+                        if (points := record.history(key))},
+                       {(m.kind, m.key): m.step for m in record.media})
+    return run
 
 
 def attach_run(run_id: str, dir: str | os.PathLike[str] | None = None) -> Run:
@@ -260,8 +314,10 @@ def remote_backends(settings: Settings) -> dict[str, Backend]:
     unknown = [name for name in settings.backend if name != "local" and name not in classes]
     if unknown:
         accepted = ", ".join(["local", *sorted(classes)])
-        raise ConfigError(f"AUTOLOG_BACKEND: unknown backend {', '.join(map(repr, unknown))}; "
-                          f"accepted: {accepted}")
+        guess = nearest(unknown[0], ["local", *classes])
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        raise ConfigError(f"AUTOLOG_BACKEND: unknown backend {', '.join(map(repr, unknown))}"
+                          f"{hint}; accepted: {accepted}")
     return {name: classes[name](settings) for name in settings.backend if name != "local"}
 
 

@@ -82,7 +82,7 @@ def test_only_health_is_public(server: LiveServer, tokens: dict[str, str]) -> No
     assert anonymous("GET", "/healthz").json() == {"status": "ok"}
     assert anonymous("GET", "/openapi.json").status_code == 401
     schema = Api(server.url, tokens["read"])("GET", "/openapi.json").json()
-    assert "/api/v1/runs/{run_id}/batches" in schema["paths"]
+    assert "/api/v1/runs/{run}/batches" in schema["paths"]
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
 
 

@@ -259,7 +259,7 @@ class HttpBackend(Backend):
     """Sends runs to ``autolog server`` (see ``docs/backends/http.md``)."""
 
     name = "http"
-    distributions = ("requests",)
+    distributions = ()  # built in: autolog itself speaks to the server
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
@@ -340,6 +340,9 @@ class HttpBackend(Backend):
 
     def restore_run(self, run: RunRef) -> None:
         self._edit(run, {"deleted": False})
+
+    def resume_run(self, run: RunRef) -> None:
+        self.transport.json("PUT", f"{API}/runs/{run.id}", {"status": "RUNNING"})
 
     def _edit(self, run: RunRef, body: dict[str, Any]) -> None:
         try:
@@ -559,6 +562,14 @@ class ServerClient:
                 break
         return rows
 
+    def search(self, **query: Any) -> dict[str, Any]:
+        """One page of the runs table, as the UI reads it (``GET /api/v1/runs``: ``filter``,
+        ``sort``, ``columns``, ``parent``, ``all``, ``status``, ``project``, ``offset``,
+        ``limit`` up to 1000): ``{"runs": [...], "total": N, ...}``."""
+        params = {key: "true" if value is True else value for key, value in query.items()
+                  if value is not None and value is not False}
+        return dict(self._get("/runs", **params))
+
     def get_run(self, run_id_or_prefix: str) -> dict[str, Any]:
         """One run, like ``autolog show --json``."""
         return _with_floats(_only(self._get(f"/runs/{quote(run_id_or_prefix, safe='')}"),
@@ -595,7 +606,7 @@ class ServerClient:
 #: the keys of ``autolog runs --json`` and ``autolog show --json`` (the server adds the UI's)
 SUMMARY_KEYS = ("id", "name", "project", "status", "parent_id", "start_time", "end_time",
                 "metrics")
-DETAIL_KEYS = (*SUMMARY_KEYS, "params", "tags", "artifacts", "models")
+DETAIL_KEYS = (*SUMMARY_KEYS, "params", "tags", "artifacts", "models", "note", "deleted")
 
 
 def _only(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -463,6 +463,11 @@ class MlflowBackend(Backend):
             if deleted:
                 self.client.delete_run(run_id)
 
+    def resume_run(self, run: RunRef) -> None:
+        with self._active(run):
+            self.client.update_run(run.state["run_id"], status="RUNNING")
+        self._confirmed.pop(run.id, None)
+
     def delete_run(self, run: RunRef) -> None:
         if self.client.get_run(run.state["run_id"]).info.lifecycle_stage != "deleted":
             self.client.delete_run(run.state["run_id"])

@@ -196,6 +196,9 @@ class WandbBackend(Backend):
     def set_note(self, run: RunRef, text: str) -> None:
         self._wb(run).notes = text
 
+    def resume_run(self, run: RunRef) -> None:
+        self._reopened.pop(run.id, None)  # running again: its next end closes it
+
     # -- files ---------------------------------------------------------------------------------
 
     def log_artifact(self, run: RunRef, local_path: Path, name: str) -> None:

@@ -207,6 +207,10 @@ class Backend(ABC):
     def restore_run(self, run: RunRef) -> None:
         """A soft-deleted run was restored."""
 
+    def resume_run(self, run: RunRef) -> None:
+        """The run, ended before, was reopened (``autolog.start_run(run_id=...)``): it is
+        running again; more of its history follows, then a new :meth:`end_run`."""
+
     def log_media(self, run: RunRef, media: Media) -> None:
         """Show a media item (an image, a histogram, a table, a text, an evaluation plot) the
         way this destination shows such things, at ``media.step``.

@@ -147,6 +147,11 @@ class _Replay:
             self.backend.end_run(self.ref, record["status"], record["time"])
             self.cursor.done = True
             self.cursor.ended = (record["status"], record["time"])
+        elif kind == "resume":  # reopened after its end: live again until its next end
+            self.cursor.done = False
+            self.cursor.ended = None
+            self.ref.ended = None
+            self.backend.resume_run(self.ref)
         elif kind in _EDITS:
             _EDITS[kind](self.backend, self.ref, record)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .codec import dumps_line
-from .files import JOURNAL
+from .files import JOURNAL, note_changed
 from .reader import lock_is_held
 from .writer import ends_with_newline
 
@@ -48,9 +48,11 @@ def append_events(run_dir: Path, records: list[dict[str, Any]]) -> int:
         view = memoryview(line)
         while view:
             view = view[os.write(fd, view):]
-        return os.fstat(fd).st_size
+        size = os.fstat(fd).st_size
     finally:
         os.close(fd)
+    note_changed(Path(run_dir))
+    return size
 
 
 def edit_events(*, name: str | None = None, tags: dict[str, str] | None = None,

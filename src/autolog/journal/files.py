@@ -8,6 +8,10 @@ A run is a directory ``<AUTOLOG_DIR>/<run id>/`` holding (see ``docs/format.md``
   ``artifacts/media/``, the console under ``artifacts/console.log``);
 - ``run.lock``: held (``flock``) by the process that runs it; free with no end event = CRASHED;
 - ``delivery/``: one cursor per remote backend (see :mod:`autolog.delivery`).
+
+Beside the runs, ``<AUTOLOG_DIR>/.changed`` lists (one id a line) runs whose journal grew after
+they ended: an edit, a resume. Readers that cache the store (the index of ``autolog ui`` and
+the CLI) read and remove it, so they need not look at every ended run's journal to see those.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ try:  # POSIX; elsewhere liveness falls back to the pid in meta.json
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["ARTIFACTS", "DELIVERY", "FORMAT_VERSION", "JOURNAL", "LOCK", "META", "FileLock",
-           "atomic_write", "is_locked", "read_json"]
+__all__ = ["ARTIFACTS", "CHANGED", "DELIVERY", "FORMAT_VERSION", "JOURNAL", "LOCK", "META",
+           "FileLock", "atomic_write", "is_locked", "note_changed", "read_json", "take_changed"]
 
 FORMAT_VERSION = 2  # 2: media events (version 1 journals read as they are)
 JOURNAL = "events.jsonl"
@@ -31,6 +35,7 @@ META = "meta.json"
 LOCK = "run.lock"
 ARTIFACTS = "artifacts"
 DELIVERY = "delivery"
+CHANGED = ".changed"
 
 
 def atomic_write(path: Path, content: str | bytes) -> None:
@@ -41,6 +46,33 @@ def atomic_write(path: Path, content: str | bytes) -> None:
     else:
         tmp.write_text(content, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def note_changed(run_dir: Path) -> None:
+    """Tell the store's caches that this run's journal grew after its end (one ``O_APPEND``
+    write: safe from any number of processes at once)."""
+    line = f"{run_dir.name}\n".encode()
+    try:
+        fd = os.open(run_dir.parent / CHANGED, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError:  # a read-only store: a cache sees the change at its next full pass
+        return
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def take_changed(root: Path) -> set[str]:
+    """The run ids noted by :func:`note_changed` since the last call (the list is removed)."""
+    taken = root / f"{CHANGED}.{os.getpid()}"
+    try:
+        os.replace(root / CHANGED, taken)
+    except OSError:
+        return set()
+    try:
+        return {line for line in taken.read_text("utf-8", "replace").split() if line}
+    finally:
+        taken.unlink(missing_ok=True)
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -265,6 +265,9 @@ class RunRecord(RunHeader):
         elif kind == "end":
             self._status = record["status"]
             self.end_time = record["time"]
+        elif kind == "resume":  # reopened after its end: running until its next end
+            self._status = None
+            self.end_time = None
         elif kind == "start":
             self._name = record.get("name", self._name)
         elif kind == "rename":

@@ -20,6 +20,7 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from . import auth, edits, query
+from .admission import MISSING_TOKEN, UNKNOWN_TOKEN
 from .db import Database
 from .schemas import RunEdit
 from .settings import ServerConfig
@@ -44,6 +45,10 @@ class Context:
     def authenticate(self, secret: str) -> dict[str, Any] | None:
         """The token record (name, scope) of a bearer token or session cookie, or None."""
         return auth.verify(self.db, secret)
+
+    def token_digests(self) -> set[str]:
+        """The SHA-256 digests of the active tokens (what the door admits; blocking)."""
+        return auth.active_digests(self.db)
 
     def edit(self, run: str, changes: RunEdit) -> dict[str, Any]:
         return edits.apply(self.db, run, changes)
@@ -96,12 +101,10 @@ def _principal(request: Request, credentials: HTTPAuthorizationCredentials | Non
     else:
         secret, via = request.cookies.get(context.cookie_name, ""), "cookie"
     if not secret:
-        raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer "
-                            "<token>' (AUTOLOG_HTTP_TOKEN for the http backend)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, MISSING_TOKEN, headers={"WWW-Authenticate": "Bearer"})
     token = context.authenticate(secret)
     if token is None:
-        raise HTTPException(401, "unknown or revoked token",
+        raise HTTPException(401, UNKNOWN_TOKEN,
                             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     csrf = csrf_token(secret)
     if via == "cookie" and request.method not in _SAFE_METHODS:

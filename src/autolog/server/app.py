@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -23,6 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -31,11 +32,14 @@ from starlette.requests import ClientDisconnect
 from .._version import __version__
 from . import auth, ingest, media, previews, query, search, series, table, web
 from .access import Admin, Context, Ctx, Read, ServerOnly, Write
+from .admission import KnownTokens
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun
 from .guard import Guard
 from .schemas import (
     MAX_POINTS_PER_BATCH,
     RUN_ID_PATTERN,
+    X_MAX_BYTES,
+    X_MAX_PART_BYTES,
     ArtifactIn,
     BatchIn,
     BatchOut,
@@ -101,13 +105,99 @@ def create_app(config: ServerConfig | None = None, context: Any = None) -> FastA
                   openapi_url=None, lifespan=lifespan, responses=_ERRORS,
                   description="Runs recorded by autolog's http backend: ingestion and reading.")
     app.state.context = context
+    _exact_openapi(app)
     _routes(app)
+    app.state.unserved = _unserved(app, context)
     web.add_pages(app, config)
     _error_handlers(app)
-    app.add_middleware(web.SecurityHeaders)
+    tokens = KnownTokens(context.token_digests) if config.auth else None
     app.add_middleware(Guard, max_in_flight=config.max_in_flight,
-                       max_body=config.max_request_bytes, max_upload=config.max_upload_bytes)
+                       max_body=config.max_request_bytes, max_upload=config.max_upload_bytes,
+                       tokens=tokens, cookie_name=context.cookie_name,
+                       protected=_protected(app),
+                       body_timeout=config.body_timeout, header_timeout=config.header_timeout,
+                       max_anonymous=config.max_anonymous,
+                       max_anonymous_per_client=config.max_anonymous_per_client)
+    app.add_middleware(web.SecurityHeaders)  # outermost: the Guard's own answers get them too
     return app
+
+
+def _exact_openapi(app: FastAPI) -> None:
+    """The OpenAPI document, tidied where FastAPI and pydantic write something looser than
+    what the server accepts (:func:`_tidy`); ``autolog ui``'s leaves out the operations only
+    ``autolog server`` serves (ingestion, tokens: ``ServerOnly``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = _tidy(generate())
+            _drop_unserved(app, document)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _unserved(app: FastAPI, context: Any) -> list[APIRoute]:
+    """The routes this mode never serves: ``autolog server``'s own (``ServerOnly``) under
+    ``autolog ui``. They answer 403 saying so, and neither the OpenAPI document nor a 405's
+    ``Allow`` lists them."""
+    if getattr(context, "mode", "server") == "server":
+        return []
+    return [route for route in app.routes
+            if isinstance(route, APIRoute) and ServerOnly in route.dependencies]
+
+
+def _drop_unserved(app: FastAPI, document: dict[str, Any]) -> None:
+    paths = document.get("paths", {})
+    for route in app.state.unserved:
+        operations = paths.get(route.path_format, {})
+        for method in route.methods or ():
+            operations.pop(method.lower(), None)
+        if not operations:
+            paths.pop(route.path_format, None)
+
+
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _tidy(node: Any) -> Any:
+    """- Integral bounds as integers: FastAPI's models hold them as floats (2**63 - 1 would
+      read back as 2**63, 1000000 as 1000000.0).
+    - A mapping whose keys have a pattern: pydantic writes ``patternProperties``, which leaves
+      keys that miss the pattern unconstrained; the server refuses them, so the pattern goes
+      into ``propertyNames`` and the values' schema into ``additionalProperties``."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            for name in _BOUNDS:
+                if isinstance(node.get(name), float) and node[name].is_integer():
+                    node[name] = int(node[name])
+        patterns = node.get("patternProperties")
+        if isinstance(patterns, dict) and len(patterns) == 1 and "additionalProperties" not in node:
+            (pattern, values), = patterns.items()
+            del node["patternProperties"]
+            node["additionalProperties"] = values
+            node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": pattern}
+        for value in node.values():
+            _tidy(value)
+    elif isinstance(node, list):
+        for value in node:
+            _tidy(value)
+    return node
+
+
+def _protected(app: FastAPI) -> Callable[[str, str], bool]:
+    """Whether a (method, path) is one of the routes that need a credential: the API's (every
+    one but ``/healthz``) and the OpenAPI document. Anything else (pages, sign-in, an unknown
+    path) is left to the app, as an unauthenticated request."""
+    routes = [(route.path_regex, route.methods or set()) for route in app.routes
+              if isinstance(route, APIRoute)
+              and (route.path.startswith("/api/") or route.path == "/openapi.json")]
+
+    def protected(method: str, path: str) -> bool:
+        return any(method in methods and regex.match(path) for regex, methods in routes)
+
+    return protected
 
 
 def app_from_environ() -> FastAPI:
@@ -185,13 +275,13 @@ def _run_routes(app: FastAPI) -> None:
             "next_page_token": query.encode_token(last["start_time"], last["id"])
             if last else None})
 
-    @app.put("/api/v1/runs/{run_id}", tags=["ingest"], response_model=RunSummary,
+    @app.put("/api/v1/runs/{run}", tags=["ingest"], response_model=RunSummary,
              dependencies=[ServerOnly])
-    def put_run(run_id: RunIdPath, body: RunIn, context: Ctx, token: Any = Write
+    def put_run(run: RunIdPath, body: RunIn, context: Ctx, token: Any = Write
                 ) -> dict[str, Any]:
         """Create the run, or update the fields given (idempotent)."""
-        ingest.upsert_run(context.db, run_id, body)
-        return query.get_run(context.db, run_id)
+        ingest.upsert_run(context.db, run, body)
+        return query.get_run(context.db, run)
 
     @app.get("/api/v1/runs/{run}", tags=["runs"], response_model=RunDetail)
     def get_run(run: RunRefPath, context: Ctx, token: Any = Read) -> dict[str, Any]:
@@ -201,13 +291,13 @@ def _run_routes(app: FastAPI) -> None:
         context.before_history([run_id])  # the local index completes its metric summaries
         return query.get_run(context.db, run_id)
 
-    @app.post("/api/v1/runs/{run_id}/batches", tags=["ingest"], response_model=BatchOut,
+    @app.post("/api/v1/runs/{run}/batches", tags=["ingest"], response_model=BatchOut,
               dependencies=[ServerOnly])
-    def post_batch(run_id: RunIdPath, batch: BatchIn, context: Ctx, token: Any = Write
+    def post_batch(run: RunIdPath, batch: BatchIn, context: Ctx, token: Any = Write
                    ) -> dict[str, Any]:
         """Params, tags and metric points; a batch whose key was stored before is skipped."""
-        stored = ingest.store_batch(context.db, run_id, batch)
-        return {"run_id": run_id, "stored": stored, "events": batch.events()}
+        stored = ingest.store_batch(context.db, run, batch)
+        return {"run_id": run, "stored": stored, "events": batch.events()}
 
     @app.get("/api/v1/runs/{run}/history", tags=["runs"], response_model=History)
     def get_history(run: RunRefPath, key: Annotated[Key, Query()], context: Ctx,
@@ -235,21 +325,21 @@ def _run_routes(app: FastAPI) -> None:
         """Rename, tag, untag, annotate, delete (soft) or restore a run."""
         return JSONResponse(context.edit(run, body))
 
-    @app.post("/api/v1/runs/{run_id}/artifacts", tags=["ingest"], response_model=RunSummary,
+    @app.post("/api/v1/runs/{run}/artifacts", tags=["ingest"], response_model=RunSummary,
               dependencies=[ServerOnly])
-    def post_artifact(run_id: RunIdPath, body: ArtifactIn, context: Ctx, token: Any = Write
+    def post_artifact(run: RunIdPath, body: ArtifactIn, context: Ctx, token: Any = Write
                       ) -> dict[str, Any]:
         """Record that the run logged ``name`` (its files are uploaded under /files)."""
-        ingest.record_artifact(context.db, run_id, body.paths())
-        return query.get_run(context.db, run_id)
+        ingest.record_artifact(context.db, run, body.paths())
+        return query.get_run(context.db, run)
 
-    @app.post("/api/v1/runs/{run_id}/models", tags=["ingest"], response_model=RunSummary,
+    @app.post("/api/v1/runs/{run}/models", tags=["ingest"], response_model=RunSummary,
               dependencies=[ServerOnly])
-    def post_model(run_id: RunIdPath, body: ModelIn, context: Ctx, token: Any = Write
+    def post_model(run: RunIdPath, body: ModelIn, context: Ctx, token: Any = Write
                    ) -> dict[str, Any]:
         """Record a model's spec under its name (its files are uploaded under /files)."""
-        ingest.record_model(context.db, run_id, body)
-        return query.get_run(context.db, run_id)
+        ingest.record_model(context.db, run, body)
+        return query.get_run(context.db, run)
 
 
 def _ui_routes(app: FastAPI) -> None:
@@ -295,13 +385,13 @@ def _ui_routes(app: FastAPI) -> None:
 
 
 def _media_routes(app: FastAPI) -> None:
-    @app.post("/api/v1/runs/{run_id}/media", tags=["ingest"], response_model=media.MediaOut,
+    @app.post("/api/v1/runs/{run}/media", tags=["ingest"], response_model=media.MediaOut,
               dependencies=[ServerOnly])
-    def post_media(run_id: RunIdPath, body: media.MediaIn, context: Ctx, token: Any = Write
+    def post_media(run: RunIdPath, body: media.MediaIn, context: Ctx, token: Any = Write
                    ) -> dict[str, Any]:
         """Record a media item (its files are uploaded under /files); the same ``path`` sent
         again replaces the record."""
-        return media.record_media(context.db, run_id, body)
+        return media.record_media(context.db, run, body)
 
     @app.get("/api/v1/runs/{run}/media", tags=["runs"], response_model=media.MediaList)
     def get_media(run: RunRefPath, context: Ctx, token: Any = Read,
@@ -319,6 +409,25 @@ def _media_routes(app: FastAPI) -> None:
 
 
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+_UPLOAD_BODY = ("the file's bytes (an empty file too: a request with no content and no "
+                "Content-Type has no body)")
+# storage.check_path's rules as a pattern: relative, `/`-separated parts that are not empty,
+# `.` or `..`, hold no backslash or control character and do not start with `.upload-`; the
+# route checks them itself (400 naming the rule), the document states them
+_PART = r"(?!\.\.?(?:/|$))(?!\.upload-)[^/\\\x00-\x1f\x7f]{1,255}"
+ArtifactPath = Annotated[str, Path(
+    description="a relative artifact path: parts of 1-255 characters and at most 255 bytes of "
+    "UTF-8 each, at most 1000 characters and 1000 bytes in all",
+    json_schema_extra={"pattern": f"^{_PART}(?:/{_PART})*$", "maxLength": 1000,
+                       X_MAX_BYTES: 1000, X_MAX_PART_BYTES: 255})]
+
+
+def _has_content(request: Request) -> bool:
+    """Whether the request carries a body (RFC 9112 6.3): a Transfer-Encoding, a non-zero
+    Content-Length, or a Content-Type saying what its (perhaps empty) content is."""
+    headers = request.headers
+    return ("transfer-encoding" in headers or headers.get("content-length", "0") != "0"
+            or "content-type" in headers)
 
 
 def _file_routes(app: FastAPI) -> None:
@@ -327,29 +436,32 @@ def _file_routes(app: FastAPI) -> None:
         """The run's stored artifact files."""
         return {"files": context.list_files(run)[1]}
 
-    @app.put("/api/v1/runs/{run_id}/files/{path:path}", tags=["files"], response_model=FileOut,
-             openapi_extra={"requestBody": {"required": True, "content": _BINARY}},
+    @app.put("/api/v1/runs/{run}/files/{path:path}", tags=["files"], response_model=FileOut,
+             openapi_extra={"requestBody": {"required": True, "content": _BINARY,
+                                            "description": _UPLOAD_BODY}},
              dependencies=[ServerOnly])
-    async def put_file(run_id: RunIdPath, path: str, request: Request, context: Ctx,
+    async def put_file(run: RunIdPath, path: ArtifactPath, request: Request, context: Ctx,
                        token: Any = Write) -> dict[str, Any]:
         """Upload one artifact file, streamed; the same path again replaces it."""
-        await run_in_threadpool(ingest.run_exists, context.db, run_id)
+        if not _has_content(request):
+            raise RequestValidationError([{"type": "missing", "loc": ("body",),
+                                           "msg": f"Field required: {_UPLOAD_BODY}"}])
+        await run_in_threadpool(ingest.run_exists, context.db, run)
         try:
-            size, digest = await context.store.save(run_id, path, request.stream(),
+            size, digest = await context.store.save(run, path, request.stream(),
                                                      context.config.max_upload_bytes)
         except ClientDisconnect:
             raise HTTPException(400, "the client went away during the upload")
-        return await run_in_threadpool(ingest.record_file, context.db, run_id, path, size,
-                                       digest)
+        return await run_in_threadpool(ingest.record_file, context.db, run, path, size, digest)
 
     @app.get("/api/v1/runs/{run}/files/{path:path}", tags=["files"], response_class=FileResponse,
              responses={200: {"content": {**_BINARY, **previews.CONTENT},
                               "description": "the file"},
                         415: {"model": Problem, "description": "no safe preview for this type"}})
-    def get_file(run: RunRefPath, path: str, context: Ctx, token: Any = Read,
+    def get_file(run: RunRefPath, path: ArtifactPath, context: Ctx, token: Any = Read,
                  preview: bool = False,
-                 offset: Annotated[Int64 | None, Query(description="with preview=1, a text "
-                                                       "file's whole lines from this byte "
+                 offset: Annotated[Int64 | None, Query(description="a text file's preview: "
+                                                       "its whole lines from this byte "
                                                        "(negative: from the end)")] = None
                  ) -> Response:
         """Download one artifact file; ``preview=1`` shows images and text inline, safely;
@@ -359,9 +471,9 @@ def _file_routes(app: FastAPI) -> None:
         found = context.find_file(run_id, path)
         if found is None:
             raise HTTPException(404, f"run {run_id} has no file {path[:200]!r}")
-        if offset is not None and not preview:
-            raise HTTPException(400, "offset= goes with preview=1")
-        if preview:
+        # an offset is a text preview by itself: a query parameter that only went with another
+        # would be a rule the OpenAPI document cannot state (issue 15, item 14)
+        if preview or offset is not None:
             return previews.preview(found, offset)
         # bytes to save, never a page to render: an uploaded .html or .svg cannot script
         # anything in a browser that opens the link
@@ -421,6 +533,13 @@ def _error_handlers(app: FastAPI) -> None:
         return AsciiJSONResponse({"detail": jsonable_encoder(errors)}, 422)
 
     app.add_exception_handler(RequestValidationError, invalid)
+
+    async def not_allowed(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette names only the first route that matched the path; Allow lists them all
+        return AsciiJSONResponse({"detail": "Method Not Allowed"}, 405,
+                                 headers={"Allow": ", ".join(web.allowed_methods(request))})
+
+    app.add_exception_handler(405, not_allowed)
     app.add_exception_handler(NoSuchRun, reply(404))
     app.add_exception_handler(AmbiguousPrefix, reply(400))
     app.add_exception_handler(BadPageToken, reply(400))

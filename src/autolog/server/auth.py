@@ -26,8 +26,8 @@ from .tables import tokens
 if TYPE_CHECKING:
     from .db import Database
 
-__all__ = ["SCOPES", "allows", "create_token", "hash_token", "list_tokens", "revoke_token",
-           "verify"]
+__all__ = ["SCOPES", "active_digests", "allows", "create_token", "hash_token", "list_tokens",
+           "revoke_token", "verify"]
 
 SCOPES = ("read", "write", "admin")
 PREFIX = "alg_"
@@ -83,6 +83,13 @@ def count_active(db: Database) -> int:
     with db.read() as conn:
         return int(conn.execute(select(func.count()).select_from(tokens)
                                 .where(tokens.c.revoked.is_(None))).scalar_one())
+
+
+def active_digests(db: Database) -> set[str]:
+    """The SHA-256 digests of every active token."""
+    with db.read() as conn:
+        return set(conn.execute(select(tokens.c.token_hash)
+                                .where(tokens.c.revoked.is_(None))).scalars())
 
 
 def verify(db: Database, token: str) -> dict[str, Any] | None:

@@ -58,6 +58,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="largest artifact file (default 2048)")
     parser.add_argument("--max-in-flight", type=_positive, default=64,
                         help="requests at once per process before answering 503 (default 64)")
+    parser.add_argument("--header-timeout", type=_seconds, default=10,
+                        help="seconds a connection has to send a whole request head; "
+                        "unauthenticated requests their body too (default 10)")
+    parser.add_argument("--body-timeout", type=_seconds, default=30,
+                        help="seconds to wait for the next part of a request body before "
+                        "answering 408 (default 30)")
+    parser.add_argument("--max-anonymous", type=_positive, default=16,
+                        help="unauthenticated requests (pages, sign-in) at once per process "
+                        "(default 16)")
+    parser.add_argument("--max-anonymous-per-client", type=_positive, default=4,
+                        help="unauthenticated requests at once from one client address "
+                        "(default 4)")
     parser.add_argument("--pool-size", type=_positive, default=10,
                         help="database connections per process (default 10)")
     parser.add_argument("--root-path", default="",
@@ -107,6 +119,13 @@ def _positive(raw: str) -> int:
     return value
 
 
+def _seconds(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"{raw} must be a number of seconds above 0")
+    return value
+
+
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
@@ -133,14 +152,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServerConfig(db=args.db, artifacts=args.artifacts, auth=not args.no_auth,
                           max_request_bytes=args.max_request_mb * MiB,
                           max_upload_bytes=args.max_upload_mb * MiB,
-                          max_in_flight=args.max_in_flight, pool_size=args.pool_size)
+                          max_in_flight=args.max_in_flight, pool_size=args.pool_size,
+                          header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+                          max_anonymous=args.max_anonymous,
+                          max_anonymous_per_client=args.max_anonymous_per_client)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(message)s")
     if args.log_level != "debug":
         logging.getLogger("alembic").setLevel(logging.WARNING)
     _preflight(args, config)
     options = {"host": args.host, "port": args.port, "log_level": args.log_level,
                "root_path": args.root_path, "proxy_headers": True,
-               "forwarded_allow_ips": args.forwarded_allow_ips, "timeout_graceful_shutdown": 10}
+               "forwarded_allow_ips": args.forwarded_allow_ips, "timeout_graceful_shutdown": 10,
+               **connection_options(config.header_timeout)}
     if args.workers > 1:
         config.to_environ()
         uvicorn.run("autolog.server.app:app_from_environ", factory=True, workers=args.workers,
@@ -150,6 +173,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         uvicorn.run(create_app(config), **options)
     return 0
+
+
+def connection_options(header_timeout: float) -> dict[str, Any]:
+    """uvicorn's options for slow and idle connections (``autolog ui`` uses them too): a
+    request head must arrive within ``header_timeout`` s and fit in 16 KiB (h11's limit, made
+    explicit), an idle keep-alive connection is closed after 5 s."""
+    from .connections import protocol
+
+    return {"http": protocol(header_timeout), "timeout_keep_alive": 5,
+            "h11_max_incomplete_event_size": 16 * 1024}
 
 
 def _preflight(args: argparse.Namespace, config: Any) -> None:

@@ -21,14 +21,25 @@ from ..filters import number_of, text_of
 from . import series
 from .db import dialect_insert
 from .errors import NoSuchRun
-from .schemas import BatchIn, ModelIn, RunIn, metric_in, param_in
-from .tables import TEXT_PREFIX, artifacts, batches, files, models, params, runs, tags
+from .tables import (
+    TEXT_PREFIX,
+    artifacts,
+    batches,
+    files,
+    metric_in,
+    models,
+    param_in,
+    params,
+    runs,
+    tags,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
 
     from .db import Database
+    from .schemas import BatchIn, ModelIn, RunIn
 
 __all__ = ["record_artifact", "record_file", "record_model", "require_run",
            "store_batch", "upsert_run"]
@@ -86,6 +97,8 @@ def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: li
 
 def upsert_run(db: Database, run_id: str, body: RunIn) -> None:
     given = body.model_dump(exclude_unset=True, exclude_none=True)
+    if given.get("status") == "RUNNING" and "end_time" not in given:
+        given["end_time"] = None  # reopened (a resumed run): no end until its next one
     now = _now()
     row = {"id": run_id, "name": "", "project": "default", "status": "RUNNING",
            "parent_id": None, "start_time": now, "end_time": None, "created": now, **given}

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from .db import dialect_insert
 from .ingest import require_run
 from .query import find_run_id
-from .schemas import ArtifactName, Int64, Key, Millis, _clean_key, _Strict
+from .schemas import X_MAX_BYTES, ArtifactName, BodyInt64, Key, Millis, _clean_key, _Strict
 from .tables import media
 
 if TYPE_CHECKING:
@@ -39,11 +39,13 @@ class MediaIn(_Strict):
 
     kind: MediaKind
     key: Key
-    step: Int64
+    step: BodyInt64
     time: Millis
     path: ArtifactName
     image: ArtifactName | None = None
-    meta: dict[str, Any] = Field(default_factory=dict)
+    meta: dict[str, Any] = Field(default_factory=dict,
+                                 description=f"at most {MAX_META_BYTES} bytes as JSON",
+                                 json_schema_extra={X_MAX_BYTES: MAX_META_BYTES})
 
     @model_validator(mode="after")
     def _json_safe(self) -> MediaIn:

@@ -40,7 +40,10 @@ def preview(path: Path, offset: int | None = None) -> Response:
     suffix = path.suffix.lower()
     if offset is not None:
         if suffix not in TEXT:
-            raise HTTPException(400, "offset= applies to the preview of a text file")
+            # as any preview this file type has not: 415 (a property of the file, not a
+            # request the OpenAPI document could call invalid)
+            raise HTTPException(415, f"offset= reads the lines of a text file; {path.name} has "
+                                "no text preview")
         return _lines_from(path, offset)
     if suffix in IMAGES:
         kind = IMAGES[suffix]

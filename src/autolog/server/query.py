@@ -20,9 +20,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, literal, select, text
 
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun
-from .schemas import metric_out
 from .search import page_rows
-from .tables import artifacts, files, latest_metrics, metrics, models, params, runs, tags
+from .tables import (
+    artifacts,
+    files,
+    latest_metrics,
+    metric_out,
+    metrics,
+    models,
+    params,
+    runs,
+    tags,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

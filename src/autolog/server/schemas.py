@@ -11,9 +11,20 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from ..journal.codec import float_from_json, float_to_json
+from .tables import metric_out, param_in
 
 __all__ = [
     "MAX_POINTS_PER_BATCH", "ArtifactIn", "BatchIn", "BatchOut", "FileList", "FileOut",
@@ -28,6 +39,16 @@ RUN_ID_PATTERN = r"^[0-9a-f]{32}$"
 RUN_PREFIX_PATTERN = r"^[0-9a-f]{1,32}$"
 TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"
 INT64 = 2**63 - 1
+MAX_KEY_BYTES = 1000
+NO_NUL = r"^[^\x00]*$"
+#: what JSON Schema cannot say, stated in the OpenAPI document with these extension keywords
+#: (docs/server.md "What the schema says"): a string's UTF-8 length; columns of equal length;
+#: the points of a whole batch; a number not below another field's.
+X_MAX_BYTES = "x-max-bytes"
+X_MAX_PART_BYTES = "x-max-part-bytes"  # each `/`-separated part of a path
+X_EQUAL_LENGTHS = "x-equal-lengths"
+X_MAX_TOTAL_ITEMS = "x-max-total-items"
+X_NOT_BELOW = "x-not-below"
 
 
 def _clean_text(value: str) -> str:
@@ -42,41 +63,56 @@ def _clean_text(value: str) -> str:
 
 def _clean_key(value: str) -> str:
     _clean_text(value)
-    if len(value.encode("utf-8")) > 1000:
-        raise ValueError("must be at most 1000 bytes of UTF-8")
+    if len(value.encode("utf-8")) > MAX_KEY_BYTES:
+        raise ValueError(f"must be at most {MAX_KEY_BYTES} bytes of UTF-8")
     return value
 
 
-Text = Annotated[str, AfterValidator(_clean_text)]
-Filter = Annotated[str, Field(max_length=2000), AfterValidator(_clean_text)]
-Key = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_clean_key)]
-Name = Annotated[str, Field(max_length=1000), AfterValidator(_clean_text)]
-Project = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean_key)]
-ArtifactName = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_clean_key)]
+def _text(max_chars: int, *, min_chars: int = 0, max_bytes: int | None = None,
+          what: str = "") -> Any:
+    """A text field's bounds, as the schema states them: characters (JSON Schema's
+    ``maxLength`` counts Unicode code points) and, where an index or a file system limits it,
+    UTF-8 bytes (``x-max-bytes``); never a NUL character."""
+    said = f"{min_chars}-{max_chars}" if min_chars else f"at most {max_chars}"
+    said += " characters" + (f" and {max_bytes} bytes of UTF-8" if max_bytes else "")
+    extra: dict[str, Any] = {"pattern": NO_NUL}
+    if max_bytes:
+        extra[X_MAX_BYTES] = max_bytes
+    return Field(min_length=min_chars or None, max_length=max_chars,
+                 description=f"{what}{'; ' if what else ''}{said}; no NUL character",
+                 json_schema_extra=extra)
+
+
+def _json_integer(value: Any) -> Any:
+    """An integer as JSON Schema's ``integer`` means it: a number without a fractional part
+    (``3`` or ``3.0``), never a boolean or a string."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+Text = Annotated[str, Field(json_schema_extra={"pattern": NO_NUL}), AfterValidator(_clean_text)]
+Filter = Annotated[str, _text(2000), AfterValidator(_clean_text)]
+Key = Annotated[str, _text(500, min_chars=1, max_bytes=MAX_KEY_BYTES), AfterValidator(_clean_key)]
+Name = Annotated[str, _text(1000), AfterValidator(_clean_text)]
+Project = Annotated[str, _text(255, min_chars=1), AfterValidator(_clean_text)]
+ArtifactName = Annotated[str, _text(MAX_KEY_BYTES, min_chars=1, max_bytes=MAX_KEY_BYTES),
+                         AfterValidator(_clean_key)]
 RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN)]
-Int64 = Annotated[int, Field(ge=-INT64 - 1, le=INT64)]
-Millis = Annotated[int, Field(ge=0, le=INT64)]
-Offset = Annotated[int, Field(ge=0, le=INT64)]
+# 64-bit bounds as exact powers of two (an exclusive maximum of 2**63): the OpenAPI document
+# carries numbers that survive a round trip through a float
+# JSON bodies are read strictly (the Body* types, Millis, Offset): a boolean is not a number, a
+# string is not a number (pydantic's lax mode would store `"end_time": false` as 0). Query
+# parameters are text and stay lax (Int64).
+Int64 = Annotated[int, Field(ge=-(2**63), lt=2**63)]  # a query parameter
+BodyInt64 = Annotated[int, Field(ge=-(2**63), lt=2**63), BeforeValidator(_json_integer)]
+Millis = Annotated[int, Field(ge=0, lt=2**63), BeforeValidator(_json_integer)]
+Offset = Millis
 Status = Literal["RUNNING", "FINISHED", "FAILED", "KILLED", "CRASHED"]
 Scope = Literal["read", "write", "admin"]
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]
-MetricValue = float | NonFinite
-ParamValue = Text | int | float | bool | None
-
-def metric_in(value: float | str) -> float | None:
-    """A request's metric value as the database stores it (NULL for NaN)."""
-    number = float_from_json(value)
-    return None if number != number else number
-
-
-def metric_out(value: float | None) -> float | str:
-    """A stored metric value as JSON can carry it (NULL is NaN)."""
-    return "NaN" if value is None else float_to_json(value)
-
-
-def param_in(value: Any) -> Any:
-    """Non-finite float params become their names, as the journal writes them."""
-    return float_to_json(value) if isinstance(value, float) else value
+MetricValue = StrictFloat | NonFinite
+ParamValue = Text | StrictInt | StrictFloat | StrictBool | None
 
 
 class _Strict(BaseModel):
@@ -100,7 +136,10 @@ class RunIn(_Strict):
 class MetricColumn(_Strict):
     """One metric's points in a batch, as three columns of equal length, in logging order."""
 
-    steps: list[Int64]
+    model_config = ConfigDict(json_schema_extra={X_EQUAL_LENGTHS: ["steps", "values",
+                                                                   "timestamps"]})
+
+    steps: list[BodyInt64]
     values: list[MetricValue]
     timestamps: list[Millis]
 
@@ -119,9 +158,13 @@ class BatchIn(_Strict):
     range into several requests.
     """
 
+    model_config = ConfigDict(json_schema_extra={
+        X_NOT_BELOW: {"end": "start"},
+        X_MAX_TOTAL_ITEMS: {"max": MAX_POINTS_PER_BATCH, "of": "metrics.*.steps"}})
+
     start: Offset
-    end: Offset
-    part: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    end: Offset = Field(description="not below start")
+    part: Annotated[int, Field(ge=0, le=1_000_000), BeforeValidator(_json_integer)] = 0
     params: dict[Key, ParamValue] = Field(default_factory=dict)
     tags: dict[Key, Text] = Field(default_factory=dict)
     metrics: dict[Key, MetricColumn] = Field(default_factory=dict)
@@ -235,11 +278,11 @@ class RunEdit(_Strict):
     """Changes to a run from the UI; every field is optional."""
 
     name: Name | None = None
-    tags: dict[Key, Annotated[str, Field(max_length=5000), AfterValidator(_clean_text)]] = \
+    tags: dict[Key, Annotated[str, _text(5000), AfterValidator(_clean_text)]] = \
         Field(default_factory=dict, max_length=1000)
     remove_tags: list[Key] = Field(default_factory=list, max_length=1000)
-    note: Annotated[str, Field(max_length=100_000), AfterValidator(_clean_text)] | None = None
-    deleted: bool | None = None
+    note: Annotated[str, _text(100_000), AfterValidator(_clean_text)] | None = None
+    deleted: StrictBool | None = None
 
 
 class Session(BaseModel):

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, exists, func, not_, or_, select, true
 
 from .. import filters as f
-from .schemas import metric_out
-from .tables import TEXT_PREFIX, latest_metrics, params, runs, tags
+from .tables import TEXT_PREFIX, latest_metrics, metric_out, params, runs, tags
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
 
     from .db import Database
 
-__all__ = ["RunQuery", "compile_filter", "page_rows", "search"]
+__all__ = ["RunQuery", "compile_filter", "page_rows", "run_ids", "search"]
 
 DEFAULT_SORT = f.SortKey(f.Field("start_time"), True)
 
@@ -378,6 +377,14 @@ def search(db: Database, query: RunQuery) -> dict[str, Any]:
         more = len(seqs) > query.limit
         rows = page_rows(conn, _fetch(conn, seqs[:query.limit]), query.columns)
     return {"runs": rows, "total": total, "offset": query.offset, "more": more}
+
+
+def run_ids(db: Database, query: RunQuery) -> list[str]:
+    """The id of every run the query matches, newest first, without paging (an export)."""
+    stmt = (select(runs.c.id).where(*_where(query))
+            .order_by(runs.c.start_time.desc(), runs.c.id.desc()))
+    with db.read() as conn:
+        return list(conn.execute(stmt).scalars())
 
 
 def _fetch(conn: Connection, seqs: list[int]) -> list[dict[str, Any]]:

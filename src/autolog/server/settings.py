@@ -31,6 +31,15 @@ class ServerConfig:
     max_upload_bytes: int = 2048 * MiB
     #: requests handled at once by one process; more get 503 + Retry-After
     max_in_flight: int = 64
+    #: seconds a connection has to send a whole request head (unauthenticated requests: their
+    #: body too)
+    header_timeout: float = 10.0
+    #: seconds to wait for the next part of a request body before answering 408
+    body_timeout: float = 30.0
+    #: unauthenticated requests (pages, sign-in) handled at once by one process
+    max_anonymous: int = 16
+    #: of those, from one client address
+    max_anonymous_per_client: int = 4
     #: database connections per process (PostgreSQL)
     pool_size: int = 10
     #: the web UI's built bundle (index.html + assets/); None: the one in the package

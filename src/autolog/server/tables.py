@@ -9,6 +9,8 @@ delivery, so several server processes on one PostgreSQL store a retried batch on
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -23,13 +25,37 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from ..journal.codec import float_from_json, float_to_json
+
 __all__ = ["ROLLUP_SIZES", "artifacts", "batches", "files", "latest_metrics", "media", "metadata",
-           "metric_rollups", "metrics", "models", "params", "runs", "tags", "tokens"]
+           "metric_in", "metric_out", "metric_rollups", "metrics", "models", "param_in", "params",
+           "runs", "tags", "tokens"]
 
 metadata = MetaData()
 
 #: characters of a param's text kept for filtering and sorting (an index entry stays small)
 TEXT_PREFIX = 200
+
+
+
+# -- values between JSON and the columns (no pydantic: the CLI reads the index with these) ---
+
+
+def metric_in(value: float | str) -> float | None:
+    """A request's metric value as the database stores it (NULL for NaN)."""
+    number = float_from_json(value)
+    return None if number != number else number
+
+
+def metric_out(value: float | None) -> float | str:
+    """A stored metric value as JSON can carry it (a NULL value column is NaN)."""
+    return "NaN" if value is None else float_to_json(value)
+
+
+def param_in(value: Any) -> Any:
+    """Non-finite float params become their names, as the journal writes them."""
+    return float_to_json(value) if isinstance(value, float) else value
+
 
 #: an auto-incrementing 64-bit key (SQLite only auto-increments an ``INTEGER PRIMARY KEY``)
 BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -24,11 +24,13 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from starlette.routing import Match
 
 if TYPE_CHECKING:
     from .settings import ServerConfig
 
-__all__ = ["CSP", "SecurityHeaders", "add_pages", "static_dir"]
+__all__ = ["CSP", "SecurityHeaders", "add_pages", "allowed_methods", "static_dir"]
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -37,6 +39,7 @@ _HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-option
             (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
 IMMUTABLE = "public, max-age=31536000, immutable"
 SERVER_COOKIE_AGE = 7 * 24 * 3600
+FALLBACK = "/{path:path}"  # the app's index.html for every page path
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -78,9 +81,13 @@ def add_pages(app: FastAPI, config: ServerConfig) -> None:
     _login_routes(app)
     root = static_dir(config)
 
-    @app.api_route("/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    @app.api_route(FALLBACK, methods=["GET", "HEAD"], include_in_schema=False)
     def page(path: str, request: Request) -> Response:
         if path == "api" or path.startswith("api/"):
+            allowed = allowed_methods(request)
+            if allowed:  # an endpoint of the API, with another method
+                return JSONResponse({"detail": "Method Not Allowed"}, 405,
+                                    headers={"Allow": ", ".join(allowed)})
             return JSONResponse({"detail": f"no endpoint /{path[:200]}"}, 404)
         exchanged = _token_exchange(request)
         if exchanged is not None:
@@ -96,6 +103,23 @@ def add_pages(app: FastAPI, config: ServerConfig) -> None:
             return FileResponse(found, media_type=_type(found),
                                 headers={"Cache-Control": "no-cache"})
         return _index(root)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (RFC 9110's ``Allow``); the
+    pages' fallback counts only outside ``/api/``, and routes this mode does not serve
+    (``app.state.unserved``) not at all."""
+    found: set[str] = set()
+    api = request.url.path[len(request.scope.get("root_path", "")):].startswith("/api/")
+    unserved = {id(route) for route in getattr(request.app.state, "unserved", ())}
+    for route in request.app.router.routes:
+        if not isinstance(route, APIRoute) or (api and route.path == FALLBACK) or \
+                id(route) in unserved:
+            continue
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            found |= route.methods or set()
+    return sorted(found)
 
 
 def _inside(root: Path, path: str) -> Path | None:

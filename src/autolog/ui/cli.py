@@ -87,6 +87,7 @@ def serve(root: Path, sock: socket.socket, host: str, *, open_browser: bool) -> 
     import uvicorn
 
     from ..server.app import create_app
+    from ..server.cli import connection_options
     from ..server.settings import ServerConfig
     from .index import Index
     from .local import LocalContext
@@ -111,7 +112,8 @@ def serve(root: Path, sock: socket.socket, host: str, *, open_browser: bool) -> 
         _open_browser(url)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     config = uvicorn.Config(app, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=3)
+                            timeout_graceful_shutdown=3,
+                            **connection_options(ServerConfig().header_timeout))
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

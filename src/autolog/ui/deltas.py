@@ -85,6 +85,8 @@ class Summary:
     models: dict[str, Any] = field(default_factory=dict)
     media: list[MediaIn] = field(default_factory=list)  # checked as the server checks them
     ended: bool = False
+    #: a ``resume`` line came after the last ``end`` read: the run is live again
+    resumed: bool = False
 
     def add_last_values(self, last: dict[str, Any]) -> None:
         """Metric summaries from meta.json's last values alone (no count, no extremes yet)."""
@@ -140,7 +142,13 @@ def _model(s: Summary, r: dict[str, Any]) -> None:
 
 def _end(s: Summary, r: dict[str, Any]) -> None:
     s.run.update(status=str(r["status"]), end_time=int(r["time"]))
-    s.ended = True
+    s.ended, s.resumed = True, False
+
+
+def _resume(s: Summary, r: dict[str, Any]) -> None:
+    """``autolog.start_run(run_id=...)`` reopened an ended run: live until its next end."""
+    s.run.update(status="RUNNING", end_time=None)
+    s.ended, s.resumed = False, True
 
 
 _HANDLERS: dict[str, Callable[[Summary, dict[str, Any]], None]] = {
@@ -152,6 +160,7 @@ _HANDLERS: dict[str, Callable[[Summary, dict[str, Any]], None]] = {
     "model": _model,
     "media": lambda s, r: s.media.append(media_in(r)),
     "end": _end,
+    "resume": _resume,
     "rename": lambda s, r: s.run.update(name=str(r["name"])),
     "untag": _untag,
     "note": lambda s, r: s.run.update(note=r.get("text") or None),

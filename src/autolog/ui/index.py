@@ -24,8 +24,14 @@ backend, saving a cursor file in the run directory after every call and taking a
 right for delivery, wrong for a cache that must leave the store untouched and index 10,000 runs
 in a few seconds. The index reads the same journal with the same reader in bulk instead.
 
-One process indexes a store at a time (``.index.lock``); another ``autolog ui`` on the same
-store reads the index that one keeps fresh, and takes over if it exits.
+One process indexes a store at a time (``.index.lock``, which names its holder: ``ui`` or
+``cli``); another ``autolog ui`` on the same store reads the index that one keeps fresh, and
+takes over if it exits. Runs whose journals grew after their end (edits, resumes) are named in
+the store's ``.changed`` list (``journal.files.note_changed``), read at every refresh.
+
+A one-shot reader (a CLI command: ``lazy=True``) loads only the cursors it needs: the live
+runs', the changed runs', and the ids of the runs known (to see which directories are new), so
+opening a store of 100,000 runs costs a directory listing and one small query.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -44,7 +51,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from ..journal.files import JOURNAL
+from ..journal.files import JOURNAL, take_changed
 from ..journal.reader import iter_journal, read_meta
 from ..server import series
 from ..server.db import Database
@@ -67,6 +74,7 @@ LOCK_NAME = ".index.lock"
 INDEX_VERSION = 3
 FULL_SCAN_EVERY = 30.0  # seconds between checks of ended runs' journals (edits from elsewhere)
 ENDED = ("FINISHED", "FAILED", "KILLED")
+SMALL_STORE = 2000  # a lazy index checks every journal of a store this small (a few ms)
 POINTS_CHUNK = 50_000  # points per transaction while filling histories (a short pause each)
 SUMMARY_CHUNK = 1000  # runs per transaction on a first indexing
 SCAN_CHUNK = 64  # runs per task of a worker process
@@ -101,13 +109,18 @@ class Cursor:
 class Index:
     """The SQLite index of one local store, and the thread that keeps it fresh."""
 
-    def __init__(self, root: Path, path: Path | None = None):
+    def __init__(self, root: Path, path: Path | None = None, *, lazy: bool = False,
+                 kind: str = "ui"):
         self.root = Path(root)
         self.path = path or _index_path(self.root)
         self.db = _open(self.path)
         self.ready = threading.Event()
+        self.lazy = lazy
+        self.kind = kind  # written into the lock file while this process owns the index
         self._write = threading.RLock()
+        #: the cursors loaded: all of them, or (lazy) the live runs' and those asked for
         self._cursors: dict[str, Cursor] = {}
+        self._known: set[str] = set()  # every run id the index holds
         self._lock_fd = -1
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -115,7 +128,8 @@ class Index:
         self._store_mtime = -1
         self._starts: dict[str, int] = {}
         self._next_seq = 1
-        self._load_cursors()
+        if not lazy:  # a lazy index loads what it needs when it refreshes
+            self._load_cursors()
 
     # -- ownership --------------------------------------------------------------------------
 
@@ -132,11 +146,40 @@ class Index:
                 os.close(fd)
                 return False
         self._lock_fd = fd
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{self.kind} {os.getpid()}\n".encode(), 0)
         self._load_cursors()  # another process may have moved them on
         return True
 
+    def holder(self) -> str | None:
+        """What kind of process owns the index now (``ui``, ``cli``), or None."""
+        if self._lock_fd >= 0:
+            return self.kind
+        lock = self.path.with_name(LOCK_NAME)
+        if fcntl is None or not lock.exists():
+            return None
+        fd = os.open(lock, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return None  # free
+        except OSError:
+            return os.pread(fd, 100, 0).decode("ascii", "replace").split(" ")[0] or "ui"
+        finally:
+            os.close(fd)
+
+    def acquire(self, wait: float) -> bool:
+        """Own the index, waiting up to ``wait`` seconds for another one-shot owner (a CLI
+        command) to finish; a long-lived owner (``autolog ui``) keeps it fresh: not waited for.
+        """
+        deadline = time.monotonic() + wait
+        while not self.owner:
+            if self.holder() == "ui" or time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def run_count(self) -> int:
-        return len(self._cursors)
+        return len(self._known)
 
     # -- the background thread ---------------------------------------------------------------
 
@@ -185,42 +228,46 @@ class Index:
                 full = now - self._last_full > FULL_SCAN_EVERY
             if full:
                 self._last_full = now
+            if self.lazy and len(self._known) <= SMALL_STORE:
+                full = True
             dirs = self._run_dirs(full)
-            if dirs is None:  # the store did not change: only the live runs can have
-                dirs = {c.run_id: self.root / c.run_id for c in self._cursors.values()
-                        if not c.ended}
+            changed_ids = take_changed(self.root)
+            if dirs is None:  # the store's listing did not change: the live and changed runs
+                ids = {c.run_id for c in self._cursors.values() if not c.ended} | changed_ids
             else:
                 self._forget_missing(dirs)
-            work = [(run_id, path) for run_id, path in dirs.items()
-                    if full or run_id not in self._cursors or not self._cursors[run_id].ended]
-            changed = self._index_runs(work)
+                if full and self.lazy:
+                    self._load_cursors(every=True)
+                live = {c.run_id for c in self._cursors.values() if not c.ended}
+                ids = set(dirs) if full else \
+                    (dirs - self._known) | (dirs & (changed_ids | live))
+            self._need_cursors(ids)
+            changed = self._index_runs([(run_id, self.root / run_id) for run_id in ids])
             self._update_live_status()
             return changed
 
-    def _run_dirs(self, full: bool) -> dict[str, Path] | None:
-        """Every run directory, or None when the store's listing cannot have changed."""
+    def _run_dirs(self, full: bool) -> set[str] | None:
+        """Every run directory's name, or None when the store's listing cannot have
+        changed."""
         try:
             mtime = os.stat(self.root).st_mtime_ns
         except FileNotFoundError:
-            return {}
+            return set()
         if not full and mtime == self._store_mtime:
             return None
         self._store_mtime = mtime
-        found = {}
-        for entry in os.scandir(self.root):
-            if entry.name.startswith(".") or not _is_run_id(entry.name):
-                continue
-            if entry.is_dir():
-                found[entry.name] = Path(entry.path)
-        return found
+        with os.scandir(self.root) as entries:
+            return {entry.name for entry in entries
+                    if _RUN_ID.fullmatch(entry.name) and entry.is_dir()}
 
-    def _forget_missing(self, dirs: dict[str, Path]) -> None:
-        gone = [run_id for run_id in self._cursors if run_id not in dirs]
+    def _forget_missing(self, dirs: set[str]) -> None:
+        gone = [run_id for run_id in self._known if run_id not in dirs]
         if gone:
             with self.db.write() as conn:
                 for run_id in gone:
                     rows.delete_run(conn, run_id)
-                    del self._cursors[run_id]
+                    self._cursors.pop(run_id, None)
+                    self._known.discard(run_id)
 
     def _index_runs(self, work: list[tuple[str, Path]]) -> int:
         """Read the journals of ``work`` past their cursors and write what they add.
@@ -232,7 +279,7 @@ class Index:
         """
         items = [(run_id, str(path), self._cursors.get(run_id)) for run_id, path in work]
         chunks = [items[i:i + SCAN_CHUNK] for i in range(0, len(items), SCAN_CHUNK)]
-        bulk = not self._cursors and len(items) >= BULK_MIN
+        bulk = not self._known and len(items) >= BULK_MIN
         changed = 0
         with _without_indexes(self.db, bulk), _scanner(len(items)) as scan_map:
             pending: list[rows.Pending] = []
@@ -263,12 +310,13 @@ class Index:
             for item in pending:
                 cursor = item.cursor
                 cursor.offset = item.end
-                cursor.ended = cursor.ended or item.summary.ended
+                cursor.ended = not item.summary.resumed and (cursor.ended or item.summary.ended)
                 if item.fresh:
                     cursor.points_offset = 0
                 if "start_time" in item.summary.run:
                     self._starts[cursor.run_id] = item.summary.run["start_time"]
                 self._cursors[cursor.run_id] = cursor
+                self._known.add(cursor.run_id)
             rows.save_cursors(conn, [p.cursor for p in pending])
 
     def _update_live_status(self) -> None:
@@ -297,6 +345,10 @@ class Index:
         if not self.owner:
             return 0
         with self._write:
+            if self.lazy:
+                self._load_cursors(lagging=True)
+            run_ids = list(run_ids)
+            self._need_cursors(run_ids)
             todo = [r for r in run_ids if r in self._cursors]
             lagging = [c for c in self._cursors.values() if c.points_offset < c.offset]
             lagging.sort(key=lambda c: (c.ended, -self._start_of(c.run_id)))
@@ -321,6 +373,7 @@ class Index:
         deadline = time.monotonic() + 10  # the owning process fills them; wait for it
         while time.monotonic() < deadline:
             self._load_cursors()
+            self._need_cursors(run_ids, again=True)
             if all(self._cursors[r].points_offset >= self._cursors[r].offset
                    for r in run_ids if r in self._cursors):
                 return
@@ -365,13 +418,14 @@ class Index:
         """Index one run now (after an edit appended to its journal) up to ``size`` bytes."""
         if self.owner:
             with self._write:
+                self._need_cursors([run_id])
                 found = scan(run_id, self.root / run_id, self._cursors.get(run_id))
                 if found is not None:
                     self._write_summaries([found])
             return
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            self._load_cursors()
+            self._need_cursors([run_id], again=True)
             cursor = self._cursors.get(run_id)
             if cursor is not None and cursor.offset >= size:
                 return
@@ -379,15 +433,44 @@ class Index:
 
     # -- cursors -----------------------------------------------------------------------------
 
-    def _load_cursors(self) -> None:
+    def _load_cursors(self, *, every: bool = False, lagging: bool = False) -> None:
+        """Read the cursors again: all of them, or (lazy) the live runs' (and, with
+        ``lagging``, those whose points lag their summary) plus the ids of every run."""
         with self.db.read() as conn:
-            found = conn.exec_driver_sql(
-                'SELECT i.run_id, i.identity, i."offset", i.points_offset, i.ended, r.seq, '
-                "i.exact, r.start_time FROM index_runs i JOIN runs r ON r.id = i.run_id").all()
             self._next_seq = (conn.execute(select(func.max(runs.c.seq))).scalar() or 0) + 1
-        self._cursors = {r[0]: Cursor(r[0], r[1], r[2], r[3], bool(r[4]), r[5], bool(r[6]))
-                         for r in found}
-        self._starts = {r[0]: r[7] for r in found}
+            if self.lazy and not every:
+                raw: Any = conn.connection.driver_connection  # 100,000 ids: no Row objects
+                self._known = {r[0] for r in raw.execute("SELECT run_id FROM index_runs")}
+                where = 'i.ended = 0 OR i.points_offset < i."offset"' if lagging else \
+                    "i.ended = 0"
+                self._cursors = {}
+                self._add_cursors(conn, where)
+                return
+            self._cursors = {}
+            self._add_cursors(conn, "1 = 1")
+            self._known = set(self._cursors)
+
+    def _need_cursors(self, run_ids: Iterable[str], again: bool = False) -> None:
+        """(Lazy) load the cursors of these runs, if the index has them; ``again``: even those
+        loaded already (another process may have moved them on)."""
+        missing = [r for r in run_ids if again or r not in self._cursors]
+        if (not self.lazy and not again) or not missing:
+            return
+        with self.db.read() as conn:
+            for i in range(0, len(missing), 500):
+                chunk = missing[i:i + 500]
+                marks = ", ".join("?" * len(chunk))
+                self._add_cursors(conn, f"i.run_id IN ({marks})", tuple(chunk))
+
+    def _add_cursors(self, conn: Any, where: str, args: tuple[Any, ...] = ()) -> None:
+        found = conn.exec_driver_sql(
+            'SELECT i.run_id, i.identity, i."offset", i.points_offset, i.ended, r.seq, '
+            "i.exact, r.start_time FROM index_runs i JOIN runs r ON r.id = i.run_id "
+            f"WHERE {where}", args).all()
+        for r in found:
+            self._cursors[r[0]] = Cursor(r[0], r[1], r[2], r[3], bool(r[4]), r[5], bool(r[6]))
+            self._starts[r[0]] = r[7]
+            self._known.add(r[0])
 
 
 def scan_runs(items: list[tuple[str, str, Cursor | None]]) -> list[rows.Pending | None]:
@@ -404,6 +487,10 @@ def scan(run_id: str, path: Path, known: Cursor | None) -> rows.Pending | None:
         return None
     identity = f"{info.st_dev}:{info.st_ino}"
     reset = known is None or known.identity != identity or info.st_size < known.offset
+    if not reset and known is not None and not known.exact and info.st_size > known.offset:
+        # its summary took meta.json's last values; resumed (live again), its new metric
+        # lines must count: indexed again from the start
+        reset = (read_meta(path) or {}).get("status") not in ENDED
     cursor = Cursor(run_id, identity, 0, 0, False) if reset or known is None else known
     if not reset and info.st_size == cursor.offset:
         return None
@@ -472,8 +559,7 @@ def _ensure_indexes(db: Database) -> None:
                 index.create(conn, checkfirst=True)
 
 
-def _is_run_id(name: str) -> bool:
-    return len(name) == 32 and all(c in "0123456789abcdef" for c in name)
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _index_path(root: Path) -> Path:

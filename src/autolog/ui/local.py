@@ -18,6 +18,7 @@ from typing import Any
 from ..journal import edits
 from ..journal.files import ARTIFACTS
 from ..server import query
+from ..server.admission import digest
 from ..server.settings import ServerConfig
 from ..server.storage import PathRejected, check_path
 from .index import Index
@@ -45,6 +46,10 @@ class LocalContext:
                                           self.token.encode()):
             return dict(self._user)
         return None
+
+    def token_digests(self) -> set[str]:
+        """The one token's SHA-256 (what the door admits)."""
+        return {digest(self.token)}
 
     def edit(self, run: str, changes: Any) -> dict[str, Any]:
         with self.db.read() as conn:
