@@ -129,3 +129,12 @@ def test_item14_a_method_not_served_is_405_with_allow(api: Api, method: str, pat
     assert response.status_code == 405, response.text
     assert response.headers["Allow"] == allowed
     assert response.json() == {"detail": "Method Not Allowed"}
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST", "OPTIONS"])
+def test_item14_a_path_no_endpoint_serves_is_404_whatever_the_method(api: Api,
+                                                                     method: str) -> None:
+    # e.g. AUTOLOG_HTTP_URL with /api/v1 in it: the client must read "wrong URL", not 405
+    response = api(method, "/api/v1/api/v1/runs/abc", json={})
+    assert response.status_code == 404, response.text
+    assert "Allow" not in response.headers

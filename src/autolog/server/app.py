@@ -535,9 +535,14 @@ def _error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid)
 
     async def not_allowed(request: Request, exc: Exception) -> JSONResponse:
-        # Starlette names only the first route that matched the path; Allow lists them all
+        # Starlette names only the first route that matched the path; Allow lists them all.
+        # Under /api/ only the pages' fallback matched: no endpoint is there (a client whose
+        # URL holds the API path twice must read 404, not "try GET")
+        allowed = web.allowed_methods(request)
+        if not allowed:
+            return AsciiJSONResponse({"detail": f"no endpoint {request.url.path[:200]}"}, 404)
         return AsciiJSONResponse({"detail": "Method Not Allowed"}, 405,
-                                 headers={"Allow": ", ".join(web.allowed_methods(request))})
+                                 headers={"Allow": ", ".join(allowed)})
 
     app.add_exception_handler(405, not_allowed)
     app.add_exception_handler(NoSuchRun, reply(404))
