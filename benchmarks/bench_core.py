@@ -5,6 +5,8 @@ measured side by side in the same process (MLflow on a sqlite store, W&B offline
 
     python benchmarks/bench_core.py            # full: 10 million points for the memory check
     python benchmarks/bench_core.py --quick    # a minute or so
+    python benchmarks/bench_core.py --against ../main   # the hot path, this tree against another
+                                                        # checkout, rounds interleaved
 """
 
 from __future__ import annotations
@@ -92,6 +94,58 @@ def bench_log_metrics(n: int, directory: Path) -> list[list[object]]:
     return rows
 
 
+_HOT_PATH = """
+import os, statistics, sys, tempfile, time
+os.environ.update(AUTOLOG_DIR=tempfile.mkdtemp(), AUTOLOG_SYSTEM_METRICS="0")
+import autolog
+sys.path.insert(0, {bench!r})
+from bench_core import per_call
+n = {n}
+run = autolog.start_run("bench")
+one = per_call(lambda i: run.log_metrics({{"loss": i * 0.5}}, step=i), n)
+three = per_call(lambda i: run.log_metrics({{"loss": i * 0.5, "acc": 0.5, "lr": 0.1}}, step=i), n)
+auto = per_call(lambda i: run.log_metrics({{"loss": i * 0.5}}), n)
+run.end()
+if hasattr(os, "fork"):
+    run = autolog.start_run("bench-fork")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        child = per_call(lambda i: run.log_metrics({{"loss": i * 0.5}}, step=i), n)
+        os.write(write, repr(child[0]).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    forked = float(os.read(read, 100))
+    run.end()
+else:
+    forked = float("nan")
+print(one[0], one[1], three[0], auto[0], forked)
+"""
+
+
+def bench_against(other: Path, n: int, rounds: int) -> None:
+    """The hot path of this tree and of ``other`` (a checkout), in fresh interpreters, rounds
+    interleaved so that a noisy machine weighs on both alike."""
+    trees = {"this tree": Path(__file__).resolve().parents[1], str(other): other.resolve()}
+    code = _HOT_PATH.format(bench=str(Path(__file__).resolve().parent), n=n)
+    results: dict[str, list[list[float]]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, root in trees.items():
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
+            env["PYTHONPATH"] = str(root / "src")
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 env=env, check=True, cwd=tempfile.gettempdir()).stdout.split()
+            results[name].append([float(v) for v in out])
+    rows = []
+    for name, runs in results.items():
+        columns = list(zip(*runs, strict=True))
+        rows.append([name, *(f"{statistics.median(c):.3f}" for c in columns)])
+    table(f"Run.log_metrics on the training thread, µs, median of {rounds} interleaved rounds "
+          f"of {n:,} calls each (budget: median < 1)",
+          ["tree", "1 key median", "1 key p99", "3 keys median", "1 key, no step",
+           "1 key, forked child"], rows)
+
+
 def bench_mlflow(n: int, directory: Path) -> list[list[object]]:
     try:
         import mlflow
@@ -145,8 +199,13 @@ def bench_memory(points: int, directory: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT",
+                        help="compare the hot path with another checkout's src/ (only that)")
     args = parser.parse_args()
     n = 20_000 if args.quick else 100_000
+    if args.against is not None:
+        bench_against(args.against, n, 3 if args.quick else 7)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         bench_import(5 if args.quick else 15)

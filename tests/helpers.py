@@ -56,3 +56,36 @@ def crashed_run(store: Path, steps: int = 1000) -> str:
         time.sleep(0.05)
     assert autolog.get_run(run_id, store).status == "CRASHED", done.stderr
     return run_id
+
+
+def trained_in_a_script(tmp_path: Path, store: Path, definition: str, training: str,
+                        **env: str) -> str:
+    """The run id of a script whose model class ``definition`` lives in its ``__main__`` (as a
+    user's training script has it). ``definition`` is also written as ``tmp_path/defs.py``, so a
+    test can import the class and put it into its own ``__main__`` to load the model."""
+    (tmp_path / "defs.py").write_text(definition)
+    script = tmp_path / "train.py"
+    script.write_text(f"{definition}\n\nimport autolog\nautolog.enable()\n{training}\n"
+                      "print(autolog.list_runs()[0].id)\n")
+    done = subprocess.run([sys.executable, str(script)], env=clean_env(store, **env),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def class_in_main(monkeypatch, tmp_path: Path, name: str) -> None:
+    """Import ``name`` from ``tmp_path/defs.py`` into this process's ``__main__``, as a user
+    does (``from train_defs import Net``) before loading a model whose class was ``__main__``'s."""
+    module = import_defs(monkeypatch, tmp_path)
+    monkeypatch.setattr(sys.modules["__main__"], name, getattr(module, name), raising=False)
+
+
+def import_defs(monkeypatch, tmp_path: Path):
+    """``tmp_path/defs.py`` freshly imported (another test's ``defs`` forgotten)."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "defs", raising=False)
+    module = importlib.import_module("defs")
+    monkeypatch.setitem(sys.modules, "defs", module)
+    return module

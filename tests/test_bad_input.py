@@ -90,14 +90,14 @@ def test_missing_artifact_is_a_clear_warning_and_the_run_goes_on(tmp_path):
     assert not (tmp_path / "autolog-runs" / "escape.txt").exists()
 
 
-def test_bad_step_and_status_are_clear_errors():
+def test_bad_step_warns_and_status_is_a_clear_error():
     with autolog.start_run() as run:
-        with pytest.raises(TypeError, match="step must be an integer"):
+        with pytest.warns(AutologWarning, match="step must be an integer, got str 'three'"):
             run.log_metrics({"x": 1.0}, step="three")
         run.log_metrics({"x": 1.0}, step=np.int64(4))
         with pytest.raises(ValueError, match="status must be one of FINISHED, FAILED, KILLED"):
             run.end("DONE")
-    assert autolog.get_run(run.id).history("x")[0][0] == 4
+    assert [s for s, _, _ in autolog.get_run(run.id).history("x")] == [0, 4]
 
 
 def test_logging_after_end_warns_and_is_ignored():
@@ -133,3 +133,135 @@ def test_unwritable_store_warns_and_training_goes_on(tmp_path, monkeypatch, leni
     run.log_metric("x", 1.0)
     run.end()
     assert not run.active
+
+
+# -- issue 15, item 8: no logging call raises on bad input ----------------------------------------
+
+
+def test_huge_ints_and_unusable_steps_warn_and_never_raise():
+    """Item 8: ``10**400`` and ``step='3'`` / ``'abc'`` / NaN used to raise."""
+    with autolog.start_run() as run:
+        with pytest.warns(AutologWarning, match="metric 'big' got 1000.*beyond a 64-bit float"):
+            run.log_metrics({"big": 10**400}, step=0)
+        with pytest.warns(AutologWarning, match="metric 'small' got -1000"):
+            run.log_metrics({"small": -(10**400)}, step=0)
+        with pytest.warns(AutologWarning, match="got str '3'; it was logged as step 3"):
+            run.log_metrics({"x": 1.0}, step="3")
+        with pytest.warns(AutologWarning, match="got str 'abc'; the points were logged at"):
+            run.log_metrics({"x": 2.0}, step="abc")
+        with pytest.warns(AutologWarning, match="got float nan"):
+            run.log_metrics({"x": 3.0}, step=math.nan)
+        with pytest.warns(AutologWarning, match="beyond a 64-bit integer"):
+            run.log_metrics({"far": 1.0}, step=2**80)
+        with pytest.warns(AutologWarning, match="takes a mapping"):
+            run.log_metrics([("x", 1.0)])
+    record = autolog.get_run(run.id)
+    assert record.metrics["big"] == math.inf and record.metrics["small"] == -math.inf
+    assert [(s, v) for s, v, _ in record.history("x")] == [(3, 1.0), (0, 2.0), (1, 3.0)]
+    assert record.history("far")[0][0] == 2**63 - 1
+
+
+# -- issue 15, item 9: silent changes warn ---------------------------------------------------------
+
+
+def test_silent_changes_warn():
+    """Item 9: a float or bool step, two keys that land under one name, and a nested param
+    that collides with a dotted one each say what happened."""
+    with autolog.start_run() as run:
+        with pytest.warns(AutologWarning, match="got float 1.5; it was logged as step 1"):
+            run.log_metrics({"a": 1.0}, step=1.5)
+        with pytest.warns(AutologWarning, match="got bool True; it was logged as step 1"):
+            run.log_metrics({"b": 1.0}, step=True)
+        with pytest.warns(AutologWarning) as caught:
+            run.log_metrics({5: 1.0, "5": 2.0}, step=0)
+        assert any("metric keys 5 (int) and '5' are both logged as '5'" in str(w.message)
+                   for w in caught)
+        with pytest.warns(AutologWarning, match="param 'a.b' is given twice"):
+            run.log_params({"a": {"b": 1}, "a.b": 2})
+    record = autolog.get_run(run.id)
+    assert record.params == {"a.b": 2}
+    assert [(s, v) for s, v, _ in record.history("5")] == [(0, 1.0), (0, 2.0)]
+
+
+class _Hostile:
+    """Raises from everything a logging call might ask of it."""
+
+    def __float__(self):
+        raise RuntimeError("no float")
+
+    def __str__(self):
+        raise RuntimeError("no str")
+
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+    def __index__(self):
+        raise RuntimeError("no index")
+
+
+def _hostile_values():
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.integers(min_value=2**63),
+        st.floats(allow_nan=True, allow_infinity=True), st.text(), st.binary(),
+        st.just(10**400), st.just(-(10**400)), st.builds(_Hostile), st.builds(object),
+        st.just(np.float32(1.5)), st.just(np.array([1.0, 2.0])), st.just(np.int64(-3)),
+        st.just("bad\udce9"), st.just("\ud800"), st.just(math.nan))
+    return st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.one_of(st.text(), st.integers()),
+                                                     inner, max_size=3)), max_leaves=8)
+
+
+def test_no_logging_call_raises_on_hostile_input(tmp_path, lenient):
+    """Item 8: every public logging entry point, fed hypothesis-generated hostile keys, values,
+    steps, names and paths, raises nothing (outside strict mode) and loses nothing logged
+    before."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    values = _hostile_values()
+    keys = st.one_of(st.text(), st.integers(), st.just("bad\udce9"), st.just(""), st.none(),
+                     st.builds(_Hostile), st.floats())
+    mappings = st.one_of(st.dictionaries(keys, values, max_size=4), values)
+    names = st.one_of(st.text(max_size=20), st.none(), st.just("../escape"), st.just("a\x00b"),
+                      st.just("bad\udce9.txt"), st.integers())
+    calls = st.one_of(
+        st.tuples(st.just("log_metrics"), mappings, st.one_of(st.none(), values)),
+        st.tuples(st.just("log_metric"), keys, values, st.one_of(st.none(), values)),
+        st.tuples(st.just("log_params"), mappings),
+        st.tuples(st.just("log_param"), keys, values),
+        st.tuples(st.just("set_tags"), mappings),
+        st.tuples(st.just("set_tag"), keys, values),
+        st.tuples(st.just("log_text"), values, names),
+        st.tuples(st.just("log_dict"), values, names),
+        st.tuples(st.just("log_artifact"), st.one_of(names, st.just(tmp_path / "f.txt")),
+                  names),
+        st.tuples(st.just("module"), mappings, st.one_of(st.none(), values)))
+    (tmp_path / "f.txt").write_text("x")
+    run = autolog.start_run("hostile")
+    run.log_metrics({"anchor": 1.0}, step=0)
+    run.log_params({"anchor": 1})
+
+    @settings(max_examples=400, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(calls, min_size=1, max_size=5))
+    def fuzz(batch):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for name, *args in batch:
+                if name == "module":
+                    autolog.log_metrics(*args)
+                    autolog.log_params(args[0]) if isinstance(args[0], dict) else None
+                    autolog.set_tags(args[0]) if isinstance(args[0], dict) else None
+                else:
+                    getattr(run, name)(*args)
+
+    fuzz()
+    run.end()
+    record = autolog.get_run(run.id)
+    assert record.status == "FINISHED"
+    assert record.history("anchor")[0][:2] == (0, 1.0)
+    assert "anchor" in record.params

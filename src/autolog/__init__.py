@@ -29,7 +29,7 @@ from .api import (
     set_tags,
     start_run,
 )
-from .errors import AutologError, AutologWarning, ConfigError
+from .errors import AutologError, AutologWarning, ConfigError, ModelLoadError
 from .journal.reader import RunRecord
 from .run import Run
 
@@ -45,6 +45,7 @@ __all__ = [
     "AutologError",
     "AutologWarning",
     "ConfigError",
+    "ModelLoadError",
     "Run",
     "RunRecord",
     "__version__",

@@ -2,10 +2,10 @@
 
 Every piece of state that outlives a call lives here, not in module globals: the settings in
 force, whether autolog is enabled, the patcher and what it patched, the post-import callbacks,
-the plugin manager, the journal writer and the delivery workers, the active-run stack, the
-training-call depth, and the places that already warned. The modules that use a piece of state
-create it and keep it here; :meth:`Runtime.reset` (what ``autolog.testing.reset()`` calls) puts
-the process back as if autolog had just been imported.
+the plugin manager, the journal writer and the delivery workers, the open runs and each
+thread's active-run stack, the training-call depth, and the places that already warned. The
+modules that use a piece of state create it and keep it here; :meth:`Runtime.reset` (what
+``autolog.testing.reset()`` calls) puts the process back as if autolog had just been imported.
 
 This module is the bottom of the layering: it imports nothing from autolog at run time, and
 undoes what it holds through the objects' own methods.
@@ -13,7 +13,9 @@ undoes what it holds through the objects' own methods.
 
 from __future__ import annotations
 
+import signal
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,27 +27,64 @@ if TYPE_CHECKING:
     from .plugins import Plugins
     from .run import Run
 
-__all__ = ["Runtime", "TrainingDepth", "runtime"]
+__all__ = ["Runtime", "TrainingDepth", "runtime", "start_thread"]
+
+#: signals whose Python handlers must run: autolog's threads leave them to the main thread
+_MAIN_THREAD_SIGNALS = {signal.SIGINT, getattr(signal, "SIGTERM", signal.SIGINT)}
+
+
+def start_thread(target: Callable[..., Any], name: str, *args: Any) -> threading.Thread:
+    """Start a daemon thread for autolog's own work, with SIGINT and SIGTERM blocked in it.
+
+    Python runs signal handlers on the main thread only. A process-directed signal that the
+    kernel hands to another thread while the main thread waits (on a lock, a queue) only sets a
+    flag, so the handler never runs: a ``multiprocessing`` worker blocked on its task queue then
+    ignored ``Pool.terminate()``'s SIGTERM for ever. Blocked in autolog's threads (and in the
+    threads they start: SDKs), these signals go to the main thread. The mask is set around
+    ``start()``, so the new thread has it from its first instruction.
+    """
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        thread.start()
+        return thread
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _MAIN_THREAD_SIGNALS)
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    return thread
 
 
 class TrainingDepth:
-    """How many autologged training calls are in progress in this process (all threads: the
-    inner fits of a search come from joblib threads too)."""
+    """How many autologged training calls are in progress: in this process (all threads: the
+    inner fits of a search come from joblib threads too) and in the calling thread."""
 
     def __init__(self) -> None:
         self.depth = 0
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     @property
     def active(self) -> bool:
         return self.depth > 0
 
+    def nested(self, own_run: bool) -> bool:
+        """Is a training call starting now inside another one? Yes in a thread already in one;
+        in another thread, yes unless that thread has an active run of its own (a search's
+        joblib worker has none; a user's thread that started or activated a run trains on its
+        own, since the active run is per thread)."""
+        if getattr(self._local, "depth", 0):
+            return True
+        return self.depth > 0 and not own_run
+
     def __enter__(self) -> TrainingDepth:
         with self._lock:
             self.depth += 1
+        self._local.depth = getattr(self._local, "depth", 0) + 1
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._local.depth -= 1
         with self._lock:
             self.depth -= 1
 
@@ -67,9 +106,11 @@ class Runtime:
         self.plugins: Plugins | None = None
         self.writer: JournalWriter | None = None
         self.deliveries: Deliveries | None = None
-        #: runs started (or attached) and not ended, innermost last
+        #: runs started (or attached) and not ended, in this process, all threads, oldest first
         self.runs: list[Run] = []
         self.runs_lock = threading.RLock()
+        #: ``stack``: this thread's active runs, innermost last (the active run is per thread)
+        self.local = threading.local()
         self.training = TrainingDepth()
         self.warned: set[str] = set()
         self.warned_lock = threading.Lock()
@@ -81,8 +122,20 @@ class Runtime:
         self.cli_params: dict[str, Any] = {}
 
     def active_run(self) -> Run | None:
-        with self.runs_lock:
-            return self.runs[-1] if self.runs else None
+        """The innermost active run of the calling thread."""
+        stack = self.stack()
+        try:
+            return stack[-1]
+        except IndexError:
+            return None
+
+    def stack(self) -> list[Run]:
+        """The calling thread's active-run stack (a run's end removes it from every stack)."""
+        try:
+            stack: list[Run] = self.local.stack
+        except AttributeError:
+            stack = self.local.stack = []
+        return stack
 
     def reset(self) -> None:
         """End every run, revert every patch, stop the writer and the delivery workers, and
@@ -115,6 +168,7 @@ class Runtime:
             self.training = TrainingDepth()
         with self.warned_lock:
             self.warned.clear()
+        self.local = threading.local()
 
 
 runtime = Runtime()

@@ -8,6 +8,11 @@ With ``capture_code`` the uncommitted diff, the untracked files and the entry sc
 (:mod:`autolog.capture.code`); with ``capture_args`` the command line's values as params
 (:mod:`autolog.capture.args`). What does not change during a process is computed once and
 cached; the standard-library modules it needs are imported on the thread that computes it.
+
+The run's end waits for the context (it is written before the end event) for up to
+``CONTEXT_WAIT`` seconds: each part is bounded on its own (``git status`` by its timeout, the
+package list by a directory listing), so on a loaded machine the end waits rather than
+dropping it; past that bound (a plugin that hangs), the end says what was not recorded.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._runtime import start_thread
 from .capture import args, code
 from .config import current
 from .hookspecs import hookimpl
+from .report import warn_once
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,22 +41,55 @@ __all__ = ["capture", "git_info", "prewarm", "requirements"]
 
 log = logging.getLogger("autolog")
 
-JOIN_TIMEOUT = 5.0
+JOIN_TIMEOUT = 5.0  # git status
+CONTEXT_WAIT = 60.0  # the most a run's end waits for its context
 
 
 def capture(run: Run, plugins: Plugins) -> None:
-    """Collect every plugin's context tags for ``run`` on a daemon thread.
+    """Collect the context of ``run`` on a daemon thread: the plugins' tags and
+    ``requirements.txt``.
 
-    The run's end waits (up to a few seconds) for the thread, so the tags land before the end.
+    The run's end waits for the thread (up to ``CONTEXT_WAIT``), so the context is written
+    before the end event, however long the machine takes to compute it.
     """
-    def work() -> None:
-        tags = plugins.run_context(run)
-        if tags:
-            run.set_tags(tags)
+    Context(run, plugins).start()
 
-    thread = threading.Thread(target=work, name="autolog-context", daemon=True)
-    thread.start()
-    run._on_end.insert(0, lambda: thread.join(JOIN_TIMEOUT))
+
+class Context:
+    """One run's context capture: computed on a thread, written unless the end gave up."""
+
+    def __init__(self, run: Run, plugins: Plugins):
+        self.run, self.plugins = run, plugins
+        self._lock = threading.Lock()
+        self._open = True  # False once the end stopped waiting: nothing more is written
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = start_thread(self._work, "autolog-context")
+        self.run._on_end.insert(0, self.wait)
+
+    def _work(self) -> None:
+        tags = self.plugins.run_context(self.run)
+        # the package list belongs to this module's plugin (AUTOLOG_DISABLE_PLUGINS=context)
+        packages = requirements() if "context" in self.plugins.names() else None
+        with self._lock:
+            if self._open:
+                if tags:
+                    self.run.set_tags(tags)
+                if packages is not None:
+                    self.run.log_text_artifact(packages, "requirements.txt")
+
+    def wait(self) -> None:
+        """At the run's end: let the context land first (bounded)."""
+        assert self._thread is not None
+        self._thread.join(CONTEXT_WAIT)
+        with self._lock:
+            self._open = False
+        if self._thread.is_alive():
+            warn_once(f"context {self.run.id}",
+                      f"autolog: the run context of run {self.run.id} (git, argv, packages, "
+                      f"plugins' tags) was not ready {CONTEXT_WAIT:g} s after the run ended; it "
+                      f"was not recorded")
 
 
 def prewarm(*also: Callable[[], object]) -> None:
@@ -66,7 +106,7 @@ def prewarm(*also: Callable[[], object]) -> None:
             except Exception:
                 pass  # the run's own capture reports failures
 
-    threading.Thread(target=work, name="autolog-prewarm", daemon=True).start()
+    start_thread(work, "autolog-prewarm")
 
 
 def _code_snapshot() -> None:
@@ -80,7 +120,6 @@ def autolog_run_context(run: Run) -> dict[str, str]:
     from ._version import __version__
 
     tags = {"autolog.version": __version__, **_process_tags(), **git_info(_source_dir())}
-    run.log_text_artifact(requirements(), "requirements.txt")
     settings = run.settings
     if settings.capture_args:
         args.log_into(run)

@@ -6,7 +6,7 @@ What autolog does with its *own* failures (warn once, or raise when strict) is i
 
 from __future__ import annotations
 
-__all__ = ["AutologError", "AutologWarning", "ConfigError", "RunInUse"]
+__all__ = ["AutologError", "AutologWarning", "ConfigError", "ModelLoadError", "RunInUse"]
 
 
 class AutologError(Exception):
@@ -15,6 +15,11 @@ class AutologError(Exception):
 
 class ConfigError(AutologError, ValueError):
     """An invalid setting: the message names the variable and the accepted values."""
+
+
+class ModelLoadError(AutologError, LookupError):
+    """A logged model that cannot be loaded here: the message says why (a class that is not
+    importable in this process, a framework that is not installed) and how to load it."""
 
 
 class RunInUse(AutologError, RuntimeError):

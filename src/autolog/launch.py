@@ -160,6 +160,7 @@ def _end(record: Any, status: str) -> None:
     from .capture.console import CONSOLE_LOG
     from .journal.codec import dumps_line
     from .journal.files import LOCK, FileLock
+    from .journal.tail import recover
     from .journal.writer import Journal, write_meta
 
     lock = FileLock(record.path / LOCK)
@@ -167,6 +168,7 @@ def _end(record: Any, status: str) -> None:
         lock.release()
         return
     try:
+        recover(record.path)  # the points its processes left in their tails, before the end
         now = int(time.time() * 1000)
         lines: list[dict[str, Any]] = []
         if (record.artifacts_dir / CONSOLE_LOG).is_file() and CONSOLE_LOG not in \

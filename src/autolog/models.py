@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from .errors import ModelLoadError
 from .hookspecs import hookimpl
 from .plugins import get_plugins
 from .values import qualified_name
 
-__all__ = ["SPEC_FILE", "load_model", "save_model"]
+__all__ = ["SPEC_FILE", "load_model", "not_importable", "save_model", "unpickle"]
 
 SPEC_FILE = "autolog-model.json"
 
@@ -34,11 +36,51 @@ def save_model(model: Any, path: Path, **options: Any) -> dict[str, Any] | None:
 
 
 def load_model(spec: dict[str, Any], path: Path) -> Any:
-    model = get_plugins().load_model(spec, path)
-    if model is None:
-        raise LookupError(f"no installed plugin loads models of flavor {spec.get('flavor')!r}; "
-                          f"install the framework that saved it")
-    return model
+    """The model saved at ``path``; :class:`ModelLoadError` names the real cause when no plugin
+    can load it (a plugin that recognised the model but failed says why, and its failure is the
+    error, not a warning)."""
+    model, failures = get_plugins().load_model(spec, path)
+    if model is not None:
+        return model
+    flavor = spec.get("flavor")
+    if failures:
+        explained = next((exc for _, exc in failures if isinstance(exc, ModelLoadError)), None)
+        if explained is not None:
+            raise explained
+        name, exc = failures[0]
+        raise ModelLoadError(f"the {flavor} model at {path} could not be loaded: plugin {name} "
+                             f"failed with {type(exc).__name__}: {exc}") from exc
+    raise ModelLoadError(f"no installed plugin loads models of flavor {flavor!r}; install the "
+                         f"framework that saved it")
+
+
+def not_importable(qualified: str, what: str, path: Path, alternative: str) -> ModelLoadError:
+    """The error for a model whose class ``qualified`` cannot be imported here."""
+    module = qualified.rpartition(".")[0]
+    where = (f"it was defined in the script that trained the model ({module}), which is not "
+             f"this process's {module}; define it here, or import it into this script "
+             f"(`from your_module import {qualified.rpartition('.')[2]}`)"
+             if module == "__main__" else f"import {module} (install what it needs)")
+    return ModelLoadError(f"the {what} class {qualified} is not importable here: {where}, then "
+                          f"call autolog.load_model again; or {alternative} (the files are in "
+                          f"{path})")
+
+
+def unpickle(data: bytes, spec: dict[str, Any], path: Path) -> Any:
+    """``pickle.loads``, with a :class:`ModelLoadError` that names a class pickle cannot find."""
+    try:
+        return pickle.loads(data)
+    except (AttributeError, ModuleNotFoundError, ImportError) as exc:
+        qualified = str(spec.get("class") or "")
+        found = _missing_class(exc) or qualified
+        raise not_importable(found, "pickled model's", path,
+                             "unpickle the file yourself where that class is defined") from exc
+
+
+def _missing_class(exc: BaseException) -> str | None:
+    """``module.Name`` from pickle's "Can't get attribute 'Name' on <module 'module' ...>"."""
+    found = re.search(r"Can't get attribute '([^']+)' on <module '([^']+)'", str(exc))
+    return f"{found.group(2)}.{found.group(1)}" if found else None
 
 
 @hookimpl(trylast=True)
@@ -56,4 +98,4 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
 def autolog_load_model(spec: dict[str, Any], path: Path) -> Any:
     if spec.get("flavor") != "pickle":
         return None
-    return pickle.loads((path / spec.get("file", "model.pkl")).read_bytes())
+    return unpickle((path / spec.get("file", "model.pkl")).read_bytes(), spec, path)

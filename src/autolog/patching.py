@@ -116,7 +116,8 @@ def _make_wrapper(factory: Callable[..., TrainingCall], is_enabled: Callable[[],
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> Any:
         training = runtime.training
-        if training.active or not (always or is_enabled()):
+        if not (always or is_enabled()) or \
+                training.nested(own_run=runtime.active_run() is not None):
             return wrapped(*args, **kwargs)
         with training:
             call = None

@@ -243,20 +243,33 @@ class Plugins:
                 return spec
         return None
 
-    def load_model(self, spec: dict[str, Any], path: Path) -> Any:
+    def load_model(self, spec: dict[str, Any], path: Path) -> tuple[Any, list[Any]]:
+        """The first model a plugin loads, and ``(plugin name, exception)`` of each plugin that
+        failed before it: a load that fails is the caller's error to see, not a warning."""
         self.load_builtins()
-        for model in self._each("autolog_load_model", spec=spec, path=path):
+        failures: list[tuple[str, Exception]] = []
+        for impl in self._impls("autolog_load_model"):
+            try:
+                model = impl.function(*({"spec": spec, "path": path}[arg]
+                                        for arg in impl.argnames))
+            except Exception as exc:
+                failures.append((impl.plugin_name, exc))
+                continue
             if model is not None:
-                return model
-        return None
+                return model, failures
+        return None, failures
+
+    def _impls(self, hook_name: str) -> list[Any]:
+        """A hook's implementations: third-party plugins first (the last registered first,
+        pluggy's order), then the built-ins."""
+        hook = getattr(self.pm.hook, hook_name)
+        builtin = set(self._builtins.values())
+        return sorted(reversed(hook.get_hookimpls()), key=lambda i: i.plugin_name in builtin)
 
     def _each(self, hook_name: str, **kwargs: Any) -> Iterator[Any]:
         """Call each implementation, isolating failures: third-party plugins first (the last
         registered first, pluggy's order), then the built-ins."""
-        hook = getattr(self.pm.hook, hook_name)
-        builtin = set(self._builtins.values())
-        impls = sorted(reversed(hook.get_hookimpls()), key=lambda i: i.plugin_name in builtin)
-        for impl in impls:
+        for impl in self._impls(hook_name):
             try:
                 result = impl.function(*(kwargs[arg] for arg in impl.argnames))
             except Exception as exc:

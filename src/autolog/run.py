@@ -1,18 +1,23 @@
 """Run: a training run's identity, status and logging calls.
 
-Logging calls convert what they are given (off the fast path only when it is not a plain float
-under a string key) and append tuples to the run's buffer: no I/O, no JSON, no locks. The journal
-writer drains the buffer to the journal on its own thread. File-shaped calls (``log_artifact``,
-``log_text_artifact``, ``log_model``) copy or write the file on the caller's thread, because the
-file must be captured as it is now, then append a record. Media calls (``log_image``,
-``log_figure``, ``log_histogram``, ``log_table``, ``log_text``) check and copy their value on the
-caller's thread; the writer encodes and writes it (:mod:`autolog.media`).
+``log_metrics`` converts what it is given (off the fast path only when it is not a plain float
+under a string key) and writes each point into a slot of the run's tail, a ring in a shared file
+mapping (:mod:`autolog.journal.tail`): no system call, no JSON, no lock, yet on disk as far as a
+killed process is concerned. The journal writer moves the points to the journal on its own
+thread. Params, tags, artifacts and models are rare and write their event through to the
+journal on the caller's thread; file-shaped calls (``log_artifact``, ``log_text_artifact``,
+``log_model``) copy or write the file first, because the file must be captured as it is now.
+Media calls (``log_image``, ``log_figure``, ``log_histogram``, ``log_table``, ``log_text``) check
+and copy their value on the caller's thread and queue it; the writer thread encodes and writes
+it (:mod:`autolog.media`). No logging call raises on bad input: what cannot be logged is skipped
+or converted with a warning (``AUTOLOG_STRICT`` aside, for autolog's own errors).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import struct
 import threading
 import time
 from collections.abc import Mapping
@@ -21,22 +26,26 @@ from typing import TYPE_CHECKING, Any
 
 from . import media, values
 from ._runtime import runtime
-from .journal.codec import dumps_line
+from .journal.codec import encode_record
 from .journal.files import ARTIFACTS
-from .journal.writer import HIGH_WATER
+from .journal.tail import MASK, SLOT
+from .journal.writer import CHECK_EVERY, HIGH_WATER, RunEnded
 from .report import internal_error, warn_once
 
 if TYPE_CHECKING:
     from .config import Settings
     from .journal.writer import JournalWriter, RunWriter
 
-__all__ = ["STATUSES", "Run", "status_for"]
+__all__ = ["STATUSES", "Activation", "Run", "status_for"]
 
 STATUSES = ("FINISHED", "FAILED", "KILLED")
 #: a media item holding more bytes than this wakes the journal writer at once (bounded memory)
 WAKE_BYTES = 1 << 20
 
 _time = time.time
+_pack = SLOT.pack_into
+_SIZE = SLOT.size
+_CHECK = CHECK_EVERY - 1
 
 
 class Run:
@@ -63,13 +72,13 @@ class Run:
         self.settings = settings
         self._journal = journal
         self._writer = writer
-        self._buffer = journal.buffer if journal is not None else None
-        self._append = journal.buffer.append if journal is not None else _discard
+        self._tail = journal.tail if journal is not None else None  # None: inert, or ended
         self._steps: dict[str, int] = {}
         self._media_steps: dict[tuple[str, str], int] = {}
         self._end_lock = threading.Lock()
         self._ended = False
         self._on_end: list[Any] = []  # callables run before the end event (monitor, context)
+        self._stacks: list[list[Run]] = []  # the threads' active-run stacks holding this run
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.name!r} {self.status}>"
@@ -94,7 +103,7 @@ class Run:
             return
         if not self._ended:
             self._journal.meta["name"] = name  # meta.json says it at the end
-            self._append(("rename", record))
+            self._write(record)
             return
         from .journal.edits import append_event
 
@@ -119,28 +128,63 @@ class Run:
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log ``{key: number}`` at ``step`` (without a step, each key counts its own from 0)."""
+        tail = self._tail
+        if tail is None:
+            return self._not_recorded()
         ts = int(_time() * 1000)
-        append = self._append
         if step is not None and type(step) is not int:
             step = values.to_step(step)
-        for key, value in metrics.items():
+        try:
+            items = metrics.items()
+        except AttributeError:
+            return values.not_a_mapping(metrics, "log_metrics")
+        mm, ids, count = tail.mm, tail.ids, tail.count
+        for key, value in items:
             if type(value) is not float or type(key) is not str or not key:
-                clean = values.clean_key(key, "metric")
-                if clean is None:
+                key, value = values.metric(key, value, metrics)
+                if key is None:
                     continue
-                key, value = clean, values.metric_value(clean, value)
-                if value is None:
+                if isinstance(value, values.TensorValue):  # read by the writer thread
+                    self._log_tensor(key, value, step, ts)
                     continue
+            kid = ids.get(key)
+            if kid is None:
+                kid = self._new_key(key)
             if step is None:
                 steps = self._steps
                 n = steps.get(key, -1) + 1
                 steps[key] = n
-                append((key, value, n, ts))
             else:
-                append((key, value, step, ts))
-        buffer = self._buffer
-        if buffer is not None and len(buffer) > HIGH_WATER:
-            self._writer.pressure(self._journal)  # type: ignore[union-attr, arg-type]
+                n = step
+            seq = next(count)
+            try:
+                _pack(mm, (seq & MASK) * _SIZE, n, value, ts, kid, seq)
+            except struct.error:  # a step beyond 64 bits: the slot is taken, fill it anyway
+                _pack(mm, (seq & MASK) * _SIZE, values.step_in_range(n), value, ts, kid, seq)
+            if not seq & _CHECK:
+                self._check_fill(seq)
+
+    def _log_tensor(self, key: str, value: Any, step: int | None, ts: int) -> None:
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+            self._steps[key] = step
+        journal = self._journal
+        if journal is not None:
+            journal.tensors.append((key, step, value, ts))
+
+    def _new_key(self, key: str) -> int:
+        values.check_text(key, "metric key")
+        return self._tail.key_id(key)  # type: ignore[union-attr]
+
+    def _check_fill(self, seq: int) -> None:
+        tail = self._tail
+        pending = seq - tail.consumed if tail is not None else 0
+        if pending > HIGH_WATER:
+            self._writer.pressure(self._journal, pending)  # type: ignore[union-attr, arg-type]
+
+    def _not_recorded(self) -> None:
+        if self._journal is not None:  # ended (an inert run records nothing, silently)
+            self._after_end()
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         self.log_metrics({key: value}, step)
@@ -151,19 +195,15 @@ class Run:
         """Log params; nested mappings are flattened with ``.`` (``optimizer.lr``)."""
         flat = values.flatten_params(params)
         if flat:
-            self._append(("params", {"t": "params", "d": flat}))
+            self._write({"t": "params", "d": flat})
 
     def log_param(self, key: str, value: Any) -> None:
         self.log_params({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        clean = {}
-        for raw_key, value in tags.items():
-            key = values.clean_key(raw_key, "tag")
-            if key is not None:
-                clean[key] = value if isinstance(value, str) else str(value)
+        clean = values.clean_tags(tags)
         if clean:
-            self._append(("tags", {"t": "tags", "d": clean}))
+            self._write({"t": "tags", "d": clean})
 
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})
@@ -181,24 +221,23 @@ class Run:
         The copy is taken now, so the file may be changed or deleted afterwards. A matplotlib
         figure or PIL image is saved as PNG, an array or tensor as ``.npy``, a DataFrame as CSV,
         a dict or list as JSON. Returns the artifact's name, or None when there is nothing to log
-        (a missing path, an object of another kind: one warning).
+        (a missing path, an object of another kind, an unusable name: one warning).
         """
         if not isinstance(path, str | os.PathLike):
-            return self._log_object(path, name)
+            return self._file_call("log_artifact", self._log_object, path, name)
+        return self._file_call("log_artifact", self._log_artifact, path, name)
+
+    def _log_artifact(self, path: str | os.PathLike[str], name: str | None) -> str | None:
         source = Path(path)
         if not source.exists():
             warn_once(f"log_artifact {source}",
                       f"autolog.log_artifact: {str(source)!r} does not exist (cwd: "
-                      f"{os.getcwd()}); nothing was logged for it", stacklevel=3)
+                      f"{os.getcwd()}); nothing was logged for it", stacklevel=4)
             return None
         name = name or source.name
         if self._journal is None:
             return name
-        try:
-            target = self._artifact_target(name)
-        except ValueError as exc:
-            warn_once(f"log_artifact {name}", f"autolog.log_artifact: {exc}", stacklevel=3)
-            return None
+        target = self._artifact_target(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             import shutil
@@ -215,7 +254,7 @@ class Run:
             return
         target = self._artifact_target(name)
         files = _relative_files(target, self._artifact_root()) if target.is_dir() else [name]
-        self._append(("artifact", {"t": "artifact", "path": name, "files": files}))
+        self._write({"t": "artifact", "path": name, "files": files})
 
     def _log_object(self, value: Any, name: str | None) -> str | None:
         found = media.object_file(value)
@@ -237,17 +276,26 @@ class Run:
 
     def log_text_artifact(self, text: str, name: str) -> str | None:
         """Write ``text`` as the artifact ``name`` (a model summary, a requirements file)."""
+        return self._file_call("log_text_artifact", self._log_bytes,
+                               values.text_bytes(text, name), name)
+
+    def log_dict(self, data: Any, name: str) -> str | None:
+        """Write JSON-serialisable ``data`` as the artifact ``name`` (``.json``); what JSON has
+        no type for is written as its ``str``, with a warning."""
+        content, changed = encode_record(data)
+        if changed is not None:
+            warn_once(f"log_dict {changed}", f"autolog.log_dict: {name!r} held a value JSON has "
+                      f"no type for ({changed}); it was written as text", stacklevel=3)
+        return self._file_call("log_dict", self._log_bytes, content, name)
+
+    def _log_bytes(self, content: bytes, name: str) -> str | None:
         if self._journal is None:
             return name
         target = self._artifact_target(name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        target.write_bytes(content)
         self.record_artifact(name)
         return name
-
-    def log_dict(self, data: Any, name: str) -> str | None:
-        """Write JSON-serialisable ``data`` as the artifact ``name`` (``.json``)."""
-        return self.log_text_artifact(dumps_line(data) + "\n", name)
 
     # -- media -------------------------------------------------------------------------------------
 
@@ -307,16 +355,17 @@ class Run:
             warn_once(f"log_{kind} {clean} note", f"autolog: log_{kind}({clean!r}, ...): "
                       f"{prepared.note}", stacklevel=4)
         step = self._media_step(stored, clean, step)
-        self._append(("media", media.MediaEvent(self._artifact_root(), stored, clean, step,
-                                                int(_time() * 1000), prepared)))
-        self._journal.deferred += 1
+        self._journal.media.append(media.MediaEvent(self._artifact_root(), stored, clean, step,
+                                                    int(_time() * 1000), prepared))
         if prepared.nbytes > WAKE_BYTES:
             self._writer.pressure(self._journal)  # type: ignore[union-attr]
 
     def _media_step(self, kind: str, key: str, step: Any) -> int:
         """The given step, or the next of this key's own count from 0."""
         if step is not None:
-            return values.to_step(step)
+            step = values.to_step(step)  # None: unusable (warned), the key's own count
+            if step is not None:
+                return int(step)
         n = self._media_steps.get((kind, key), -1) + 1
         self._media_steps[(kind, key)] = n
         return n
@@ -336,6 +385,9 @@ class Run:
         Returns the model spec (flavor, format, framework version, path), or None when no plugin
         recognises the model type.
         """
+        return self._file_call("log_model", self._log_model, model, name, options)
+
+    def _log_model(self, model: Any, name: str, options: dict[str, Any]) -> dict[str, Any] | None:
         if self._journal is None:
             return None
         import shutil
@@ -346,13 +398,46 @@ class Run:
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)
-        spec = save_model(model, target, **options)
+        try:
+            spec = save_model(model, target, **options)
+        except Exception as exc:  # a plugin's failure: the training goes on
+            shutil.rmtree(target, ignore_errors=True)
+            internal_error(f"saving model {name!r} ({type(model).__name__})", exc)
+            return None
         if spec is None:
             shutil.rmtree(target, ignore_errors=True)
             return None
         spec = {**spec, "path": name, "files": _relative_files(target, target)}
-        self._append(("model", {"t": "model", "name": name, "spec": spec}))
+        self._write({"t": "model", "name": name, "spec": spec})
         return spec
+
+    def _file_call(self, call: str, method: Any, *args: Any) -> Any:
+        """Run a file-shaped logging call; what the caller gave that cannot be used (a bad name,
+        an unreadable file, a wrong type) is one warning and a None result, never a raise."""
+        try:
+            return method(*args)
+        except (TypeError, ValueError, OSError) as exc:
+            warn_once(f"{call} {type(exc).__name__} {exc}",
+                      f"autolog.{call}: {exc} ({type(exc).__name__}); nothing was logged for it",
+                      stacklevel=4)
+            return None
+
+    def _write(self, record: dict[str, Any]) -> None:
+        """Write an event through to the journal (caller's thread); never raises on its own."""
+        if self._journal is None:
+            return
+        try:
+            changed = self._writer.write_event(self._journal, record)  # type: ignore[union-attr]
+        except RunEnded:
+            self._after_end()
+            return
+        except Exception as exc:  # a full disk, a removed store: the training goes on
+            internal_error("writing the journal", exc)
+            return
+        if changed is not None:
+            warn_once(f"encode {record['t']} {changed}",
+                      f"autolog: a {record['t']} event of run {self.id} held a value JSON has no "
+                      f"type for ({changed}); it was written as text", stacklevel=4)
 
     def _artifact_root(self) -> Path:
         assert self.path is not None
@@ -384,18 +469,49 @@ class Run:
         with runtime.runs_lock:
             if self in runtime.runs:
                 runtime.runs.remove(self)
+            for stack in self._stacks:
+                while self in stack:
+                    stack.remove(self)
+            self._stacks.clear()
         if self._journal is None:
             return
         end = None
         if self._journal.writes_end:  # an attached run is ended by the process that started it
             end = {"t": "end", "status": status, "time": int(_time() * 1000)}
-            self._append(("end", end))
-        self._append = self._after_end
+        self._tail = None
         self._writer.end(self._journal, end)  # type: ignore[union-attr]
 
-    def _after_end(self, event: Any) -> None:
+    def _after_end(self) -> None:
         warn_once(f"log after end {self.id}",
                   f"autolog: run {self.id} ({self.name}) has ended; later logging to it is ignored")
+
+    # -- the active run ------------------------------------------------------------------------
+
+    def activate(self) -> Activation:
+        """Make this run the active run of the calling thread for a ``with`` block, without
+        ending it after: what the module-level ``autolog.log_*`` functions and the framework
+        integrations log into from that thread (the active run is per thread)::
+
+            def worker(run):
+                with run.activate():
+                    model.fit(x, y)  # logs into ``run``, not into a new run
+        """
+        return Activation(self)
+
+    def _activate_here(self) -> None:
+        with runtime.runs_lock:
+            stack = runtime.stack()
+            stack.append(self)
+            if not any(s is stack for s in self._stacks):
+                self._stacks.append(stack)
+
+    def _deactivate_here(self) -> None:
+        with runtime.runs_lock:
+            stack = runtime.stack()
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i] is self:
+                    del stack[i]
+                    break
 
     def __enter__(self) -> Run:
         return self
@@ -403,6 +519,20 @@ class Run:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: Any) -> None:
         self.end(status_for(exc))
+
+
+class Activation:
+    """``with run.activate():`` -- the run is this thread's active run inside the block."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def __enter__(self) -> Run:
+        self.run._activate_here()
+        return self.run
+
+    def __exit__(self, *exc: object) -> None:
+        self.run._deactivate_here()
 
 
 def status_for(exc: BaseException | None) -> str:
@@ -427,10 +557,6 @@ def _legacy_text_call(first: Any, second: Any) -> bool:
     if "\n" in first:
         return True
     return bool(_FILE_NAME.search(second)) and not _FILE_NAME.search(first) and "\n" not in second
-
-
-def _discard(event: Any) -> None:
-    pass
 
 
 def _link_or_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

@@ -1,6 +1,8 @@
 """The run lifecycle: starting, attaching to and ending runs; the active run; run scopes.
 
-A run started while another is active becomes its child. Only global rank 0 records: elsewhere
+The active run is per thread: a run started while another is active *in the same thread*
+becomes its child; another thread starts from none (``start_run(parent=...)`` or
+``with run.activate():`` share a run across threads). Only global rank 0 records: elsewhere
 (and when ``AUTOLOG_DISABLE`` is on) runs are inert :class:`~autolog.run.Run` objects that accept
 every call and write nothing. The first recording run starts the journal writer and the
 delivery workers of the configured backends, and installs the exit hooks.
@@ -9,6 +11,7 @@ delivery workers of the configured backends, and installs the exit hooks.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +27,7 @@ from .journal.files import ARTIFACTS, FORMAT_VERSION, note_changed
 from .journal.reader import find_run, load_run, lock_is_held
 from .journal.writer import JournalWriter, write_meta
 from .plugins import get_plugins
-from .report import internal_error
+from .report import internal_error, warn_once
 from .run import Run, status_for
 from .shutdown import install_exit_hooks
 
@@ -107,7 +110,7 @@ def _create(settings: Settings, writer: JournalWriter | None, *, name: str | Non
     meta.update(status="RUNNING", start_time=now)
     write_meta(path, meta)
     journal = writer.open(path, meta, tuple(b for b in backends if b != "local"))
-    journal.buffer.append(("start", start))
+    writer.write_event(journal, start)  # on disk when start_run returns, whatever comes next
     run = Run(run_id=run_id, name=name, project=project, parent_id=parent_id, path=path,
               journal=journal, writer=writer, settings=settings)
     run.start_time = now
@@ -159,9 +162,9 @@ def _reopen(path: Path, settings: Settings) -> Run:
     meta.pop("end_time", None)
     journal = writer.open(path, meta, backends)
     journal.last_metrics.update(record.metrics)  # meta.json's last values at the next end
-    journal.buffer.append(("resume", {"t": "resume", "time": now, "pid": os.getpid(),
-                                      "host": _hostname()}))
-    journal.write()  # before meta.json says RUNNING: a reader never sees it without the line
+    # written through before meta.json says RUNNING: a reader never sees it without the line
+    writer.write_event(journal, {"t": "resume", "time": now, "pid": os.getpid(),
+                                 "host": _hostname()})
     write_meta(path, {k: v for k, v in meta.items() if k != "metrics"})
     note_changed(path)
     run = Run(run_id=record.id, name=record.name, project=record.project,
@@ -194,6 +197,7 @@ def attach_run(run_id: str, dir: str | os.PathLike[str] | None = None) -> Run:
 def _push(run: Run) -> None:
     with runtime.runs_lock:
         runtime.runs.append(run)
+    run._activate_here()
 
 
 def _writer(settings: Settings) -> JournalWriter:
@@ -234,18 +238,26 @@ def _after_start(run: Run, settings: Settings) -> None:
 
 
 def active_run() -> Run | None:
-    """The innermost run started and not yet ended in this process, or None."""
+    """The innermost run started (or activated) in this thread and not yet ended, or None."""
     return runtime.active_run()
 
 
 def current_run() -> Run:
-    """The active run, or a new one (what the module-level ``log_*`` functions log into)."""
-    runs = runtime.runs
-    try:
-        return runs[-1]
-    except IndexError:
-        with runtime.lock:
-            return runtime.active_run() or start_run()
+    """This thread's active run, or a new one (what the module-level ``log_*`` functions log
+    into)."""
+    run = runtime.active_run()
+    if run is not None:
+        return run
+    with runtime.lock:
+        others = list(runtime.runs)
+        run = start_run()
+    if others:
+        warn_once(f"implicit run {threading.current_thread().name}",
+                  f"autolog: logging from thread {threading.current_thread().name!r}, which has "
+                  f"no active run, started run {run.id} ({run.name}); the active run is per "
+                  f"thread: `with run.activate():` logs into run {others[-1].id} "
+                  f"({others[-1].name}) from this thread instead", stacklevel=4)
+    return run
 
 
 def end_run(status: str = "FINISHED") -> None:

@@ -18,13 +18,15 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
-from ._runtime import runtime
+from ._runtime import runtime, start_thread
 from .config import Settings, current
 from .delivery.handoff import Handoff
 from .delivery.worker import Pending
@@ -71,6 +73,7 @@ def install_exit_hooks() -> None:
         if runtime.exit_hooks_installed:
             return
         runtime.exit_hooks_installed = True
+    _finalizers_run_after_us()
     atexit.register(_at_exit)
     import signal
 
@@ -80,6 +83,75 @@ def install_exit_hooks() -> None:
                 signal.signal(signal.SIGTERM, _on_sigterm)
         except (ValueError, OSError, AttributeError):
             pass
+
+
+def _before_fork() -> None:
+    """SIGTERM blocked in the forking thread until the child is set up (and in the parent,
+    until the fork returns); a SIGTERM that arrives meanwhile stays pending.
+
+    A forked child runs Python-level signal handlers at its first bytecode, which is in the
+    at-fork hooks, before the journal writer's hook gave the child a tail of its own. A SIGTERM
+    sent that early (``Pool.terminate()`` right after the pool started a worker, on a loaded
+    machine) ran the inherited handler there: autolog's flushed the parent's tail from the
+    child, so the parent's points were journaled twice, and when the next hook replaced the
+    handler the signal was dropped and the worker never died.
+    """
+    try:
+        runtime.local.fork_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    except (ValueError, OSError, AttributeError):
+        pass
+
+
+def _after_fork_in_parent() -> None:
+    _restore_mask()
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child, after the journal writer's hook (registered first, so run first):
+    SIGTERM back to its default if autolog's handler is the one set, then unblocked (a SIGTERM
+    that arrived meanwhile ends the child now, or runs the user's own handler).
+
+    The child never ends its parent's runs, and its points are safe in its own journal tail
+    whatever kills it, so it has nothing to do on SIGTERM. A Python-level SIGTERM handler in
+    ``multiprocessing`` workers also makes ``Pool.terminate()`` (what ``with Pool():`` ends
+    with) hang now and then, a worker never dying (see docs/reliability.md).
+    """
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError, AttributeError):
+        pass
+    _restore_mask()
+
+
+def _restore_mask() -> None:
+    mask = getattr(runtime.local, "fork_mask", None)
+    if mask is not None:
+        runtime.local.fork_mask = None
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+if hasattr(os, "register_at_fork") and hasattr(signal, "pthread_sigmask"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
+
+
+def _finalizers_run_after_us() -> None:
+    """Have ``weakref.finalize`` register its ``atexit`` hook now, before ours.
+
+    The exit flush may import modules for the first time (a backend's SDK or model flavour on
+    its worker: ``mlflow.sklearn`` pulled in skops, which imports torch). Such modules create
+    ``weakref.finalize`` objects, which are run by one ``atexit`` hook that ``weakref``
+    registers with the first finalize of the process. Registered while ``atexit`` runs, that
+    hook is never called, and the finalizers fire at interpreter teardown, when module globals
+    are None (``Exception ignored in: <finalize object ...> torch/library.py ... TypeError:
+    'NoneType' object is not callable``). Registered before ours, it runs after the flush.
+    """
+    weakref.finalize(_finalizers_run_after_us, _nothing).detach()
+
+
+def _nothing() -> None:
+    pass
 
 
 def exit_hook_first() -> None:
@@ -237,8 +309,7 @@ def _terminate() -> None:
         if why_wait is not None or not _detach(settings):
             shutdown(timeout)
 
-    worker = threading.Thread(target=end_and_flush, name="autolog-sigterm", daemon=True)
-    worker.start()
+    worker = start_thread(end_and_flush, "autolog-sigterm")
     worker.join(timeout + 1.0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,7 @@ from autolog.backends.base import Batch, Metric, RunRef
 from autolog.backends.mlflow import TAG_MAP, MlflowBackend, mlflow_key
 from autolog.cli import main as cli_main
 
-from ..helpers import crashed_run
+from ..helpers import clean_env, crashed_run
 from .conftest import MLFLOW_WARNINGS, MlflowTarget
 
 mlflow = pytest.importorskip("mlflow")
@@ -298,3 +302,196 @@ def test_xgboost_booster_is_an_mlflow_xgboost_model(mlflow_sqlite):
     finally:
         mlflow.set_tracking_uri(None)
     assert (loaded.predict(xgb.DMatrix(x)) == booster.predict(xgb.DMatrix(x))).all()
+
+
+def test_a_non_utf8_byte_in_argv_loses_no_run(tmp_path, store, mlflow_sqlite):
+    """Item 2: ``python train.py --data $'/data/caf\\xe9.csv'`` (a Latin-1 file name): the start
+    event and the context land, and ``autolog sync`` delivers the run to MLflow."""
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent("""
+        import sys, autolog
+        with autolog.start_run("latin1") as run:
+            run.log_params({"data": sys.argv[2]})
+            run.log_metric("loss", 0.5, step=0)
+        print(run.id)
+    """))
+    env = clean_env(store, AUTOLOG_BACKEND="local")
+    done = subprocess.run([sys.executable, str(script), "--data", b"/data/caf\xe9.csv"],
+                          env=env, capture_output=True, timeout=120, check=True)
+    run_id = done.stdout.decode().strip()
+    record = autolog.get_run(run_id)
+    assert record.status == "FINISHED" and record.params["data"] == "/data/caf\udce9.csv"
+    assert "/data/caf\udce9.csv" in record.tags["autolog.source.argv"]
+    assert record.history("loss")[0][:2] == (0, 0.5)
+    sync = subprocess.run([sys.executable, "-c", "import autolog.cli as c; exit(c.main())",
+                           "sync", "--to", "mlflow"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert sync.returncode == 0, sync.stderr
+    remote = mlflow_sqlite.run_for(run_id)
+    assert remote.info.status == "FINISHED"
+    assert remote.data.params["data"] == "/data/caf\\xe9.csv"
+    assert "/data/caf\\xe9.csv" in remote.data.tags["autolog.source.argv"]
+    assert mlflow_sqlite.history(remote.info.run_id, "loss") == [(0, 0.5)]
+
+
+def test_keys_that_map_to_one_mlflow_name_stay_apart_and_identical_points_are_kept(
+        mlflow_sqlite, store, caplog, monkeypatch):
+    """Item 6: ``loss@x`` and ``loss_x`` were merged into one MLflow series, and three identical
+    points (same step, value and millisecond) became one. The mapping is one-to-one (a stable
+    suffix on collision, kept in the delivery state, one warning) and every point is kept."""
+    import logging
+
+    autolog.enable(backend="local,mlflow")
+    with caplog.at_level(logging.WARNING, logger="autolog"), autolog.start_run() as run:
+        run.log_metrics({"loss@x": 1.0, "loss_x": 2.0}, step=0)
+        with monkeypatch.context() as frozen:  # three calls within one millisecond
+            frozen.setattr(autolog.run, "_time", lambda: 1_700_000_000.0)
+            for _ in range(3):
+                run.log_metrics({"same": 0.5}, step=7)
+        run.log_params({"a b": 1, "a@b": 2})
+        run.set_tags({"autolog.delivered": "mine"})
+        assert autolog.flush(60)
+        run.log_metrics({"loss@x": 3.0, "loss_x": 4.0}, step=1)  # a later batch: same names
+    assert autolog.flush(60)
+    remote = mlflow_sqlite.run_for(run.id)
+    run_id = remote.info.run_id
+    names = _cursor(run.id, store)["state"]["names"]
+    suffixed = names["metric"]["loss_x"]
+    assert names["metric"]["loss@x"] == "loss_x" and suffixed.startswith("loss_x-")
+    assert mlflow_sqlite.history(run_id, "loss_x") == [(0, 1.0), (1, 3.0)]
+    assert mlflow_sqlite.history(run_id, suffixed) == [(0, 2.0), (1, 4.0)]
+    same = mlflow_sqlite.client.get_metric_history(run_id, "same")
+    assert [(m.step, m.value) for m in same] == [(7, 0.5)] * 3
+    assert len({m.timestamp for m in same}) == 3
+    assert remote.data.params["a b"] == "1" and remote.data.params["a_b"] == "2"
+    assert re.fullmatch(r"\d+-\d+:\d+/\d+", remote.data.tags["autolog.delivered"])
+    user_tag = names["tag"]["autolog.delivered"]
+    assert user_tag != "autolog.delivered" and remote.data.tags[user_tag] == "mine"
+    warned = [r.getMessage() for r in caplog.records if "both map to the MLflow name" in
+              r.getMessage()]
+    assert len(warned) == 2, warned  # the metric key and the tag ("a b" and "a_b" differ)
+
+
+def _load_by_run(target: MlflowTarget, flavor: str, run_id: str) -> tuple[object, list[str]]:
+    """The model loaded by ``runs:/<id>/model``, and what ``list_artifacts(run, "model")``
+    lists (MLflow resolves both through the process-wide tracking URI)."""
+    mlflow.set_tracking_uri(target.uri)
+    try:
+        listed = [f.path for f in target.client.list_artifacts(run_id, "model")]
+        return getattr(mlflow, flavor).load_model(f"runs:/{run_id}/model"), listed
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.parametrize("kind", ["forest", "search", "pipeline"])
+def test_every_autologged_sklearn_model_loads_with_mlflow_sklearn(mlflow_sqlite, kind):
+    """Item 7: tree models and searches failed ``mlflow.sklearn.save_model`` (skops refuses
+    ``sklearn.tree._tree.Tree``), leaving a FAILED LoggedModel that even hid the files. They are
+    saved with cloudpickle, as ``mlflow.autolog()`` does, and load back by run."""
+    pytest.importorskip("sklearn")
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 4))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    model = {
+        "forest": lambda: RandomForestClassifier(n_estimators=5, random_state=0),
+        "search": lambda: GridSearchCV(DecisionTreeClassifier(random_state=0),
+                                       {"max_depth": [1, 2]}, cv=2),
+        "pipeline": lambda: make_pipeline(FunctionTransformer(np.tanh), StandardScaler(),
+                                          DecisionTreeClassifier(random_state=0)),
+    }[kind]()
+    autolog.enable(backend="local,mlflow")
+    model.fit(x, y)
+    assert autolog.flush(180)
+    [local] = [r for r in autolog.list_runs() if r.parent_id is None]
+    remote = mlflow_sqlite.run_for(local.id)
+    [output] = remote.outputs.model_outputs
+    logged = mlflow_sqlite.client.get_logged_model(output.model_id)
+    assert str(logged.status).endswith("READY")
+    loaded, listed = _load_by_run(mlflow_sqlite, "sklearn", remote.info.run_id)
+    assert (loaded.predict(x) == model.predict(x)).all()
+    assert "model/MLmodel" in listed
+
+
+@pytest.mark.parametrize("api", ["train", "sklearn"])
+def test_every_autologged_xgboost_model_loads_with_mlflow_xgboost(mlflow_sqlite, api):
+    """Item 7: XGBoost's native and scikit-learn APIs both arrive as MLflow xgboost models."""
+    xgb = pytest.importorskip("xgboost")
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] > 0).astype(int)
+    autolog.enable(backend="local,mlflow")
+    if api == "train":
+        model = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=y), 4)
+        expected = model.predict(xgb.DMatrix(x))
+    else:
+        model = xgb.XGBClassifier(n_estimators=4).fit(x, y)
+        expected = model.predict(x)
+    assert autolog.flush(180)
+    [local] = autolog.list_runs()
+    remote = mlflow_sqlite.run_for(local.id)
+    loaded, listed = _load_by_run(mlflow_sqlite, "xgboost", remote.info.run_id)
+    assert "model/MLmodel" in listed
+    got = loaded.predict(xgb.DMatrix(x)) if api == "train" else loaded.predict(x)
+    assert (got == expected).all()
+
+
+def test_a_model_mlflow_cannot_save_leaves_its_files_listable(mlflow_sqlite, monkeypatch):
+    """Item 7, the fallback: when the flavour's save_model fails, no FAILED LoggedModel is left
+    standing where the plain files go (``runs:/<id>/model`` resolved to it and listed nothing)."""
+    pytest.importorskip("sklearn")
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.tree import DecisionTreeClassifier
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("this model cannot be saved")
+
+    monkeypatch.setattr(mlflow.sklearn, "save_model", refuse)
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    autolog.enable(backend="local,mlflow")
+    DecisionTreeClassifier().fit(x, (x[:, 0] > 0).astype(int))
+    assert autolog.flush(120)
+    remote = mlflow_sqlite.run_for(autolog.list_runs()[0].id)
+    assert not list(mlflow_sqlite.client.search_logged_models([mlflow_sqlite.experiment_id]))
+    mlflow.set_tracking_uri(mlflow_sqlite.uri)
+    try:
+        listed = [f.path for f in mlflow_sqlite.client.list_artifacts(remote.info.run_id, "model")]
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert {"model/model.pkl", "model/autolog-model.json"} <= set(listed)
+
+
+def test_a_script_ending_right_after_fit_exits_with_a_clean_stderr(tmp_path, store,
+                                                                    mlflow_sqlite):
+    """Item 15, as a user meets it: ``AUTOLOG_BACKEND=local,mlflow`` and a script that ends
+    right after fitting a tree model; the model is delivered by the exit flush."""
+    pytest.importorskip("sklearn")
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        import numpy as np
+        import autolog
+        from sklearn.ensemble import RandomForestClassifier
+        autolog.enable()
+        x = np.random.default_rng(0).normal(size=(60, 3))
+        RandomForestClassifier(n_estimators=5).fit(x, (x[:, 0] > 0).astype(int))
+        print("torch" in sys.modules)
+    """))
+    env = clean_env(store, AUTOLOG_BACKEND="local,mlflow", AUTOLOG_EXIT_TIMEOUT="120")
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
+    noise = [line for line in done.stderr.splitlines()
+             if "Exception ignored" in line or "Traceback" in line or "Error" in line]
+    assert not noise, done.stderr
+    [run] = autolog.list_runs()
+    assert mlflow_sqlite.run_for(run.id).outputs.model_outputs  # delivered by the exit flush

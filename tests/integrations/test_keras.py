@@ -234,6 +234,72 @@ def test_log_models_off_and_disable(data):
     assert len(autolog.list_runs()) == 1
 
 
+def test_async_batch_hooks_log_into_the_fits_run_from_another_thread(data):
+    """Issue 15, item 9: Keras may run the batch hooks on its own threads; a fit in a worker
+    thread that activated a run logs every batch into that run, not into the main thread's."""
+    import threading
+
+    x, y = data
+    autolog.enable()
+    starter = threading.Thread(target=lambda: started.append(autolog.start_run("shared")))
+    started: list[autolog.Run] = []
+    starter.start()
+    starter.join()
+    shared = started[0]  # started in a thread of its own: active in no other thread
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            with shared.activate():
+                make_model().fit(x, y, batch_size=10, epochs=2, verbose=0,
+                                 callbacks=[AutologCallback(log_every_n_steps=1)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    with autolog.start_run("main") as main:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join(300)
+    shared.end()
+    assert not errors, errors
+    record = autolog.get_run(shared.id)
+    assert sorted(steps(record, "batch/loss")) == list(range(20))
+    assert steps(record, "loss") == [0, 1]
+    assert autolog.get_run(main.id).metric_keys == []
+    assert {r.id for r in autolog.list_runs()} == {shared.id, main.id}
+    assert autolog.get_run(main.id).parent_id is None
+
+
+_KERAS = '''
+import numpy as np
+import keras
+
+
+class Scale(keras.layers.Layer):  # not registered: Keras cannot find it elsewhere
+    def call(self, x):
+        return x * 2.0
+'''
+
+_KERAS_TRAIN = '''
+model = keras.Sequential([keras.Input((3,)), Scale(), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+model.fit(np.zeros((8, 3)), np.zeros((8, 1)), epochs=1, verbose=0)
+'''
+
+
+def test_a_custom_class_of_the_training_script_is_the_load_error(tmp_path, store, monkeypatch):
+    """Item 16, Keras: a layer class defined in the training script and not registered."""
+    from ..helpers import import_defs, trained_in_a_script
+
+    run_id = trained_in_a_script(tmp_path, store, _KERAS, _KERAS_TRAIN, KERAS_BACKEND="torch")
+    with pytest.raises(autolog.ModelLoadError, match="its class 'Scale' is not known here") as e:
+        autolog.load_model(run_id)
+    assert "register_keras_serializable" in str(e.value) and "custom_objects" in str(e.value)
+    defs = import_defs(monkeypatch, tmp_path)
+    with keras.saving.custom_object_scope({"Scale": defs.Scale}):
+        assert len(autolog.load_model(run_id).layers) == 2
+
+
 def _histogram(record, item) -> dict:
     import json
 

@@ -335,6 +335,55 @@ def _describe(store: Path) -> str:
     return "\n".join(lines) or "(no runs)"
 
 
+_LIT = '''
+import torch
+import lightning.pytorch as L
+from torch import nn
+
+
+class LitClassifier(L.LightningModule):
+    def __init__(self, hidden=4):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, index):
+        x, y = batch
+        return nn.functional.mse_loss(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+'''
+
+_LIT_TRAIN = '''
+from torch.utils.data import DataLoader, TensorDataset
+data = TensorDataset(torch.randn(16, 4), torch.randn(16, 1))
+L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+          enable_model_summary=False).fit(LitClassifier(), DataLoader(data, batch_size=8))
+'''
+
+
+def test_a_module_class_of_the_training_script_is_the_load_error(tmp_path, store, monkeypatch):
+    """Item 16: loading a run whose LightningModule lives in the training script's ``__main__``
+    raised "no installed plugin loads models of flavor 'lightning'", the real cause only a
+    warning. The error names the class and both ways to load it; importing the class works."""
+    from ..helpers import class_in_main, trained_in_a_script
+
+    run_id = trained_in_a_script(tmp_path, store, _LIT, _LIT_TRAIN)
+    with pytest.raises(autolog.ModelLoadError) as caught:
+        autolog.load_model(run_id)
+    message = str(caught.value)
+    assert "__main__.LitClassifier is not importable here" in message
+    assert "defined in the script that trained the model" in message
+    assert "load_state_dict" in message and "no installed plugin" not in message
+    class_in_main(monkeypatch, tmp_path, "LitClassifier")
+    loaded = autolog.load_model(run_id)
+    assert type(loaded).__name__ == "LitClassifier" and not loaded.training
+
+
 def test_weight_and_gradient_histograms_every_n_epochs(tmp_path):
     import json
 

@@ -375,3 +375,74 @@ def test_training_metrics_match_scikit_learns_own_functions(weighted, cancer, ir
         "training_mean_absolute_error": m.mean_absolute_error(y, pred, sample_weight=w),
         "training_r2_score": m.r2_score(y, pred, sample_weight=w),
         "training_score": m.r2_score(y, pred, sample_weight=w)}, rel=1e-9)
+
+
+def test_fits_in_threads_log_into_the_run_active_in_their_thread(iris, cancer):
+    """Issue 15, item 9: the active run is per thread. A search whose inner fits run on joblib
+    threads still makes one parent run with its children, inside the run a worker thread
+    activated, while the main thread trains into its own run at the same time."""
+    import threading
+
+    from joblib import parallel_backend
+
+    autolog.enable()
+    starter = threading.Thread(target=lambda: started.append(autolog.start_run("shared")))
+    started: list[autolog.Run] = []
+    starter.start()
+    starter.join()
+    shared = started[0]  # started in a thread of its own: active in no other thread
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            with shared.activate(), parallel_backend("threading", n_jobs=2):
+                GridSearchCV(LogisticRegression(max_iter=300), {"C": [0.1, 1.0]}, cv=2,
+                             n_jobs=2).fit(*iris)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker)
+    with autolog.start_run("main") as main:
+        thread.start()
+        DecisionTreeClassifier(max_depth=2).fit(*cancer)
+        thread.join(120)
+    shared.end()
+    assert not errors, errors
+    runs = {r.id: r for r in autolog.list_runs()}
+    assert set(runs) - {shared.id, main.id} == {r.id for r in runs.values()
+                                               if r.parent_id == shared.id}
+    children = [r for r in runs.values() if r.parent_id == shared.id]
+    assert len(children) == 2  # the candidates; the inner fits made no runs of their own
+    assert runs[shared.id].params["best_C"] in (0.1, 1.0)
+    assert runs[main.id].params["max_depth"] == 2 and runs[main.id].parent_id is None
+    assert "training_accuracy_score" in runs[main.id].metrics
+
+
+_ESTIMATOR = '''
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+
+class AlwaysOne(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.ones(len(X), dtype=int)
+'''
+
+
+def test_an_estimator_class_of_the_training_script_is_the_load_error(tmp_path, store,
+                                                                     monkeypatch):
+    """Item 16, pickle: a pickled estimator whose class is the training script's."""
+    from ..helpers import class_in_main, trained_in_a_script
+
+    run_id = trained_in_a_script(tmp_path, store, _ESTIMATOR,
+                                 "AlwaysOne().fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]))")
+    with pytest.raises(autolog.ModelLoadError,
+                       match=r"__main__\.AlwaysOne is not importable here") as caught:
+        autolog.load_model(run_id)
+    assert "unpickle the file yourself" in str(caught.value)
+    class_in_main(monkeypatch, tmp_path, "AlwaysOne")
+    assert list(autolog.load_model(run_id).predict(np.zeros((2, 2)))) == [1, 1]

@@ -376,6 +376,37 @@ def test_enable_before_import_patches_the_trainer_when_it_is_imported(tmp_path):
     subprocess.run([sys.executable, "-c", IMPORT_ORDER], check=True, env=env)
 
 
+_TRANSFORMER = '''
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+
+class MyClassifier(BertForSequenceClassification):
+    pass
+'''
+
+_TRANSFORMER_TRAIN = '''
+config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                    intermediate_size=8, max_position_embeddings=16, num_labels=2)
+with autolog.start_run() as run:
+    run.log_model(MyClassifier(config))
+'''
+
+
+def test_a_model_class_of_the_training_script_is_the_load_error(tmp_path, store, monkeypatch):
+    """Item 16, transformers: a model class from the training script was loaded as
+    ``AutoModel`` (another model: no head) or failed with an unrelated error."""
+    from ..helpers import class_in_main, trained_in_a_script
+
+    run_id = trained_in_a_script(tmp_path, store, _TRANSFORMER, _TRANSFORMER_TRAIN)
+    with pytest.raises(autolog.ModelLoadError,
+                       match=r"__main__\.MyClassifier is not importable here") as caught:
+        autolog.load_model(run_id)
+    assert "from_pretrained" in str(caught.value)
+    class_in_main(monkeypatch, tmp_path, "MyClassifier")
+    assert type(autolog.load_model(run_id)).__name__ == "MyClassifier"
+
+
 HAS_GRADIENT_EVENT = hasattr(transformers.TrainerCallback, "on_pre_optimizer_step")
 
 

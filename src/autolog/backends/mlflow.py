@@ -8,7 +8,11 @@ only. Everything a run holds is mapped as ``docs/backends/mlflow.md`` describes:
   (created when missing); the MLflow run keeps autolog's run name and gets the tag
   ``autolog.run_id``; child runs are MLflow nested runs (``mlflow.parentRunId``);
 - params, tags and metrics go through ``MlflowClient.log_batch`` within MLflow's limits, keys
-  mapped to the characters MLflow accepts (:func:`mlflow_key`);
+  mapped to the characters MLflow accepts (:func:`mlflow_key`); two keys of a run that map to
+  one name (``loss@x`` and ``loss_x``) stay apart: the later one gets a stable suffix, kept in
+  the delivery state (:class:`Names`), with one warning;
+- MLflow stores a point once per (key, step, timestamp, value): a point repeated within the
+  same millisecond has its timestamp moved 1 ms on, so every point logged is kept;
 - every ``log_batch`` call also sets the tag ``autolog.delivered`` to the journal range and the
   call number it completes; MLflow stores one call atomically, so a batch retried after a failure
   (or by ``autolog sync`` in another process) skips exactly the calls already stored: no metric
@@ -56,7 +60,7 @@ from .base import Backend, BackendUnavailable, Batch, Media, RunRef
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-__all__ = ["MlflowBackend", "mlflow_key"]
+__all__ = ["MlflowBackend", "Names", "mlflow_key"]
 
 log = logging.getLogger("autolog")
 
@@ -76,6 +80,9 @@ MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 MAX_STEP = 2**63 - 1  # MLflow stores steps as 64-bit integers
 LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"  # where log_table lists the tables it wrote
+
+#: tags autolog sets itself: a user's tag that maps to one of these gets another name
+RESERVED_TAGS = (RUN_ID_TAG, DELIVERED_TAG, STATUS_TAG, "mlflow.parentRunId")
 
 #: autolog's context tags and the MLflow system tags the UI knows; both are set
 TAG_MAP = {
@@ -115,6 +122,37 @@ def mlflow_key(key: str) -> str:
     return out
 
 
+class Names:
+    """The MLflow name of each key of one run, one namespace (metric, param or tag) each:
+    :func:`mlflow_key`, made one-to-one. A key whose name another key of the run already has
+    gets ``-`` and 6 hex digits of its own hash. The mapping lives in the run's delivery state,
+    so a retried batch or a later ``autolog sync`` maps every key the same way."""
+
+    def __init__(self, state: dict[str, Any], kind: str, reserved: tuple[str, ...] = ()):
+        self.kind = kind
+        self.known: dict[str, str] = state.setdefault("names", {}).setdefault(kind, {})
+        self.taken = {name: key for key, name in self.known.items()}
+        self.taken.update((name, "") for name in reserved if name not in self.taken)
+        self.collisions: list[tuple[str, str, str]] = []  # (key, other key, name given)
+
+    def __call__(self, key: str) -> str:
+        name = self.known.get(key)
+        if name is not None:
+            return name
+        name = mlflow_key(key)
+        if name in self.taken:
+            other = self.taken[name]
+            base, n = name, 0
+            while name in self.taken:
+                n += 1
+                digest = _digest(key if n == 1 else f"{key}#{n}")[:6]
+                name = f"{base[:MAX_KEY - 7]}-{digest}"
+            self.collisions.append((key, other, name))
+        self.known[key] = name
+        self.taken[name] = key
+        return name
+
+
 def _digest(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
@@ -135,6 +173,7 @@ class MlflowBackend(Backend):
         #: autolog run id -> journal offset up to which MLflow is known to hold everything
         self._confirmed: dict[str, int] = {}
         self._created: set[str] = set()  # autolog ids of the MLflow runs this object created
+        self._warned: set[tuple[str, str]] = set()
 
     # -- where -------------------------------------------------------------------------------
 
@@ -281,10 +320,10 @@ class MlflowBackend(Backend):
 
         run_id = run.state["run_id"]
         saved_params = dict(run.state.get("params", {}))
+        saved_last = dict(run.state.get("last_points", {}))
         params, tags = self._params(run, batch.params)
-        tags += self._tags(batch.tags)
-        metrics = [Metric(mlflow_key(m.key), m.value, m.timestamp,
-                          min(max(m.step, -MAX_STEP - 1), MAX_STEP)) for m in batch.metrics]
+        tags += self._tags(run, batch.tags)
+        metrics = self._metrics(run, batch.metrics, Metric)
         calls = _split(metrics, params, tags)
         start, end = batch.journal_range
         try:
@@ -296,6 +335,7 @@ class MlflowBackend(Backend):
         except BaseException:
             self._confirmed.pop(run.id, None)
             run.state["params"] = saved_params
+            run.state["last_points"] = saved_last  # a retry moves the same points the same way
             raise
         self._confirmed[run.id] = end
 
@@ -320,9 +360,10 @@ class MlflowBackend(Backend):
         from mlflow.entities import Param, RunTag
 
         logged: dict[str, str] = run.state.setdefault("params", {})
+        names = Names(run.state, "param")
         out, tags = [], []
         for raw_key, raw_value in params.items():
-            key, value = mlflow_key(raw_key), str(raw_value)
+            key, value = names(raw_key), str(raw_value)
             if len(value) > MAX_PARAM_VALUE:
                 artifact = f"{PARAMS_ARTIFACT_DIR}/{key.replace('/', '_')}.txt"
                 self.client.log_text(run.state["run_id"], value, artifact)
@@ -335,22 +376,55 @@ class MlflowBackend(Backend):
                 out.append(Param(key, value))
             elif previous != digest:
                 tags.append(RunTag(mlflow_key(CHANGED_PREFIX + key), _clip(value, MAX_TAG_VALUE)))
+        self._warn_collisions(run, names)
         return out, tags
 
     def _learn_remote_params(self, run: RunRef) -> None:
         remote = self.client.get_run(run.state["run_id"]).data.params
         run.state["params"] = {key: _digest(value) for key, value in remote.items()}
 
-    def _tags(self, tags: dict[str, str]) -> list[Any]:
+    def _tags(self, run: RunRef, tags: dict[str, str]) -> list[Any]:
         from mlflow.entities import RunTag
 
+        names = Names(run.state, "tag", RESERVED_TAGS)
         out: dict[str, str] = {}
         for key, value in tags.items():
-            out[mlflow_key(key)] = _clip(value, MAX_TAG_VALUE)
+            out[names(key)] = _clip(value, MAX_TAG_VALUE)
             if key in TAG_MAP:
                 out[TAG_MAP[key]] = _clip(value, MAX_TAG_VALUE)
+        self._warn_collisions(run, names)
         return [RunTag(k, v) for k, v in out.items()]
 
+    def _metrics(self, run: RunRef, points: list[Any], Metric: Any) -> list[Any]:
+        """MLflow metrics: names made one-to-one, steps within 64 bits, and a point that would
+        repeat the last one of its key (same step, value and millisecond: MLflow would store it
+        once) moved 1 ms on."""
+        names = Names(run.state, "metric")
+        last: dict[str, list[Any]] = run.state.setdefault("last_points", {})
+        seen: dict[str, set[tuple[int, str, int]]] = {}
+        out = []
+        for m in points:
+            key = names(m.key)
+            step = min(max(m.step, -MAX_STEP - 1), MAX_STEP)
+            value, ts = repr(m.value), m.timestamp
+            points_of_key = seen.get(key)
+            if points_of_key is None:
+                points_of_key = seen[key] = {tuple(last[key])} if key in last else set()
+            while (step, value, ts) in points_of_key:
+                ts += 1
+            points_of_key.add((step, value, ts))
+            last[key] = [step, value, ts]
+            out.append(Metric(key, m.value, ts, step))
+        self._warn_collisions(run, names)
+        return out
+
+    def _warn_collisions(self, run: RunRef, names: Names) -> None:
+        for key, other, name in names.collisions:
+            if (run.id, key) not in self._warned:
+                self._warned.add((run.id, key))
+                log.warning("autolog: %s keys %r and %r of run %s both map to the MLflow name "
+                            "%r; %r is sent as %r", names.kind, other or "(autolog's own)", key,
+                            run.id, mlflow_key(key), key, name)
     # -- edits -------------------------------------------------------------------------------
 
     def rename_run(self, run: RunRef, name: str) -> None:
@@ -359,7 +433,9 @@ class MlflowBackend(Backend):
 
     def delete_tags(self, run: RunRef, keys: list[str]) -> None:
         remote = self.client.get_run(run.state["run_id"]).data.tags
-        names = {n for key in keys for n in (mlflow_key(key), TAG_MAP.get(key)) if n in remote}
+        known = Names(run.state, "tag", RESERVED_TAGS).known  # the names the tags were sent as
+        names = {n for key in keys for n in (known.get(key, mlflow_key(key)), TAG_MAP.get(key))
+                 if n in remote}
         if names:
             with self._active(run):
                 for name in names:
@@ -510,12 +586,20 @@ class MlflowBackend(Backend):
         with tempfile.TemporaryDirectory(prefix="autolog-mlflow-") as tmp:
             path = os.path.join(tmp, "model")
             if not _save_flavored(module, model, path, meta, flavor, name):
-                self.client.finalize_logged_model(logged.model_id, "FAILED")
+                self._discard_model(logged.model_id)
                 return None
             self.client.log_model_artifacts(logged.model_id, path)
         self.client.finalize_logged_model(logged.model_id, "READY")
         self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
         return str(logged.model_id)
+
+    def _discard_model(self, model_id: str) -> None:
+        """Delete a LoggedModel that could not be saved: a FAILED one would stand where the
+        plain files are sent (``runs:/<id>/<name>`` resolves to it, and lists nothing)."""
+        try:
+            self.client.delete_logged_model(model_id)
+        except Exception:
+            self.client.finalize_logged_model(model_id, "FAILED")
 
     def _log_run_model(self, run: RunRef, module: Any, model: Any, name: str,
                        flavor: str) -> str | None:
@@ -620,6 +704,12 @@ def _save_flavored(module: Any, model: Any, path: str, meta: Any, flavor: str,
     accepted = inspect.signature(module.save_model).parameters
     if flavor == "pytorch" and "serialization_format" in accepted:
         options["serialization_format"] = "pickle"  # "pt2" would need an input example
+    if flavor == "sklearn" and "serialization_format" in accepted:
+        # MLflow 3's default, skops, refuses the types of every tree model and search
+        # (sklearn.tree._tree.Tree, the CV splitters) unless each is listed as trusted; and it
+        # cannot hold a user's own estimator classes. cloudpickle holds them all: it is what
+        # mlflow.sklearn.autolog() saves with.
+        options["serialization_format"] = "cloudpickle"
     if flavor == "transformers":
         cls = type(model["model"]).__name__
         task = next((t for suffix, t in TRANSFORMERS_TASKS.items() if cls.endswith(suffix)), None)

@@ -42,6 +42,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .._runtime import start_thread
 from ..charts import plot_rows
 from ..config import current
 from ..hookspecs import hookimpl
@@ -306,9 +307,7 @@ def _take_over_exit(wandb: Any) -> None:
 
 
 def _bounded_teardown(wandb: Any) -> None:
-    thread = threading.Thread(target=_teardown, args=(wandb,), name="autolog-wandb-teardown",
-                              daemon=True)
-    thread.start()
+    thread = start_thread(_teardown, "autolog-wandb-teardown", wandb)
     thread.join(min(TEARDOWN_TIMEOUT, current().exit_timeout))
     if thread.is_alive():
         log.warning("autolog: W&B did not shut down within %.0f s; leaving it behind. "

@@ -17,9 +17,10 @@ import atexit
 import contextlib
 import os
 import struct
-import threading
 import time
 from collections.abc import Callable
+
+from .._runtime import start_thread
 
 __all__ = ["Relay", "relay_descriptors"]
 
@@ -48,9 +49,7 @@ class Relay:
         self._busy = False
         self._forward = True
         self._stopped = False
-        self.thread = threading.Thread(target=self._pump, name=f"autolog-console-{name}",
-                                       daemon=True)
-        self.thread.start()
+        self.thread = start_thread(self._pump, f"autolog-console-{name}")
 
     def _pump(self) -> None:
         while True:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..journal.codec import dumps_line
+from ..journal.codec import encode_line
 from ..journal.files import DELIVERY, JOURNAL, FileLock, atomic_write, read_json
 
 __all__ = ["Cursor", "DeliveryBusy"]
@@ -49,7 +49,7 @@ class Cursor:
                                 "inflight": self.inflight, "state": self.state}
         if self.ended is not None:
             data["ended"] = list(self.ended)
-        atomic_write(self.path, dumps_line(data))
+        atomic_write(self.path, encode_line(data))
 
     def behind(self, run_dir: Path) -> bool:
         """Are there journal bytes past the cursor (after the end: edits made later)?"""

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..journal.codec import float_from_json
+from ..journal.codec import float_from_json, valid_text
 from ..journal.files import JOURNAL
 from ..journal.reader import iter_journal, lock_is_held, read_meta, start_record
+from ..journal.tail import recover
 from .contract import Backend, Batch, Media, Metric, RejectedBatch, RunRef
 from .cursor import Cursor, DeliveryBusy
 
@@ -45,12 +46,14 @@ def deliver(backend: Backend, run_dir: Path, *, started: set[str] | None = None,
         return True
     with cursor.lock():
         cursor = Cursor(run_dir, backend.cursor_key())  # re-read under the lock
-        start = start_record(run_dir)
-        if start is None:
-            return False
         # Asked before reading the journal: a run that ends while we read has its end written
         # before its lock is freed, so the replay sees that end.
         orphaned = not lock_is_held(run_dir, read_meta(run_dir))
+        recover(run_dir)  # points of processes that died before journaling them
+        start = start_record(run_dir)
+        if start is None:
+            return False
+        start = valid_text(start)
         ref = RunRef(run_dir, start, cursor.state, cursor.key)
         if cursor.done:  # ended before; what follows are edits (rename, tags, note...)
             ref.ended = cursor.ended or ("FINISHED", start.get("time", 0))
@@ -97,15 +100,17 @@ class _Replay:
         return self.cursor.done
 
     def _add(self, kind: str, record: dict[str, Any]) -> None:
+        # Backends get valid Unicode (see valid_text); the journal keeps the exact text.
         if kind == "metrics":
             metrics = self.batch.metrics
             for key, (steps, values, stamps) in record["d"].items():
+                key = valid_text(key)
                 for step, value, ts in zip(steps, values, stamps, strict=False):
                     metrics.append(Metric(key, float_from_json(value), step, ts))
         elif kind == "params":
-            self.batch.params.update(record["d"])
+            self.batch.params.update(valid_text(record["d"]))
         else:
-            self.batch.tags.update(record["d"])
+            self.batch.tags.update(valid_text(record["d"]))
 
     def _send_batch(self) -> None:
         if self.batch:
@@ -124,14 +129,20 @@ class _Replay:
         self.batch = Batch(self.cursor.offset)
 
     def _dispatch(self, kind: str | None, record: dict[str, Any]) -> None:
+        # The local file keeps its exact name; the backend gets valid Unicode to name it by.
         artifacts = self.ref.artifacts_dir
         if kind == "artifact":
-            self.backend.log_artifact(self.ref, artifacts / record["path"], record["path"])
+            self.backend.log_artifact(self.ref, artifacts / record["path"],
+                                      valid_text(record["path"]))
         elif kind == "model":
             spec = record["spec"]
-            self.backend.log_model(self.ref, artifacts / spec["path"], record["name"], spec)
+            self.backend.log_model(self.ref, artifacts / spec["path"],
+                                   valid_text(record["name"]), valid_text(spec))
         elif kind == "media":
-            self.backend.log_media(self.ref, Media.from_event(record, artifacts))
+            media = Media.from_event(record, artifacts)
+            self.backend.log_media(self.ref, media._replace(
+                key=valid_text(media.key), name=valid_text(media.name),
+                image_name=valid_text(media.image_name), meta=valid_text(media.meta)))
         elif kind == "end":
             self.backend.end_run(self.ref, record["status"], record["time"])
             self.cursor.done = True

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._runtime import runtime
+from .._runtime import runtime, start_thread
 from .contract import BackendUnavailable
 from .cursor import DeliveryBusy
 from .replay import deliver, pending_lines
@@ -47,9 +47,7 @@ class Worker:
         self._failures = 0
         self._retry_at = 0.0
         self._warned: set[str] = set()
-        self._thread = threading.Thread(target=self._loop, name=f"autolog-{backend.name}",
-                                        daemon=True)
-        self._thread.start()
+        self._thread = start_thread(self._loop, f"autolog-{backend.name}")
 
     def notify(self, run_dir: Path) -> None:
         with self._cond:

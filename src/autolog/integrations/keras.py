@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 import struct
 import sys
 from collections.abc import Mapping
@@ -42,6 +43,7 @@ from .. import values
 from .._runtime import runtime
 from ..datasets import fingerprint
 from ..distributions import due, log_distributions
+from ..errors import ModelLoadError
 from ..hookspecs import hookimpl
 from ..patching import TrainingCall, patcher
 from ..report import internal_error
@@ -525,4 +527,18 @@ def autolog_load_model(spec: dict[str, Any], path: Path) -> Any:
         return None
     import keras
 
-    return keras.saving.load_model(path / spec.get("file", "model.keras"))
+    file = path / spec.get("file", "model.keras")
+    try:
+        return keras.saving.load_model(file)
+    except (TypeError, ValueError) as exc:
+        found = re.search(r"Could not locate class '([^']+)'", str(exc))
+        if found is None:
+            raise
+        missing = found.group(1)
+        raise ModelLoadError(
+            f"Keras could not rebuild the model: its class {missing!r} is not known here. "
+            f"Define or import it in this process, registered with "
+            f"@keras.saving.register_keras_serializable() (a class defined in the training "
+            f"script must be defined or imported here too), then call autolog.load_model "
+            f"again; or keras.saving.load_model('{file}', custom_objects={{'{missing}': "
+            f"{missing}}})") from exc

@@ -40,6 +40,7 @@ from .._runtime import runtime
 from ..datasets import fingerprint
 from ..distributions import due, log_distributions
 from ..hookspecs import hookimpl
+from ..models import not_importable
 from ..patching import Patcher, TrainingCall, patcher
 from ..report import internal_error
 from ..runs import RunScope, active_run, attach_run
@@ -572,9 +573,11 @@ def autolog_load_model(spec: dict[str, Any], path: Path) -> Any:
         return None
     cls = resolve_name(spec["class"])
     if cls is None:
-        raise LookupError(f"the model's LightningModule class {spec['class']} is not importable "
-                          f"here; import its module, or load {path / spec['file']} with "
-                          f"YourModule.load_from_checkpoint")
+        checkpoint = path / spec.get("file", "model.ckpt")
+        raise not_importable(spec["class"], "model's LightningModule", path,
+                             f"load the weights into your module yourself: "
+                             f"`module.load_state_dict(torch.load('{checkpoint}', "
+                             f"weights_only=False)['state_dict'])`")
     model = cls.load_from_checkpoint(path / spec.get("file", "model.ckpt"), map_location="cpu")
     model.eval()
     return model

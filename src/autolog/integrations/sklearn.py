@@ -36,6 +36,7 @@ from ..config import current
 from ..datasets import fingerprint
 from ..evaluation import log_plots
 from ..hookspecs import hookimpl
+from ..models import unpickle
 from ..report import internal_error, warn_once
 from ..runs import start_run
 from ..scoring import (
@@ -582,6 +583,4 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
 def autolog_load_model(spec: dict[str, Any], path: Path) -> Any:
     if spec.get("flavor") != "sklearn":
         return None
-    import pickle
-
-    return pickle.loads((path / spec.get("file", "model.pkl")).read_bytes())
+    return unpickle((path / spec.get("file", "model.pkl")).read_bytes(), spec, path)

@@ -34,6 +34,7 @@ from ..config import current
 from ..datasets import fingerprint
 from ..distributions import due, log_distributions
 from ..hookspecs import hookimpl
+from ..models import not_importable
 from ..patching import TrainingCall
 from ..report import warn_once
 from ..runs import RunScope, active_run
@@ -539,18 +540,24 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
 
 @hookimpl
 def autolog_load_model(spec: dict[str, Any], path: Path) -> Any:
-    """The saved class (or the config's architecture, else ``AutoModel``), in the saved dtype."""
+    """The saved class (or the transformers class its config names), in the saved dtype."""
     if spec.get("flavor") != "transformers":
         return None
     import transformers
 
-    cls = values.resolve_name(spec.get("class", "")) or _architecture(path)
+    qualified = spec.get("class", "")
+    cls = values.resolve_name(qualified) or _architecture(path)
+    if cls is None:  # a class of the training script, or of a package not installed here
+        raise not_importable(qualified, "model's", path, f"load it with YourModel."
+                             f"from_pretrained('{path}') where that class is defined")
     major = int(transformers.__version__.split(".")[0])
     options = {} if major >= 5 else {"torch_dtype": "auto"}  # 5.x loads the saved dtype itself
     return cls.from_pretrained(path, **options)
 
 
 def _architecture(path: Path) -> Any:
+    """The transformers class the saved config names, or None (AutoModel would load another
+    model than the one saved: without its head, or not at all)."""
     import transformers
 
     config = transformers.AutoConfig.from_pretrained(path)
@@ -558,7 +565,7 @@ def _architecture(path: Path) -> Any:
         cls = getattr(transformers, name, None)
         if cls is not None:
             return cls
-    return transformers.AutoModel
+    return None
 
 
 def _has_gradient_event() -> bool:

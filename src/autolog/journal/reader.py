@@ -2,19 +2,21 @@
 
 A reader tolerates what a killed writer leaves: a torn last line is not read (and never loses
 the lines before it), a line that is not JSON is skipped. A run whose ``run.lock`` is free and
-whose journal has no end event reads back CRASHED.
+whose journal has no end event reads back CRASHED. Before reading a journal, a reader takes over
+the tails of processes that are gone (:func:`~.tail.recover`), so the points a killed process
+had logged but not yet journaled are read too.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .codec import float_from_json
+from .codec import decode_line, float_from_json
 from .files import ARTIFACTS, JOURNAL, LOCK, META, is_locked, read_json
+from .tail import recover
 
 __all__ = ["MediaRecord", "RunHeader", "RunRecord", "find_run", "iter_journal", "list_runs",
            "load_run", "lock_is_held", "read_meta", "start_record"]
@@ -47,7 +49,10 @@ def iter_journal(path: Path, offset: int = 0) -> Iterator[tuple[int, dict[str, A
     """Yield ``(end_offset, record)`` for each complete line from ``offset``.
 
     A last line without its newline (a write in progress, or torn by a kill) is not yielded; a
-    line that is not valid JSON is skipped and the lines after it are read.
+    line that is not valid JSON is skipped and the lines after it are read, and a torn line
+    continued by a later append yields the whole records it holds (:func:`~.codec.decode_line`;
+    all but the last of a line carry the line's start offset, so a cursor saved between them
+    goes back to the line).
     """
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed by the with below
@@ -59,16 +64,12 @@ def iter_journal(path: Path, offset: int = 0) -> Iterator[tuple[int, dict[str, A
         for line in f:
             if not line.endswith(b"\n"):
                 return
-            pos += len(line)
-            stripped = line.strip()
-            if not stripped:
+            start, pos = pos, pos + len(line)
+            if line.isspace():
                 continue
-            try:
-                record = json.loads(stripped)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield pos, record
+            records = decode_line(line)
+            for i, record in enumerate(records, 1):
+                yield (pos if i == len(records) else start), record
 
 
 def start_record(run_dir: Path, from_meta: bool = False) -> dict[str, Any] | None:
@@ -228,6 +229,10 @@ class RunRecord(RunHeader):
         if self._loaded:
             return
         self._loaded = True
+        try:
+            recover(self.path)
+        except OSError:  # a read-only store: what the journal holds is read
+            pass
         for _, record in iter_journal(self.path / JOURNAL):
             try:
                 self._apply(record)

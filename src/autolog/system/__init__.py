@@ -14,6 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, ClassVar
 
+from .._runtime import start_thread
 from ..report import internal_error
 
 if TYPE_CHECKING:
@@ -64,8 +65,7 @@ class Monitor:
         self.unavailable: dict[str, str] = {}
         self._classes = sampler_classes
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="autolog-system", daemon=True)
-        self._thread.start()
+        self._thread = start_thread(self._loop, "autolog-system")
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()

@@ -14,7 +14,6 @@ A line of a known type but the wrong shape is skipped, like a line that does not
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..journal.codec import float_from_json
+from ..journal.codec import RECORD_START, decode_line, float_from_json
 from ..server.media import MediaIn, media_in
 
 __all__ = ["Columns", "MetricSummary", "Summary", "point_columns", "read_summary"]
@@ -178,7 +177,8 @@ def read_summary(journal: Path, offset: int, *, skip_metrics: bool = False
     """The summary of the journal's complete lines from ``offset``, and where they end.
 
     Lines are read as ``store.iter_journal`` reads them (a torn last line waits, a line that
-    does not parse is skipped); with ``skip_metrics``, metrics lines are not even parsed.
+    does not parse is skipped, a torn line continued by a later append gives the records it
+    holds whole); with ``skip_metrics``, metrics lines are not even parsed.
     """
     summary = Summary()
     end = offset
@@ -192,14 +192,11 @@ def read_summary(journal: Path, offset: int, *, skip_metrics: bool = False
             if not line.endswith(b"\n"):
                 break
             end += len(line)
-            if skip_metrics and line.startswith(METRICS_LINE):
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                summary.apply(record)
+            if skip_metrics and line.startswith(METRICS_LINE) and line.count(RECORD_START) == 1:
+                continue  # a metrics line alone (not a torn one continued by another record)
+            for record in decode_line(line):
+                if not (skip_metrics and record.get("t") == "metrics"):
+                    summary.apply(record)
     return summary, end
 
 
