@@ -89,3 +89,15 @@ def import_defs(monkeypatch, tmp_path: Path):
     module = importlib.import_module("defs")
     monkeypatch.setitem(sys.modules, "defs", module)
     return module
+
+
+def run_started_in_another_thread(name: str) -> autolog.Run:
+    """A run started on a thread of its own, so it is active in no other thread (the tests
+    share it with ``run.activate()``)."""
+    import threading
+
+    started: list[autolog.Run] = []
+    starter = threading.Thread(target=lambda: started.append(autolog.start_run(name)))
+    starter.start()
+    starter.join()
+    return started[0]

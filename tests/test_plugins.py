@@ -94,7 +94,8 @@ def test_allow_and_block_lists(site, monkeypatch):
 
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(autolog.ConfigError,
-                       match=r"AUTOLOG_BACKEND: unknown backend 'mlfow'; accepted: local"):
+                       match=r"AUTOLOG_BACKEND: unknown backend 'mlfow' \(did you mean "
+                             r"'mlflow'\?\); accepted: local"):
         autolog.enable(backend="mlfow")
 
 

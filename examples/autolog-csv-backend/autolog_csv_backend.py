@@ -18,6 +18,7 @@ from autolog.backends.base import Backend
 
 class CsvBackend(Backend):
     name = "csv"
+    variables = ("AUTOLOG_CSV_DIR",)  # its own setting: autolog does not take it for a typo
 
     def _dir(self, run):
         path = Path(os.environ.get("AUTOLOG_CSV_DIR", "autolog-csv")) / run.id

@@ -92,10 +92,11 @@ def enable(backend: str | Iterable[str] | None = None, *, frameworks: Iterable[s
 def _warn_misconfigured(settings: Settings) -> None:
     """One warning per configuration mistake (a mistyped ``AUTOLOG_*`` variable, a tracker SDK
     not installed...): what ``autolog doctor`` reports, without its network checks."""
-    from .checks import backend_problems, store_problems, unknown_variables
+    from .checks import backend_problems, plugin_variables, store_problems, unknown_variables
     from .report import warn_once
 
-    for problem in (*unknown_variables(os.environ), *backend_problems(settings, os.environ),
+    for problem in (*unknown_variables(os.environ, plugin_variables(settings)),
+                    *backend_problems(settings, os.environ),
                     *store_problems(settings)):
         warn_once(f"config {problem.check}: {problem.message}",
                   f"autolog: {problem.check}: {problem.message}. Fix: {problem.fix} "

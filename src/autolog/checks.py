@@ -19,7 +19,7 @@ from .config import INTERNAL_VARIABLES, VARIABLES, Settings, nearest
 from .errors import ConfigError
 from .plugins import get_plugins, installed_version
 
-__all__ = ["Problem", "backend_problems", "settings_of", "static_problems",
+__all__ = ["Problem", "backend_problems", "plugin_variables", "settings_of", "static_problems",
            "unknown_variables"]
 
 #: backends whose SDK comes with an extra of the same name
@@ -50,13 +50,21 @@ def static_problems(environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Every mistake this module can see, in the order a person would fix them."""
     env = os.environ if environ is None else environ
     settings, invalid = settings_of(env)
-    return [*unknown_variables(env), *invalid, *backend_problems(settings, env),
-            *store_problems(settings)]
+    return [*unknown_variables(env, plugin_variables(settings)), *invalid,
+            *backend_problems(settings, env), *store_problems(settings)]
 
 
-def unknown_variables(env: Mapping[str, str]) -> list[Problem]:
-    """``AUTOLOG_*`` variables autolog does not read (a typo: said with the nearest name)."""
-    known = {v.env for v in VARIABLES} | set(INTERNAL_VARIABLES)
+def plugin_variables(settings: Settings) -> set[str]:
+    """The ``AUTOLOG_*`` variables the configured backends declare as their own."""
+    classes = get_plugins(settings).backends([n for n in settings.backend if n != "local"])
+    return {var for name in settings.backend if name in classes
+            for var in getattr(classes[name], "variables", ())}
+
+
+def unknown_variables(env: Mapping[str, str], declared: set[str] | None = None) -> list[Problem]:
+    """``AUTOLOG_*`` variables autolog does not read (a typo: said with the nearest name);
+    ``declared``: those the configured plugins read."""
+    known = {v.env for v in VARIABLES} | set(INTERNAL_VARIABLES) | (declared or set())
     problems = []
     for name in sorted(env):
         if not name.startswith("AUTOLOG_") or name in known or name.startswith("AUTOLOG_TEST_"):

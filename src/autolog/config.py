@@ -144,7 +144,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("strict", False, _bool(False),
         "Raise autolog's own errors instead of warning about them (the test suite runs strict)."),
     Var("flush_interval", 1.0, _positive(1.0),
-        "Seconds between writes of the buffer to the journal: the most a killed process loses."),
+        "Seconds between the journal writer's passes: points move from the kill-safe tail to "
+        "the journal (where backends read them); tensor-valued metrics and media are written."),
     Var("exit_timeout", 10.0, _positive(10.0),
         "Seconds the process may spend at exit delivering what backends have not received yet; "
         "what is left is reported and delivered later by `autolog sync`. Used when the exit "

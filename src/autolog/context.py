@@ -71,7 +71,7 @@ class Context:
     def _work(self) -> None:
         tags = self.plugins.run_context(self.run)
         # the package list belongs to this module's plugin (AUTOLOG_DISABLE_PLUGINS=context)
-        packages = requirements() if "context" in self.plugins.names() else None
+        packages = requirements() if self.plugins.has("context") else None
         with self._lock:
             if self._open:
                 if tags:

@@ -162,6 +162,10 @@ class Plugins:
         self.load_builtins()
         return sorted(name for name, _ in self.pm.list_name_plugin())
 
+    def has(self, name: str) -> bool:
+        """Is the plugin ``name`` registered? (No other built-in is loaded to answer.)"""
+        return self.pm.has_plugin(name)
+
     def register(self, plugin: object, name: str | None = None) -> None:
         self.pm.register(plugin, name=name)
 

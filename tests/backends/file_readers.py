@@ -257,6 +257,8 @@ def read_comet(archives: list[Path]) -> Recorded:
         payload, kind = message["payload"], message["type"]
         if kind == "log_other":
             others[payload["key"]] = payload["value"]
+        elif kind == "ws_msg" and "log_other" in payload:  # how Comet 3.40 wrote them
+            others[payload["log_other"]["key"]] = payload["log_other"]["val"]
         elif kind == "parameter_msg" and payload["param"]["source"] == "manual":
             params[payload["param"]["paramName"]] = str(payload["param"]["paramValue"])
         elif kind == "metric_msg":

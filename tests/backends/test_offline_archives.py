@@ -5,6 +5,7 @@ server); Comet's archive is read as ``comet upload`` reads it (``messages.json``
 
 from __future__ import annotations
 
+import inspect
 import json
 import zipfile
 from pathlib import Path
@@ -153,6 +154,8 @@ def test_clearml_media_imported_by_clearmls_own_code(clearml_dir: Path, tmp_path
     assert heatmap["type"] == "heatmap" and heatmap["z"] == MATRIX["matrix"]
     assert plots["training_roc_curve"]["data"][0]["x"] == ROC["fpr"]
 
+    if "session" not in inspect.signature(Metrics.report_offline_session).parameters:
+        return  # an older ClearML (1.14) imports only through a live server's session
     recorder, files = _Recorder(), tmp_path / "fileserver"
     task = SimpleNamespace(id="imported", session=recorder)
     assert Metrics.report_offline_session(task, str(session), remote_url=files.as_uri(),

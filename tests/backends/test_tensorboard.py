@@ -35,11 +35,13 @@ def hparams_table(logdir: Path) -> dict[str, dict]:
     from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
 
     tb = tensorboard_context(logdir)
+    # TensorBoard before 2.13 has no include_metrics: it always sends the metrics
+    fields = api_pb2.ListSessionGroupsRequest.DESCRIPTOR.fields_by_name
+    metrics = {"include_metrics": True} if "include_metrics" in fields else {}
     request = api_pb2.ListSessionGroupsRequest(
         allowed_statuses=[api_pb2.STATUS_SUCCESS, api_pb2.STATUS_FAILURE,
                           api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_RUNNING],
-        col_params=[api_pb2.ColParams(hparam="lr")], start_index=0, slice_size=100,
-        include_metrics=True)
+        col_params=[api_pb2.ColParams(hparam="lr")], start_index=0, slice_size=100, **metrics)
     response = list_session_groups.Handler(context.RequestContext(),
                                            backend_context.Context(tb), "", request).run()
     groups = json.loads(json_format.MessageToJson(response))["sessionGroups"]

@@ -18,7 +18,7 @@ keras = pytest.importorskip("keras")
 import autolog  # noqa: E402
 from autolog.integrations.keras import AutologCallback  # noqa: E402
 
-from ..helpers import only_run  # noqa: E402
+from ..helpers import only_run, run_started_in_another_thread  # noqa: E402
 
 # Keras-on-torch converts tensors with np.array(..., copy=False) (NumPy 2 warns)
 pytestmark = pytest.mark.filterwarnings(
@@ -241,11 +241,7 @@ def test_async_batch_hooks_log_into_the_fits_run_from_another_thread(data):
 
     x, y = data
     autolog.enable()
-    starter = threading.Thread(target=lambda: started.append(autolog.start_run("shared")))
-    started: list[autolog.Run] = []
-    starter.start()
-    starter.join()
-    shared = started[0]  # started in a thread of its own: active in no other thread
+    shared = run_started_in_another_thread("shared")
     errors: list[BaseException] = []
 
     def worker():

@@ -32,7 +32,7 @@ from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
 
 import autolog  # noqa: E402
 
-from ..helpers import clean_env, only_run  # noqa: E402
+from ..helpers import clean_env, only_run, run_started_in_another_thread  # noqa: E402
 
 CLASSIFIER_METRICS = {"training_accuracy_score", "training_precision_score",
                       "training_recall_score", "training_f1_score", "training_log_loss",
@@ -386,11 +386,7 @@ def test_fits_in_threads_log_into_the_run_active_in_their_thread(iris, cancer):
     from joblib import parallel_backend
 
     autolog.enable()
-    starter = threading.Thread(target=lambda: started.append(autolog.start_run("shared")))
-    started: list[autolog.Run] = []
-    starter.start()
-    starter.join()
-    shared = started[0]  # started in a thread of its own: active in no other thread
+    shared = run_started_in_another_thread("shared")
     errors: list[BaseException] = []
 
     def worker():

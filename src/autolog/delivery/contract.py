@@ -152,6 +152,9 @@ class Backend(ABC):
     name: ClassVar[str] = ""
     #: distributions whose installed version ``autolog doctor`` reports (the SDK)
     distributions: ClassVar[tuple[str, ...]] = ()
+    #: ``AUTOLOG_*`` variables of its own (``enable()`` and ``autolog doctor`` warn about any
+    #: other ``AUTOLOG_*`` name they do not know, as a typo)
+    variables: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: Settings):
         self.settings = settings

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ...helpers import clean_env
+from .store import LiveRun
 
 MEDIA = r'''
 import numpy as np
@@ -133,22 +134,8 @@ def make_media_store(store: Path, work: Path) -> dict[str, Any]:
     return {"media-a": media[0], "media-b": media[1], **fits}
 
 
-class LiveConsole:
-    """The LIVE script in a subprocess, until ``kill()``."""
+class LiveConsole(LiveRun):
+    """The LIVE script (printing while it runs) in a subprocess, until ``kill()``."""
 
     def __init__(self, store: Path):
-        self.process = subprocess.Popen([sys.executable, "-c", LIVE], env=clean_env(store),
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert self.process.stdout is not None
-        self.id = self.process.stdout.readline().strip()
-        assert len(self.id) == 32, self.process.stderr.read() if self.process.stderr else ""
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-
-if __name__ == "__main__":  # a store to look at: python -m tests.ui.browser.media_store DIR
-    root = Path(sys.argv[1])
-    print(json.dumps(make_media_store(root / "autolog-runs", root), indent=1))
+        super().__init__(store, LIVE)

@@ -132,10 +132,11 @@ def make_store(store: Path) -> dict[str, str]:
 
 
 class LiveRun:
-    """The LIVE script in a subprocess; ``kill()`` is a SIGKILL (the run then reads CRASHED)."""
+    """A script that prints its run's id and goes on logging (LIVE by default), in a
+    subprocess; ``kill()`` is a SIGKILL (the run then reads CRASHED)."""
 
-    def __init__(self, store: Path):
-        self.process = _start(LIVE, store)
+    def __init__(self, store: Path, script: str = LIVE):
+        self.process = _start(script, store)
         assert self.process.stdout is not None
         self.id = self.process.stdout.readline().strip()
         assert len(self.id) == 32, self.process.stderr.read() if self.process.stderr else ""
