@@ -287,7 +287,8 @@ def test_a_custom_class_of_the_training_script_is_the_load_error(tmp_path, store
     """Item 16, Keras: a layer class defined in the training script and not registered."""
     from ..helpers import import_defs, trained_in_a_script
 
-    run_id = trained_in_a_script(tmp_path, store, _KERAS, _KERAS_TRAIN, KERAS_BACKEND="torch")
+    run_id = trained_in_a_script(tmp_path, store, _KERAS, _KERAS_TRAIN,
+                                 KERAS_BACKEND=keras.backend.backend())  # this leg's backend
     with pytest.raises(autolog.ModelLoadError, match="its class 'Scale' is not known here") as e:
         autolog.load_model(run_id)
     assert "register_keras_serializable" in str(e.value) and "custom_objects" in str(e.value)
