@@ -511,6 +511,10 @@ class MlflowBackend(Backend):
 
         with Image.open(media.path) as image:
             image.load()
+            if not _steps_images(self.client):  # MLflow < 2.12: one file per image, no slider
+                self.client.log_image(run.state["run_id"], image,
+                                      f"images/{_stepped(mlflow_key(media.key), media.step)}.png")
+                return
             self.client.log_image(run.state["run_id"], image, key=mlflow_key(media.key),
                                   step=min(max(media.step, 0), MAX_STEP),
                                   timestamp=media.timestamp)
@@ -861,3 +865,11 @@ def _path_hint(uri: str) -> str:
 @hookimpl
 def autolog_register_backends(register: Any) -> None:
     register(MlflowBackend)
+
+
+def _steps_images(client: Any) -> bool:
+    """Version difference: ``log_image(key=, step=)`` (MLflow 2.12+, the image slider) or only
+    ``log_image(image, artifact_file)``."""
+    import inspect
+
+    return "key" in inspect.signature(client.log_image).parameters
