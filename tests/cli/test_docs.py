@@ -22,6 +22,7 @@ import importlib.util
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -146,6 +147,10 @@ def why_not(command: str) -> tuple[str, bool] | None:
     if program == "autolog" and rest[:1] in (["ui"], ["server"]) and rest[1:2] not in (
             ["token"], ["migrate"]):
         return "a server: it runs until stopped", False
+    if program == "autolog" and "--" in words:  # autolog run -- torchrun ...: that one installed?
+        launched = words[words.index("--") + 1:]
+        if launched and shutil.which(launched[0]) is None and launched[0] != "python":
+            return f"{launched[0]} is not installed here", True
     return None
 
 

@@ -127,7 +127,8 @@ def test_fingerprints_tell_datasets_apart():
     assert (tags["dataset.training.rows"], tags["dataset.training.shape"],
             tags["dataset.training.dtype"], tags["dataset.training.targets_shape"]) == \
         ("100", "[100, 3]", "float64", "[100]")
-    assert runs[3].tags["dataset.training.kind"] == "pandas.DataFrame"
+    frame = type(pd.DataFrame())  # pandas.DataFrame (3.x) or pandas.core.frame.DataFrame (2.x)
+    assert runs[3].tags["dataset.training.kind"] == f"{frame.__module__}.{frame.__qualname__}"
     assert not any(key.startswith("dataset.") for key in runs[0].params)
 
 
