@@ -213,7 +213,7 @@ def _hostile_values():
                                                      inner, max_size=3)), max_leaves=8)
 
 
-def test_no_logging_call_raises_on_hostile_input(tmp_path, lenient):
+def test_no_logging_call_raises_on_hostile_input(tmp_path, lenient, monkeypatch):
     """Item 8: every public logging entry point, fed hypothesis-generated hostile keys, values,
     steps, names and paths, raises nothing (outside strict mode) and loses nothing logged
     before."""
@@ -239,6 +239,9 @@ def test_no_logging_call_raises_on_hostile_input(tmp_path, lenient):
                   names),
         st.tuples(st.just("module"), mappings, st.one_of(st.none(), values)))
     (tmp_path / "f.txt").write_text("x")
+    work = tmp_path / "cwd"  # a relative name ("", ".", "src") is a path here, not in the repo
+    work.mkdir()
+    monkeypatch.chdir(work)
     run = autolog.start_run("hostile")
     run.log_metrics({"anchor": 1.0}, step=0)
     run.log_params({"anchor": 1})
@@ -265,3 +268,18 @@ def test_no_logging_call_raises_on_hostile_input(tmp_path, lenient):
     assert record.status == "FINISHED"
     assert record.history("anchor")[0][:2] == (0, 1.0)
     assert "anchor" in record.params
+
+
+def test_a_directory_holding_the_store_is_logged_without_the_store(tmp_path, monkeypatch):
+    """``run.log_artifact(".")`` in a project whose runs are in ``./autolog-runs`` (the default
+    store): the project is copied, the store is not copied into itself."""
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "train.py").write_text("print('hi')\n")
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("AUTOLOG_DIR", str(project / "autolog-runs"))
+    with autolog.start_run("whole project") as run:
+        assert run.log_artifact(".", name="project") == "project"
+    record = autolog.get_run(run.id, project / "autolog-runs")
+    assert "project/src/train.py" in record.artifacts
+    assert not [a for a in record.artifacts if "autolog-runs" in a]

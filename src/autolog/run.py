@@ -242,11 +242,19 @@ class Run:
         if source.is_dir():
             import shutil
 
-            shutil.copytree(source, target, dirs_exist_ok=True, copy_function=_link_or_copy)
+            shutil.copytree(source, target, dirs_exist_ok=True, copy_function=_link_or_copy,
+                            ignore=self._not_the_store)
         else:
             _link_or_copy(source, target)
         self.record_artifact(name)
         return name
+
+    def _not_the_store(self, directory: str, names: list[str]) -> list[str]:
+        """``copytree``'s ignore: a directory logged with the store inside it (``"."`` in a
+        project whose runs are in ``./autolog-runs``) leaves the store out, which would
+        otherwise be copied into itself."""
+        store = self.path.parent.resolve() if self.path is not None else None
+        return [n for n in names if store is not None and (Path(directory) / n).resolve() == store]
 
     def record_artifact(self, name: str) -> None:
         """Record a file or directory already written under ``artifact_dir``/``artifacts/``."""

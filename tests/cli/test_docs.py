@@ -161,6 +161,7 @@ def run_block(block: Block, workdir: Path) -> tuple[int, list[str]]:
     venv = str(Path(sys.executable).parent)
     env.update(HOME=str(workdir), PATH=venv + os.pathsep + env.get("PATH", ""),
                PYTHONPATH=str(ROOT / "src"), AUTOLOG_SYSTEM_METRICS="0", WANDB_SILENT="true",
+               AUTOLOG_EXIT_MODE="wait",  # no delivery process left behind by a snippet
                COLUMNS="120", NO_COLOR="1")
     (workdir / "train.py").write_text(TRAIN)
     skipped = []

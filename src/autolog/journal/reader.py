@@ -137,7 +137,7 @@ class RunRecord(RunHeader):
         self._params: dict[str, Any] = {}
         self._tags: dict[str, str] = {}
         self._history: dict[str, list[tuple[int, float, int]]] = {}
-        self._artifacts: list[str] = []
+        self._artifacts: dict[str, None] = {}  # in first-logged order, each name once
         self._models: dict[str, dict[str, Any]] = {}
         self._note: str | None = None
         self._deleted = False
@@ -240,9 +240,7 @@ class RunRecord(RunHeader):
                 pass  # valid JSON of the wrong shape: skipped like a line that does not parse
 
     def _add_artifacts(self, names: Iterable[str]) -> None:
-        for name in names:
-            if name not in self._artifacts:
-                self._artifacts.append(name)
+        self._artifacts.update(dict.fromkeys(names))
 
     def _apply(self, record: dict[str, Any]) -> None:
         kind = record.get("t")
