@@ -127,7 +127,10 @@ elif kind == "wandb":
         samples.append(clock() - t0)
     run.finish()
 elif kind == "tensorboardX":
-    from tensorboardX import SummaryWriter
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:  # the same writer API in torch (with the tensorboard package)
+        from torch.utils.tensorboard import SummaryWriter
     writer = SummaryWriter(os.environ["AUTOLOG_TENSORBOARD_DIR"])
     for i in range(calls):
         t0 = clock()
@@ -298,7 +301,7 @@ def main() -> None:
                                    ("mlflow.log_metric (server)", "mlflow-server",
                                     {"MLFLOW_TRACKING_URI": server.url} if server else None),
                                    ("wandb.log (offline)", "wandb", {}),
-                                   ("SummaryWriter.add_scalar (tensorboardX)", "tensorboardX", {}),
+                                   ("SummaryWriter.add_scalar", "tensorboardX", {}),
                                    ("aim Run.track", "aim", {}),
                                    ("comet OfflineExperiment.log_metric", "comet", {})]:
             if extra is None or not wanted(kind.split("-")[0].replace("tensorboardX",

@@ -250,7 +250,11 @@ def test_artifact_paths_cannot_escape_the_root(api: Api, server: LiveServer, pat
     prepared.url = url  # exactly as written: requests would normalise the dots away
     response = api.session.send(prepared, timeout=30)
     assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
-    assert not files_holding(server.workdir.parent.parent, b"evil")  # nowhere, not even inside
+    # nowhere in this session's files, not even inside the root; and in no directory above the
+    # run's (where a path climbing out would land; the other sessions' files are not searched)
+    assert not files_holding(server.workdir.parent, b"evil")
+    for ancestor in (server.artifacts / run_id).parents:
+        assert not [p for p in ancestor.glob("*escape.txt") if p.is_file()], ancestor
     assert not Path("/etc/escape.txt").exists()
 
 
