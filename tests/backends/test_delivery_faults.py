@@ -200,7 +200,9 @@ def test_ctrl_c_stops_sync_cleanly_and_what_was_delivered_stays(
         assert "what was delivered stays delivered" in err
         with ServerClient(server.url, tokens["read"]) as client:
             partly = len(client.history(run_ids[0], "loss"))
-        assert 0 < partly < POINTS  # stopped midway through the first run
+        # stopped midway through the first run (its first batch may hold only what was written
+        # through ahead of the points: the start, params and tags)
+        assert partly < POINTS
         relay.release()
         use(monkeypatch, relay.url, tokens["write"])  # the same destination: the same cursors
         assert cli_main(["sync"]) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import time
 import zlib
 
 import pytest
@@ -135,6 +136,10 @@ def test_reader_joins_records_split_across_blocks(wandb_offline):
     kinds = [kind for kind, _ in wandb_reader.iter_chunks(path.read_bytes())]
     assert wandb_reader.FIRST in kinds and wandb_reader.MIDDLE in kinds
     read = wandb_reader.read_run(path)
+    deadline = time.monotonic() + 20  # W&B's own service process may still be writing the file
+    while "big" not in read.config and time.monotonic() < deadline:
+        time.sleep(0.2)
+        read = wandb_reader.read_run(path)
     assert read.config["big"] == "x" * 100_000
     assert _points(read, "after") == [(0, 1.0)]
 

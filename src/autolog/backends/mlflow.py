@@ -511,7 +511,7 @@ class MlflowBackend(Backend):
 
         with Image.open(media.path) as image:
             image.load()
-            if not _steps_images(self.client):  # MLflow < 2.12: one file per image, no slider
+            if not _steps_images():  # MLflow < 2.12: one file per image, no slider
                 self.client.log_image(run.state["run_id"], image,
                                       f"images/{_stepped(mlflow_key(media.key), media.step)}.png")
                 return
@@ -867,9 +867,11 @@ def autolog_register_backends(register: Any) -> None:
     register(MlflowBackend)
 
 
-def _steps_images(client: Any) -> bool:
+def _steps_images() -> bool:
     """Version difference: ``log_image(key=, step=)`` (MLflow 2.12+, the image slider) or only
-    ``log_image(image, artifact_file)``."""
+    ``log_image(image, artifact_file)`` (read on MLflow's class: ours wraps the client)."""
     import inspect
 
-    return "key" in inspect.signature(client.log_image).parameters
+    from mlflow import MlflowClient
+
+    return "key" in inspect.signature(MlflowClient.log_image).parameters
