@@ -38,6 +38,7 @@ only. Everything a run holds is mapped as ``docs/backends/mlflow.md`` describes:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -867,6 +868,7 @@ def autolog_register_backends(register: Any) -> None:
     register(MlflowBackend)
 
 
+@functools.lru_cache(maxsize=1)
 def _steps_images() -> bool:
     """Version difference: ``log_image(key=, step=)`` (MLflow 2.12+, the image slider) or only
     ``log_image(image, artifact_file)`` (read on MLflow's class: ours wraps the client)."""

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..delivery.sync import size_text
 from . import common
 from .render import Column, Table, print_table
 
@@ -119,7 +120,7 @@ def _sync_status(root: Path, as_json: bool) -> int:
     else:
         print_table(Table([Column("backend"), Column("runs pending", align="right"),
                            Column("journal bytes", align="right")],
-                          [[name, str(v["runs"]), _size(v["bytes"])]
+                          [[name, str(v["runs"]), size_text(v["bytes"])]
                            for name, v in pending.items()]))
     for proc in processes:
         print(f"delivery process {proc['pid']} running since {_clock(proc['started'])}, "
@@ -132,14 +133,6 @@ def _sync_status(root: Path, as_json: bool) -> int:
 
 def _clock(epoch: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(epoch))
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"  # pragma: no cover
 
 
 class _SyncView:
@@ -156,8 +149,8 @@ class _SyncView:
         if self.tty:
             done = self.before + delivered
             filled = int(30 * min(done, self.total) / self.total)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {_size(done)}/"
-                             f"{_size(self.total)}  {self.finished}/{self.runs} runs  "
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {size_text(done)}/"
+                             f"{size_text(self.total)}  {self.finished}/{self.runs} runs  "
                              f"{job.run_id[:8]} -> {job.backend}\x1b[K")
             sys.stderr.flush()
 
@@ -169,7 +162,7 @@ class _SyncView:
         outcome = {"busy": "another process is delivering it"}.get(result.status, result.status)
         self.clear()
         sys.stderr.write(f"{result.job.run_id[:8]} -> {result.job.backend}: "
-                         f"{_size(result.delivered)}, {outcome}\n")
+                         f"{size_text(result.delivered)}, {outcome}\n")
 
     def waiting(self, job: Any, seconds: float) -> None:
         if not self.quiet:

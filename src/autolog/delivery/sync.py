@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .contract import Backend
 
 __all__ = ["Breaker", "Job", "Result", "Summary", "Sync", "describe", "pending_by_name", "plan",
-           "size"]
+           "size", "size_text"]
 
 #: a call making no progress for this long is reported (``Sync.on_wait``)
 STALL_NOTICE = 5.0
@@ -120,7 +120,7 @@ class Summary:
         if not self.results:
             return "nothing to sync"
         done = self.delivered()
-        parts = [f"delivered {_runs(len(done))} ({_bytes(sum(r.delivered for r in done))})"
+        parts = [f"delivered {_runs(len(done))} ({size_text(sum(r.delivered for r in done))})"
                  if done else "delivered nothing"]
         left = self.left()
         if not left:
@@ -154,11 +154,12 @@ def _runs(n: int) -> str:
     return f"{n} run{'s' if n != 1 else ''}"
 
 
-def _bytes(n: int) -> str:
+def size_text(n: float) -> str:
+    """Journal bytes as a person reads them (decimal units: ``3.4 MB``)."""
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
+        n /= 1000
     return f"{n} B"  # pragma: no cover
 
 
