@@ -10,7 +10,7 @@
 LEG_RESULTS=()
 
 leg() {
-  local name=$1 start=$SECONDS rc status note
+  local name=$1 start=$SECONDS rc status note free
   shift
   [ "${1:-}" = -- ] && shift
   LEG_NOTE_FILE=$(mktemp)
@@ -24,9 +24,10 @@ leg() {
   rm -f "$LEG_NOTE_FILE"
   status=ok
   [ "$rc" = 0 ] || status="FAILED (exit $rc)"
-  printf '== leg: %s: %s in %s%s ==\n' "$name" "$status" "$(_duration $((SECONDS - start)))" \
-    "${note:+ ($note)}"
-  LEG_RESULTS+=("$name"$'\t'"$status"$'\t'"$(_duration $((SECONDS - start)))"$'\t'"$note")
+  free=$(_disk_free)
+  printf '== leg: %s: %s in %s%s; %s free on disk ==\n' "$name" "$status" \
+    "$(_duration $((SECONDS - start)))" "${note:+ ($note)}" "$free"
+  LEG_RESULTS+=("$name"$'\t'"$status"$'\t'"$(_duration $((SECONDS - start)))"$'\t'"$free"$'\t'"$note")
 }
 
 leg_note() {
@@ -55,12 +56,16 @@ pytest_passed() {
 legs_summary() {
   local row failed=0
   printf '\n== legs ==\n'
-  { printf 'LEG\tSTATUS\tTIME\tVERSIONS\n'; printf '%s\n' "${LEG_RESULTS[@]}"; } | column -t -s $'\t'
+  { printf 'LEG\tSTATUS\tTIME\tDISK FREE\tVERSIONS\n'; printf '%s\n' "${LEG_RESULTS[@]}"; } | column -t -s $'\t'
   printf 'total: %s\n' "$(_duration "$SECONDS")"
   for row in "${LEG_RESULTS[@]}"; do
     case "$row" in *$'\t'FAILED*) failed=1 ;; esac
   done
   return "$failed"
+}
+
+_disk_free() {
+  df -h . 2>/dev/null | awk 'NR == 2 { print $4 }'
 }
 
 _duration() {

@@ -123,8 +123,10 @@ _LEGS_TEXT = """\
 
 `.ci/run` runs the README's test command (newest releases, the whole suite), then each leg below
 in a venv of its own (`.venv-<leg>`; pip's cache is shared, so a wheel is downloaded once), and
-prints a table of the legs with their versions, status and duration. A leg fails when a test
-fails or when no test passed. Run one by hand: `bash .ci/leg NAME` (`bash .ci/leg --list`).
+prints a table of the legs with their versions, status, duration and the disk space left. A leg
+fails when a test fails or when no test passed. A venv that a leg made is removed when the leg
+ends (all of them at once, 13 GB, once filled a CI machine's disk); `CI_KEEP_VENVS=1` keeps them.
+Run one by hand: `bash .ci/leg NAME` (`bash .ci/leg --list`).
 
 """
 
