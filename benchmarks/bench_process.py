@@ -75,6 +75,12 @@ PRELUDES = {
                          "mlflow.autolog()\n"),
     "autolog run script.py": "",
 }
+#: with --exit-gc: autolog as it was before the collector was paused during the last pass at exit
+#: (an A/B of that pause, in the same rounds)
+NO_PAUSE = "autolog (local), collector not paused at exit"
+NO_PAUSE_PRELUDE = ("import contextlib, autolog.shutdown\n"
+                    "autolog.shutdown._collector_paused = contextlib.nullcontext\n"
+                    "import autolog\nautolog.enable()\n")
 
 
 def has_launcher() -> bool:
@@ -124,7 +130,7 @@ class Config:
         return elapsed
 
 
-def configs(kind: str, root: Path) -> tuple[list[Config], list[str]]:
+def configs(kind: str, root: Path, exit_gc: bool = False) -> tuple[list[Config], list[str]]:
     """The configurations that can run here, and notes on those that cannot."""
     store, mlflow_uri = root / "store", f"sqlite:///{root / 'mlflow.db'}"
     # as users run Python: bytecode cached (PYTHONDONTWRITEBYTECODE would compile every module of
@@ -134,9 +140,11 @@ def configs(kind: str, root: Path) -> tuple[list[Config], list[str]]:
     base.update(AUTOLOG_DIR=str(store), PYTHONWARNINGS="ignore", MLFLOW_TRACKING_URI=mlflow_uri)
     env = {"plain": base, "autolog (local)": {**base, "AUTOLOG_BACKEND": "local"},
            "autolog (local,mlflow)": {**base, "AUTOLOG_BACKEND": "local,mlflow"},
-           "mlflow.autolog()": base, "autolog run script.py": {**base, "AUTOLOG_BACKEND": "local"}}
+           "mlflow.autolog()": base, "autolog run script.py": {**base, "AUTOLOG_BACKEND": "local"},
+           NO_PAUSE: {**base, "AUTOLOG_BACKEND": "local"}}
+    preludes = {**PRELUDES, **({NO_PAUSE: NO_PAUSE_PRELUDE} if exit_gc else {})}
     out, notes = [], []
-    for name, prelude in PRELUDES.items():
+    for name, prelude in preludes.items():
         if "mlflow" in name and not has("mlflow"):
             notes.append(f"{name}: MLflow is not installed")
             continue
@@ -160,10 +168,10 @@ def settle(store: Path, timeout: float = 120.0) -> None:
         time.sleep(0.1)
 
 
-def bench(kind: str, repeats: int) -> None:
+def bench(kind: str, repeats: int, exit_gc: bool = False) -> None:
     root = Path(tempfile.mkdtemp(prefix="autolog-bench-process-"))
     try:
-        runs, notes = configs(kind, root)
+        runs, notes = configs(kind, root, exit_gc)
         if has("mlflow"):  # the sqlite schema, created once, untimed
             import logging
 
@@ -224,13 +232,15 @@ def report(kind: str, runs: list[Config], notes: list[str], repeats: int) -> Non
 
 def main() -> None:
     parser = arguments(__doc__, "3 rounds")
+    parser.add_argument("--exit-gc", action="store_true",
+                        help=f"add the configuration {NO_PAUSE!r} (an A/B of that pause)")
     parser.add_argument("--script", choices=sorted(SCRIPTS), action="append",
                         help="which script (default: every one whose framework is installed)")
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 15)
     kinds = args.script or [k for k in SCRIPTS if has(k)]
     for kind in kinds:
-        bench(kind, repeats)
+        bench(kind, repeats, args.exit_gc)
 
 
 if __name__ == "__main__":

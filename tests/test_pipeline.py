@@ -351,3 +351,38 @@ def test_sigterm_during_a_journal_write_finishes_the_write_then_dies(tmp_path, s
     record = autolog.get_run(run_id)
     assert len(record.history("loss")) == 1000
     assert record.status == "KILLED"
+
+
+def test_the_last_pass_at_exit_runs_with_the_collector_paused_then_restores_it(tmp_path, store):
+    """At exit the runs end and the journals get their last pass (the evaluation plots drawn,
+    Pillow imported) with Python's cyclic collector off: what that pass allocated tripped a full
+    collection of the training's heap, which the interpreter's shutdown does anyway. The
+    collector is back on for the atexit handlers that run after autolog's."""
+    script = _script(tmp_path, """
+        import atexit, gc, autolog
+        atexit.register(lambda: print("after autolog:", gc.isenabled()))  # runs last (LIFO)
+        autolog.enable()
+        import autolog.charts as charts
+        draw = charts.draw
+        def spy(plot, data):
+            print("drawing:", plot, gc.isenabled(), flush=True)
+            return draw(plot, data)
+        charts.draw = spy
+        run = autolog.start_run("plots")
+        run.log_plot("eval/confusion", "confusion_matrix",
+                     {"labels": [0, 1], "matrix": [[3, 1], [0, 4]]})
+        print("logged:", gc.isenabled(), flush=True)
+    """)
+    # no pass of the writer's own before the exit: the last pass draws
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=clean_env(store, AUTOLOG_FLUSH_INTERVAL="600"), timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "logged: True"
+    assert "drawing: confusion_matrix False" in lines
+    assert lines[-1] == "after autolog: True"
+    run = only_run()
+    assert run.status == "FINISHED"
+    [plot] = run.media
+    assert plot.key == "eval/confusion"
+    assert plot.image and run.artifact_path(plot.image).read_bytes().startswith(b"\x89PNG")
