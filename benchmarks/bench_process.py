@@ -108,8 +108,10 @@ class Config:
         self.fit: list[float] = []  # seconds of the one fit
 
     def command(self) -> list[str]:
-        if self.launcher:
-            return [sys.executable, "-m", "autolog.cli", "run", str(self.script)]
+        if self.launcher:  # the ``autolog`` command a user types, where it is installed
+            script = Path(sys.executable).with_name("autolog")
+            launcher = [str(script)] if script.is_file() else [sys.executable, "-m", "autolog"]
+            return [*launcher, "run", str(self.script)]
         return [sys.executable, str(self.script)]
 
     def run_once(self) -> float:

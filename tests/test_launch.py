@@ -209,6 +209,27 @@ def test_exit_codes_and_signals_end_the_open_run(store: Path, tmp_path: Path, ho
     assert "ready" in runs["cross_validate"].artifact_path("console.log").read_text()
 
 
+def test_the_launcher_ends_only_its_command_s_runs_and_leaves_no_file(store: Path,
+                                                                     tmp_path: Path):
+    """It reads the runs its command's processes named (``AUTOLOG_LAUNCH_RUNS``), not the store:
+    a run another process left open earlier stays as it was (read as CRASHED)."""
+    earlier = subprocess.run([sys.executable, "-c", "import autolog, os\n"
+                              "autolog.start_run('earlier')\nos._exit(0)"],
+                             env=clean_env(store), capture_output=True, timeout=120)
+    assert earlier.returncode == 0, earlier.stderr.decode()
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    script = _script(tmp_path, OPEN_RUN)
+    done = autolog_run(store, sys.executable, str(script), "exit-hard", cwd=tmp_path,
+                       extra_env={"TMPDIR": str(temp), "AUTOLOG_FLUSH_INTERVAL": "0.1"})
+    assert done.returncode == 5, done.stderr.decode()
+    assert b"ended 1 run(s) the command left open as FAILED" in done.stderr
+    runs = {r.name.split("-")[0]: r for r in autolog.list_runs(store)}
+    assert runs["cross_validate"].status == "FAILED"
+    assert runs["earlier"].status == "CRASHED" and runs["earlier"].end_time is None
+    assert list(temp.iterdir()) == []  # the launch's file of runs is gone
+
+
 def test_sigterm_to_the_launcher_reaches_the_command_and_kills_the_run(store: Path,
                                                                        tmp_path: Path):
     script = _script(tmp_path, OPEN_RUN)

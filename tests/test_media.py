@@ -206,7 +206,7 @@ def test_a_histogram_of_nans_is_recorded_with_its_count_and_one_warning():
 
 
 def test_media_are_written_on_the_writer_thread(monkeypatch: pytest.MonkeyPatch):
-    from autolog.media import png
+    from autolog import png
 
     threads = []
     encode = png.encode_png
@@ -281,3 +281,38 @@ def test_a_version_1_journal_reads_as_before(store: Path):
     assert (record.status, record.params, record.metrics, record.media) == \
         ("FINISHED", {"lr": 0.1}, {"loss": 0.5}, [])
     assert autolog.journal.FORMAT_VERSION == 2
+
+
+def test_a_palette_png_decodes_to_its_pixels_and_palette():
+    image_module = pytest.importorskip("PIL.Image")
+    import io
+
+    from autolog.png import encode_palette_png
+
+    width, height = 7, 5
+    indices = bytes((x * y) % 3 for y in range(height) for x in range(width))
+    palette = bytes([255, 255, 255, 0, 0, 0, 31, 119, 180])
+    decoded = image_module.open(io.BytesIO(encode_palette_png(indices, width, height, palette)))
+    assert decoded.mode == "P" and decoded.size == (width, height)
+    assert decoded.tobytes() == indices
+    assert bytes(decoded.getpalette()[:9]) == palette
+    with pytest.raises(ValueError, match="34 pixels for a 7x5 image"):
+        encode_palette_png(indices[:-1], width, height, palette)
+    with pytest.raises(ValueError, match="1 to 256 RGB triples"):
+        encode_palette_png(indices, width, height, palette[:-1])
+
+
+def test_an_evaluation_plot_is_drawn_without_pillow_s_image_plugins(tmp_path: Path):
+    pytest.importorskip("PIL")
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom autolog import charts\n"
+            "data = {'labels': [0, 1], 'matrix': [[3, 1], [0, 4]]}\n"
+            "png = charts.draw('confusion_matrix', data)\n"
+            "assert png.startswith(b'\\x89PNG')\n"
+            "print(sorted(m for m in sys.modules if m.endswith('ImagePlugin')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"  # Pillow's save() would have imported five

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import pickle
 import sys
 import textwrap
@@ -218,3 +219,106 @@ def test_disable_env_makes_everything_a_no_op(fakefw, monkeypatch):
     with autolog.start_run() as run:
         run.log_metric("x", 1.0)
     assert autolog.list_runs() == []
+
+
+class _OnlyWhenReady:
+    """A descriptor like scikit-learn's ``available_if``: the method exists only on instances
+    that are ready (``hasattr`` is False otherwise)."""
+
+    def __init__(self, function):
+        self.function = function
+        self.__name__ = function.__name__
+        self.__doc__ = function.__doc__
+
+    def __get__(self, instance, owner=None):
+        if instance is not None and not instance.ready:
+            raise AttributeError(f"{self.__name__} needs a ready instance")
+        return self.function if instance is None else self.function.__get__(instance, owner)
+
+
+class Shapes:
+    ready = True
+
+    def method(self, a, b=2):
+        """a method."""
+        return ("method", self, a, b)
+
+    @classmethod
+    def build(cls, a):
+        return ("build", cls, a)
+
+    @staticmethod
+    def helper(a):
+        return ("helper", a)
+
+    @_OnlyWhenReady
+    def guarded(self, a):
+        return ("guarded", self, a)
+
+
+def _module_function(a, *, b=0):
+    """a module's function."""
+    return ("function", a, b)
+
+
+def test_each_kind_of_attribute_is_wrapped_as_wrapt_would_and_reverted_exactly():
+    from types import SimpleNamespace
+
+    from autolog.patching import Patcher
+
+    seen = []
+
+    def wrapper(wrapped, instance, args, kwargs):
+        seen.append((instance, args, kwargs))
+        return wrapped(*args, **kwargs)
+
+    module = SimpleNamespace(function=_module_function)
+    before = dict(vars(Shapes))
+    patcher = Patcher()
+    for name in ("method", "build", "helper", "guarded"):
+        assert patcher.wrap(Shapes, name, wrapper)
+        assert patcher.is_patched(Shapes, name) and not patcher.wrap(Shapes, name, wrapper)
+    assert patcher.wrap(module, "function", wrapper)
+    shape = Shapes()
+
+    assert shape.method(1) == ("method", shape, 1, 2) and seen.pop() == (shape, (1,), {})
+    assert Shapes.method(shape, 1, b=3) == ("method", shape, 1, 3)  # through the class
+    assert seen.pop() == (shape, (1,), {"b": 3})
+    assert Shapes.build(4) == ("build", Shapes, 4) and seen.pop() == (Shapes, (4,), {})
+    assert shape.build(4) == ("build", Shapes, 4) and seen.pop() == (Shapes, (4,), {})
+    assert shape.helper(5) == ("helper", 5) and seen.pop() == (None, (5,), {})
+    assert shape.guarded(6) == ("guarded", shape, 6) and seen.pop() == (shape, (6,), {})
+    assert Shapes.guarded(shape, 7) == ("guarded", shape, 7) and seen.pop() == (shape, (7,), {})
+    shape.ready = False
+    assert not hasattr(shape, "guarded")  # the descriptor is still asked
+    assert module.function(8, b=1) == ("function", 8, 1) and seen.pop() == (None, (8,),
+                                                                             {"b": 1})
+    # names, docstrings and signatures are the originals'
+    assert Shapes.method.__name__ == "method" and Shapes.method.__doc__ == "a method."
+    assert str(inspect.signature(Shapes.method)) == "(self, a, b=2)"
+    assert str(inspect.signature(module.function)) == "(a, *, b=0)"
+
+    patcher.revert()
+    assert dict(vars(Shapes)) == before and module.function is _module_function
+    assert not patcher.is_patched(Shapes, "method")
+
+
+def test_a_function_copied_from_a_patch_is_not_taken_for_one():
+    import functools
+
+    from autolog.patching import Patcher
+
+    class Owner:
+        def fit(self):
+            return "fit"
+
+    patcher = Patcher()
+    patcher.wrap(Owner, "fit", lambda wrapped, instance, args, kwargs: wrapped(*args, **kwargs))
+
+    class Decorated(Owner):
+        fit = functools.wraps(Owner.fit)(lambda self: "decorated")  # copies the patch's __dict__
+
+    assert patcher.is_patched(Owner, "fit") and not patcher.is_patched(Decorated, "fit")
+    assert patcher.wrap(Decorated, "fit", lambda w, i, a, k: w(*a, **k))
+    assert Decorated().fit() == "decorated"
+    patcher.revert()

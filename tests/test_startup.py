@@ -1,6 +1,7 @@
 """What ``enable()`` costs a script (issue 18): it imports no framework, no SDK, not wrapt (which
 imports asyncio) and no built-in integration or backend; each integration loads with its
-framework, through the post-import hook, and patches it as before."""
+framework, through the post-import hook, and patches it with plain Python wrappers (wrapt is
+not imported then either)."""
 
 from __future__ import annotations
 
@@ -47,8 +48,9 @@ def test_an_integration_loads_with_its_framework_and_patches_it(store: Path) -> 
             "LogisticRegression().fit([[0.0], [1.0], [0.2], [0.9]], [0, 1, 0, 1])\n"
             "assert len(autolog.list_runs()) == 1")
     loaded = set(modules(store, then)["end"])
-    assert "autolog.integrations.sklearn" in loaded and "wrapt" in loaded
+    assert "autolog.integrations.sklearn" in loaded
     assert "autolog.integrations.keras" not in loaded
+    assert "wrapt" not in loaded  # (asyncio may be: joblib imports it)
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_INTEGRATIONS))
@@ -59,3 +61,28 @@ def test_the_builtin_manifest_names_what_each_integration_watches(name: str) -> 
     [integration] = found
     assert integration.name == name  # type: ignore[attr-defined]
     assert tuple(integration.modules) == BUILTIN_INTEGRATIONS[name]  # type: ignore[attr-defined]
+
+
+def test_import_autolog_and_the_launcher_load_no_recording_code(store: Path) -> None:
+    """``autolog run`` starts the command before the recording code is imported: the package,
+    the CLI and the launcher load nothing else of autolog (the API loads on first use)."""
+    code = ("import sys, autolog, autolog.cli, autolog.launch\n"
+            "print(sorted(m for m in sys.modules if m.startswith('autolog')))\n"
+            "autolog.enable\n"
+            "print('autolog.api' in sys.modules, autolog.Run.__module__)")
+    done = subprocess.run([sys.executable, "-c", code], env=clean_env(store),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    first, then = done.stdout.splitlines()
+    assert json.loads(first.replace("'", '"')) == ["autolog", "autolog._version", "autolog.cli",
+                                                    "autolog.launch"]
+    assert then == "True autolog.run"
+
+
+def test_a_submodule_is_an_attribute_and_a_wrong_name_a_clear_error() -> None:
+    import autolog
+
+    assert autolog.testing.__name__ == "autolog.testing"
+    with pytest.raises(AttributeError, match="module 'autolog' has no attribute 'nothing_here'"):
+        autolog.nothing_here  # noqa: B018
+    assert {"enable", "log_metrics", "Run", "hookimpl"} <= set(dir(autolog))

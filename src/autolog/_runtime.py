@@ -101,8 +101,6 @@ class Runtime:
         self.patched_modules: set[str] = set()
         #: module name -> callbacks run when it is imported (see ``patching.on_import``)
         self.import_callbacks: dict[str, list[Any]] = {}
-        #: the ``FunctionWrapper`` subclass that marks autolog's patches (made with the first)
-        self.patch_type: type | None = None
         self.plugins: Plugins | None = None
         self.writer: JournalWriter | None = None
         self.deliveries: Deliveries | None = None

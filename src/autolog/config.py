@@ -197,7 +197,8 @@ VARIABLES: tuple[Var, ...] = (
 _BY_ATTR = {v.attr: v for v in VARIABLES}
 
 #: set by ``autolog run`` for the processes it starts (not settings of their own)
-INTERNAL_VARIABLES = ("AUTOLOG_LAUNCHED", "AUTOLOG_LAUNCH_ID", "AUTOLOG_LAUNCH_COMMAND")
+INTERNAL_VARIABLES = ("AUTOLOG_LAUNCHED", "AUTOLOG_LAUNCH_ID", "AUTOLOG_LAUNCH_COMMAND",
+                      "AUTOLOG_LAUNCH_RUNS")
 
 
 def nearest(name: str, choices: list[str]) -> str | None:

@@ -14,7 +14,12 @@ The launcher waits for the command, forwards SIGTERM (and SIGUSR1/2) to it (Ctrl
 command from the terminal directly), and exits with the command's exit code, or dies of the same
 signal. Runs the command left without an end (it was killed, or left through ``os._exit``) are
 ended here, from what is on disk: KILLED after a signal, FAILED after a non-zero exit, FINISHED
-otherwise.
+otherwise. Each process of the command appends the directory of each run it starts to a file the
+launcher names (``AUTOLOG_LAUNCH_RUNS``), so that check reads those runs only, not the store.
+
+The launcher is time the user's command waits: ``autolog run`` reaches :func:`main` without
+importing the recording code (``import autolog`` loads it on first use), and the command is
+started before anything else is imported.
 """
 
 from __future__ import annotations
@@ -27,14 +32,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
-from .hookspecs import hookimpl
+TYPE_CHECKING = False  # typing's, without importing typing: the launcher starts the command first
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["bootstrap", "main"]
 
-SITE_DIR = Path(__file__).with_name("_site")
+SITE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_site")
 LAUNCHERS = frozenset({"torchrun", "accelerate", "deepspeed"})
 FORWARDED = ("SIGTERM", "SIGUSR1", "SIGUSR2")
 
@@ -46,18 +51,48 @@ def main(argv: list[str]) -> int:
         command = [sys.executable, *command]
     launch_id = os.urandom(8).hex()
     env = _environment(options, launch_id, command)
-    started = time.time()
+    runs_file = _runs_file()
+    if runs_file is not None:
+        env["AUTOLOG_LAUNCH_RUNS"] = runs_file
     try:
         child = subprocess.Popen(command, env=env)
     except OSError as exc:
+        _remove(runs_file)
         print(f"autolog run: cannot start {command[0]!r}: {exc.strerror or exc}",
               file=sys.stderr)
         return 127 if isinstance(exc, FileNotFoundError) else 126
     code = _wait(child)
-    from .runs import store_root
-
-    _end_left_runs(store_root(env["AUTOLOG_DIR"]), launch_id, code, started)
+    if runs_file is not None:
+        try:
+            _end_left_runs(runs_file, code)
+        except Exception as exc:  # the command's exit code is what counts
+            print(f"autolog run: the runs the command left open were not checked: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        finally:
+            _remove(runs_file)
     return _exit_as(code)
+
+
+def _runs_file() -> str | None:
+    """A new empty file where the command's processes append the directory of each run they
+    start (``runs._tell_launcher``): what the launcher checks after the command, instead of reading
+    the whole store. None when no temporary file can be made (then nothing is checked)."""
+    for folder in (os.environ.get("TMPDIR"), "/tmp", os.getcwd()):
+        if not folder:
+            continue
+        path = os.path.join(folder, f"autolog-launch-{os.urandom(8).hex()}.runs")
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError:
+            continue
+        return path
+    return None
+
+
+def _remove(path: str | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -81,7 +116,7 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 def _environment(options: argparse.Namespace, launch_id: str,
                  command: list[str]) -> dict[str, str]:
     env = dict(os.environ)
-    paths = [str(SITE_DIR), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    paths = [SITE_DIR, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.update(AUTOLOG_LAUNCHED="1", AUTOLOG_LAUNCH_ID=launch_id,
                AUTOLOG_LAUNCH_COMMAND=shlex.join(command))
@@ -89,7 +124,8 @@ def _environment(options: argparse.Namespace, launch_id: str,
                         ("RUN_NAME", options.name), ("DIR", options.dir)):
         if value:
             env[f"AUTOLOG_{name}"] = value
-    env["AUTOLOG_DIR"] = str(Path(env.get("AUTOLOG_DIR") or "./autolog-runs").absolute())
+    store = os.path.expanduser(env.get("AUTOLOG_DIR") or "./autolog-runs")
+    env["AUTOLOG_DIR"] = os.path.abspath(store)
     env.setdefault("AUTOLOG_CAPTURE_CODE", "1")  # what `autolog run` adds to enable()
     env.setdefault("AUTOLOG_CAPTURE_ARGS", "1")
     return env
@@ -128,17 +164,26 @@ def _exit_as(code: int) -> int:
 # -- runs the command left open ------------------------------------------------------------------
 
 
-def _end_left_runs(store: Path, launch_id: str, code: int, started: float) -> None:
+def _end_left_runs(runs_file: str, code: int) -> None:
+    """End the runs the command's processes started and left without an end."""
+    with open(runs_file, encoding="utf-8", errors="surrogateescape") as lines:
+        written = list(dict.fromkeys(line.rstrip("\n") for line in lines if line.strip()))
+    if not written:
+        return
+    from pathlib import Path
+
     from .journal.files import JOURNAL
-    from .journal.reader import iter_journal, list_runs, lock_is_held
+    from .journal.reader import iter_journal, load_run, lock_is_held
 
     status = "KILLED" if code < 0 else ("FAILED" if code > 0 else "FINISHED")
     left = []
-    for record in list_runs(store):
-        if record.start_time < started * 1000 - 1000:
-            break  # newest first: older runs are not this launch's
+    for path in written:
+        try:
+            record = load_run(Path(path))
+        except (LookupError, OSError):
+            continue  # killed before its start was written, or removed since
         meta = record._meta
-        if meta.get("launch") != launch_id or meta.get("status") not in (None, "RUNNING"):
+        if meta.get("status") not in (None, "RUNNING"):
             continue
         if lock_is_held(record.path, meta):
             continue  # a process it started still runs it
@@ -217,24 +262,22 @@ def _is_helper_process() -> bool:
     argv = sys.argv
     if "--multiprocessing-fork" in argv:
         return True
-    return bool(argv) and Path(argv[0]).name in LAUNCHERS
-
-
-class _LaunchContext:
-    """A run-context plugin: the launch's id and whole command as tags."""
-
-    def __init__(self, launch_id: str, command: str):
-        self.tags = {"autolog.launch.id": launch_id, "autolog.launch.command": command}
-
-    @hookimpl
-    def autolog_run_context(self, run: Any) -> dict[str, str]:
-        return dict(self.tags)
+    return bool(argv) and os.path.basename(argv[0]) in LAUNCHERS
 
 
 def _tag_runs(launch_id: str, command: str) -> None:
+    """A run-context plugin: the launch's id and whole command as tags of each run."""
+    from .hookspecs import hookimpl
     from .plugins import get_plugins
 
-    get_plugins().register(_LaunchContext(launch_id, command), name="autolog-launch")
+    tags = {"autolog.launch.id": launch_id, "autolog.launch.command": command}
+
+    class LaunchContext:
+        @hookimpl
+        def autolog_run_context(self, run: Any) -> dict[str, str]:
+            return dict(tags)
+
+    get_plugins().register(LaunchContext(), name="autolog-launch")
 
 
 def _fail_on_exit_code() -> None:

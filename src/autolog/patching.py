@@ -1,4 +1,4 @@
-"""Safe patching on wrapt: exact revert, exception transparency, one outermost call logged.
+"""Safe patching: exact revert, exception transparency, one outermost call logged.
 
 An integration describes what it does around one training call as a :class:`TrainingCall`
 (``before``, ``after``, ``failed``: all autolog code) and asks a :class:`Patcher` to wrap the
@@ -19,16 +19,24 @@ attribute when it was inherited), so ``disable()`` leaves the framework as it fo
 
 Post-import hooks are a finder on ``sys.meta_path`` (:class:`ImportWatcher`): for a watched
 module it hands the import system the spec the other finders give, with a loader that runs
-the module and then the callbacks. wrapt, whose ``FunctionWrapper`` wraps the methods, is
-imported with the first patch: importing it costs tens of milliseconds (it imports asyncio), and
-``enable()`` before any framework is imported patches nothing.
+the module and then the callbacks.
+
+A wrapper is called as wrapt's are, ``wrapper(wrapped, instance, args, kwargs)`` (``wrapped``
+bound to ``instance``, ``args`` without it), but the patches are plain Python, not wrapt's
+``FunctionWrapper``: importing wrapt costs a script 30 to 40 ms (it imports asyncio), more than
+everything else autolog does at start-up. A function in a class becomes a function
+(:func:`_method`) and a module's function a function (:func:`_function`), each marked by its
+code object; any other descriptor (a classmethod, scikit-learn's ``available_if``) is wrapped by
+:class:`_Descriptor`, which binds it as the class would, then wraps the bound callable.
+``functools.wraps`` keeps names, docstrings and (through ``__wrapped__``) signatures.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
-from types import ModuleType
+from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 from ._runtime import runtime
@@ -82,31 +90,89 @@ class TrainingCall:
         """The call raised ``exc`` (which propagates unchanged after this)."""
 
 
-def _patch_type() -> type:
-    """``FunctionWrapper`` marked as autolog's, so patching twice is a no-op (the class is made
-    once, with the first patch, and kept in the runtime)."""
-    with runtime.lock:
-        if runtime.patch_type is None:
-            import wrapt  # the first patch: the framework being patched is being imported
-
-            runtime.patch_type = type("_Patch", (wrapt.FunctionWrapper,),
-                                      {"_autolog_patch": True})
-        return runtime.patch_type
-
-
 def _wrap_object(owner: Any, attribute: str, wrapper: Callable[..., Any]) -> None:
     """Replace ``owner.attribute`` by a wrapper around it, as ``wrapt.wrap_object`` does: on a
-    class, the raw descriptor from the first ``__dict__`` of its MRO that has it (a
+    class, around the raw descriptor from the first ``__dict__`` of its MRO that has it (a
     staticmethod or classmethod as such), not the bound attribute."""
     original = None
-    if isinstance(owner, type):
+    in_class = isinstance(owner, type)
+    if in_class:
         for cls in owner.__mro__:
             if attribute in vars(cls):
                 original = vars(cls)[attribute]
                 break
     if original is None:
         original = getattr(owner, attribute)
-    setattr(owner, attribute, _patch_type()(original, wrapper))
+    if in_class and isinstance(original, FunctionType):
+        patched: Any = _method(original, wrapper)
+    elif in_class and hasattr(type(original), "__get__"):
+        patched = _Descriptor(original, wrapper)
+    else:
+        patched = _function(original, wrapper)
+    setattr(owner, attribute, patched)
+
+
+def _method(function: Callable[..., Any], wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """A function of a class, wrapped: called on an instance (or through the class with the
+    instance first), it calls ``wrapper(bound function, instance, args, kwargs)``."""
+    @functools.wraps(function)
+    def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return wrapper(MethodType(function, self), self, args, kwargs)
+
+    return method
+
+
+def _function(function: Callable[..., Any], wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """A module's function (or any callable that is not a descriptor of a class), wrapped."""
+    @functools.wraps(function)
+    def patched(*args: Any, **kwargs: Any) -> Any:
+        return wrapper(function, None, args, kwargs)
+
+    return patched
+
+
+#: the code objects of autolog's patches: how a patch is told from a function that is not one
+#: (``functools.wraps`` copies a function's attributes, so a mark there would spread)
+_PATCH_CODES = frozenset({_method(lambda self: None, lambda *a: None).__code__,
+                          _function(lambda: None, lambda *a: None).__code__})
+
+
+class _Descriptor:
+    """Any other descriptor of a class (a classmethod, a staticmethod, ``available_if``),
+    wrapped: bound as the class would bind it (so ``hasattr`` still asks it), then called
+    through the wrapper with the instance wrapt would give (the class, for a classmethod)."""
+
+    _autolog_patch = True
+
+    def __init__(self, descriptor: Any, wrapper: Callable[..., Any]):
+        self.__wrapped__ = descriptor
+        self._wrapper = wrapper
+        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+            value = getattr(descriptor, name, None)
+            if isinstance(value, str):
+                setattr(self, name, value)
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        descriptor, wrapper = self.__wrapped__, self._wrapper
+        bound = descriptor.__get__(instance, owner)
+        if isinstance(descriptor, classmethod):
+            receiver = owner if instance is None else type(instance)
+        elif isinstance(descriptor, staticmethod):
+            receiver = None
+        elif instance is None:  # through the class: the instance comes first, if at all
+            def unbound(*args: Any, **kwargs: Any) -> Any:
+                if not args:
+                    return wrapper(bound, None, args, kwargs)
+                return wrapper(descriptor.__get__(args[0], owner), args[0], args[1:], kwargs)
+
+            return functools.wraps(bound)(unbound)
+        else:
+            receiver = instance
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return wrapper(bound, receiver, args, kwargs)
+
+        return functools.wraps(bound)(call)
 
 
 def _make_wrapper(factory: Callable[..., TrainingCall], is_enabled: Callable[[], bool]
@@ -165,7 +231,10 @@ class Patcher:
         return len(self._patches)
 
     def is_patched(self, owner: Any, attribute: str) -> bool:
-        return getattr(type(vars(owner).get(attribute)), "_autolog_patch", False)
+        value = vars(owner).get(attribute)
+        if isinstance(value, FunctionType):
+            return value.__code__ in _PATCH_CODES
+        return isinstance(value, _Descriptor)
 
     def training(self, owner: Any, attribute: str, factory: Callable[..., TrainingCall]) -> bool:
         """Wrap ``owner.attribute`` (a class or module) with the training-call wrapper.
@@ -175,7 +244,7 @@ class Patcher:
         return self.wrap(owner, attribute, _make_wrapper(factory, self._is_enabled))
 
     def wrap(self, owner: Any, attribute: str, wrapper: Callable[..., Any]) -> bool:
-        """Wrap ``owner.attribute`` with a raw wrapt wrapper ``(wrapped, instance, args, kw)``."""
+        """Wrap ``owner.attribute`` with a wrapper ``(wrapped, instance, args, kwargs)``."""
         if self.is_patched(owner, attribute) or not hasattr(owner, attribute):
             return False
         original = vars(owner).get(attribute, _MISSING)

@@ -95,6 +95,7 @@ def _create(settings: Settings, writer: JournalWriter | None, *, name: str | Non
         return Run(run_id=run_id, name=name, project=project, parent_id=parent_id, path=None,
                    journal=None, writer=None, settings=settings)
     path = store_root() / run_id
+    _tell_launcher(path)
     (path / ARTIFACTS).mkdir(parents=True)
     now = int(time.time() * 1000)
     backends = settings.backend
@@ -117,6 +118,26 @@ def _create(settings: Settings, writer: JournalWriter | None, *, name: str | Non
     if tags:
         run.set_tags(tags)
     return run
+
+
+def _tell_launcher(path: Path) -> None:
+    """Under ``autolog run``: tell the launcher about the run being started at ``path``, which
+    it ends after the command if the command did not. One line appended to the file the
+    launcher named, before the run's directory exists, so a kill right after cannot leave a run
+    the launcher does not know of."""
+    runs_file = os.environ.get("AUTOLOG_LAUNCH_RUNS")
+    if not runs_file:
+        return
+    try:  # no O_CREAT: a launcher that is gone is not served
+        handle = os.open(runs_file, os.O_WRONLY | os.O_APPEND)
+    except OSError:
+        return
+    try:
+        os.write(handle, os.fsencode(f"{path}\n"))
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def _hostname() -> str:

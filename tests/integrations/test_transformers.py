@@ -367,7 +367,8 @@ assert "transformers" not in sys.modules and "torch" not in sys.modules
 import transformers
 assert "transformers.trainer" not in sys.modules  # enable() does not import the Trainer
 from transformers import Trainer
-assert type(vars(Trainer)["train"]).__name__ == "_Patch"  # patched on import
+from autolog.patching import patcher
+assert patcher().is_patched(Trainer, "train")  # patched on import
 """
 
 

@@ -52,14 +52,21 @@ class Relay:
         self.thread = start_thread(self._pump, f"autolog-console-{name}")
 
     def _pump(self) -> None:
+        import select
+
+        poller = select.poll()
+        poller.register(self.read_end, select.POLLIN)
         while True:
+            poller.poll()  # readable, or hung up: the read tells which
+            # busy before the read empties the pipe, so that "nothing unread and not busy"
+            # (settle) is never seen while bytes already read are not yet relayed
+            self._busy = True
             try:
                 data = os.read(self.read_end, READ_SIZE)
             except OSError:  # EIO: a pseudo-terminal no process holds open any more
                 break
             if not data:
                 break
-            self._busy = True
             try:
                 self._write(data)
                 self.feed(self.name, data)
@@ -78,13 +85,14 @@ class Relay:
 
     def settle(self, timeout: float = SETTLE_TIMEOUT) -> None:
         """Wait until the bytes written so far have been relayed (at most ``timeout``): nothing
-        unread and the relay idle, seen twice (a read that just returned marks it busy only a
-        few bytecodes later)."""
+        unread, then the relay not busy. The relay marks itself busy before each read, so a read
+        that has emptied the pipe shows as busy until its bytes are relayed: one look that sees
+        both is enough (no grace period)."""
         deadline = time.monotonic() + timeout
-        idle = 0
-        while idle < 2 and time.monotonic() < deadline and self.thread.is_alive():
-            idle = 0 if self._busy or _unread(self.read_end) else idle + 1
-            time.sleep(0.002 if idle == 0 else 0.01)
+        while self.thread.is_alive() and (_unread(self.read_end) or self._busy):
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.001)
 
     def stop(self, timeout: float = SETTLE_TIMEOUT) -> None:
         """Put the original descriptors back, then let the relay read to the end: with no

@@ -2,8 +2,9 @@
 
 One module per command group; each adds its sub-commands to the parser and imports what it
 needs only when it runs (building the parser loads no SQLAlchemy, rich or server code, so
-``autolog --help`` stays quick). Errors a person can fix print one message on stderr and exit
-1; a usage error exits 2.
+``autolog --help`` stays quick). ``autolog run`` is handed to :mod:`autolog.launch` before any
+of them is imported: the launcher's start-up is time the user's command waits. Errors a person
+can fix print one message on stderr and exit 1; a usage error exits 2.
 """
 
 from __future__ import annotations
@@ -13,10 +14,6 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from ..backends.base import BackendUnavailable
-from . import diff, doctor, edit, export, listing, show, sync
-from .common import UsageError
-from .show import detail, summary
 
 __all__ = ["detail", "main", "summary"]
 
@@ -44,11 +41,14 @@ EXTRAS = {"psycopg": "server", "mlflow": "mlflow", "wandb": "wandb", "pyarrow": 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:
+        return cmd_run(argv[1:])
+    from ..backends.base import BackendUnavailable
+    from .common import UsageError
+
     try:
         if argv[:1] == ["server"]:
             return cmd_server(argv[1:])
-        if argv[:1] == ["run"]:
-            return cmd_run(argv[1:])
         parser = _parser()
         args = parser.parse_args(_dash_values(argv))
         if not hasattr(args, "func"):
@@ -112,7 +112,17 @@ def missing_module(exc: ModuleNotFoundError) -> str:
     return f"this needs {name}, which is not installed: pip install 'autolog-ml[{extra}]'"
 
 
+def __getattr__(name: str) -> object:
+    if name in ("detail", "summary"):  # one run as text and as a row (``autolog show``'s)
+        from . import show
+
+        return getattr(show, name)
+    raise AttributeError(f"module 'autolog.cli' has no attribute {name!r}")
+
+
 def _parser() -> argparse.ArgumentParser:
+    from . import diff, doctor, edit, export, listing, show, sync
+
     parser = argparse.ArgumentParser(
         prog="autolog", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,7 +152,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(argv: list[str]) -> int:
-    """``autolog run [options] -- COMMAND``: see :mod:`autolog.launch`."""
+    """``autolog run [options] -- COMMAND``: see :mod:`autolog.launch` (it reports its own
+    errors: the exit code is the command's)."""
     from ..launch import main as launch_main
 
     return launch_main(argv)

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..png import encode_png
 from .events import MediaError, Prepared
-from .png import encode_png
 
 __all__ = ["figure_pixels", "is_figure", "prepare_figure", "prepare_image", "to_pixels"]
 
