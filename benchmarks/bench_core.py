@@ -28,15 +28,18 @@ HEAVY = ("torch", "tensorflow", "keras", "lightning", "pytorch_lightning", "tran
 
 
 def bench_import(repeats: int) -> None:
+    """``import autolog`` loads the package alone; the API loads on first use (``autolog.enable``
+    or any other name): the budget is for both, what a script that uses autolog pays."""
     code = ("import time, sys; t = time.perf_counter(); import autolog; "
+            "p = time.perf_counter() - t; autolog.start_run; "
             "d = time.perf_counter() - t; "
             f"heavy = [m for m in {HEAVY!r} if m in sys.modules]; "
             "t = time.perf_counter(); autolog.enable(); e = time.perf_counter() - t; "
             f"ml = [m for m in {HEAVY[:-2]!r} if m in sys.modules]; "
-            "print(d, e, ','.join(heavy) or '-', ','.join(ml) or '-')")
+            "print(d, e, ','.join(heavy) or '-', ','.join(ml) or '-', p)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
     env["AUTOLOG_DIR"] = tempfile.mkdtemp()
-    imports, enables, heavy, ml = [], [], set(), set()
+    imports, enables, packages, heavy, ml = [], [], [], set(), set()
     for _ in range(repeats):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env=env, check=True).stdout.split()
@@ -44,13 +47,17 @@ def bench_import(repeats: int) -> None:
         enables.append(float(out[1]) * 1000)
         heavy.update(m for m in out[2].split(",") if m != "-")
         ml.update(m for m in out[3].split(",") if m != "-")
+        packages.append(float(out[4]) * 1000)
     table(f"import autolog ({repeats} fresh interpreters; budget < 50 ms)",
           ["measure", "median ms", "max ms", "heavy modules imported"],
-          [["import autolog", f"{statistics.median(imports):.1f}", f"{max(imports):.1f}",
+          [["import autolog (the package alone)", f"{statistics.median(packages):.1f}",
+            f"{max(packages):.1f}", ""],
+           ["and its API (first use)", f"{statistics.median(imports):.1f}",
+            f"{max(imports):.1f}",
             ", ".join(sorted(heavy)) or "none (no ML framework, SDK, numpy, pluggy, wrapt)"],
            ["then autolog.enable()", f"{statistics.median(enables):.1f}", f"{max(enables):.1f}",
             ", ".join(sorted(ml))
-            or "no ML framework or SDK (pluggy loads here; wrapt with the first patch)"]])
+            or "no ML framework or SDK (pluggy loads here)"]])
 
 
 def per_call(fn, n: int) -> tuple[float, float, float]:

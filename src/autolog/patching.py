@@ -24,10 +24,11 @@ the module and then the callbacks.
 A wrapper is called as wrapt's are, ``wrapper(wrapped, instance, args, kwargs)`` (``wrapped``
 bound to ``instance``, ``args`` without it), but the patches are plain Python, not wrapt's
 ``FunctionWrapper``: importing wrapt costs a script 30 to 40 ms where nothing else has imported
-asyncio (``autolog run``'s argparse patch happens in every script). A function in a class becomes a function
-(:func:`_method`) and a module's function a function (:func:`_function`), each marked by its
-code object; any other descriptor (a classmethod, scikit-learn's ``available_if``) is wrapped by
-:class:`_Descriptor`, which binds it as the class would, then wraps the bound callable.
+asyncio (``autolog run``'s argparse patch happens in every script). A function in a class
+becomes a function (:func:`_method`) and a module's function a function (:func:`_function`),
+each marked by its code object; any other descriptor (a classmethod, scikit-learn's
+``available_if``) is wrapped by :class:`_Descriptor`, which binds it as the class would, then
+wraps the bound callable.
 ``functools.wraps`` keeps names, docstrings and (through ``__wrapped__``) signatures.
 """
 
