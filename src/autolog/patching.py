@@ -28,8 +28,8 @@ asyncio (``autolog run``'s argparse patch happens in every script). A function i
 becomes a function (:func:`_method`) and a module's function a function (:func:`_function`),
 each marked by its code object; any other descriptor (a classmethod, scikit-learn's
 ``available_if``) is wrapped by :class:`_Descriptor`, which binds it as the class would, then
-wraps the bound callable.
-``functools.wraps`` keeps names, docstrings and (through ``__wrapped__``) signatures.
+wraps the bound callable. ``functools.wraps`` keeps names, docstrings and (through
+``__wrapped__``) signatures.
 """
 
 from __future__ import annotations
@@ -142,8 +142,6 @@ class _Descriptor:
     """Any other descriptor of a class (a classmethod, a staticmethod, ``available_if``),
     wrapped: bound as the class would bind it (so ``hasattr`` still asks it), then called
     through the wrapper with the instance wrapt would give (the class, for a classmethod)."""
-
-    _autolog_patch = True
 
     def __init__(self, descriptor: Any, wrapper: Callable[..., Any]):
         self.__wrapped__ = descriptor
