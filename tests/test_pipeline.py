@@ -354,10 +354,10 @@ def test_sigterm_during_a_journal_write_finishes_the_write_then_dies(tmp_path, s
 
 
 def test_the_last_pass_at_exit_runs_with_the_collector_paused_then_restores_it(tmp_path, store):
-    """At exit the runs end and the journals get their last pass (the evaluation plots drawn,
-    Pillow imported) with Python's cyclic collector off: what that pass allocated tripped a full
-    collection of the training's heap, which the interpreter's shutdown does anyway. The
-    collector is back on for the atexit handlers that run after autolog's."""
+    """At exit the runs end and the journals get their last pass (the evaluation plots drawn)
+    with Python's cyclic collector off: what that pass allocated could trip a full collection of
+    the training's heap, which the interpreter's shutdown does anyway. The collector is back on
+    for the atexit handlers that run after autolog's."""
     script = _script(tmp_path, """
         import atexit, gc, autolog
         atexit.register(lambda: print("after autolog:", gc.isenabled()))  # runs last (LIFO)

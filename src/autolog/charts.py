@@ -1,10 +1,10 @@
-"""Evaluation plots drawn with Pillow: confusion matrix, ROC and precision-recall curves,
-predicted-vs-true and residuals.
+"""Evaluation plots: confusion matrix, ROC and precision-recall curves, predicted-vs-true and
+residuals.
 
-Each chart is drawn from the small data an evaluation computed (:mod:`autolog.evaluation`), on
-the journal writer's thread, in a few milliseconds: matplotlib takes 150-500 ms a chart and
-holds global state, so it is not used. Pillow comes with matplotlib and with most imaging
-stacks; without it the plots are still recorded as data, just not drawn.
+Each chart is drawn from the small data an evaluation computed (:mod:`autolog.evaluation`), by
+the journal writer (on its thread, or in the last pass at exit), on an :mod:`autolog.raster`
+palette image, in about a millisecond: matplotlib takes 150-500 ms a chart and holds global
+state, and Pillow's import alone is 10-15 ms, on the exit path of a short script.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .png import encode_palette_png
+from .raster import Raster
 
 __all__ = ["PLOTS", "draw", "plot_rows", "summary"]
 
@@ -28,17 +28,11 @@ PALETTE_BYTES = bytes(PALETTE)
 MAX_LABELS = 30  # a confusion matrix with more classes is drawn without its numbers
 
 
-def draw(plot: str, data: dict[str, Any]) -> bytes | None:
-    """The plot as PNG bytes, or None when Pillow is not installed."""
-    try:
-        from PIL import Image, ImageDraw, ImageFont
-    except ImportError:
-        return None
-    image = Image.new("P", (WIDTH, HEIGHT), WHITE)
-    canvas = _Canvas(ImageDraw.Draw(image), ImageFont.load_default())
+def draw(plot: str, data: dict[str, Any]) -> bytes:
+    """The plot as PNG bytes."""
+    canvas = _Canvas(Raster(WIDTH, HEIGHT, WHITE))
     PLOTS[plot](canvas, data)
-    # encoded here, not by image.save: its first call imports five image plugins (15 ms)
-    return encode_palette_png(image.tobytes(), WIDTH, HEIGHT, PALETTE_BYTES)
+    return canvas.draw.png(PALETTE_BYTES)
 
 
 def summary(plot: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -64,11 +58,10 @@ def plot_rows(plot: str, data: dict[str, Any]) -> tuple[list[str], list[list[Any
 
 
 class _Canvas:
-    """A plot area with linear axes, on a Pillow drawing."""
+    """A plot area with linear axes, on a raster."""
 
-    def __init__(self, draw: Any, font: Any):
+    def __init__(self, draw: Raster):
         self.draw = draw
-        self.font = font
         self.x0, self.x1, self.y0, self.y1 = LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM, TOP
         self.xr = self.yr = (0.0, 1.0)
 
@@ -77,18 +70,17 @@ class _Canvas:
         self.xr, self.yr = _padded(xr), _padded(yr)
         d = self.draw
         d.rectangle((self.x0, self.y1, self.x1, self.y0), outline=BLACK)
-        d.text((LEFT, 4), title, fill=BLACK, font=self.font)
-        d.text(((self.x0 + self.x1) // 2 - 3 * len(xlabel), HEIGHT - 16), xlabel, fill=BLACK,
-               font=self.font)
-        d.text((4, TOP - 14), ylabel, fill=BLACK, font=self.font)
+        d.text((LEFT, 4), title, BLACK)
+        d.text(((self.x0 + self.x1) // 2 - 3 * len(xlabel), HEIGHT - 16), xlabel, BLACK)
+        d.text((4, TOP - 14), ylabel, BLACK)
         for i in range(5):
             fx = self.xr[0] + (self.xr[1] - self.xr[0]) * i / 4
             fy = self.yr[0] + (self.yr[1] - self.yr[0]) * i / 4
             x, y = self.px(fx, fy)
-            d.line((x, self.y0, x, self.y0 + 4), fill=BLACK)
-            d.line((self.x0 - 4, y, self.x0, y), fill=BLACK)
-            d.text((x - 10, self.y0 + 6), _tick(fx), fill=BLACK, font=self.font)
-            d.text((4, y - 6), _tick(fy), fill=BLACK, font=self.font)
+            d.line([(x, self.y0), (x, self.y0 + 4)], BLACK)
+            d.line([(self.x0 - 4, y), (self.x0, y)], BLACK)
+            d.text((x - 10, self.y0 + 6), _tick(fx), BLACK)
+            d.text((4, y - 6), _tick(fy), BLACK)
 
     def px(self, x: float, y: float) -> tuple[float, float]:
         fx = (x - self.xr[0]) / (self.xr[1] - self.xr[0])
@@ -98,13 +90,11 @@ class _Canvas:
     def line(self, xs: Sequence[float], ys: Sequence[float], color: int,
              width: int = 2) -> None:
         points = [self.px(x, y) for x, y in zip(xs, ys, strict=False)]
-        if len(points) > 1:
-            self.draw.line(points, fill=color, width=width)
+        self.draw.line(points, color, width)
 
     def points(self, xs: Sequence[float], ys: Sequence[float]) -> None:
         for x, y in zip(xs, ys, strict=False):
-            cx, cy = self.px(x, y)
-            self.draw.ellipse((cx - 1.5, cy - 1.5, cx + 1.5, cy + 1.5), fill=BLUE)
+            self.draw.dot(*self.px(x, y), BLUE)
 
 
 def _padded(span: tuple[float, float]) -> tuple[float, float]:
@@ -151,8 +141,7 @@ def _confusion_matrix(canvas: _Canvas, data: dict[str, Any]) -> None:
     labels, matrix = data["labels"], data["matrix"]
     n = len(labels)
     d = canvas.draw
-    d.text((LEFT, 4), "confusion matrix (rows: true, columns: predicted)", fill=BLACK,
-           font=canvas.font)
+    d.text((LEFT, 4), "confusion matrix (rows: true, columns: predicted)", BLACK)
     size = min(canvas.x1 - canvas.x0, canvas.y0 - canvas.y1) / max(n, 1)
     for i, row in enumerate(matrix):
         total = sum(row) or 1
@@ -163,12 +152,10 @@ def _confusion_matrix(canvas: _Canvas, data: dict[str, Any]) -> None:
             d.rectangle(box, fill=16 + level, outline=GREY)
             if n <= MAX_LABELS and size >= 14:
                 d.text((box[0] + 3, box[1] + size / 2 - 6), str(count),
-                       fill=WHITE if level > SHADES * 0.6 else BLACK, font=canvas.font)
+                       WHITE if level > SHADES * 0.6 else BLACK)
         if n <= MAX_LABELS:
-            d.text((4, canvas.y1 + i * size + size / 2 - 6), str(labels[i])[:8], fill=BLACK,
-                   font=canvas.font)
-            d.text((canvas.x0 + i * size + 3, canvas.y1 - 14), str(labels[i])[:8], fill=BLACK,
-                   font=canvas.font)
+            d.text((4, canvas.y1 + i * size + size / 2 - 6), str(labels[i])[:8], BLACK)
+            d.text((canvas.x0 + i * size + 3, canvas.y1 - 14), str(labels[i])[:8], BLACK)
 
 
 PLOTS: dict[str, Callable[[_Canvas, dict[str, Any]], None]] = {

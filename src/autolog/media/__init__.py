@@ -62,19 +62,16 @@ def _prepare_text(text: Any) -> Prepared:
 
 
 def _prepare_plot(data: dict[str, Any], plot: str) -> Prepared:
-    """An evaluation plot: its data (JSON) and its drawing (PNG, when Pillow is installed)."""
+    """An evaluation plot: its data (JSON) and its drawing (PNG)."""
     if plot not in charts.PLOTS:
         raise ValueError(f"unknown plot {plot!r}; known: {', '.join(charts.PLOTS)}")
 
     def write(stem: Path) -> tuple[dict[str, Path], dict[str, Any]]:
         path = stem.parent / f"{stem.name}.json"
         path.write_text(json.dumps({"plot": plot, **data}, allow_nan=False), encoding="utf-8")
-        files = {"path": path}
-        png = charts.draw(plot, data)
-        if png is not None:
-            files["image"] = stem.parent / f"{stem.name}.png"
-            files["image"].write_bytes(png)
-        return files, {"plot": plot, **charts.summary(plot, data)}
+        image = stem.parent / f"{stem.name}.png"
+        image.write_bytes(charts.draw(plot, data))
+        return {"path": path, "image": image}, {"plot": plot, **charts.summary(plot, data)}
 
     return Prepared(write, ".json")
 
