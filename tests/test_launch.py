@@ -230,6 +230,129 @@ def test_the_launcher_ends_only_its_command_s_runs_and_leaves_no_file(store: Pat
     assert list(temp.iterdir()) == []  # the launch's file of runs is gone
 
 
+def test_a_resumed_run_the_command_leaves_open_is_ended_too(store: Path, tmp_path: Path):
+    """A resume is told to the launcher like a start: the run ended once before, resumed, then
+    left through ``os._exit``, ends FAILED (its old end event does not count)."""
+    first = subprocess.run([sys.executable, "-c", "import autolog\n"
+                            "autolog.start_run('again').end()"],
+                           env=clean_env(store), capture_output=True, timeout=120)
+    assert first.returncode == 0, first.stderr.decode()
+    (run,) = autolog.list_runs(store)
+    script = _script(tmp_path, f"""
+        import autolog, os
+        run = autolog.start_run(run_id={run.id!r})
+        run.log_metric("after", 1.0)
+        autolog.flush(10)
+        os._exit(4)
+    """)
+    done = autolog_run(store, sys.executable, str(script), cwd=tmp_path)
+    assert done.returncode == 4, done.stderr.decode()
+    assert b"ended 1 run(s) the command left open as FAILED" in done.stderr
+    again = autolog.get_run(run.id, store)
+    assert again.status == "FAILED" and again.metrics["after"] == 1.0
+
+
+def test_after_a_command_that_ended_its_runs_the_launcher_reads_none(store: Path,
+                                                                      tmp_path: Path):
+    """Each run's end is told to the launcher once it is on disk: the launcher then loads no
+    journal code at all (its own imports, as ``-X importtime`` prints them)."""
+    script = _script(tmp_path, """
+        import autolog
+        with autolog.start_run("one"):
+            pass
+        autolog.start_run("two")  # ended at exit
+    """)
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "autolog", "run", "--",
+                           sys.executable, str(script)], env=clean_env(store), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    launcher_imports = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                        if line.startswith("import time:")]
+    assert "autolog.launch" in launcher_imports
+    assert not [m for m in launcher_imports if m.startswith(("autolog.journal", "json"))]
+    assert sorted(r.status for r in autolog.list_runs(store)) == ["FINISHED", "FINISHED"]
+
+
+def test_the_command_gets_the_signal_dispositions_subprocess_would_give_it(store: Path,
+                                                                           tmp_path: Path):
+    """Python ignores SIGPIPE; a command started by the launcher gets it back at its default
+    (a shell pipeline into ``head`` ends as it does without autolog)."""
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc")
+    direct = subprocess.run(["cat", "/proc/self/status"], capture_output=True, text=True,
+                            timeout=60)
+    launched = autolog_run(store, "cat", "/proc/self/status", cwd=tmp_path)
+    assert launched.returncode == 0, launched.stderr.decode()
+
+    def ignored(status: str) -> int:
+        mask = int(next(line for line in status.splitlines()
+                        if line.startswith("SigIgn:")).split()[1], 16)
+        # glibc's own signals (32, 33: below SIGRTMIN) show as ignored after posix_spawn; the
+        # C library of the command sets them up again as it starts
+        return mask & ~sum(1 << (n - 1) for n in range(32, signal.SIGRTMIN))
+
+    assert ignored(launched.stdout.decode()) == ignored(direct.stdout)
+    assert not ignored(launched.stdout.decode()) & (1 << (signal.SIGPIPE - 1))
+
+
+def test_a_file_that_is_not_executable_is_refused_with_126(store: Path, tmp_path: Path):
+    script = tmp_path / "train.sh"
+    script.write_text("echo never\n")
+    done = autolog_run(store, str(script), cwd=tmp_path)
+    assert done.returncode == 126
+    assert b"cannot start" in done.stderr and b"never" not in done.stdout
+
+
+@pytest.mark.parametrize("argv", [
+    ["--", "python", "t.py"],
+    ["python", "t.py", "--backend", "x"],
+    ["--backend", "mlflow", "--project=p", "--", "python", "t.py", "--lr", "1"],
+    ["--name", "n", "--dir", "d", "train.py"],
+    ["--backend=", "--", "-weird-command"],
+    ["--backend", "a", "--backend", "b", "--", "x"],
+    ["--dir", "d", "--", "--", "x"],
+])
+def test_the_quick_option_reader_agrees_with_argparse(argv: list[str]):
+    from autolog import launch
+
+    assert launch._parse(argv) == launch._parse_fully(argv)
+
+
+def test_the_command_is_quoted_as_shlex_quotes_it():
+    import shlex
+
+    from autolog import launch
+
+    for word in ["", "plain", "a b", "it's", "$HOME", "x=1,y=2", "é", "a\nb", "--lr=0.1", "*"]:
+        assert launch._quote(word) == shlex.quote(word), word
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    ([], "give the command to run"),
+    (["--"], "give the command to run"),
+    (["--backend"], "expected one argument"),
+    (["--backend", "--", "x"], "expected one argument"),
+    (["--nope", "x"], "unrecognized arguments"),
+])
+def test_mistakes_get_argparse_s_messages(argv: list[str], says: str,
+                                          capsys: pytest.CaptureFixture[str]):
+    from autolog import launch
+
+    with pytest.raises(SystemExit) as exited:
+        launch._parse(argv)
+    assert exited.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_help_is_argparse_s(capsys: pytest.CaptureFixture[str]):
+    from autolog import launch
+
+    with pytest.raises(SystemExit) as exited:
+        launch._parse(["--help"])
+    assert exited.value.code == 0
+    assert "--backend BACKEND" in capsys.readouterr().out
+
+
 def test_sigterm_to_the_launcher_reaches_the_command_and_kills_the_run(store: Path,
                                                                        tmp_path: Path):
     script = _script(tmp_path, OPEN_RUN)

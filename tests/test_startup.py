@@ -66,16 +66,19 @@ def test_the_builtin_manifest_names_what_each_integration_watches(name: str) -> 
 def test_import_autolog_and_the_launcher_load_no_recording_code(store: Path) -> None:
     """``autolog run`` starts the command before the recording code is imported: the package,
     the CLI and the launcher load nothing else of autolog (the API loads on first use)."""
-    code = ("import sys, autolog, autolog.cli, autolog.launch\n"
+    code = ("import sys, autolog, autolog.cli, autolog.launch, autolog.bootstrap\n"
             "print(sorted(m for m in sys.modules if m.startswith('autolog')))\n"
+            "print(sorted(m for m in ('argparse', 'subprocess', 'typing') if m in sys.modules))\n"
             "autolog.enable\n"
             "print('autolog.api' in sys.modules, autolog.Run.__module__)")
     done = subprocess.run([sys.executable, "-c", code], env=clean_env(store),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    first, then = done.stdout.splitlines()
-    assert json.loads(first.replace("'", '"')) == ["autolog", "autolog._version", "autolog.cli",
+    first, heavy, then = done.stdout.splitlines()
+    assert json.loads(first.replace("'", '"')) == ["autolog", "autolog._version",
+                                                    "autolog.bootstrap", "autolog.cli",
                                                     "autolog.launch"]
+    assert heavy == "[]"  # argparse for `autolog run --help` only; posix_spawn, not subprocess
     assert then == "True autolog.run"
 
 

@@ -23,7 +23,7 @@ from .capture import console
 from .config import Settings, current, nearest
 from .delivery.worker import Deliveries
 from .errors import ConfigError, RunInUse
-from .journal.files import ARTIFACTS, FORMAT_VERSION, note_changed
+from .journal.files import ARTIFACTS, FORMAT_VERSION, note_changed, tell_launcher
 from .journal.reader import find_run, load_run, lock_is_held
 from .journal.writer import JournalWriter, write_meta
 from .plugins import get_plugins
@@ -95,7 +95,7 @@ def _create(settings: Settings, writer: JournalWriter | None, *, name: str | Non
         return Run(run_id=run_id, name=name, project=project, parent_id=parent_id, path=None,
                    journal=None, writer=None, settings=settings)
     path = store_root() / run_id
-    _tell_launcher(path)
+    tell_launcher(path)
     (path / ARTIFACTS).mkdir(parents=True)
     now = int(time.time() * 1000)
     backends = settings.backend
@@ -118,26 +118,6 @@ def _create(settings: Settings, writer: JournalWriter | None, *, name: str | Non
     if tags:
         run.set_tags(tags)
     return run
-
-
-def _tell_launcher(path: Path) -> None:
-    """Under ``autolog run``: tell the launcher about the run being started at ``path``, which
-    it ends after the command if the command did not. One line appended to the file the
-    launcher named, before the run's directory exists, so a kill right after cannot leave a run
-    the launcher does not know of."""
-    runs_file = os.environ.get("AUTOLOG_LAUNCH_RUNS")
-    if not runs_file:
-        return
-    try:  # no O_CREAT: a launcher that is gone is not served
-        handle = os.open(runs_file, os.O_WRONLY | os.O_APPEND)
-    except OSError:
-        return
-    try:
-        os.write(handle, os.fsencode(f"{path}\n"))
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
 
 
 def _hostname() -> str:
@@ -181,6 +161,7 @@ def _reopen(path: Path, settings: Settings) -> Run:
     now = int(time.time() * 1000)
     meta.update(status="RUNNING", pid=os.getpid(), host=_hostname())
     meta.pop("end_time", None)
+    tell_launcher(path)
     journal = writer.open(path, meta, backends)
     journal.last_metrics.update(record.metrics)  # meta.json's last values at the next end
     # written through before meta.json says RUNNING: a reader never sees it without the line

@@ -2,7 +2,7 @@
 
 Python imports the first ``sitecustomize`` it finds at start-up. This one first runs the one it
 hides (the next ``sitecustomize`` on the path, if any), then, when ``AUTOLOG_LAUNCHED=1``, starts
-autolog in this process (:func:`autolog.launch.bootstrap`). A failure is one line on stderr:
+autolog in this process (:func:`autolog.bootstrap.bootstrap`). A failure is one line on stderr:
 the command runs as it would without autolog.
 """
 
@@ -28,7 +28,7 @@ def _start() -> None:
     if os.environ.get("AUTOLOG_LAUNCHED") != "1":
         return
     try:
-        from autolog.launch import bootstrap
+        from autolog.bootstrap import bootstrap
 
         bootstrap()
     except Exception as exc:  # never stop the user's command

@@ -9,11 +9,14 @@ can fix print one message on stderr and exit 1; a usage error exits 2.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
 
 from .._version import __version__
+
+TYPE_CHECKING = False  # typing's, without importing typing: `autolog run` starts its command first
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
 __all__ = ["detail", "main", "summary"]
 
@@ -121,6 +124,8 @@ def __getattr__(name: str) -> object:
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     from . import diff, doctor, edit, export, listing, show, sync
 
     parser = argparse.ArgumentParser(

@@ -27,7 +27,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["ARTIFACTS", "CHANGED", "DELIVERY", "FORMAT_VERSION", "JOURNAL", "LOCK", "META",
-           "FileLock", "atomic_write", "is_locked", "note_changed", "read_json", "take_changed"]
+           "FileLock", "atomic_write", "is_locked", "note_changed", "read_json", "take_changed",
+           "tell_launcher"]
 
 FORMAT_VERSION = 2  # 2: media events (version 1 journals read as they are)
 JOURNAL = "events.jsonl"
@@ -60,6 +61,27 @@ def note_changed(run_dir: Path) -> None:
         os.write(fd, line)
     finally:
         os.close(fd)
+
+
+def tell_launcher(run_dir: Path, ended: bool = False) -> None:
+    """Under ``autolog run``: tell the launcher that the run at ``run_dir`` starts (or resumes),
+    before its directory is written, so a kill right after cannot leave a run the launcher does
+    not know of; or that its end is on disk (``ended``), so the launcher need not read it. One
+    line appended to the file the launcher named in ``AUTOLOG_LAUNCH_RUNS``: the directory, or
+    ``end``, a tab and the directory."""
+    runs_file = os.environ.get("AUTOLOG_LAUNCH_RUNS")
+    if not runs_file:
+        return
+    try:  # no O_CREAT: a launcher that is gone is not served
+        handle = os.open(runs_file, os.O_WRONLY | os.O_APPEND)
+    except OSError:
+        return
+    try:
+        os.write(handle, os.fsencode(("end\t" if ended else "") + f"{run_dir}\n"))
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def take_changed(root: Path) -> set[str]:

@@ -26,7 +26,7 @@ from typing import Any
 from .._runtime import runtime, start_thread
 from ..report import internal_error
 from .codec import encode_line, encode_record, metrics_record
-from .files import JOURNAL, LOCK, META, FileLock, atomic_write
+from .files import JOURNAL, LOCK, META, FileLock, atomic_write, tell_launcher
 from .tail import RING, Tail, recover
 
 __all__ = ["CHECK_EVERY", "HARD_LIMIT", "HIGH_WATER", "Journal", "JournalWriter", "RunWriter",
@@ -217,6 +217,7 @@ class RunWriter:
             self.meta.update(status=end["status"], end_time=end["time"],
                              metrics=self.last_metrics)
             write_meta(self.run_dir, self.meta)
+            tell_launcher(self.run_dir, ended=True)
         with self._lines:
             self.journal.close()
             self.journal = None
