@@ -20,6 +20,7 @@ import os
 import pkgutil
 import sys
 from collections.abc import Iterable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,15 +91,17 @@ def _declares(path: str) -> bool:
         return False
 
 
-def builtin_modules() -> list[tuple[str, str]]:
-    """``(plugin name, module)`` of every built-in plugin module, found by listing packages."""
+@cache
+def builtin_modules() -> tuple[tuple[str, str], ...]:
+    """``(plugin name, module)`` of every built-in plugin module, found by listing packages
+    (once a process: the package's files do not change under it)."""
     found = [(m.rsplit(".", 1)[1], m) for m in _BUILTIN_MODULES]
     for package in _BUILTIN_PACKAGES:
         path = importlib.import_module(package).__path__
         for info in pkgutil.iter_modules(path):
             if info.name != "base" and not info.name.startswith("_"):
                 found.append((info.name, f"{package}.{info.name}"))
-    return found
+    return tuple(found)
 
 
 class Plugins:
