@@ -60,13 +60,13 @@ def main(argv: list[str]) -> int:
     if runs_file is not None:
         env["AUTOLOG_LAUNCH_RUNS"] = runs_file
     try:
-        wait = _start(command, env)
+        child = _start(command, env)
     except OSError as exc:
         _remove(runs_file)
         print(f"autolog run: cannot start {command[0]!r}: {exc.strerror or exc}",
               file=sys.stderr)
         return 127 if isinstance(exc, FileNotFoundError) else 126
-    code = _wait(wait)
+    code = _wait(child)
     if runs_file is not None:
         try:
             _end_left_runs(runs_file, code)
