@@ -52,9 +52,10 @@ class Media(NamedTuple):
 
     ``kind`` is ``image`` (a PNG, or the image file logged), ``histogram`` (JSON
     ``{"counts", "edges"}``), ``table`` (JSON ``{"columns", "data"}``), ``text`` (UTF-8) or
-    ``plot`` (an evaluation plot: its data as JSON, and ``image``, its PNG drawing, when Pillow
-    drew one). ``name`` is the file's name under the run's artifacts (``media/...``), ``path``
-    the local file; ``meta`` holds what the event says of it (width, bins, rows, plot type...).
+    ``plot`` (an evaluation plot: its data as JSON, and ``image``, its PNG drawing; None in a
+    journal an older autolog wrote without Pillow). ``name`` is the file's name under the run's
+    artifacts (``media/...``), ``path`` the local file; ``meta`` holds what the event says of
+    it (width, bins, rows, plot type...).
     """
 
     kind: str
