@@ -3,6 +3,7 @@ Regular, CC0, at 10 px: Pillow 10.1+'s ``ImageFont.load_default()``) as drawn on
 image, where text is not anti-aliased.
 
     python tools/make_glyphs.py      # then paste the string into src/autolog/raster.py
+                                     # and set GLYPHS_FROM to the Pillow version it prints
 
 Each glyph is ``|`` then five base-36 digits (advance, x offset of its box plus 1, y offset,
 box width and height) then its box's rows, three hex digits each, the leftmost pixel the highest
@@ -32,6 +33,9 @@ def main() -> None:
         digits = [int(advance), x + 1, y, width, height]
         table.append("".join("0123456789abcdefghijklmnopqrstuvwxyz"[d] for d in digits)
                      + "".join(rows))
+    import PIL
+
+    print(f"# Pillow {PIL.__version__}")
     text = "|" + "|".join(table)
     for start in range(0, len(text), 92):
         print(f'    "{text[start:start + 92]}"')

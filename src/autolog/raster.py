@@ -26,6 +26,8 @@ __all__ = ["LINE_HEIGHT", "Raster", "text_width"]
 
 #: from the top of a line of text to its baseline's descenders: what a row of text takes
 LINE_HEIGHT = 12
+#: the Pillow release whose default font the table below was made from
+GLYPHS_FROM = "13.0.0"
 #: printable ASCII (32-126), each ``|`` then five base-36 digits (advance, x offset + 1, y
 #: offset, width and height of the glyph's box) then its rows, three hex digits each
 GLYPHS = (
