@@ -67,6 +67,29 @@ def test_a_line_is_a_connected_run_of_pixels_from_end_to_end():
     r.line([(5, 5)], 1)  # one point: nothing to join
 
 
+def test_far_and_non_finite_coordinates_are_clipped_or_skipped_at_once():
+    """A user's plot data can put a point a trillion pixels away, or at NaN: the raster clips
+    the line to the image before walking it (not a trillion steps), and skips what it cannot
+    place."""
+    import time
+
+    r = Raster(50, 20, 0)
+    started = time.monotonic()
+    r.line([(-1e12, 5), (1e12, 5)], 1)
+    r.line([(25, -1e15), (25, 1e15)], 2)
+    assert time.monotonic() - started < 1
+    assert [_at(r, x, 5) for x in range(50) if x != 25] == [1] * 49
+    assert [_at(r, 25, y) for y in range(20)] == [2] * 20
+    r.line([(float("nan"), 3), (10, 3), (float("inf"), 8)], 3)
+    r.line([(-100, -100), (-50, -80)], 3)  # wholly outside
+    r.dot(float("nan"), 2, 3)
+    r.text((float("inf"), 2), "x", 3)
+    r.rectangle((0, float("nan"), 4, 4), fill=3)
+    assert 3 not in r.pixels
+    r.rectangle((-1e9, 10, 1e9, 10), fill=4)
+    assert bytes(r.pixels[10 * 50:11 * 50]) == bytes([4]) * 50
+
+
 def test_a_dot_is_three_pixels_square_and_clipped_at_the_edge():
     r = Raster(6, 6, 0)
     r.dot(2.4, 2.6, 1)

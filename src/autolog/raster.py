@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 from itertools import pairwise
+from math import isfinite
 
 from .png import encode_palette_png
 
@@ -70,7 +71,9 @@ class Raster:
     """A ``width`` x ``height`` image of palette indices, all ``background`` at first.
 
     Coordinates are pixels from the top left, floats rounded; a box includes both corners, as
-    Pillow's do. What falls outside the image is clipped.
+    Pillow's do. What falls outside the image is clipped (a line first, so a point a million
+    pixels away costs no more than one at the edge); what has a NaN or infinite coordinate is
+    not drawn.
     """
 
     def __init__(self, width: int, height: int, background: int = 0):
@@ -79,7 +82,10 @@ class Raster:
 
     def rectangle(self, box: Sequence[float], fill: int | None = None,
                   outline: int | None = None) -> None:
-        x0, y0, x1, y1 = (round(v) for v in box)
+        if not all(isfinite(v) for v in box):
+            return
+        x0, x1 = (round(min(max(v, -1.0), self.width)) for v in box[0::2])
+        y0, y1 = (round(min(max(v, -1.0), self.height)) for v in box[1::2])
         if fill is not None:
             for y in range(y0, y1 + 1):
                 self._row(x0, x1, y, fill)
@@ -93,16 +99,22 @@ class Raster:
     def line(self, points: Sequence[tuple[float, float]], color: int, width: int = 1) -> None:
         """A polyline through ``points``; ``width`` 2 thickens it across its main direction."""
         for (ax, ay), (bx, by) in pairwise(points):
-            self._segment(round(ax), round(ay), round(bx), round(by), color, width > 1)
+            inside = self._clip(ax, ay, bx, by)
+            if inside is not None:
+                self._segment(*inside, color, width > 1)
 
     def dot(self, x: float, y: float, color: int) -> None:
         """A 3 x 3 pixel dot (a scatter plot's point)."""
+        if not (isfinite(x) and isfinite(y)):
+            return
         cx, cy = round(x), round(y)
         for row in (cy - 1, cy, cy + 1):
             self._row(cx - 1, cx + 1, row, color)
 
     def text(self, xy: tuple[float, float], text: str, color: int) -> None:
         """``text`` with its line's top left at ``xy`` (characters outside ASCII drawn as ?)."""
+        if not (isfinite(xy[0]) and isfinite(xy[1])):
+            return
         glyphs = _glyphs()
         pen, top = round(xy[0]), round(xy[1])
         for char in text:
@@ -126,6 +138,30 @@ class Raster:
     def _set(self, x: int, y: int, color: int) -> None:
         if 0 <= x < self.width and 0 <= y < self.height:
             self.pixels[y * self.width + x] = color
+
+    def _clip(self, ax: float, ay: float, bx: float, by: float
+              ) -> tuple[int, int, int, int] | None:
+        """The segment's part within a pixel of the image (Liang-Barsky), rounded; None when
+        none of it is, or a coordinate is not finite."""
+        if not all(isfinite(v) for v in (ax, ay, bx, by)):
+            return None
+        low, high = 0.0, 1.0
+        dx, dy = bx - ax, by - ay
+        for p, q in ((-dx, ax + 1), (dx, self.width - ax), (-dy, ay + 1),
+                     (dy, self.height - ay)):
+            if p == 0:
+                if q < 0:
+                    return None
+                continue
+            t = q / p
+            if p < 0:
+                low = max(low, t)
+            else:
+                high = min(high, t)
+            if low > high:
+                return None
+        return (round(ax + low * dx), round(ay + low * dy), round(ax + high * dx),
+                round(ay + high * dy))
 
     def _segment(self, x0: int, y0: int, x1: int, y1: int, color: int, thick: bool) -> None:
         """Bresenham's line; thick adds the pixel below (mostly horizontal) or to the right."""
