@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -253,6 +254,33 @@ def test_autologs_threads_leave_sigterm_and_sigint_to_the_main_thread(store):
             blocked[thread.name] = {signal.SIGTERM, signal.SIGINT} <= {
                 s for s in signal.Signals if mask & (1 << (s - 1))}
     assert "autolog-writer" in blocked and all(blocked.values()), blocked
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_run_ids_ignore_the_scripts_random_seed_and_a_forked_child_draws_its_own(store):
+    """Ids, names and tail tokens come from autolog's own generator (``os.urandom`` lets go
+    of the GIL on the training thread): a script's ``random.seed`` must not repeat them, and
+    a forked child, which inherits the generator's state, must not draw its parent's."""
+    from autolog._runtime import random_hex
+
+    runs = []
+    for _ in range(2):
+        random.seed(0)
+        runs.append(autolog.start_run())
+        runs[-1].end()
+    assert runs[0].id != runs[1].id and len(runs[0].id) == 32
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, random_hex(16).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert len(child) == 32 and child != random_hex(16)
+    assert autolog.start_run("after").id not in {child, *(run.id for run in runs)}
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")

@@ -53,6 +53,21 @@ def test_an_integration_loads_with_its_framework_and_patches_it(store: Path) -> 
     assert "wrapt" not in loaded  # (asyncio may be: joblib imports it)
 
 
+def test_recording_to_the_local_store_loads_no_delivery_and_no_reading_code(store: Path) -> None:
+    """The delivery code is loaded with the first backend, the journal reader by what reads
+    runs back: a local-only training process writes, and needs neither."""
+    then = ("run = autolog.start_run('local')\n"
+            "run.log_metric('loss', 0.5)\n"
+            "run.end()\n"
+            "autolog.flush()\n")
+    loaded = set(modules(store, then)["end"])
+    assert "autolog.journal.writer" in loaded
+    assert not {m for m in loaded if m.startswith("autolog.delivery.") and
+                m != "autolog.delivery.worker"}, sorted(loaded)
+    assert "autolog.journal.reader" not in loaded
+    assert "dataclasses" not in modules(store)["enable"]
+
+
 @pytest.mark.parametrize("name", sorted(BUILTIN_INTEGRATIONS))
 def test_the_builtin_manifest_names_what_each_integration_watches(name: str) -> None:
     module = importlib.import_module(f"autolog.integrations.{name}")

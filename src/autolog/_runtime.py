@@ -13,6 +13,7 @@ undoes what it holds through the objects' own methods.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from .plugins import Plugins
     from .run import Run
 
-__all__ = ["Runtime", "TrainingDepth", "runtime", "start_thread"]
+__all__ = ["Runtime", "TrainingDepth", "random_hex", "runtime", "start_thread"]
 
 #: signals whose Python handlers must run: autolog's threads leave them to the main thread
 _MAIN_THREAD_SIGNALS = {signal.SIGINT, getattr(signal, "SIGTERM", signal.SIGINT)}
@@ -53,6 +54,25 @@ def start_thread(target: Callable[..., Any], name: str, *args: Any) -> threading
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     return thread
+
+
+def random_hex(nbytes: int) -> str:
+    """``nbytes`` random bytes in hex, for run ids, names and file tokens.
+
+    Drawn from a generator the system seeds once per process (again in a forked child: the pid
+    says which process drew last), not from ``os.urandom``: its ``getrandom`` call lets go of
+    the GIL, and while one of autolog's threads computes, the training thread then waits up to
+    the 5 ms switch interval to get it back, four times per run. The generator is autolog's
+    own, so a script's ``random.seed(0)`` does not make two runs' ids the same.
+    """
+    pid = os.getpid()
+    ids = runtime.ids
+    if ids is None or runtime.ids_pid != pid:
+        import random
+
+        ids = runtime.ids = random.Random()
+        runtime.ids_pid = pid
+    return f"{ids.getrandbits(nbytes * 8):0{nbytes * 2}x}"
 
 
 class TrainingDepth:
@@ -118,6 +138,9 @@ class Runtime:
         self.console: Console | None = None
         #: the entry point's command line and config captured as params (``args.*``, ``config.*``)
         self.cli_params: dict[str, Any] = {}
+        #: ``random_hex``'s generator (a ``random.Random``) and the process that seeded it
+        self.ids: Any = None
+        self.ids_pid = 0
 
     def active_run(self) -> Run | None:
         """The innermost active run of the calling thread."""

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import activation, runs, system
 from ._runtime import runtime
 from .config import Settings, current
 from .errors import ConfigError
-from .journal.reader import RunRecord, find_run, load_run
-from .journal.reader import list_runs as _list_runs
 from .plugins import get_plugins
 from .run import Run
 from .shutdown import flush as _flush
+
+if TYPE_CHECKING:
+    from .journal.reader import RunRecord
 
 __all__ = [
     "active_run", "attach_run", "disable", "enable", "end_run", "flush", "get_run",
@@ -239,12 +240,16 @@ def _write_pending() -> None:
 def list_runs(dir: str | os.PathLike[str] | None = None,
               project: str | None = None) -> list[RunRecord]:
     """Runs of the local store, newest first."""
+    from .journal.reader import list_runs as _list_runs  # reading: not loaded by enable()
+
     _write_pending()
     return _list_runs(runs.store_root(dir), project)
 
 
 def get_run(run_id: str, dir: str | os.PathLike[str] | None = None) -> RunRecord:
     """One run of the local store, by id or unique id prefix."""
+    from .journal.reader import find_run, load_run
+
     _write_pending()
     return load_run(find_run(runs.store_root(dir), run_id))
 
@@ -252,6 +257,7 @@ def get_run(run_id: str, dir: str | os.PathLike[str] | None = None) -> RunRecord
 def load_model(run_or_id: RunRecord | Run | str, dir: str | os.PathLike[str] | None = None,
                name: str = "model") -> Any:
     """The model logged with a run, loaded back by the integration that saved it."""
+    from .journal.reader import RunRecord
     from .models import load_model as _load_model
 
     record = run_or_id if isinstance(run_or_id, RunRecord) else get_run(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +30,31 @@ MLFLOW_SCHEMES = ("http", "https", "file", "sqlite", "postgresql", "mysql", "mss
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d+(/.*)?$")
 
 
-@dataclass(frozen=True)
 class Problem:
-    """Something misconfigured: where (a variable, a backend, the store), what, and the fix."""
+    """Something misconfigured: where (a variable, a backend, the store), what, and the fix.
+    (A plain class, not a dataclass: ``enable()`` imports this module, and making a dataclass
+    costs a millisecond.)"""
 
-    check: str
-    message: str
-    fix: str
+    __slots__ = ("check", "fix", "message")
+
+    def __init__(self, check: str, message: str, fix: str):
+        self.check = check
+        self.message = message
+        self.fix = fix
 
     def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+        return {"check": self.check, "message": self.message, "fix": self.fix}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Problem):
+            return NotImplemented
+        return self.as_dict() == other.as_dict()
+
+    def __hash__(self) -> int:
+        return hash((self.check, self.message, self.fix))
+
+    def __repr__(self) -> str:
+        return f"Problem(check={self.check!r}, message={self.message!r}, fix={self.fix!r})"
 
     def __str__(self) -> str:
         return f"{self.check}: {self.message}; fix: {self.fix}"

@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import distributed
-from ._runtime import runtime
+from ._runtime import random_hex, runtime
 from .capture import console
 from .config import Settings, current, nearest
 from .delivery.worker import Deliveries
 from .errors import ConfigError, RunInUse
 from .journal.files import ARTIFACTS, FORMAT_VERSION, note_changed, tell_launcher
-from .journal.reader import find_run, load_run, lock_is_held
 from .journal.writer import JournalWriter, write_meta
 from .plugins import get_plugins
 from .report import internal_error, warn_once
@@ -44,7 +43,7 @@ _NOUNS = ("badger", "crane", "dingo", "egret", "falcon", "gecko", "heron", "ibis
 
 
 def generate_name() -> str:
-    n = int.from_bytes(os.urandom(4), "little")
+    n = int(random_hex(4), 16)
     return f"{_ADJECTIVES[n % 18]}-{_NOUNS[(n >> 8) % 18]}-{(n >> 16) % 1000:03d}"
 
 
@@ -87,7 +86,7 @@ def start_run(name: str | None = None, *, project: str | None = None,
 def _create(settings: Settings, writer: JournalWriter | None, *, name: str | None,
             project: str | None, tags: Mapping[str, Any] | None, parent: Run | None) -> Run:
     """Make the run directory, its journal and start event; ``writer`` None: an inert run."""
-    run_id = os.urandom(16).hex()
+    run_id = random_hex(16)
     project = project or (parent.project if parent else settings.project)
     name = name or generate_name()
     parent_id = parent.id if parent is not None else None
@@ -136,6 +135,8 @@ def resume_run(run_id: str, *, name: str | None = None,
                   path=None, journal=None, writer=None, settings=settings)
         _push(run)
         return run
+    from .journal.reader import find_run  # reading: loaded by the processes that read
+
     path = find_run(store_root(), run_id)
     with runtime.lock:
         run = _reopen(path, settings)
@@ -150,6 +151,8 @@ def resume_run(run_id: str, *, name: str | None = None,
 
 def _reopen(path: Path, settings: Settings) -> Run:
     """Open an ended run's journal again, with a ``resume`` event, and meta.json RUNNING."""
+    from .journal.reader import load_run, lock_is_held
+
     record = load_run(path)
     meta = dict(record._meta)
     if lock_is_held(path, meta):
@@ -182,6 +185,8 @@ def _reopen(path: Path, settings: Settings) -> Run:
 def attach_run(run_id: str, dir: str | os.PathLike[str] | None = None) -> Run:
     """Log, from this process, into a run another process started (see
     :func:`autolog.api.attach_run`)."""
+    from .journal.reader import find_run, load_run
+
     settings = current()
     path = find_run(store_root(dir), run_id)
     with runtime.lock:

@@ -27,15 +27,16 @@ import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._runtime import runtime, start_thread
 from .config import Settings, current
-from .delivery.handoff import Handoff
-from .delivery.worker import Pending
 from .exitmode import must_wait
 from .report import internal_error
 from .run import status_for
+
+if TYPE_CHECKING:
+    from .delivery.worker import Pending
 
 __all__ = ["exit_hook_first", "flush", "install_exit_hooks", "shutdown"]
 
@@ -220,7 +221,7 @@ def _detach(settings: Settings) -> bool:
     left = deliveries.pending()
     handed = [p for p in left if not p.permanent]
     try:
-        pids = _hand_over(handed, settings)
+        pids = _hand_over(handed, settings) if handed else {}
     except Exception as exc:  # could not start it: deliver as before
         log.warning("autolog: could not start the delivery process (%s); waiting for the "
                     "backends instead", exc)
@@ -236,6 +237,8 @@ def _detach(settings: Settings) -> bool:
 def _hand_over(pending: list[Pending], settings: Settings) -> dict[str, int | None]:
     """Queue each store's runs and start its delivery process; backend name -> pid (None:
     one was running already)."""
+    from .delivery.handoff import Handoff  # loaded with the first backend (Deliveries)
+
     stores: dict[Path, dict[str, str]] = {}
     runs: dict[Path, list[str]] = {}
     for p in pending:

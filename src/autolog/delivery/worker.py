@@ -4,6 +4,10 @@ the set of workers the journal writer notifies.
 A worker replays each notified run's journal from its cursor (:func:`.replay.deliver`). A
 backend that raises is retried with exponential backoff and jitter; one worker per backend keeps
 a slow or failing backend from delaying the others, the journal, or the training thread.
+
+The delivery code itself (:mod:`.replay`, :mod:`.cursor`, :mod:`.sync`, :mod:`.contract`, and
+the exit's :mod:`.handoff`) is loaded when the first backend is configured: a process that
+records to the local store only never loads it (``enable()``'s cost is mostly imports).
 """
 
 from __future__ import annotations
@@ -17,13 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._runtime import runtime, start_thread
-from .contract import BackendUnavailable
-from .cursor import DeliveryBusy
-from .replay import deliver, pending_lines
-from .sync import describe
 
 if TYPE_CHECKING:
-    from .contract import Backend
+    from .contract import Backend, BackendUnavailable
 
 __all__ = ["Deliveries", "Pending", "Worker"]
 
@@ -70,6 +70,8 @@ class Worker:
             self._cond.notify_all()
 
     def undelivered(self) -> int:
+        from .replay import pending_lines
+
         return sum(pending_lines(run_dir, self.backend.cursor_key())
                    for run_dir in self.pending_runs())
 
@@ -81,6 +83,8 @@ class Worker:
     def cause(self) -> str | None:
         """Why the backend does not have everything, when delivery failed (else None: it
         was only slow)."""
+        from .sync import describe
+
         if self.unavailable is not None:
             return str(self.unavailable)
         error = self.last_error
@@ -108,6 +112,10 @@ class Worker:
         self._close()
 
     def _deliver_all(self, work: dict[Path, int]) -> bool:
+        from .contract import BackendUnavailable
+        from .cursor import DeliveryBusy
+        from .replay import deliver
+
         for run_dir, seen in work.items():
             try:
                 deliver(self.backend, run_dir, started=self._started)
@@ -167,6 +175,8 @@ class Pending:
         self.permanent = worker.unavailable is not None
 
     def lines(self) -> int:
+        from .replay import pending_lines
+
         return sum(pending_lines(run_dir, self.key) for run_dir in self.runs)
 
 
@@ -189,7 +199,11 @@ class Deliveries:
             return
         # SDKs start thread pools; concurrent.futures registers its exit hook on first import,
         # which Python refuses once shutdown began: import it now so the exit flush can deliver.
+        # The delivery code and the exit's hand-over are loaded now too, not first at exit (a
+        # SIGTERM's exit runs while the main thread may hold an import lock).
         import concurrent.futures.thread  # noqa: F401
+
+        from . import contract, cursor, handoff, replay, sync  # noqa: F401
 
         with self._lock:
             for name, backend in backends.items():

@@ -10,19 +10,34 @@ The format is documented in ``docs/format.md``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .files import ARTIFACTS, DELIVERY, FORMAT_VERSION, JOURNAL, LOCK, META
-from .reader import (
-    MediaRecord,
-    RunRecord,
-    find_run,
-    iter_journal,
-    list_runs,
-    load_run,
-    lock_is_held,
-    read_meta,
-    start_record,
-)
+
+if TYPE_CHECKING:
+    from .reader import (
+        MediaRecord,
+        RunRecord,
+        find_run,
+        iter_journal,
+        list_runs,
+        load_run,
+        lock_is_held,
+        read_meta,
+        start_record,
+    )
 
 __all__ = ["ARTIFACTS", "DELIVERY", "FORMAT_VERSION", "JOURNAL", "LOCK", "META", "MediaRecord",
            "RunRecord", "find_run", "iter_journal", "list_runs", "load_run", "lock_is_held",
            "read_meta", "start_record"]
+
+#: the reader's names, loaded on first use: a training process writes, it does not read
+_READER = frozenset(__all__[6:])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _READER:
+        from . import reader
+
+        return getattr(reader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .._runtime import random_hex
 from .codec import decode_line, encode_line, metrics_record
 from .files import JOURNAL
 
@@ -68,7 +69,7 @@ class Tail:
 
     def _open(self) -> None:
         self.pid = os.getpid()  # the process writing this tail: the only one to consume it
-        self.token = os.urandom(4).hex()
+        self.token = random_hex(4)
         self.path = self.run_dir / f"{PREFIX}{self.token}.ring"
         self.keys_path = self.path.with_suffix(".keys")
         self._fd = self._keys_fd = -1
