@@ -51,6 +51,22 @@ def test_a_rectangle_includes_both_corners_and_is_clipped():
     assert bytes(r.pixels[6 * 10:]) == bytes([2]) * 20
 
 
+def test_an_outline_partly_off_the_image_is_its_four_sides_clipped():
+    rng = random.Random(7)
+    for _ in range(200):
+        r = Raster(12, 9, 0)
+        box = [rng.randint(-4, 15), rng.randint(-4, 12), rng.randint(-4, 15), rng.randint(-4, 12)]
+        box[0], box[2] = sorted(box[0::2])
+        box[1], box[3] = sorted(box[1::2])
+        r.rectangle(box, outline=1)
+        x0, x1 = (min(max(v, -1), 12) for v in box[0::2])
+        y0, y1 = (min(max(v, -1), 9) for v in box[1::2])
+        sides = {(x, y) for x in range(x0, x1 + 1) for y in (y0, y1)} | {
+            (x, y) for x in (x0, x1) for y in range(y0, y1 + 1)}
+        assert {(x, y) for y in range(9) for x in range(12) if _at(r, x, y)} == {
+            (x, y) for x, y in sides if 0 <= x < 12 and 0 <= y < 9}, box
+
+
 def test_a_line_is_a_connected_run_of_pixels_from_end_to_end():
     r = Raster(40, 30, 0)
     r.line([(1, 2), (30, 9), (12.4, 27.6)], 1)

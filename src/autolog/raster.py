@@ -92,9 +92,8 @@ class Raster:
         if outline is not None:
             self._row(x0, x1, y0, outline)
             self._row(x0, x1, y1, outline)
-            for y in range(y0 + 1, y1):
-                self._set(x0, y, outline)
-                self._set(x1, y, outline)
+            self._column(x0, y0 + 1, y1 - 1, outline)
+            self._column(x1, y0 + 1, y1 - 1, outline)
 
     def line(self, points: Sequence[tuple[float, float]], color: int, width: int = 1) -> None:
         """A polyline through ``points``; ``width`` 2 thickens it across its main direction."""
@@ -116,11 +115,18 @@ class Raster:
         if not (isfinite(xy[0]) and isfinite(xy[1])):
             return
         glyphs = _glyphs()
+        pixels, width, height = self.pixels, self.width, self.height
+        ink = bytes((color,))
         pen, top = round(xy[0]), round(xy[1])
-        for char in text:
+        for char in text:  # the runs set inline (a glyph is a dozen of them; _row's call costs)
             advance, runs = glyphs.get(char) or glyphs["?"]
             for dx, dy, length in runs:
-                self._row(pen + dx, pen + dx + length - 1, top + dy, color)
+                y = top + dy
+                if 0 <= y < height:
+                    x0, x1 = max(pen + dx, 0), min(pen + dx + length - 1, width - 1)
+                    if x0 <= x1:
+                        start = y * width
+                        pixels[start + x0:start + x1 + 1] = ink * (x1 - x0 + 1)
             pen += advance
 
     def png(self, palette: bytes) -> bytes:
@@ -135,9 +141,13 @@ class Raster:
             start = y * self.width
             self.pixels[start + x0:start + x1 + 1] = bytes((color,)) * (x1 - x0 + 1)
 
-    def _set(self, x: int, y: int, color: int) -> None:
-        if 0 <= x < self.width and 0 <= y < self.height:
-            self.pixels[y * self.width + x] = color
+    def _column(self, x: int, y0: int, y1: int, color: int) -> None:
+        if not 0 <= x < self.width:
+            return
+        y0, y1 = max(y0, 0), min(y1, self.height - 1)
+        if y0 <= y1:  # one slice with the row length as its step
+            self.pixels[y0 * self.width + x:y1 * self.width + x + 1:self.width] = \
+                bytes((color,)) * (y1 - y0 + 1)
 
     def _clip(self, ax: float, ay: float, bx: float, by: float
               ) -> tuple[int, int, int, int] | None:
@@ -165,14 +175,16 @@ class Raster:
 
     def _segment(self, x0: int, y0: int, x1: int, y1: int, color: int, thick: bool) -> None:
         """Bresenham's line; thick adds the pixel below (mostly horizontal) or to the right."""
+        pixels, width, height = self.pixels, self.width, self.height
         dx, dy = abs(x1 - x0), -abs(y1 - y0)
         sx, sy = (1 if x0 < x1 else -1), (1 if y0 < y1 else -1)
-        across = (0, 1) if dx >= -dy else (1, 0)
+        ax, ay = (0, 1) if dx >= -dy else (1, 0)
         error = dx + dy
-        while True:
-            self._set(x0, y0, color)
-            if thick:
-                self._set(x0 + across[0], y0 + across[1], color)
+        while True:  # pixels set inline: a curve is thousands of them
+            if 0 <= x0 < width and 0 <= y0 < height:
+                pixels[y0 * width + x0] = color
+            if thick and 0 <= x0 + ax < width and 0 <= y0 + ay < height:
+                pixels[(y0 + ay) * width + x0 + ax] = color
             if x0 == x1 and y0 == y1:
                 return
             twice = 2 * error
