@@ -115,18 +115,11 @@ class Raster:
         if not (isfinite(xy[0]) and isfinite(xy[1])):
             return
         glyphs = _glyphs()
-        pixels, width, height = self.pixels, self.width, self.height
-        ink = bytes((color,))
         pen, top = round(xy[0]), round(xy[1])
-        for char in text:  # the runs set inline (a glyph is a dozen of them; _row's call costs)
+        for char in text:
             advance, runs = glyphs.get(char) or glyphs["?"]
             for dx, dy, length in runs:
-                y = top + dy
-                if 0 <= y < height:
-                    x0, x1 = max(pen + dx, 0), min(pen + dx + length - 1, width - 1)
-                    if x0 <= x1:
-                        start = y * width
-                        pixels[start + x0:start + x1 + 1] = ink * (x1 - x0 + 1)
+                self._row(pen + dx, pen + dx + length - 1, top + dy, color)
             pen += advance
 
     def png(self, palette: bytes) -> bytes:

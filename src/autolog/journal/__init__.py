@@ -31,12 +31,11 @@ __all__ = ["ARTIFACTS", "DELIVERY", "FORMAT_VERSION", "JOURNAL", "LOCK", "META",
            "RunRecord", "find_run", "iter_journal", "list_runs", "load_run", "lock_is_held",
            "read_meta", "start_record"]
 
-#: the reader's names, loaded on first use: a training process writes, it does not read
-_READER = frozenset(__all__[6:])
-
 
 def __getattr__(name: str) -> Any:
-    if name in _READER:
+    """The reader's names, loaded on first use (the files' names are already here): a training
+    process writes, it does not read."""
+    if name in __all__:
         from . import reader
 
         return getattr(reader, name)
