@@ -107,3 +107,22 @@ def test_every_hook_is_documented_and_implemented_by_a_builtin():
         assert spec.__doc__ and len(spec.__doc__.strip()) > 40, name
         assert getattr(manager.pm.hook, name).get_hookimpls(), f"no built-in implements {name}"
         assert f"`{name}" in (ROOT / "docs" / "plugins.md").read_text(), name
+
+
+def test_the_builtin_listing_finds_what_pkgutil_finds(tmp_path):
+    """Built-ins are found by a directory listing, not pkgutil (1 ms of ``enable()``): the same
+    modules and packages, here and in a made-up package with a folder that is no package."""
+    import importlib
+    import pkgutil
+
+    for package in plugins._BUILTIN_PACKAGES:
+        path = importlib.import_module(package).__path__
+        assert plugins._submodules(path) == sorted(i.name for i in pkgutil.iter_modules(path))
+    made = tmp_path / "made"
+    (made / "sub").mkdir(parents=True)
+    (made / "sub" / "__init__.py").write_text("")
+    (made / "data").mkdir()  # no __init__.py: not a package
+    for name in ("__init__.py", "one.py", "two.py", "notes.txt"):
+        (made / name).write_text("")
+    assert plugins._submodules([str(made)]) == ["one", "sub", "two"]
+    assert sorted(i.name for i in pkgutil.iter_modules([str(made)])) == ["one", "sub", "two"]

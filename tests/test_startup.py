@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,9 +82,12 @@ def test_the_builtin_manifest_names_what_each_integration_watches(name: str) -> 
 def test_import_autolog_and_the_launcher_load_no_recording_code(store: Path) -> None:
     """``autolog run`` starts the command before the recording code is imported: the package,
     the CLI and the launcher load nothing else of autolog (the API loads on first use)."""
-    code = ("import sys, autolog, autolog.cli, autolog.launch, autolog.bootstrap\n"
+    code = ("import sys\n"
+            "before = set(sys.modules)  # what the interpreter's start loaded (site, .pth files)\n"
+            "import autolog, autolog.cli, autolog.launch, autolog.bootstrap\n"
             "print(sorted(m for m in sys.modules if m.startswith('autolog')))\n"
-            "print(sorted(m for m in ('argparse', 'subprocess', 'typing') if m in sys.modules))\n"
+            "print(sorted(m for m in ('argparse', 'subprocess', 'typing', 'contextlib') "
+            "if m in set(sys.modules) - before))\n"
             "autolog.enable\n"
             "print('autolog.api' in sys.modules, autolog.Run.__module__)")
     done = subprocess.run([sys.executable, "-c", code], env=clean_env(store),
@@ -93,8 +97,30 @@ def test_import_autolog_and_the_launcher_load_no_recording_code(store: Path) -> 
     assert json.loads(first.replace("'", '"')) == ["autolog", "autolog._version",
                                                     "autolog.bootstrap", "autolog.cli",
                                                     "autolog.launch"]
-    assert heavy == "[]"  # argparse for `autolog run --help` only; posix_spawn, not subprocess
+    assert heavy == "[]"  # argparse for `autolog run --help` only; posix_spawn, not subprocess;
+    # nor contextlib (0.6 ms of the launcher's start)
     assert then == "True autolog.run"
+
+
+def test_the_bootstrap_directory_adds_no_module_where_autolog_is_not_launched(
+        store: Path) -> None:
+    """Every Python process of an ``autolog run`` command has the bootstrap's sitecustomize on
+    its path, the launcher's own helpers too: where autolog does not start it imports nothing a
+    plain interpreter does not (it finds the sitecustomize it hides with the import system's
+    own machinery, not importlib.util)."""
+    from autolog.launch import SITE_DIR
+
+    code = "import sys; print(sorted(sys.modules))"
+    plain = subprocess.run([sys.executable, "-c", code], env=clean_env(store),
+                           capture_output=True, text=True, timeout=60, check=True)
+    env = clean_env(store)
+    env["PYTHONPATH"] = os.pathsep.join([SITE_DIR, env["PYTHONPATH"]])
+    env.pop("AUTOLOG_LAUNCHED", None)
+    site = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=60, check=True)
+    added = set(json.loads(site.stdout.replace("'", '"'))) - \
+        set(json.loads(plain.stdout.replace("'", '"')))
+    assert added <= {"sitecustomize"}  # (plain has it too where Python ships one)
 
 
 def test_a_submodule_is_an_attribute_and_a_wrong_name_a_clear_error() -> None:

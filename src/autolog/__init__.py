@@ -7,8 +7,6 @@ tracker SDK.
 
 from __future__ import annotations
 
-import importlib
-
 from ._version import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (8 ms)
@@ -57,6 +55,8 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> object:
+    import importlib  # here: the launcher imports this package, and does not need it
+
     home = _HOMES.get(name)
     if home is None:  # a submodule (``autolog.testing``), as if it had been imported
         if name.startswith("__"):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 import sys
 from collections.abc import Iterable, Iterator
 from functools import cache
@@ -84,11 +83,22 @@ def may_declare_entry_points() -> bool:
 
 
 def _declares(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return b"[" + ENTRY_POINT_GROUP.encode() + b"]" in f.read()
+    try:  # os.open, not open(): hundreds of distributions, most without the file
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
+    try:
+        data = b""
+        while chunk := os.read(fd, 1 << 16):
+            data += chunk
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return _SECTION in data
+
+
+_SECTION = b"[" + ENTRY_POINT_GROUP.encode() + b"]"
 
 
 @cache
@@ -97,11 +107,32 @@ def builtin_modules() -> tuple[tuple[str, str], ...]:
     (once a process: the package's files do not change under it)."""
     found = [(m.rsplit(".", 1)[1], m) for m in _BUILTIN_MODULES]
     for package in _BUILTIN_PACKAGES:
-        path = importlib.import_module(package).__path__
-        for info in pkgutil.iter_modules(path):
-            if info.name != "base" and not info.name.startswith("_"):
-                found.append((info.name, f"{package}.{info.name}"))
+        for name in _submodules(importlib.import_module(package).__path__):
+            if name != "base" and not name.startswith("_"):
+                found.append((name, f"{package}.{name}"))
     return tuple(found)
+
+
+def _submodules(path: Iterable[str]) -> list[str]:
+    """The modules and packages in a package's directories, sorted: its ``.py`` files and its
+    folders with an ``__init__.py``, by a listing (``pkgutil`` costs 1 ms of ``enable()``); what
+    is not a folder (a zip file) is left to ``pkgutil``."""
+    names: set[str] = set()
+    for folder in path:
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".py"):
+                        names.add(entry.name[:-3])
+                    elif entry.is_dir() and os.path.isfile(os.path.join(entry.path,
+                                                                        "__init__.py")):
+                        names.add(entry.name)
+        except NotADirectoryError:
+            import pkgutil
+
+            names.update(info.name for info in pkgutil.iter_modules([folder]))
+    names.discard("__init__")
+    return sorted(names)
 
 
 class Plugins:

@@ -6,21 +6,28 @@ autolog in this process (:func:`autolog.bootstrap.bootstrap`). A failure is one 
 the command runs as it would without autolog.
 """
 
-from __future__ import annotations
-
-import importlib.machinery
-import importlib.util
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 def _chain() -> None:
+    # the import system's own modules, which every CPython process has loaded: importlib.util
+    # would import contextlib, collections and functools, 4 ms of each launched process's start
+    machinery: Any = sys.modules.get("_frozen_importlib_external")
+    util: Any = sys.modules.get("_frozen_importlib")
+    if machinery is None or util is None:  # pragma: no cover - not CPython
+        import importlib.machinery as machinery
+        import importlib.util as util
     here = os.path.dirname(os.path.abspath(__file__))
     path = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", path)
+    spec = machinery.PathFinder.find_spec("sitecustomize", path)
     if spec is None or spec.loader is None:
         return
-    module = importlib.util.module_from_spec(spec)
+    module = util.module_from_spec(spec)
     spec.loader.exec_module(module)
 
 
