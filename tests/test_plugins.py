@@ -125,4 +125,11 @@ def test_the_builtin_listing_finds_what_pkgutil_finds(tmp_path):
     for name in ("__init__.py", "one.py", "two.py", "notes.txt"):
         (made / name).write_text("")
     assert plugins._submodules([str(made)]) == ["one", "sub", "two"]
+    assert plugins._submodules([str(made), str(tmp_path / "gone")]) == ["one", "sub", "two"]
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "zipped.zip", "w") as archive:  # a zipped install
+        for name in ("made/__init__.py", "made/one.py", "made/sub/__init__.py"):
+            archive.writestr(name, "")
+    assert plugins._submodules([str(tmp_path / "zipped.zip" / "made")]) == ["one", "sub"]
     assert sorted(i.name for i in pkgutil.iter_modules([str(made)])) == ["one", "sub", "two"]

@@ -131,6 +131,8 @@ def _submodules(path: Iterable[str]) -> list[str]:
             import pkgutil
 
             names.update(info.name for info in pkgutil.iter_modules([folder]))
+        except OSError:
+            continue  # gone (a stale namespace path): nothing to list, as for pkgutil
     names.discard("__init__")
     return sorted(names)
 
