@@ -38,6 +38,7 @@ __all__ = ["BUILTIN_INTEGRATIONS", "Plugins", "builtin_modules", "get_plugins",
            "installed_version", "reset"]
 
 ENTRY_POINT_GROUP = "autolog"
+_SECTION = b"[" + ENTRY_POINT_GROUP.encode() + b"]"  # its header in an entry_points.txt
 _BUILTIN_PACKAGES = ("autolog.backends", "autolog.integrations", "autolog.system")
 _BUILTIN_MODULES = ("autolog.context", "autolog.models")
 
@@ -96,9 +97,6 @@ def _declares(path: str) -> bool:
     finally:
         os.close(fd)
     return _SECTION in data
-
-
-_SECTION = b"[" + ENTRY_POINT_GROUP.encode() + b"]"
 
 
 @cache
