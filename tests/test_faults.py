@@ -296,14 +296,14 @@ def test_a_forked_child_starts_clean_of_its_parents_signal_and_write_state(store
     if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
         pytest.skip("autolog installs its SIGTERM handler on the main thread only")
     journal = runtime.writer._runs[run.id]
-    journal.writer = threading.get_ident()  # as if this thread were writing when it forks
+    journal.writers.add(threading.get_ident())  # as if this thread were writing when it forks
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
-        state = (signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, journal.writer is None)
+        state = (signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, not journal.writers)
         os.write(write, repr(state).encode())
         os._exit(0)
-    journal.writer = None
+    journal.writers.clear()
     os.waitpid(pid, 0)
     assert os.read(read, 100) == b"(True, True)"
 
@@ -323,7 +323,7 @@ def test_a_sigterm_waiting_for_a_write_that_fails_still_terminates(store, lenien
         raise OSError("disk full")
 
     monkeypatch.setattr(journal, "write", failing_write)
-    monkeypatch.setattr(journal, "writer", threading.get_ident())
+    monkeypatch.setattr(journal, "writers", {threading.get_ident()})
     with pytest.warns(AutologWarning, match="writing the journal failed"):
         writer._write(journal)
     assert ran == ["terminated"]

@@ -353,6 +353,53 @@ def test_sigterm_during_a_journal_write_finishes_the_write_then_dies(tmp_path, s
     assert record.status == "KILLED"
 
 
+SIGTERM_AFTER_AN_EVENT_WRITE = """
+    import os, signal, threading
+    import autolog
+    from autolog.journal.writer import RunWriter
+
+    real_write_line = RunWriter._write_line
+    fired = []
+
+    def event_then_signal(self, data):
+        # the main thread holds the points' lock; another thread's event write (params, the
+        # run's context) takes the events' lock and ends between two of its lines
+        if b'"loss"' in data and not fired:
+            fired.append(1)
+            other = threading.Thread(target=run.log_params, args=({"lr": 0.1},))
+            other.start()
+            other.join()
+            os.kill(os.getpid(), signal.SIGTERM)
+        real_write_line(self, data)
+
+    RunWriter._write_line = event_then_signal
+    run = autolog.start_run("terminated")
+    print(run.id, flush=True)
+    for i in range(1000):
+        run.log_metric("loss", float(i), step=i)
+    autolog.flush()
+    print("not reached", flush=True)
+"""
+
+
+def test_sigterm_after_another_threads_event_write_still_waits_for_the_write(tmp_path, store):
+    """A run's journal has two locks; a thread's event write that ends while the main thread
+    is between two lines must not hide the main thread's write from the SIGTERM handler (it
+    ended KILLED once every few dozen runs on a loaded machine, CRASHED the others: the
+    handler's thread waited for a lock the interrupted main thread held, until its timeout)."""
+    script = _script(tmp_path, SIGTERM_AFTER_AN_EVENT_WRITE)
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, str(script)], env=clean_env(store), capture_output=True,
+                         text=True, timeout=60)
+    took = time.monotonic() - started
+    assert out.returncode == -signal.SIGTERM, out.stderr
+    assert "not reached" not in out.stdout
+    record = autolog.get_run(out.stdout.split()[0])
+    assert record.params == {"lr": 0.1}
+    assert len(record.history("loss")) == 1000
+    assert record.status == "KILLED", f"{record.status} after {took:.1f} s"
+
+
 def test_the_last_pass_at_exit_runs_with_the_collector_paused_then_restores_it(tmp_path, store):
     """At exit the runs end and the journals get their last pass (the evaluation plots drawn)
     with Python's cyclic collector off: what that pass allocated could trip a full collection of

@@ -104,7 +104,9 @@ class RunWriter:
         #: ``(key, step, TensorValue, timestamp_ms)`` of metrics logged as tensors: read by the
         #: writer thread (on a GPU, reading on the training thread waits for the device)
         self.tensors: deque[tuple[Any, ...]] = deque()
-        self.writer: int | None = None  # the thread writing now (a signal handler checks it)
+        #: the threads in the middle of a journal write (a signal handler checks it): two locks
+        #: guard the journal, and one thread's event write can fall between another's lines
+        self.writers: set[int] = set()
         self.ended = False
         # False for a run another process started (an attached DDP worker, a forked child):
         # that process writes the end event and meta.json.
@@ -112,12 +114,17 @@ class RunWriter:
 
     @contextmanager
     def _writing(self, lock: Any) -> Iterator[None]:
-        with lock:
-            self.writer = threading.get_ident()
-            try:
+        # marked before the lock is taken: a signal handled anywhere from here to the release
+        # waits for this write to end, never for a lock this thread holds
+        me = threading.get_ident()
+        outer = me not in self.writers
+        try:
+            self.writers.add(me)
+            with lock:
                 yield
-            finally:
-                self.writer = None
+        finally:
+            if outer:
+                self.writers.discard(me)
 
     def write(self) -> bool:
         """Consume the ring into the journal. Returns True if anything was written."""
@@ -240,7 +247,7 @@ class RunWriter:
         self.sidecars = []
         self.lock = threading.Lock()
         self._lines = threading.Lock()
-        self.writer = None  # a parent's thread may have been writing: no thread here is
+        self.writers = set()  # a parent's thread may have been writing: no thread here is
         self.tail.reopen()
         self.writes_end = False
         self.run_lock = None  # the inherited descriptor keeps the lock held for us
@@ -386,7 +393,7 @@ class JournalWriter:
         """For a signal handler: if this thread is in the middle of a journal write, run
         ``action`` as soon as the write is done (and return True) instead of now."""
         me = threading.get_ident()
-        if any(run.writer == me for run in list(self._runs.values())):
+        if any(me in run.writers for run in list(self._runs.values())):
             self._deferred.append((me, action))
             return True
         return False
