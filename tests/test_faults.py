@@ -329,6 +329,26 @@ def test_a_sigterm_waiting_for_a_write_that_fails_still_terminates(store, lenien
     assert ran == ["terminated"]
 
 
+def test_a_sigterm_during_a_forked_childs_tail_takeover_waits_for_it(store, monkeypatch):
+    """After a fork, the parent's writes take over the tails of children that are gone, holding
+    the run's lock: a SIGTERM handled there ran at once, and its thread, ending the run, waited
+    for that lock until its timeout (the run then read CRASHED, not KILLED)."""
+    from autolog._runtime import runtime
+
+    run = autolog.start_run("forked")
+    writer, journal = runtime.writer, runtime.writer._runs[run.id]
+    ran = []
+
+    def recover(run_dir, own=None):
+        writer.defer_if_writing(lambda: ran.append("terminated")) or ran.append("not deferred")
+        ran.append("taken over")
+        return 0
+
+    monkeypatch.setattr("autolog.journal.writer.recover", recover)
+    writer._recover(journal)
+    assert ran == ["taken over", "terminated"]
+
+
 # -- torn lines (found by the fork stress runs) ------------------------------------------------
 
 

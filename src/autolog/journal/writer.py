@@ -235,7 +235,9 @@ class RunWriter:
 
     def recover_children(self) -> None:
         """Append the points of forked children that are gone (``os._exit``, killed)."""
-        with self.lock:  # not a journal write a signal must wait for
+        # a SIGTERM waits for it: ending the run takes this lock, and the handler's thread
+        # would wait for the interrupted one
+        with self._writing(self.lock):
             if self.journal is not None:
                 recover(self.run_dir, own=self.tail.token)
 
@@ -372,6 +374,8 @@ class JournalWriter:
             run.recover_children()
         except Exception as exc:
             internal_error("taking over a forked child's journal tail", exc)
+        finally:
+            self._run_deferred()
 
     def _write(self, run: RunWriter) -> None:
         try:
