@@ -225,6 +225,33 @@ def test_delivery_retries_until_the_backend_recovers(store, caplog):
     assert "the flaky backend failed (ConnectionError" in caplog.text
 
 
+class DownBackend(testing.RecordingBackend):
+    """A backend whose server is down for good."""
+
+    name = "down"
+
+    def start_run(self, run):
+        raise ConnectionError("down backend")
+
+
+def test_a_wait_ends_at_once_when_a_failing_backend_retries_after_its_deadline(store,
+                                                                               monkeypatch):
+    """Waiting for a backend in backoff whose next try comes after the deadline cannot help:
+    ``flush`` (and the exit's grace) returns then, not at the deadline."""
+    from autolog.delivery.worker import Worker
+
+    monkeypatch.setattr(Worker, "_backoff", lambda self: 3600.0)
+    with testing.registered(DownBackend):
+        autolog.enable(backend="local,down")
+        with autolog.start_run() as run:
+            run.log_metric("x", 1.0, step=0)
+        started = time.monotonic()
+        assert not autolog.flush(timeout=120)
+        waited = time.monotonic() - started
+    assert waited < 60, f"flush waited {waited:.0f} s for a retry an hour away"
+    assert autolog.get_run(run.id).metrics == {"x": 1.0}
+
+
 # -- threads and processes -----------------------------------------------------------------------
 
 

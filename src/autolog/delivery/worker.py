@@ -61,6 +61,8 @@ class Worker:
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stopped or self.unavailable is not None:
                     return False  # given up on: nothing to wait for
+                if not self._busy and self._retry_at > deadline:
+                    return False  # failing, and its next try comes after the deadline
                 self._cond.wait(min(left, 0.1))
             return True
 
