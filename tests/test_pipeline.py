@@ -252,6 +252,50 @@ def test_a_wait_ends_at_once_when_a_failing_backend_retries_after_its_deadline(s
     assert autolog.get_run(run.id).metrics == {"x": 1.0}
 
 
+class BlockedBackend(testing.RecordingBackend):
+    """Starts a run only once ``release`` is set (a first delivery still importing its SDK, or
+    a second one in flight)."""
+
+    name = "blocked"
+    release = threading.Event()
+
+    def start_run(self, run):
+        assert self.release.wait(60)
+        super().start_run(run)
+
+
+def test_the_exits_grace_waits_only_for_backends_that_have_delivered(store, monkeypatch):
+    """At exit the workers get a short grace before the rest is handed over, but only those
+    that have delivered a run: one still on its first delivery (an SDK importing, a down
+    server) would rarely finish within it, and the exit would wait for nothing."""
+    from autolog._runtime import runtime
+
+    monkeypatch.setattr(BlockedBackend, "release", threading.Event())
+    with testing.registered(BlockedBackend):
+        autolog.enable(backend="local,blocked")
+        with autolog.start_run() as first:
+            first.log_metric("x", 1.0, step=0)
+        autolog.flush(0)  # journaled; the worker is told, and blocks in start_run
+        deliveries = runtime.deliveries
+        started = time.monotonic()
+        assert deliveries.wait(time.monotonic() + 60, warm_only=True)  # cold: not waited for
+        assert time.monotonic() - started < 30
+        assert not deliveries.wait(time.monotonic() + 0.2)  # flush's wait does wait for it
+        BlockedBackend.release.set()
+        assert autolog.flush(30)
+
+        monkeypatch.setattr(BlockedBackend, "release", threading.Event())
+        with autolog.start_run() as second:
+            second.log_metric("x", 2.0, step=0)
+        autolog.flush(0)
+        started = time.monotonic()
+        assert not deliveries.wait(time.monotonic() + 0.3, warm_only=True)  # warm: waited for
+        assert time.monotonic() - started >= 0.29
+        BlockedBackend.release.set()
+        assert autolog.flush(30)
+    assert testing.RecordingBackend.runs[second.id].metrics == {"x": [(0, 2.0)]}
+
+
 # -- threads and processes -----------------------------------------------------------------------
 
 

@@ -42,7 +42,8 @@ __all__ = ["exit_hook_first", "flush", "install_exit_hooks", "shutdown"]
 
 log = logging.getLogger("autolog")
 
-#: at exit, how long the workers may finish what they are doing before the rest is handed over
+#: at exit, how long the workers that have delivered a run may finish what they are doing
+#: before the rest is handed over
 GRACE = 0.1
 
 
@@ -217,7 +218,7 @@ def _detach(settings: Settings) -> bool:
         writer.write_all()
     if deliveries is None:
         return True
-    deliveries.wait(time.monotonic() + GRACE)
+    deliveries.wait(time.monotonic() + GRACE, warm_only=True)
     left = deliveries.pending()
     handed = [p for p in left if not p.permanent]
     try:

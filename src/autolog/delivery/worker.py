@@ -46,6 +46,8 @@ class Worker:
         self._stopped = False
         self._failures = 0
         self._retry_at = 0.0
+        #: a run delivered by this worker: its backend answers (its SDK imported, reached)
+        self.warm = False
         self._warned: set[str] = set()
         self._thread = start_thread(self._loop, f"autolog-{backend.name}")
 
@@ -129,6 +131,7 @@ class Worker:
             except Exception as exc:
                 self._failed(exc)
                 return False
+            self.warm = True
             with self._cond:
                 if self._pending.get(run_dir) == seen:
                     del self._pending[run_dir]
@@ -228,9 +231,13 @@ class Deliveries:
         with self._lock:
             return [*self._workers.values(), *self._retired]
 
-    def wait(self, deadline: float) -> bool:
-        """Wait until every worker is idle, or ``deadline`` (``time.monotonic``) passes."""
-        return all(worker.wait_idle(deadline) for worker in self._all())
+    def wait(self, deadline: float, warm_only: bool = False) -> bool:
+        """Wait until every worker is idle, or ``deadline`` (``time.monotonic``) passes.
+        ``warm_only``: only the workers that have delivered a run (the exit's grace: one still
+        on its first delivery is importing its SDK or failing to reach its backend, and would
+        rarely finish within it)."""
+        return all(worker.wait_idle(deadline) for worker in self._all()
+                   if worker.warm or not warm_only)
 
     def shutdown(self, timeout: float) -> dict[str, int]:
         """Wait up to ``timeout`` seconds, stop the workers; undelivered lines per backend."""
