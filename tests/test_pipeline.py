@@ -455,9 +455,9 @@ SIGTERM_AFTER_AN_EVENT_WRITE = """
 
 def test_sigterm_after_another_threads_event_write_still_waits_for_the_write(tmp_path, store):
     """A run's journal has two locks; a thread's event write that ends while the main thread
-    is between two lines must not hide the main thread's write from the SIGTERM handler (it
-    ended KILLED once every few dozen runs on a loaded machine, CRASHED the others: the
-    handler's thread waited for a lock the interrupted main thread held, until its timeout)."""
+    is between two lines must not hide the main thread's write from the SIGTERM handler (on a
+    loaded machine, about one run in fifteen ended CRASHED instead of KILLED: the handler's
+    thread waited for a lock the interrupted main thread held, until its timeout)."""
     script = _script(tmp_path, SIGTERM_AFTER_AN_EVENT_WRITE)
     started = time.monotonic()
     out = subprocess.run([sys.executable, str(script)], env=clean_env(store), capture_output=True,
