@@ -10,6 +10,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -387,6 +388,17 @@ def test_a_rejected_batch_is_skipped_and_the_rest_delivered(store, caplog):
     assert autolog.get_run(run.id).metrics == {"good": 3.0, "bad": 2.0}  # the journal keeps it
 
 
+#: what each SIGTERM script below does once its patch is in: 1000 points, then a flush in which
+#: the main thread writes them (and the patch sends SIGTERM)
+TRAINING_THEN_FLUSH = """
+    run = autolog.start_run("terminated")
+    print(run.id, flush=True)
+    for i in range(1000):
+        run.log_metric("loss", float(i), step=i)
+    autolog.flush()
+    print("not reached", flush=True)
+"""
+
 SIGTERM_IN_WRITE = """
     import os, signal, sys
     import autolog
@@ -403,26 +415,7 @@ SIGTERM_IN_WRITE = """
         real_write(self, data)
 
     Journal.write = write_then_signal
-    run = autolog.start_run("terminated")
-    print(run.id, flush=True)
-    for i in range(1000):
-        run.log_metric("loss", float(i), step=i)
-    autolog.flush()  # the main thread writes: SIGTERM arrives inside that write
-    print("not reached", flush=True)
 """
-
-
-def test_sigterm_during_a_journal_write_finishes_the_write_then_dies(tmp_path, store):
-    script = _script(tmp_path, SIGTERM_IN_WRITE)
-    out = subprocess.run([sys.executable, str(script)], env=clean_env(store), capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == -signal.SIGTERM, out.stderr
-    run_id = out.stdout.split()[0]
-    assert "not reached" not in out.stdout
-    record = autolog.get_run(run_id)
-    assert len(record.history("loss")) == 1000
-    assert record.status == "KILLED"
-
 
 SIGTERM_AFTER_AN_EVENT_WRITE = """
     import os, signal, threading
@@ -444,21 +437,13 @@ SIGTERM_AFTER_AN_EVENT_WRITE = """
         real_write_line(self, data)
 
     RunWriter._write_line = event_then_signal
-    run = autolog.start_run("terminated")
-    print(run.id, flush=True)
-    for i in range(1000):
-        run.log_metric("loss", float(i), step=i)
-    autolog.flush()
-    print("not reached", flush=True)
 """
 
 
-def test_sigterm_after_another_threads_event_write_still_waits_for_the_write(tmp_path, store):
-    """A run's journal has two locks; a thread's event write that ends while the main thread
-    is between two lines must not hide the main thread's write from the SIGTERM handler (on a
-    loaded machine, about one run in fifteen ended CRASHED instead of KILLED: the handler's
-    thread waited for a lock the interrupted main thread held, until its timeout)."""
-    script = _script(tmp_path, SIGTERM_AFTER_AN_EVENT_WRITE)
+def _terminated_in_a_write(tmp_path: Path, store: Path, patch: str) -> tuple[Any, float]:
+    """Run ``patch`` then :data:`TRAINING_THEN_FLUSH` in a process that must die of SIGTERM,
+    its 1000 points all journaled: the run's record, and the seconds the process took."""
+    script = _script(tmp_path, textwrap.dedent(patch) + textwrap.dedent(TRAINING_THEN_FLUSH))
     started = time.monotonic()
     out = subprocess.run([sys.executable, str(script)], env=clean_env(store), capture_output=True,
                          text=True, timeout=60)
@@ -466,8 +451,22 @@ def test_sigterm_after_another_threads_event_write_still_waits_for_the_write(tmp
     assert out.returncode == -signal.SIGTERM, out.stderr
     assert "not reached" not in out.stdout
     record = autolog.get_run(out.stdout.split()[0])
-    assert record.params == {"lr": 0.1}
     assert len(record.history("loss")) == 1000
+    return record, took
+
+
+def test_sigterm_during_a_journal_write_finishes_the_write_then_dies(tmp_path, store):
+    record, _ = _terminated_in_a_write(tmp_path, store, SIGTERM_IN_WRITE)
+    assert record.status == "KILLED"
+
+
+def test_sigterm_after_another_threads_event_write_still_waits_for_the_write(tmp_path, store):
+    """A run's journal has two locks; a thread's event write that ends while the main thread
+    is between two lines must not hide the main thread's write from the SIGTERM handler (on a
+    loaded machine, about one run in fifteen ended CRASHED instead of KILLED: the handler's
+    thread waited for a lock the interrupted main thread held, until its timeout)."""
+    record, took = _terminated_in_a_write(tmp_path, store, SIGTERM_AFTER_AN_EVENT_WRITE)
+    assert record.params == {"lr": 0.1}
     assert record.status == "KILLED", f"{record.status} after {took:.1f} s"
 
 
