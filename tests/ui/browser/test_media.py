@@ -7,6 +7,7 @@ the code it ran (the diff, the untracked files), and compare's media."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -183,9 +184,66 @@ def test_the_table_sorts_and_scrolls_virtualized(mui: Page, store: Path,
     expect(body.first.locator("td").nth(2)).to_have_text("bird")
 
 
+# Each frame, the document top and height of every media card, and whether it is still loading
+# (kept only when something changed).
+CARD_FRAMES = """
+window.__cards = [];
+const sample = () => {
+  const row = Array.from(document.querySelectorAll('figure.media-card'), (f) => {
+    const r = f.getBoundingClientRect();
+    return [f.dataset.key, Math.round((r.top + scrollY) * 10) / 10, Math.round(r.height * 10) / 10,
+            !!f.querySelector('.loading')];
+  });
+  const last = window.__cards[window.__cards.length - 1];
+  if (row.length && JSON.stringify(row) !== JSON.stringify(last)) window.__cards.push(row);
+  requestAnimationFrame(sample);
+};
+requestAnimationFrame(sample);
+"""
+
+
+@pytest.mark.parametrize("run, keys", [
+    ("media-a", ["samples", "activations", "predictions"]),
+    ("classifier-a", ["training_confusion_matrix", "training_precision_recall_curve",
+                      "training_roc_curve"]),
+])
+def test_nothing_moves_as_the_cards_load(mui: Page, ids: dict[str, Any], run: str,
+                                         keys: list[str]) -> None:
+    """Each card is as tall from the start as once drawn: as the files come in one by one
+    (slowed here), no card moves and none changes height, so a click aimed at a table's
+    header, or at a slider, lands on it (a click that did not, because the histogram above
+    came in between the press and the release, is how this was found)."""
+    def slowly(route: Any) -> None:
+        time.sleep(0.15)
+        route.continue_()
+
+    mui.route("**/api/v1/runs/*/media**", slowly)
+    mui.route("**/api/v1/runs/*/files/**", slowly)
+    mui.add_init_script(CARD_FRAMES)
+    run_id = ids[run] if isinstance(ids[run], str) else ids[run]["id"]
+    go(mui, f"/r/{run_id}?tab=media")
+    mui.wait_for_function(f"""() => {{
+      const keys = {json.dumps(keys)};
+      const cards = keys.map((k) => document.querySelector(`figure[data-key="${{k}}"]`));
+      return cards.every((c) => c && !c.querySelector('.loading'));
+    }}""", timeout=30_000)
+    frames = mui.evaluate("window.__cards")
+    places: dict[str, set[tuple[float, float]]] = {}
+    states: dict[str, set[bool]] = {}
+    for row in frames:
+        for key, top, height, pending in row:
+            places.setdefault(key, set()).add((top, height))
+            states.setdefault(key, set()).add(pending)
+    for key in keys:
+        assert states[key] == {True, False}, (key, states[key])  # seen loading, then drawn
+    moved = {key: sorted(place) for key, place in places.items() if len(place) > 1}
+    assert not moved, moved
+
+
 def test_texts_over_steps(mui: Page, store: Path, ids: dict[str, Any]) -> None:
     go(mui, f"/r/{ids['media-a']}?tab=media")
     card = mui.locator("figure[data-key='samples_text']")
+    card.scroll_into_view_if_needed()  # the last card: drawn once scrolled near
     expect(card.locator("pre.media-text")).to_have_text("and slept")
     card.get_by_role("slider", name="Step of samples_text").focus()
     mui.keyboard.press("Home")

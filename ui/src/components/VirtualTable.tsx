@@ -3,7 +3,15 @@
 import { useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 
 const OVERSCAN = 12;
+const ROW_HEIGHT = 29; // until a row is measured
+const MAX_HEIGHT = 440;
 export type Cell = unknown;
+
+/** The height of the table of `rows` rows (and its header), at most `max`: what it takes once
+ * drawn, for the place kept while it loads. */
+export function tableHeight(rows: number, rowHeight = ROW_HEIGHT, max = MAX_HEIGHT): number {
+  return Math.min(max, rowHeight * (rows + 1) + 4);
+}
 
 export function compareCells(a: Cell, b: Cell): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
@@ -33,10 +41,10 @@ function show(v: Cell): string {
   return String(v);
 }
 
-export function VirtualTable({ columns, rows, label, maxHeight = 440 }: { columns: string[]; rows: Cell[][]; label: string; maxHeight?: number }) {
+export function VirtualTable({ columns, rows, label, maxHeight = MAX_HEIGHT }: { columns: string[]; rows: Cell[][]; label: string; maxHeight?: number }) {
   const [sort, setSort] = useState<{ col: number; desc: boolean } | null>(null);
   const [top, setTop] = useState(0);
-  const [rowHeight, setRowHeight] = useState(29);
+  const [rowHeight, setRowHeight] = useState(ROW_HEIGHT);
   const body = useRef<HTMLTableSectionElement>(null);
   const box = useRef<HTMLDivElement>(null);
   useLayoutEffect(() => {
@@ -44,7 +52,7 @@ export function VirtualTable({ columns, rows, label, maxHeight = 440 }: { column
     setTop(0);
   }, [sort?.col, sort?.desc]);
   const order = useMemo(() => sortedOrder(rows, sort?.col ?? null, !!sort?.desc), [rows, sort?.col, sort?.desc]);
-  const height = Math.min(maxHeight, rowHeight * (rows.length + 1) + 4);
+  const height = tableHeight(rows.length, rowHeight, maxHeight);
   const first = Math.max(0, Math.floor(top / rowHeight) - OVERSCAN);
   const last = Math.min(order.length, Math.ceil((top + height) / rowHeight) + OVERSCAN);
   useLayoutEffect(() => {

@@ -2,12 +2,12 @@
 // colour each bin's count within its step, as TensorBoard's distributions), and the histogram
 // of the chosen step as bars. Up to MAX_COLUMNS steps, evenly spread, are drawn.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ErrorBox, Loading } from '../common';
+import { ErrorBox } from '../common';
 import { registerView } from '../../lib/debug';
 import { fmtNumber } from '../../lib/format';
 import { spread, stepLabel, useFiles, useMediaItems, useStepIndex } from '../../lib/media';
 import type { MediaItem, MediaKey } from '../../lib/types';
-import { Card } from './Card';
+import { Card, hasSlider, Pending, SliderSpace } from './Card';
 import { StepSlider } from './StepSlider';
 
 const MAX_COLUMNS = 64;
@@ -231,19 +231,19 @@ export function HistogramCard({ runId, entry }: { runId: string; entry: MediaKey
   let body;
   if ((items.error && !items.data) || files.error)
     body = <ErrorBox what={`load the histograms of ${entry.key}`} error={items.error ?? files.error} retry={items.reload} />;
-  else if (!columns.length) body = <Loading what={entry.key} />;
+  else if (!columns.length) body = <Pending entry={entry} />;
   else
     body = (
-      <>
+      <div class="media-body media-body-histogram">
         <Heatmap columns={columns} selected={Math.max(0, selected)} onPick={(c) => setIndex(columns[c].index)} range={range} />
         {current && <Bars hist={current.hist} />}
         {current && <Stats meta={current.item.meta} />}
-      </>
+      </div>
     );
   return (
     <Card entry={entry} aside={list.length ? `${stepLabel(list, index)} · ${list.length} step${list.length === 1 ? '' : 's'}${list.length > MAX_COLUMNS ? `, ${MAX_COLUMNS} drawn` : ''}` : ''}>
       {body}
-      {list.length > 0 && <StepSlider steps={list.map((m) => m.step)} index={index} onChange={setIndex} label={entry.key} />}
+      {list.length > 0 ? <StepSlider steps={list.map((m) => m.step)} index={index} onChange={setIndex} label={entry.key} /> : hasSlider(entry) && <SliderSpace />}
     </Card>
   );
 }

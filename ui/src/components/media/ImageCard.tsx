@@ -1,11 +1,11 @@
 // One image key: the image at the chosen step, a slider over the steps.
 import { useEffect } from 'preact/hooks';
-import { ErrorBox, Loading } from '../common';
+import { ErrorBox } from '../common';
 import { fileUrl } from '../../lib/api';
 import { registerView } from '../../lib/debug';
 import { stepLabel, useMediaItems, useStepIndex } from '../../lib/media';
 import type { MediaItem, MediaKey } from '../../lib/types';
-import { Card } from './Card';
+import { Card, hasSlider, Pending, SliderSpace } from './Card';
 import { StepSlider } from './StepSlider';
 
 export function MediaImage({ runId, item, label }: { runId: string; item: MediaItem; label: string }) {
@@ -43,13 +43,13 @@ export function ImageCard({ runId, entry }: { runId: string; entry: MediaKey }) 
   }, [runId, list, index]);
   let body;
   if (items.error && !items.data) body = <ErrorBox what={`list the images of ${entry.key}`} error={items.error} retry={items.reload} />;
-  else if (!item) body = <Loading what={entry.key} />;
+  else if (!item) body = <Pending entry={entry} />;
   else body = <MediaImage runId={runId} item={item} label={entry.key} />;
   const size = item && item.meta.width ? `${item.meta.width}×${item.meta.height}` : '';
   return (
     <Card entry={entry} aside={[size, item ? stepLabel(list, index) : ''].filter(Boolean).join(' · ')}>
       {body}
-      {list.length > 0 && <StepSlider steps={list.map((m) => m.step)} index={index} onChange={setIndex} label={entry.key} />}
+      {list.length > 0 ? <StepSlider steps={list.map((m) => m.step)} index={index} onChange={setIndex} label={entry.key} /> : hasSlider(entry) && <SliderSpace />}
     </Card>
   );
 }

@@ -1,12 +1,12 @@
 // One evaluation plot key, drawn from its data; its PNG drawing when the data cannot be drawn
 // (an unknown plot type, a file that does not load) or when asked for.
 import { useState } from 'preact/hooks';
-import { ErrorBox, Loading } from '../common';
+import { ErrorBox } from '../common';
 import { fileUrl } from '../../lib/api';
 import { useFetch } from '../../lib/hooks';
 import { fileJSON, stepLabel, useMediaItems, useStepIndex } from '../../lib/media';
 import type { MediaItem, MediaKey } from '../../lib/types';
-import { Card } from './Card';
+import { Card, hasSlider, Pending, SliderSpace } from './Card';
 import { ConfusionMatrix, curveLayout, curveSeries, plotSummary, type PlotData } from './plots';
 import { StepSlider } from './StepSlider';
 import { XYChart } from './XYChart';
@@ -41,11 +41,14 @@ export function PlotCard({ runId, entry }: { runId: string; entry: MediaKey }) {
   const data = useFetch(() => (item ? fileJSON<PlotData>(runId, item.path) : Promise.resolve(undefined)), [runId, item?.path]);
   let body;
   if (items.error && !items.data) body = <ErrorBox what={`list the plots of ${entry.key}`} error={items.error} retry={items.reload} />;
-  else if (!item) body = <Loading what={entry.key} />;
-  else if (drawing) body = <Drawing runId={runId} item={item} />;
-  else if (data.error) body = <Drawing runId={runId} item={item} why={`Its data did not load (${(data.error as Error).message}); its drawing:`} />;
-  else if (!data.data) body = <Loading what={entry.key} />;
-  else body = <PlotBody runId={runId} entry={entry} item={item} data={data.data} />;
+  else if (!item || (!drawing && !data.error && !data.data)) body = <Pending entry={entry} />;
+  else {
+    let shown;
+    if (drawing) shown = <Drawing runId={runId} item={item} />;
+    else if (data.error) shown = <Drawing runId={runId} item={item} why={`Its data did not load (${(data.error as Error).message}); its drawing:`} />;
+    else shown = <PlotBody runId={runId} entry={entry} item={item} data={data.data!} />;
+    body = <div class="media-body media-body-plot">{shown}</div>;
+  }
   const summary = data.data ? plotSummary(data.data) : '';
   return (
     <Card
@@ -62,7 +65,7 @@ export function PlotCard({ runId, entry }: { runId: string; entry: MediaKey }) {
       }
     >
       {body}
-      {list.length > 1 && <StepSlider steps={list.map((m) => m.step)} index={index} onChange={setIndex} label={entry.key} />}
+      {list.length > 1 ? <StepSlider steps={list.map((m) => m.step)} index={index} onChange={setIndex} label={entry.key} /> : !items.data && hasSlider(entry) && <SliderSpace />}
     </Card>
   );
 }

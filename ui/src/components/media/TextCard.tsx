@@ -1,11 +1,11 @@
 // One text key: the text logged at the chosen step.
 import { useEffect } from 'preact/hooks';
-import { ErrorBox, Loading } from '../common';
+import { ErrorBox } from '../common';
 import { registerView } from '../../lib/debug';
 import { useFetch } from '../../lib/hooks';
 import { fileText, stepLabel, useMediaItems, useStepIndex } from '../../lib/media';
 import type { MediaKey } from '../../lib/types';
-import { Card } from './Card';
+import { Card, hasSlider, Pending, SliderSpace } from './Card';
 import { StepSlider } from './StepSlider';
 
 export function TextCard({ runId, entry }: { runId: string; entry: MediaKey }) {
@@ -21,12 +21,12 @@ export function TextCard({ runId, entry }: { runId: string; entry: MediaKey }) {
   let body;
   if (items.error && !items.data) body = <ErrorBox what={`list the texts of ${entry.key}`} error={items.error} retry={items.reload} />;
   else if (text.error) body = <ErrorBox what={`load ${entry.key}`} error={text.error} retry={text.reload} />;
-  else if (text.data === undefined) body = <Loading what={entry.key} />;
+  else if (text.data === undefined) body = <Pending entry={entry} />;
   else body = <pre class="media-text">{text.data}</pre>;
   return (
     <Card entry={entry} aside={item ? `${stepLabel(list, index)} · ${Number(item.meta.chars ?? 0).toLocaleString()} characters` : ''}>
       {body}
-      {list.length > 0 && <StepSlider steps={list.map((m) => m.step)} index={index} onChange={setIndex} label={entry.key} />}
+      {list.length > 0 ? <StepSlider steps={list.map((m) => m.step)} index={index} onChange={setIndex} label={entry.key} /> : hasSlider(entry) && <SliderSpace />}
     </Card>
   );
 }

@@ -1,9 +1,11 @@
 // What a run logged besides scalars: evaluation plots, images, histograms, tables and texts,
 // one card per key. Cards draw (and load their files) only once scrolled near, so a run with
-// hundreds of weight histograms opens as fast as one with a single image.
-import type { ComponentChildren } from 'preact';
+// hundreds of weight histograms opens as fast as one with a single image; each card is as tall
+// from the start as once drawn, so the page does not move as they fill in.
+import type { ComponentChildren, Ref } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Section } from '../../components/common';
+import { CardSkeleton } from '../../components/media/Card';
 import { HistogramCard } from '../../components/media/HistogramCard';
 import { ImageCard } from '../../components/media/ImageCard';
 import { PlotCard } from '../../components/media/PlotCard';
@@ -28,9 +30,10 @@ const CARDS: Record<MediaKind, (p: { runId: string; entry: MediaKey }) => preact
   text: TextCard,
 };
 
-/** Its children once it has come within a screen of the viewport (then it stays). */
-export function WhenNear({ children, height = 320 }: { children: ComponentChildren; height?: number }) {
-  const ref = useRef<HTMLDivElement>(null);
+/** Its children once it has come within a screen of the viewport (then it stays); before, the
+ * placeholder `placeholder(ref)` draws, as large as the children will be. */
+export function WhenNear({ children, placeholder }: { children: ComponentChildren; placeholder: (ref: Ref<HTMLElement>) => ComponentChildren }) {
+  const ref = useRef<HTMLElement>(null);
   const [near, setNear] = useState(typeof IntersectionObserver === 'undefined');
   useEffect(() => {
     if (near || !ref.current) return;
@@ -38,8 +41,7 @@ export function WhenNear({ children, height = 320 }: { children: ComponentChildr
     observer.observe(ref.current);
     return () => observer.disconnect();
   }, [near]);
-  if (near) return <>{children}</>;
-  return <div ref={ref} class="media-placeholder" style={{ minHeight: `${height}px` }} />;
+  return <>{near ? children : placeholder(ref)}</>;
 }
 
 export function Media({ runId, keys, find }: { runId: string; keys: MediaKey[]; find: string }) {
@@ -64,7 +66,7 @@ export function Media({ runId, keys, find }: { runId: string; keys: MediaKey[]; 
           <Section key={kind} title={title} aside={`${entries.length}`} id={`media-${kind}`}>
             <div class={`media-grid media-grid-${kind}`}>
               {entries.map((entry) => (
-                <WhenNear key={entry.key} height={kind === 'text' ? 160 : 320}>
+                <WhenNear key={entry.key} placeholder={(ref) => <CardSkeleton entry={entry} boxRef={ref} />}>
                   <Card runId={runId} entry={entry} />
                 </WhenNear>
               ))}
