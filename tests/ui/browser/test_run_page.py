@@ -3,7 +3,9 @@ the artifact browser's previews, the model snippet, the children table, CRASHED.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -93,6 +95,46 @@ def test_artifacts_preview_inline(ui: Page, ids: dict[str, str]) -> None:
     expect(ui.locator(".preview .markdown")).to_contain_text("<script>")  # as text
     assert ui.locator(".preview script").count() == 0
     assert ui.evaluate("() => window.pwned") is None
+
+
+# Each frame, the visible run tabs with their left edge (kept only when something changed).
+TAB_FRAMES = """
+window.__tabs = [];
+const sample = () => {
+  const nav = document.querySelector('nav.tabs');
+  if (nav && getComputedStyle(nav).visibility !== 'hidden') {
+    const row = Array.from(nav.querySelectorAll('a'),
+                           (a) => [a.textContent, a.getBoundingClientRect().left]);
+    const last = window.__tabs[window.__tabs.length - 1];
+    if (row.length && JSON.stringify(row) !== JSON.stringify(last)) window.__tabs.push(row);
+  }
+  requestAnimationFrame(sample);
+};
+requestAnimationFrame(sample);
+"""
+
+
+def test_the_tabs_do_not_move_as_the_page_loads(ui: Page, ui_dir: Path) -> None:
+    """A search's parent run has media (its evaluation plots), a model and children. Its media
+    keys come slower than the run: the tabs show once they are known, so a Media tab that came
+    in later never moves Children from under a click aimed at it."""
+    search = next(r for r in autolog.list_runs(ui_dir)
+                  if r.name.startswith("GridSearchCV") and r.parent_id is None)
+
+    def slowly(route: Any) -> None:
+        time.sleep(0.5)
+        route.continue_()
+
+    ui.route("**/api/v1/runs/*/media/keys", slowly)
+    ui.add_init_script(TAB_FRAMES)
+    go(ui, f"/r/{search.id}?tab=model")
+    expect(ui.locator("nav.tabs a", has_text="Media")).to_be_visible()
+    expect(ui.locator("nav.tabs a", has_text="Children")).to_be_visible()
+    frames = ui.evaluate("window.__tabs")
+    assert len(frames) == 1, frames  # drawn once, with every tab in its place
+    names = [name for name, _ in frames[0]]
+    assert names[0] == "Overview" and names[1].startswith("Media"), names
+    assert names[-1].startswith("Children"), names
 
 
 def test_model_and_children(ui: Page, ui_dir: Path) -> None:

@@ -140,7 +140,9 @@ export function RunPage({ loc, runId }: { loc: Loc; runId: string }) {
     <div class="run-page" data-status={detail.status}>
       <Header run={detail} onChange={run.set} canWrite={canWrite} />
       {run.error !== null && <ErrorBox what="refresh the run" error={run.error} />}
-      <nav class="tabs" aria-label="Run sections">
+      {/* hidden (its place kept) until the media keys are known: a Media tab that came in later
+          would move the tabs after it under a click aimed at one of them */}
+      <nav class="tabs" aria-label="Run sections" style={media.data === undefined && media.error === null ? { visibility: 'hidden' } : undefined}>
         {TABS.filter((t) => shows[t] || t === tab).map((t) => (
           <a key={t} href={withParams({ tab: t === 'overview' ? null : t, file: null, zoom: null, find: null })} aria-current={t === tab ? 'page' : undefined}>
             {labels[t]}
