@@ -97,6 +97,52 @@ def test_artifacts_preview_inline(ui: Page, ids: dict[str, str]) -> None:
     assert ui.evaluate("() => window.pwned") is None
 
 
+# Each frame, the document top and height of each chart and of the section under the charts,
+# and whether the chart still waits for its points (kept only when something changed).
+CHART_FRAMES = """
+window.__charts = [];
+const sample = () => {
+  const place = (el) => { const r = el.getBoundingClientRect();
+                          return [Math.round(r.top + scrollY), Math.round(r.height)]; };
+  const row = Array.from(document.querySelectorAll('figure.chart'),
+                         (f) => [f.querySelector('.chart-title').textContent, ...place(f),
+                                 f.getAttribute('aria-busy') === 'true']);
+  const summary = document.querySelector('.metric-summary');
+  if (summary) row.push(['summary', ...place(summary.closest('section')), false]);
+  const last = window.__charts[window.__charts.length - 1];
+  if (row.length && JSON.stringify(row) !== JSON.stringify(last)) window.__charts.push(row);
+  requestAnimationFrame(sample);
+};
+requestAnimationFrame(sample);
+"""
+
+
+def test_the_charts_keep_their_place_as_their_points_load(ui: Page, ui_dir: Path) -> None:
+    """A chart waiting for its points is as tall as once drawn (its plot, a legend row per
+    run): neither the charts nor the metrics summary under them move when the points come."""
+    keras = by_name(ui_dir, "Sequential")
+
+    def slowly(route: Any) -> None:
+        time.sleep(0.5)
+        route.continue_()
+
+    ui.route("**/api/v1/histories**", slowly)
+    ui.add_init_script(CHART_FRAMES)
+    go(ui, f"/r/{keras.id}")
+    expect(ui.locator("figure.chart[aria-busy='true']")).to_have_count(0)
+    expect(ui.locator("figure.chart canvas").first).to_be_visible()
+    places: dict[str, set[tuple[int, int]]] = {}
+    waited: set[str] = set()
+    for row in ui.evaluate("window.__charts"):
+        for name, top, height, busy in row:
+            places.setdefault(name, set()).add((top, height))
+            if busy:
+                waited.add(name)
+    assert {"loss", "val_loss"} <= waited, waited  # seen waiting for their points, then drawn
+    moved = {name: sorted(place) for name, place in places.items() if len(place) > 1}
+    assert not moved, moved
+
+
 # Each frame, the visible run tabs with their left edge (kept only when something changed).
 TAB_FRAMES = """
 window.__tabs = [];

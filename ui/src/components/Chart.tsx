@@ -2,12 +2,15 @@
 // min/max envelope when the server downsampled, a legend naming each run and its value under
 // the cursor, cursors synced across charts, zoom by drag (the page re-asks the server for the
 // range), double-click to reset.
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { countDraw, registerChart, unregisterChart, type ChartEntry } from '../lib/debug';
 import { fmtDuration, fmtNumber, fmtTicks, fmtTime, type Formatter } from '../lib/format';
 import { smooth, valueAt, type Line, type XMode } from '../lib/series';
+
+/** A chart's plot height (axes included) unless told otherwise. */
+export const CHART_HEIGHT = 220;
 
 export interface ChartProps {
   id: string;
@@ -109,7 +112,9 @@ export function Chart(props: ChartProps) {
   });
   state.current.props = props;
 
-  useEffect(() => {
+  // built before the page is painted: a frame with the plot's box still empty would be shorter,
+  // and what is under the chart would move when the plot came
+  useLayoutEffect(() => {
     const s = state.current;
     const p = props;
     const xMode = p.xMode ?? 'step';
@@ -132,7 +137,7 @@ export function Chart(props: ChartProps) {
     const fmt = p.format ?? fmtNumber;
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
-      height: p.height ?? 220,
+      height: p.height ?? CHART_HEIGHT,
       series: built.series,
       bands: built.bands,
       legend: { show: false },

@@ -1,7 +1,7 @@
 // A grid of charts, one per metric key, each overlaying the given runs. Shared by the run
 // page (one run) and the compare page (2 to 50 runs).
 import { useMemo } from 'preact/hooks';
-import { Chart } from './Chart';
+import { Chart, CHART_HEIGHT } from './Chart';
 import { ErrorBox } from './common';
 import { formatterFor } from '../lib/format';
 import type { Histories } from '../lib/histories';
@@ -36,11 +36,22 @@ export function linesFor(histories: Histories, runs: ShownRun[], key: string, xM
 export function MetricChart({ metric, runs, histories, view, syncKey, height }: { metric: string; runs: ShownRun[]; histories: Histories; view: View; syncKey: string; height?: number }) {
   const lines = useMemo(() => linesFor(histories, runs, metric, view.xMode), [histories.version, runs, metric, view.xMode]);
   if (lines === null)
+    // while the histories load: the chart's frame at its final size (the plot's height, a
+    // legend row per run), so the charts and what is under them do not move when they come
     return (
       <figure class="chart" aria-busy="true">
         <figcaption class="chart-title">{metric}</figcaption>
-        <div class="chart-plot">
+        <div class="chart-plot chart-pending" style={{ height: `${height ?? CHART_HEIGHT}px` }}>
           <span class="skeleton" />
+        </div>
+        <div class="legend" aria-hidden="true">
+          <div class="legend-x">&nbsp;</div>
+          {runs.map((run) => (
+            <div class="legend-row" key={run.id}>
+              <span class="swatch" style={{ background: run.color }} />
+              <span class="legend-name">{run.label}</span>
+            </div>
+          ))}
         </div>
       </figure>
     );
