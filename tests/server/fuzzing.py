@@ -27,10 +27,14 @@ MAX_EXAMPLES = 10  # per operation and phase: ~1,000 requests in all, well under
 RULES = Path(__file__).resolve().parent / "schema_rules.py"
 
 _CONFIG = """hooks = "{rules}"
-# every warning but "validation_mismatch", a heuristic (an operation whose valid cases all got
-# a 4xx) that the positive_data_acceptance check makes redundant: it fails on each valid case
-# refused, and knows the statuses expected below
-warnings = ["missing_auth", "missing_test_data", "base_url_mismatch", "missing_deserializer",
+# every warning but two heuristics. "validation_mismatch" (an operation whose valid cases all
+# got a 4xx): the positive_data_acceptance check makes it redundant, failing on each valid case
+# refused, with the statuses expected below. "missing_auth" (a scenario of mostly 401s for an
+# operation none of whose valid cases has been served yet): a file download whose generated
+# paths name no stored file answers 404 to every valid case and 401 to the cases sent without
+# the token, so whether it fired hung on the seed (CI, 2026-12-01). That the token works is
+# what every other operation's served cases show; the ignored_auth check covers the 401s.
+warnings = ["missing_test_data", "base_url_mismatch", "missing_deserializer",
             "unused_openapi_auth", "unsupported_regex", "method_not_allowed",
             "constants_extraction", "unmatched_filter", "unresolvable_reference", "rate_limited",
             "dictionary_mismatch", "timeout_units"]
