@@ -143,6 +143,40 @@ def go(page: Page, path: str) -> None:
     page.goto(base.group(0) + path)
 
 
+def slowed(page: Page, pattern: str, seconds: float) -> None:
+    """The page's requests to URLs matching ``pattern`` answered ``seconds`` late."""
+    def late(route: Any) -> None:
+        time.sleep(seconds)
+        route.continue_()
+
+    page.route(pattern, late)
+
+
+_FRAMES = """(() => {
+  const row = %s;
+  window.__frames = [];
+  const sample = () => {
+    const now = row();
+    const last = window.__frames[window.__frames.length - 1];
+    if (now && now.length && JSON.stringify(now) !== JSON.stringify(last)) {
+      window.__frames.push(now);
+    }
+    requestAnimationFrame(sample);
+  };
+  requestAnimationFrame(sample);
+})();"""
+
+
+def record_frames(page: Page, row: str) -> None:
+    """From the next navigation on, each frame's ``row()`` (a JS function returning a list, or
+    null to skip the frame), kept when it changed; :func:`frames` reads them back."""
+    page.add_init_script(_FRAMES % row)
+
+
+def frames(page: Page) -> list[Any]:
+    return page.evaluate("window.__frames")
+
+
 def shot(page: Page, name: str) -> None:
     """docs/images/ui-<name>.png, when the docs' screenshots are asked for."""
     if DOC_SHOTS:

@@ -7,7 +7,6 @@ the code it ran (the diff, the untracked files), and compare's media."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 import autolog
 
-from .conftest import UiServer, Watch, go, shot
+from .conftest import UiServer, Watch, frames, go, record_frames, shot, slowed
 from .media_store import UTIL_AFTER, UTIL_BEFORE, LiveConsole, make_media_store
 
 pytestmark = pytest.mark.slow
@@ -184,22 +183,12 @@ def test_the_table_sorts_and_scrolls_virtualized(mui: Page, store: Path,
     expect(body.first.locator("td").nth(2)).to_have_text("bird")
 
 
-# Each frame, the document top and height of every media card, and whether it is still loading
-# (kept only when something changed).
-CARD_FRAMES = """
-window.__cards = [];
-const sample = () => {
-  const row = Array.from(document.querySelectorAll('figure.media-card'), (f) => {
-    const r = f.getBoundingClientRect();
-    return [f.dataset.key, Math.round((r.top + scrollY) * 10) / 10, Math.round(r.height * 10) / 10,
-            !!f.querySelector('.loading')];
-  });
-  const last = window.__cards[window.__cards.length - 1];
-  if (row.length && JSON.stringify(row) !== JSON.stringify(last)) window.__cards.push(row);
-  requestAnimationFrame(sample);
-};
-requestAnimationFrame(sample);
-"""
+# The document top and height of every media card, and whether it is still loading.
+CARD_ROW = """() => Array.from(document.querySelectorAll('figure.media-card'), (f) => {
+  const r = f.getBoundingClientRect();
+  return [f.dataset.key, Math.round((r.top + scrollY) * 10) / 10, Math.round(r.height * 10) / 10,
+          !!f.querySelector('.loading')];
+})"""
 
 
 @pytest.mark.parametrize("run, keys", [
@@ -213,13 +202,9 @@ def test_nothing_moves_as_the_cards_load(mui: Page, ids: dict[str, Any], run: st
     (slowed here), no card moves and none changes height, so a click aimed at a table's
     header, or at a slider, lands on it (a click that did not, because the histogram above
     came in between the press and the release, is how this was found)."""
-    def slowly(route: Any) -> None:
-        time.sleep(0.15)
-        route.continue_()
-
-    mui.route("**/api/v1/runs/*/media**", slowly)
-    mui.route("**/api/v1/runs/*/files/**", slowly)
-    mui.add_init_script(CARD_FRAMES)
+    slowed(mui, "**/api/v1/runs/*/media**", 0.15)
+    slowed(mui, "**/api/v1/runs/*/files/**", 0.15)
+    record_frames(mui, CARD_ROW)
     run_id = ids[run] if isinstance(ids[run], str) else ids[run]["id"]
     go(mui, f"/r/{run_id}?tab=media")
     mui.wait_for_function(f"""() => {{
@@ -227,10 +212,9 @@ def test_nothing_moves_as_the_cards_load(mui: Page, ids: dict[str, Any], run: st
       const cards = keys.map((k) => document.querySelector(`figure[data-key="${{k}}"]`));
       return cards.every((c) => c && !c.querySelector('.loading'));
     }}""", timeout=30_000)
-    frames = mui.evaluate("window.__cards")
     places: dict[str, set[tuple[float, float]]] = {}
     states: dict[str, set[bool]] = {}
-    for row in frames:
+    for row in frames(mui):
         for key, top, height, pending in row:
             places.setdefault(key, set()).add((top, height))
             states.setdefault(key, set()).add(pending)

@@ -3,16 +3,14 @@ the artifact browser's previews, the model snippet, the children table, CRASHED.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 import autolog
 
-from .conftest import go, shot
+from .conftest import frames, go, record_frames, shot, slowed
 from .pages import chart_keys, chart_lines
 
 pytestmark = pytest.mark.slow
@@ -97,11 +95,9 @@ def test_artifacts_preview_inline(ui: Page, ids: dict[str, str]) -> None:
     assert ui.evaluate("() => window.pwned") is None
 
 
-# Each frame, the document top and height of each chart and of the section under the charts,
-# and whether the chart still waits for its points (kept only when something changed).
-CHART_FRAMES = """
-window.__charts = [];
-const sample = () => {
+# The document top and height of each chart and of the section under the charts, and whether
+# the chart still waits for its points.
+CHART_ROW = """() => {
   const place = (el) => { const r = el.getBoundingClientRect();
                           return [Math.round(r.top + scrollY), Math.round(r.height)]; };
   const row = Array.from(document.querySelectorAll('figure.chart'),
@@ -109,31 +105,22 @@ const sample = () => {
                                  f.getAttribute('aria-busy') === 'true']);
   const summary = document.querySelector('.metric-summary');
   if (summary) row.push(['summary', ...place(summary.closest('section')), false]);
-  const last = window.__charts[window.__charts.length - 1];
-  if (row.length && JSON.stringify(row) !== JSON.stringify(last)) window.__charts.push(row);
-  requestAnimationFrame(sample);
-};
-requestAnimationFrame(sample);
-"""
+  return row;
+}"""
 
 
 def test_the_charts_keep_their_place_as_their_points_load(ui: Page, ui_dir: Path) -> None:
     """A chart waiting for its points is as tall as once drawn (its plot, a legend row per
     run): neither the charts nor the metrics summary under them move when the points come."""
     keras = by_name(ui_dir, "Sequential")
-
-    def slowly(route: Any) -> None:
-        time.sleep(0.5)
-        route.continue_()
-
-    ui.route("**/api/v1/histories**", slowly)
-    ui.add_init_script(CHART_FRAMES)
+    slowed(ui, "**/api/v1/histories**", 0.5)
+    record_frames(ui, CHART_ROW)
     go(ui, f"/r/{keras.id}")
     expect(ui.locator("figure.chart[aria-busy='true']")).to_have_count(0)
     expect(ui.locator("figure.chart canvas").first).to_be_visible()
     places: dict[str, set[tuple[int, int]]] = {}
     waited: set[str] = set()
-    for row in ui.evaluate("window.__charts"):
+    for row in frames(ui):
         for name, top, height, busy in row:
             places.setdefault(name, set()).add((top, height))
             if busy:
@@ -143,21 +130,13 @@ def test_the_charts_keep_their_place_as_their_points_load(ui: Page, ui_dir: Path
     assert not moved, moved
 
 
-# Each frame, the visible run tabs with their left edge (kept only when something changed).
-TAB_FRAMES = """
-window.__tabs = [];
-const sample = () => {
+# The visible run tabs with their left edge (none while the tab bar is hidden).
+TAB_ROW = """() => {
   const nav = document.querySelector('nav.tabs');
-  if (nav && getComputedStyle(nav).visibility !== 'hidden') {
-    const row = Array.from(nav.querySelectorAll('a'),
-                           (a) => [a.textContent, a.getBoundingClientRect().left]);
-    const last = window.__tabs[window.__tabs.length - 1];
-    if (row.length && JSON.stringify(row) !== JSON.stringify(last)) window.__tabs.push(row);
-  }
-  requestAnimationFrame(sample);
-};
-requestAnimationFrame(sample);
-"""
+  if (!nav || getComputedStyle(nav).visibility === 'hidden') return null;
+  return Array.from(nav.querySelectorAll('a'),
+                    (a) => [a.textContent, a.getBoundingClientRect().left]);
+}"""
 
 
 def test_the_tabs_do_not_move_as_the_page_loads(ui: Page, ui_dir: Path) -> None:
@@ -166,19 +145,14 @@ def test_the_tabs_do_not_move_as_the_page_loads(ui: Page, ui_dir: Path) -> None:
     in later never moves Children from under a click aimed at it."""
     search = next(r for r in autolog.list_runs(ui_dir)
                   if r.name.startswith("GridSearchCV") and r.parent_id is None)
-
-    def slowly(route: Any) -> None:
-        time.sleep(0.5)
-        route.continue_()
-
-    ui.route("**/api/v1/runs/*/media/keys", slowly)
-    ui.add_init_script(TAB_FRAMES)
+    slowed(ui, "**/api/v1/runs/*/media/keys", 0.5)
+    record_frames(ui, TAB_ROW)
     go(ui, f"/r/{search.id}?tab=model")
     expect(ui.locator("nav.tabs a", has_text="Media")).to_be_visible()
     expect(ui.locator("nav.tabs a", has_text="Children")).to_be_visible()
-    frames = ui.evaluate("window.__tabs")
-    assert len(frames) == 1, frames  # drawn once, with every tab in its place
-    names = [name for name, _ in frames[0]]
+    drawn = frames(ui)
+    assert len(drawn) == 1, drawn  # drawn once, with every tab in its place
+    names = [name for name, _ in drawn[0]]
     assert names[0] == "Overview" and names[1].startswith("Media"), names
     assert names[-1].startswith("Children"), names
 
