@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,13 @@ from autolog import testing
 # imports it first (transformers' integrations do): tests never reach a network host.
 os.environ.setdefault("COMET_ERROR_TRACKING_ENABLE", "false")
 os.environ.setdefault("COMET_DISABLE_AUTO_LOGGING", "1")
+
+# Ctrl-C as a terminal gives it. A non-interactive shell starts a background job (CI's run, a
+# `nohup ... &`) with SIGINT ignored, and every process the tests start inherits that: `autolog
+# ui` stopped with SIGINT, as a user's Ctrl-C stops it, then ignored it until uvicorn had set a
+# handler of its own, and a stop right after the URL waited out its 20 s.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -153,11 +153,11 @@ def test_all_interfaces_warn_and_the_browser_gets_the_url(ui_copy: Path,
 def test_the_index_is_reused_on_the_next_start(ui_copy: Path) -> None:
     first = Ui(ui_copy, "--no-browser", "--port", str(free_port()))
     first.wait_url()
-    first.stop()
+    assert first.stop()[0] == 0  # Ctrl-C right after the URL: stopped, not killed after 20 s
     mtime = os.stat(ui_copy / ".index.sqlite").st_mtime_ns
     second = Ui(ui_copy, "--no-browser", "--port", str(free_port()))
     second.wait_url()
-    second.stop()
+    assert second.stop()[0] == 0
     count = len(autolog.list_runs(ui_copy))
     assert f"{count} runs ({count} new or changed)" in "".join(first.out)
     assert f"{count} runs (0 new or changed)" in "".join(second.out)

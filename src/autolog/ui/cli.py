@@ -105,17 +105,18 @@ def serve(root: Path, sock: socket.socket, host: str, *, open_browser: bool) -> 
     app = create_app(ServerConfig(), context)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/?token={context.token}"
-    print(f"autolog ui: {index.run_count()} runs ({changed} new or changed) indexed in "
-          f"{time.monotonic() - began:.1f}s; serving {root}\n\n    {url}\n\n(Ctrl-C to stop)",
-          flush=True)
-    if open_browser:
-        _open_browser(url)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     config = uvicorn.Config(app, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=3,
                             **connection_options(ServerConfig().header_timeout))
     server = uvicorn.Server(config)
+    # from the URL on, Ctrl-C stops it, also before uvicorn has set its own handler
     try:
+        print(f"autolog ui: {index.run_count()} runs ({changed} new or changed) indexed in "
+              f"{time.monotonic() - began:.1f}s; serving {root}\n\n    {url}\n\n"
+              "(Ctrl-C to stop)", flush=True)
+        if open_browser:
+            _open_browser(url)
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass
