@@ -3,6 +3,9 @@
 #   leg NAME -- COMMAND [ARGS...]   run COMMAND (a program or a shell function) as leg NAME:
 #                                   a header and a footer naming it, its status and duration
 #                                   recorded; a failing leg does not stop the others
+#   leg_async NAME -- COMMAND...    the same in the background, at most CI_LEG_JOBS (2) at once:
+#                                   its output is printed whole when it ends (legs_wait)
+#   legs_wait                       wait for the background legs
 #   leg_note TEXT                   (inside a leg) versions etc. shown in the summary
 #   pytest_passed PYTHON ARGS...    pytest that fails when no test passed (all skipped included)
 #   legs_summary                    the table of legs; returns 1 when any leg failed
@@ -28,6 +31,47 @@ leg() {
   printf '== leg: %s: %s in %s%s; %s free on disk ==\n' "$name" "$status" \
     "$(_duration $((SECONDS - start)))" "${note:+ ($note)}" "$free"
   LEG_RESULTS+=("$name"$'\t'"$status"$'\t'"$(_duration $((SECONDS - start)))"$'\t'"$free"$'\t'"$note")
+}
+
+LEG_JOBS=${CI_LEG_JOBS:-2}
+LEG_DIR=$(mktemp -d)
+LEG_RUNNING=()  # "pid name" of the background legs
+
+leg_async() {
+  local name=$1
+  shift
+  [ "${1:-}" = -- ] && shift
+  while [ "${#LEG_RUNNING[@]}" -ge "$LEG_JOBS" ]; do _legs_reap || sleep 1; done
+  echo "ci: leg $name started in the background (its output follows when it ends)"
+  ( leg "$name" "$@"; printf '%s' "${LEG_RESULTS[-1]}" >"$LEG_DIR/$name.result" ) \
+    >"$LEG_DIR/$name.log" 2>&1 </dev/null &
+  LEG_RUNNING+=("$! $name")
+}
+
+legs_wait() {
+  while [ "${#LEG_RUNNING[@]}" -gt 0 ]; do _legs_reap || sleep 1; done
+}
+
+# Print and record the background legs that have ended; false when none had.
+_legs_reap() {
+  local entry pid name still=() reaped=1
+  for entry in "${LEG_RUNNING[@]}"; do
+    pid=${entry%% *} name=${entry#* }
+    if kill -0 "$pid" 2>/dev/null; then
+      still+=("$entry")
+      continue
+    fi
+    wait "$pid" || true
+    cat "$LEG_DIR/$name.log"
+    if [ -s "$LEG_DIR/$name.result" ]; then
+      LEG_RESULTS+=("$(cat "$LEG_DIR/$name.result")")
+    else  # the leg's shell itself died
+      LEG_RESULTS+=("$name"$'\t'"FAILED (no result)"$'\t'"?"$'\t'"$(_disk_free)"$'\t')
+    fi
+    reaped=0
+  done
+  LEG_RUNNING=("${still[@]}")
+  return "$reaped"
 }
 
 leg_note() {
