@@ -186,7 +186,7 @@ def bench(kind: str, repeats: int, exit_gc: bool = False, only: list[str] | None
     root = Path(tempfile.mkdtemp(prefix="autolog-bench-process-"))
     try:
         runs, notes = configs(kind, root, exit_gc, only)
-        if any("mlflow" in config.name for config in runs):  # the sqlite schema, created once, untimed
+        if any("mlflow" in config.name for config in runs):  # its sqlite schema, once, untimed
             import logging
 
             from mlflow import MlflowClient

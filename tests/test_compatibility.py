@@ -171,6 +171,31 @@ def test_legs_go_on_after_a_failure_and_the_summary_fails(tmp_path):
     assert re.match(r"broken\s+FAILED \(exit 1\)\s+0m0\ds", table[3])
 
 
+@pytest.mark.skipif(shutil.which("bash") is None or shutil.which("column") is None,
+                    reason="needs bash and column")
+def test_background_legs_run_two_at_a_time_and_their_output_stays_whole(tmp_path):
+    # each leg prints, sleeps, prints: run together, lines of legs printed line by line would mix
+    out = _bash("step() { echo \"$1 begins\"; sleep 1; leg_note \"note $1\"; echo \"$1 ends\"; "
+                "[ \"$1\" != b ]; }; "
+                "leg_async a -- step a; leg_async b -- step b; leg_async c -- step c; "
+                "legs_wait; legs_summary", tmp_path)
+    assert out.returncode == 1, out.stderr  # b failed
+    for name in "abc":
+        block = re.search(rf"== leg: {name} ==\n{name} begins\n{name} ends\n== leg: {name}: ",
+                          out.stdout)
+        assert block, out.stdout
+    table = out.stdout.split("== legs ==")[1]
+    assert re.search(r"a\s+ok\s+0m0\ds\s+\S+\s+note a", table)
+    assert re.search(r"b\s+FAILED \(exit 1\)", table)
+    assert re.search(r"c\s+ok", table)
+    # c waited for a free place: it started once a or b had ended, so after one of the others
+    starts = [line for line in out.stdout.splitlines() if "started in the background" in line]
+    assert [line.split()[2] for line in starts] == ["a", "b", "c"]
+    assert out.stdout.index("leg b started") < out.stdout.index("== leg: a ==")  # a beside b
+    assert out.stdout.index("leg c started") > min(out.stdout.index("== leg: a: "),
+                                                   out.stdout.index("== leg: b: "))
+
+
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 @pytest.mark.parametrize(("body", "passes"), [
     ("def test_ok():\n    pass\n", True),
