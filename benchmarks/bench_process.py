@@ -18,17 +18,22 @@ The budget verdict reads the median's 90 % interval (the rounds resampled 2,000 
 machine where identical runs differ by tens of ms, a median a few ms either side of the budget
 says nothing, and the verdict says so (``at the budget``) instead of picking a side.
 
+``--pinned`` runs each configuration at the same moment as a plain run instead, each pinned to a
+core of its own (the cores swapped every round): a host whose speed drifts between runs (a
+shared machine: the same plain script took 1.6 s one day and 2.2 to 3.5 s the next) slows both
+alike. autolog's background threads then share the script's core, so the figure is pessimistic.
+
     python benchmarks/bench_process.py                  # scikit-learn and XGBoost, 15 rounds
     python benchmarks/bench_process.py --quick          # 3 rounds
     python benchmarks/bench_process.py --script xgboost --repeats 21
     python benchmarks/bench_process.py --config "autolog (local)" --repeats 41  # plain, enable()
+    python benchmarks/bench_process.py --pinned --config "(local)" --config "autolog run"
 """
 
 from __future__ import annotations
 
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -114,6 +119,8 @@ class Config:
         self.cpu: list[float] = []  # CPU seconds (user + system) of the script's process
         self.enable: list[float] = []  # seconds of the prelude (import autolog + enable)
         self.fit: list[float] = []  # seconds of the one fit
+        #: --pinned: the plain run beside each of this configuration's (wall, CPU, fit)
+        self.beside: list[tuple[float, float, float | None]] = []
 
     def command(self) -> list[str]:
         if self.launcher:  # the ``autolog`` command a user types, where it is installed
@@ -123,21 +130,54 @@ class Config:
         return [sys.executable, str(self.script)]
 
     def run_once(self) -> float:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        done = subprocess.run(self.command(), env=self.env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-        elapsed = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        if done.returncode != 0:
-            raise RuntimeError(f"{self.name} failed:\n{done.stderr[-2000:]}")
-        marks = [line.split() for line in done.stderr.splitlines()
-                 if line.startswith("AUTOLOG-BENCH")]
+        return self.finish(self.start())
+
+    def start(self, core: int | None = None) -> tuple[subprocess.Popen[str], float]:
+        process = subprocess.Popen(self.command(), env=self.env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)
+        started = time.perf_counter()
+        if core is not None:
+            os.sched_setaffinity(process.pid, {core})
+        return process, started
+
+    def finish(self, running: tuple[subprocess.Popen[str], float]) -> float:
+        """Wait for the process; its wall time (also appended, with its CPU time, prelude and
+        fit, to this configuration's lists)."""
+        process, started = running
+        _, status, usage = os.wait4(process.pid, 0)  # its CPU, and its children's it waited for
+        elapsed = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stderr = process.stderr.read() if process.stderr is not None else ""
+        self.cpu.append(usage.ru_utime + usage.ru_stime)
+        if process.returncode != 0:
+            raise RuntimeError(f"{self.name} failed:\n{stderr[-2000:]}")
+        marks = [line.split() for line in stderr.splitlines() if line.startswith("AUTOLOG-BENCH")]
         if marks:
             self.enable.append(float(marks[-1][1]))
             self.fit.append(float(marks[-1][2]))
         return elapsed
+
+
+def side_by_side(plain: Config, other: Config, swap: bool) -> None:
+    """``plain`` and ``other`` started together, each pinned to a core of its own (``swap``:
+    which gets core 0); each one's wall time appended, and ``other`` told the plain run beside
+    it."""
+    import threading
+
+    cores = tuple(sorted(os.sched_getaffinity(0))[:2])
+    cores = cores[::-1] if swap else cores
+    first, second = (other, plain) if swap else (plain, other)  # which one starts first too
+    running = {first: first.start(cores[0]), second: second.start(cores[1])}
+    elapsed: dict[Config, float] = {}
+    waits = [threading.Thread(target=lambda c=c: elapsed.__setitem__(c, c.finish(running[c])))
+             for c in running]
+    for wait in waits:
+        wait.start()
+    for wait in waits:
+        wait.join()
+    for config in running:
+        config.times.append(elapsed[config])
+    other.beside.append((elapsed[plain], plain.cpu[-1], plain.fit[-1] if plain.fit else None))
 
 
 def configs(kind: str, root: Path, exit_gc: bool = False,
@@ -182,7 +222,8 @@ def settle(store: Path, timeout: float = 120.0) -> None:
         time.sleep(0.1)
 
 
-def bench(kind: str, repeats: int, exit_gc: bool = False, only: list[str] | None = None) -> None:
+def bench(kind: str, repeats: int, exit_gc: bool = False, only: list[str] | None = None,
+          pinned: bool = False) -> None:
     root = Path(tempfile.mkdtemp(prefix="autolog-bench-process-"))
     try:
         runs, notes = configs(kind, root, exit_gc, only)
@@ -200,21 +241,25 @@ def bench(kind: str, repeats: int, exit_gc: bool = False, only: list[str] | None
             config.fit.clear()
             config.cpu.clear()
             settle(root / "store")
-        for _ in range(repeats):
-            order = list(runs)
+        for round_ in range(repeats):
+            order = list(runs) if not pinned else runs[1:]
             random.shuffle(order)
             for config in order:
-                config.times.append(config.run_once())
+                if pinned:
+                    side_by_side(runs[0], config, swap=bool(round_ % 2))
+                else:
+                    config.times.append(config.run_once())
                 settle(root / "store")
-        report(kind, runs, notes, repeats)
+        report(kind, runs, notes, repeats, pinned)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def report(kind: str, runs: list[Config], notes: list[str], repeats: int) -> None:
-    plain, plain_cpu = runs[0].times, runs[0].cpu
+def report(kind: str, runs: list[Config], notes: list[str], repeats: int,
+           pinned: bool = False) -> None:
     rows = []
     for config in runs:
+        plain, plain_cpu, _ = _baseline(runs[0], config)
         diffs = [1000 * (t - p) for t, p in zip(config.times, plain, strict=True)]
         cpu = [1000 * (t - p) for t, p in zip(config.cpu, plain_cpu, strict=True)]
         first = config is runs[0]
@@ -225,7 +270,8 @@ def report(kind: str, runs: list[Config], notes: list[str], repeats: int) -> Non
                      "" if first else f"{statistics.median(cpu):+.0f}",
                      verdict(low, high) if config.name.startswith("autolog") and not first
                      else ""])
-    table(f"{kind}: whole script (import, enable, one fit, exit), {repeats} rounds, "
+    how = ", each beside a plain run, on a core each" if pinned else ""
+    table(f"{kind}: whole script (import, enable, one fit, exit), {repeats} rounds{how}, "
           f"Python {sys.version.split()[0]}",
           ["configuration", "median (s)", "best (s)",
            "added wall ms (median of rounds [90% interval])", "added CPU ms (median of rounds)",
@@ -234,9 +280,10 @@ def report(kind: str, runs: list[Config], notes: list[str], repeats: int) -> Non
         print(f"  not measured: {note}")
     parts = []
     for config in runs[1:]:
-        if len(config.fit) != len(plain) or len(runs[0].fit) != len(plain):
+        plain_fit = _baseline(runs[0], config)[2]
+        if len(config.fit) != len(config.times) or len(plain_fit) != len(config.times):
             continue
-        first = [1000 * (f - p) for f, p in zip(config.fit, runs[0].fit, strict=True)]
+        first = [1000 * (f - p) for f, p in zip(config.fit, plain_fit, strict=True)]
         prelude = [1000 * e for e in config.enable]
         parts.append([config.name, f"{statistics.median(prelude):.1f}",
                       f"{statistics.median(first):+.1f}"])
@@ -244,6 +291,14 @@ def report(kind: str, runs: list[Config], notes: list[str], repeats: int) -> Non
         table("where it goes (medians; the rest of the difference is the exit and the imports "
               "the script makes)", ["configuration", "prelude ms (import + enable)",
                                     "first fit added ms (vs plain's first fit)"], parts)
+
+
+def _baseline(plain: Config, config: Config) -> tuple[list[float], list[float], list[float]]:
+    """The plain runs ``config`` is compared with, round by round: wall, CPU, fit."""
+    if not config.beside:
+        return plain.times, plain.cpu, plain.fit
+    return ([b[0] for b in config.beside], [b[1] for b in config.beside],
+            [b[2] for b in config.beside if b[2] is not None])
 
 
 def median_interval(values: list[float]) -> tuple[float, float]:
@@ -272,11 +327,16 @@ def main() -> None:
     parser.add_argument("--config", action="append", metavar="WORD",
                         help="only plain and the configurations whose name holds WORD "
                              "(repeatable: --config '(local)' --config 'autolog run')")
+    parser.add_argument("--pinned", action="store_true",
+                        help="run each configuration at the same moment as a plain run, each "
+                             "pinned to a core of its own (Linux, two cores or more)")
     args = parser.parse_args()
+    if args.pinned and len(os.sched_getaffinity(0)) < 2:
+        parser.error("--pinned needs two cores")
     repeats = args.repeats or (3 if args.quick else 15)
     kinds = args.script or [k for k in SCRIPTS if has(k)]
     for kind in kinds:
-        bench(kind, repeats, args.exit_gc, args.config)
+        bench(kind, repeats, args.exit_gc, args.config, args.pinned)
 
 
 if __name__ == "__main__":
