@@ -3,8 +3,10 @@
 #   leg NAME -- COMMAND [ARGS...]   run COMMAND (a program or a shell function) as leg NAME:
 #                                   a header and a footer naming it, its status and duration
 #                                   recorded; a failing leg does not stop the others
-#   leg_async NAME -- COMMAND...    the same in the background, at most CI_LEG_JOBS (2) at once:
-#                                   its output is printed whole when it ends (legs_wait)
+#   leg_async [--stream] NAME -- COMMAND...
+#                                   the same in the background, at most CI_LEG_JOBS (2) at once:
+#                                   its output printed whole when it ends; --stream: printed as it
+#                                   comes, the others' held back until this one ends
 #   legs_wait                       wait for the background legs
 #   leg_note TEXT                   (inside a leg) versions etc. shown in the summary
 #   pytest_passed PYTHON ARGS...    pytest that fails when no test passed (all skipped included)
@@ -35,34 +37,43 @@ leg() {
 
 LEG_JOBS=${CI_LEG_JOBS:-2}
 LEG_DIR=$(mktemp -d)
-LEG_RUNNING=()  # "pid name" of the background legs
+LEG_RUNNING=()  # "pid streamed(0/1) name" of the background legs
+LEG_HELD=()     # ended legs whose output waits for the streamed leg to end
 
 leg_async() {
-  local name=$1
+  local stream=0 name
+  if [ "${1:-}" = --stream ]; then stream=1; shift; fi
+  name=$1
   shift
   [ "${1:-}" = -- ] && shift
   while [ "${#LEG_RUNNING[@]}" -ge "$LEG_JOBS" ]; do _legs_reap || sleep 1; done
-  echo "ci: leg $name started in the background (its output follows when it ends)"
-  ( leg "$name" "$@"; printf '%s' "${LEG_RESULTS[-1]}" >"$LEG_DIR/$name.result" ) \
-    >"$LEG_DIR/$name.log" 2>&1 </dev/null &
-  LEG_RUNNING+=("$! $name")
+  if [ "$stream" = 1 ]; then
+    ( leg "$name" "$@"; printf '%s' "${LEG_RESULTS[-1]}" >"$LEG_DIR/$name.result" ) </dev/null &
+  else
+    echo "ci: leg $name ran in the background, from $(date -u +%H:%M:%S)" >"$LEG_DIR/$name.log"
+    ( leg "$name" "$@"; printf '%s' "${LEG_RESULTS[-1]}" >"$LEG_DIR/$name.result" ) \
+      >>"$LEG_DIR/$name.log" 2>&1 </dev/null &
+  fi
+  LEG_RUNNING+=("$! $stream $name")
 }
 
 legs_wait() {
   while [ "${#LEG_RUNNING[@]}" -gt 0 ]; do _legs_reap || sleep 1; done
 }
 
-# Print and record the background legs that have ended; false when none had.
+# Record the background legs that have ended, and print their output unless a streamed leg is
+# still printing; false when none had ended.
 _legs_reap() {
-  local entry pid name still=() reaped=1
+  local entry pid stream name still=() reaped=1 streaming=0
   for entry in "${LEG_RUNNING[@]}"; do
-    pid=${entry%% *} name=${entry#* }
+    read -r pid stream name <<<"$entry"
     if kill -0 "$pid" 2>/dev/null; then
       still+=("$entry")
+      [ "$stream" = 0 ] || streaming=1
       continue
     fi
     wait "$pid" || true
-    cat "$LEG_DIR/$name.log"
+    [ "$stream" = 1 ] || LEG_HELD+=("$name")
     if [ -s "$LEG_DIR/$name.result" ]; then
       LEG_RESULTS+=("$(cat "$LEG_DIR/$name.result")")
     else  # the leg's shell itself died
@@ -71,6 +82,10 @@ _legs_reap() {
     reaped=0
   done
   LEG_RUNNING=("${still[@]}")
+  if [ "$streaming" = 0 ]; then
+    for name in "${LEG_HELD[@]}"; do cat "$LEG_DIR/$name.log"; done
+    LEG_HELD=()
+  fi
   return "$reaped"
 }
 

@@ -188,12 +188,25 @@ def test_background_legs_run_two_at_a_time_and_their_output_stays_whole(tmp_path
     assert re.search(r"a\s+ok\s+0m0\ds\s+\S+\s+note a", table)
     assert re.search(r"b\s+FAILED \(exit 1\)", table)
     assert re.search(r"c\s+ok", table)
-    # c waited for a free place: it started once a or b had ended, so after one of the others
-    starts = [line for line in out.stdout.splitlines() if "started in the background" in line]
-    assert [line.split()[2] for line in starts] == ["a", "b", "c"]
-    assert out.stdout.index("leg b started") < out.stdout.index("== leg: a ==")  # a beside b
-    assert out.stdout.index("leg c started") > min(out.stdout.index("== leg: a: "),
-                                                   out.stdout.index("== leg: b: "))
+    # a and b ran together; c waited for a free place, from when a or b had ended
+    started = {name: re.search(rf"leg {name} ran in the background, from (\S+)", out.stdout)[1]
+               for name in "abc"}
+    assert started["a"] <= started["b"] < started["c"]  # HH:MM:SS, a second apart at least
+
+
+@pytest.mark.skipif(shutil.which("bash") is None or shutil.which("column") is None,
+                    reason="needs bash and column")
+def test_a_streamed_leg_prints_as_it_goes_and_holds_the_others_back(tmp_path):
+    out = _bash("step() { echo \"$1 begins\"; sleep \"$2\"; echo \"$1 ends\"; }; "
+                "leg_async --stream main -- step main 3; leg_async small -- step small 1; "
+                "legs_wait; legs_summary", tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # small ended first, but its output comes after main's whole output
+    assert re.search(r"== leg: main ==\nmain begins\nmain ends\n== leg: main: ok[^\n]*\n"
+                     r"ci: leg small ran in the background, from \S+\n\n== leg: small ==\n"
+                     r"small begins\nsmall ends\n", out.stdout), out.stdout
+    table = out.stdout.split("== legs ==")[1]
+    assert table.index("small") < table.index("main")  # rows in the order the legs ended
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")

@@ -121,12 +121,13 @@ def _legs_section(all_legs: dict[str, dict[str, Any]]) -> str:
 _LEGS_TEXT = """\
 ## The CI legs
 
-`.ci/run` runs the README's test command (newest releases, the whole suite), then each leg below
+`.ci/run` runs the README's test command (newest releases, the whole suite) and each leg below
 in a venv of its own (`.venv-<leg>`; pip's cache is shared, so a wheel is downloaded once), and
-prints a table of the legs with their versions, status, duration and the disk space left. The
-legs below run two at a time (`CI_LEG_JOBS`), each one's output printed whole when it ends; the
-two that run the whole suite on another Python go first and last, so that they never run beside
-each other. A leg fails when a test fails or when no test passed. A venv that a leg made is
+prints a table of the legs with their versions, status, duration and the disk space left. Two
+legs run at a time (`CI_LEG_JOBS`): the small legs below one after another beside the README's
+command (its pytest runs on one core), then the two that run the whole suite on another Python.
+The README command's output is printed as it comes, each other leg's whole once it has ended.
+A leg fails when a test fails or when no test passed. A venv that a leg made is
 removed when the leg ends (all of them at once, 13 GB, once filled a CI machine's disk);
 `CI_KEEP_VENVS=1` keeps them. Run one by hand: `bash .ci/leg NAME` (`bash .ci/leg --list`).
 
