@@ -18,16 +18,10 @@ The budget verdict reads the median's 90 % interval (the rounds resampled 2,000 
 machine where identical runs differ by tens of ms, a median a few ms either side of the budget
 says nothing, and the verdict says so (``at the budget``) instead of picking a side.
 
-``--pinned`` runs each configuration at the same moment as a plain run instead, each pinned to a
-core of its own (the cores swapped every round): a host whose speed drifts between runs (a
-shared machine: the same plain script took 1.6 s one day and 2.2 to 3.5 s the next) slows both
-alike. autolog's background threads then share the script's core, so the figure is pessimistic.
-
     python benchmarks/bench_process.py                  # scikit-learn and XGBoost, 15 rounds
     python benchmarks/bench_process.py --quick          # 3 rounds
     python benchmarks/bench_process.py --script xgboost --repeats 21
     python benchmarks/bench_process.py --config "autolog (local)" --repeats 41  # plain, enable()
-    python benchmarks/bench_process.py --pinned --config "(local)" --config "autolog run"
 """
 
 from __future__ import annotations
@@ -119,8 +113,6 @@ class Config:
         self.cpu: list[float] = []  # CPU seconds (user + system) of the script's process
         self.enable: list[float] = []  # seconds of the prelude (import autolog + enable)
         self.fit: list[float] = []  # seconds of the one fit
-        #: --pinned: the plain run beside each of this configuration's (wall, CPU, fit)
-        self.beside: list[tuple[float, float, float | None]] = []
 
     def command(self) -> list[str]:
         if self.launcher:  # the ``autolog`` command a user types, where it is installed
@@ -130,21 +122,12 @@ class Config:
         return [sys.executable, str(self.script)]
 
     def run_once(self) -> float:
-        return self.finish(self.start())
-
-    def start(self, core: int | None = None) -> tuple[subprocess.Popen[str], float]:
+        """Run the script once; its wall time (its CPU time, prelude and fit appended to this
+        configuration's lists)."""
         process = subprocess.Popen(self.command(), env=self.env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True)
         started = time.perf_counter()
-        if core is not None:
-            os.sched_setaffinity(process.pid, {core})
-        return process, started
-
-    def finish(self, running: tuple[subprocess.Popen[str], float]) -> float:
-        """Wait for the process; its wall time (also appended, with its CPU time, prelude and
-        fit, to this configuration's lists)."""
-        process, started = running
-        _, status, usage = os.wait4(process.pid, 0)  # its CPU, and its children's it waited for
+        _, status, usage = os.wait4(process.pid, 0)  # its CPU, with its children's it waited for
         elapsed = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         stderr = process.stderr.read() if process.stderr is not None else ""
@@ -156,28 +139,6 @@ class Config:
             self.enable.append(float(marks[-1][1]))
             self.fit.append(float(marks[-1][2]))
         return elapsed
-
-
-def side_by_side(plain: Config, other: Config, swap: bool) -> None:
-    """``plain`` and ``other`` started together, each pinned to a core of its own (``swap``:
-    which gets core 0); each one's wall time appended, and ``other`` told the plain run beside
-    it."""
-    import threading
-
-    cores = tuple(sorted(os.sched_getaffinity(0))[:2])
-    cores = cores[::-1] if swap else cores
-    first, second = (other, plain) if swap else (plain, other)  # which one starts first too
-    running = {first: first.start(cores[0]), second: second.start(cores[1])}
-    elapsed: dict[Config, float] = {}
-    waits = [threading.Thread(target=lambda c=c: elapsed.__setitem__(c, c.finish(running[c])))
-             for c in running]
-    for wait in waits:
-        wait.start()
-    for wait in waits:
-        wait.join()
-    for config in running:
-        config.times.append(elapsed[config])
-    other.beside.append((elapsed[plain], plain.cpu[-1], plain.fit[-1] if plain.fit else None))
 
 
 def configs(kind: str, root: Path, exit_gc: bool = False,
@@ -222,8 +183,7 @@ def settle(store: Path, timeout: float = 120.0) -> None:
         time.sleep(0.1)
 
 
-def bench(kind: str, repeats: int, exit_gc: bool = False, only: list[str] | None = None,
-          pinned: bool = False) -> None:
+def bench(kind: str, repeats: int, exit_gc: bool = False, only: list[str] | None = None) -> None:
     root = Path(tempfile.mkdtemp(prefix="autolog-bench-process-"))
     try:
         runs, notes = configs(kind, root, exit_gc, only)
@@ -241,25 +201,21 @@ def bench(kind: str, repeats: int, exit_gc: bool = False, only: list[str] | None
             config.fit.clear()
             config.cpu.clear()
             settle(root / "store")
-        for round_ in range(repeats):
-            order = list(runs) if not pinned else runs[1:]
+        for _ in range(repeats):
+            order = list(runs)
             random.shuffle(order)
             for config in order:
-                if pinned:
-                    side_by_side(runs[0], config, swap=bool(round_ % 2))
-                else:
-                    config.times.append(config.run_once())
+                config.times.append(config.run_once())
                 settle(root / "store")
-        report(kind, runs, notes, repeats, pinned)
+        report(kind, runs, notes, repeats)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def report(kind: str, runs: list[Config], notes: list[str], repeats: int,
-           pinned: bool = False) -> None:
+def report(kind: str, runs: list[Config], notes: list[str], repeats: int) -> None:
+    plain, plain_cpu = runs[0].times, runs[0].cpu
     rows = []
     for config in runs:
-        plain, plain_cpu, _ = _baseline(runs[0], config)
         diffs = [1000 * (t - p) for t, p in zip(config.times, plain, strict=True)]
         cpu = [1000 * (t - p) for t, p in zip(config.cpu, plain_cpu, strict=True)]
         first = config is runs[0]
@@ -270,8 +226,7 @@ def report(kind: str, runs: list[Config], notes: list[str], repeats: int,
                      "" if first else f"{statistics.median(cpu):+.0f}",
                      verdict(low, high) if config.name.startswith("autolog") and not first
                      else ""])
-    how = ", each beside a plain run, on a core each" if pinned else ""
-    table(f"{kind}: whole script (import, enable, one fit, exit), {repeats} rounds{how}, "
+    table(f"{kind}: whole script (import, enable, one fit, exit), {repeats} rounds, "
           f"Python {sys.version.split()[0]}",
           ["configuration", "median (s)", "best (s)",
            "added wall ms (median of rounds [90% interval])", "added CPU ms (median of rounds)",
@@ -280,10 +235,9 @@ def report(kind: str, runs: list[Config], notes: list[str], repeats: int,
         print(f"  not measured: {note}")
     parts = []
     for config in runs[1:]:
-        plain_fit = _baseline(runs[0], config)[2]
-        if len(config.fit) != len(config.times) or len(plain_fit) != len(config.times):
+        if len(config.fit) != len(plain) or len(runs[0].fit) != len(plain):
             continue
-        first = [1000 * (f - p) for f, p in zip(config.fit, plain_fit, strict=True)]
+        first = [1000 * (f - p) for f, p in zip(config.fit, runs[0].fit, strict=True)]
         prelude = [1000 * e for e in config.enable]
         parts.append([config.name, f"{statistics.median(prelude):.1f}",
                       f"{statistics.median(first):+.1f}"])
@@ -291,14 +245,6 @@ def report(kind: str, runs: list[Config], notes: list[str], repeats: int,
         table("where it goes (medians; the rest of the difference is the exit and the imports "
               "the script makes)", ["configuration", "prelude ms (import + enable)",
                                     "first fit added ms (vs plain's first fit)"], parts)
-
-
-def _baseline(plain: Config, config: Config) -> tuple[list[float], list[float], list[float]]:
-    """The plain runs ``config`` is compared with, round by round: wall, CPU, fit."""
-    if not config.beside:
-        return plain.times, plain.cpu, plain.fit
-    return ([b[0] for b in config.beside], [b[1] for b in config.beside],
-            [b[2] for b in config.beside if b[2] is not None])
 
 
 def median_interval(values: list[float]) -> tuple[float, float]:
@@ -327,16 +273,11 @@ def main() -> None:
     parser.add_argument("--config", action="append", metavar="WORD",
                         help="only plain and the configurations whose name holds WORD "
                              "(repeatable: --config '(local)' --config 'autolog run')")
-    parser.add_argument("--pinned", action="store_true",
-                        help="run each configuration at the same moment as a plain run, each "
-                             "pinned to a core of its own (Linux, two cores or more)")
     args = parser.parse_args()
-    if args.pinned and len(os.sched_getaffinity(0)) < 2:
-        parser.error("--pinned needs two cores")
     repeats = args.repeats or (3 if args.quick else 15)
     kinds = args.script or [k for k in SCRIPTS if has(k)]
     for kind in kinds:
-        bench(kind, repeats, args.exit_gc, args.config, args.pinned)
+        bench(kind, repeats, args.exit_gc, args.config)
 
 
 if __name__ == "__main__":
