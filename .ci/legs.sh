@@ -36,7 +36,7 @@ leg() {
 }
 
 LEG_JOBS=${CI_LEG_JOBS:-2}
-LEG_DIR=$(mktemp -d)
+LEG_DIR=  # the background legs' output and results (made by the first, removed by legs_wait)
 LEG_RUNNING=()  # "pid streamed(0/1) name" of the background legs
 LEG_HELD=()     # ended legs whose output waits for the streamed leg to end
 
@@ -47,6 +47,7 @@ leg_async() {
   shift
   [ "${1:-}" = -- ] && shift
   while [ "${#LEG_RUNNING[@]}" -ge "$LEG_JOBS" ]; do _legs_reap || sleep 1; done
+  [ -n "$LEG_DIR" ] || LEG_DIR=$(mktemp -d)
   if [ "$stream" = 1 ]; then
     ( leg "$name" "$@"; printf '%s' "${LEG_RESULTS[-1]}" >"$LEG_DIR/$name.result" ) </dev/null &
   else
@@ -59,6 +60,8 @@ leg_async() {
 
 legs_wait() {
   while [ "${#LEG_RUNNING[@]}" -gt 0 ]; do _legs_reap || sleep 1; done
+  [ -z "$LEG_DIR" ] || rm -rf "$LEG_DIR"
+  LEG_DIR=
 }
 
 # Record the background legs that have ended, and print their output unless a streamed leg is
@@ -97,8 +100,8 @@ pytest_passed() {
   local python=$1 log rc
   shift
   log=$(mktemp)
-  "$python" -m pytest "$@" 2>&1 | tee "$log"
-  rc=${PIPESTATUS[0]}
+  rc=0
+  "$python" -m pytest "$@" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}  # (errexit would skip the rm)
   if [ "$rc" != 0 ]; then
     echo "ci: pytest failed (exit $rc)"
     rm -f "$log"
