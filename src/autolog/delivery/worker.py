@@ -150,13 +150,16 @@ class Worker:
 
     def _give_up(self, exc: BackendUnavailable) -> None:
         """A permanent misconfiguration: said once, never retried, nothing waited for at exit
-        (the runs it was given stay pending, for the exit message and ``autolog sync``)."""
-        self.unavailable = self.last_error = exc
+        (the runs it was given stay pending, for the exit message and ``autolog sync``).
+
+        Said before it is marked: a flush waiting on this worker returns once it is, and what
+        the caller then reads (a log, a test's capture) already has the cause."""
         text = str(exc)
         if "autolog sync" not in text:
             text += (" The runs stay in the local journal: once this is fixed, `autolog sync` "
                      "delivers them.")
         log.warning("autolog: %s backend off for this process: %s", self.backend.name, text)
+        self.unavailable = self.last_error = exc
 
     def _backoff(self) -> float:
         return min(MAX_BACKOFF, 0.25 * 2 ** self._failures) * random.uniform(0.5, 1.5)
