@@ -189,10 +189,19 @@ class WandbTarget:
     def __init__(self, dir: Path):
         self.dir = dir
 
-    def read(self, run_id: str) -> Any:
+    def read(self, run_id: str, timeout: float = 30.0) -> Any:
+        """The newest file of ``run_id``, read once W&B's service has written it to its end
+        (its run and exit records: the tests read finished runs), or as it is at ``timeout``."""
         from .wandb_reader import find_run_file, read_run
 
-        return read_run(find_run_file(self.dir, run_id))
+        read: list[Any] = []
+
+        def complete() -> bool:
+            read[:] = [read_run(find_run_file(self.dir, run_id))]
+            return read[0].run is not None and read[0].exit_code is not None
+
+        wait_for(complete, timeout)
+        return read[0]
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ file is a LevelDB-style log of protobuf records (``wandb.proto.wandb_internal_pb
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -145,8 +146,18 @@ def _config(items: Any) -> dict[str, Any]:
 
 
 def find_run_file(wandb_dir: str | Path, run_id: str) -> Path:
-    """The newest ``run-<id>.wandb`` under ``wandb_dir`` (W&B adds a ``wandb/`` level)."""
-    found = sorted(Path(wandb_dir).rglob(f"run-{run_id}.wandb"), key=lambda p: p.stat().st_mtime)
+    """The newest ``run-<id>.wandb`` under ``wandb_dir`` (W&B adds a ``wandb/`` level): the
+    one of the latest run folder, ``offline-run-<YYYYmmdd_HHMMSS>-<id>[-<n>]`` (a run resumed
+    in the same second gets ``-1``, ``-2``...). Not the latest written: W&B's service may still
+    write to an earlier file after the next one is made."""
+    found = sorted(Path(wandb_dir).rglob(f"run-{run_id}.wandb"), key=_started)
     if not found:
         raise FileNotFoundError(f"no run-{run_id}.wandb under {wandb_dir}")
     return found[-1]
+
+
+def _started(path: Path) -> tuple[str, int, float]:
+    match = re.fullmatch(r".*-run-(\d{8}_\d{6})-.*?(?:-(\d+))?", path.parent.name)
+    if match is None:
+        return "", 0, path.stat().st_mtime
+    return match[1], int(match[2] or 0), path.stat().st_mtime
