@@ -127,10 +127,11 @@ class Config:
         process = subprocess.Popen(self.command(), env=self.env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True)
         started = time.perf_counter()
+        # read to its end first: a script writing more than a pipe holds would never exit
+        stderr = process.stderr.read() if process.stderr is not None else ""
         _, status, usage = os.wait4(process.pid, 0)  # its CPU, with its children's it waited for
         elapsed = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
-        stderr = process.stderr.read() if process.stderr is not None else ""
         self.cpu.append(usage.ru_utime + usage.ru_stime)
         if process.returncode != 0:
             raise RuntimeError(f"{self.name} failed:\n{stderr[-2000:]}")
