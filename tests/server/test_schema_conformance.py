@@ -97,6 +97,38 @@ def test_item14_the_document_states_int64_and_byte_limits(server: LiveServer,
     assert "patternProperties" not in schemas["BatchIn"]["properties"]["params"]
 
 
+def _string_schemas(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The string schemas a parameter's schema allows: itself, its ``anyOf`` choices, its
+    items."""
+    found = [schema] if schema.get("type") == "string" else []
+    for choice in schema.get("anyOf", []):
+        found += _string_schemas(choice)
+    return found + _string_schemas(schema["items"]) if "items" in schema else found
+
+
+def test_item14_every_free_text_query_parameter_says_nul_is_refused(
+        api: Api, server: LiveServer, tokens: dict[str, str]) -> None:
+    """The server refuses a NUL character in any free text (422); the document says so on each
+    text query parameter, on every supported FastAPI (0.110 dropped a bare ``Key``'s pattern)."""
+    unstated = []
+    for path, operations in _schema(server, tokens)["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                for string in _string_schemas(parameter["schema"]):
+                    opaque = "enum" in string or parameter["name"] == "page_token"
+                    if parameter["in"] == "query" and not opaque and "pattern" not in string:
+                        unstated.append((method, path, parameter["name"]))
+    assert unstated == []
+    history = _schema(server, tokens)["paths"]["/api/v1/runs/{run}/history"]["get"]
+    key = next(p for p in history["parameters"] if p["name"] == "key")["schema"]
+    assert (key["pattern"], key["x-max-bytes"]) == (r"^[^\x00]*$", 1000)
+    run_id = new_run_id()
+    assert api("PUT", f"/api/v1/runs/{run_id}", json={}).ok
+    response = api("GET", f"/api/v1/runs/{run_id}/history", params={"key": "loss\x00"})
+    assert response.status_code == 422, response.text
+    assert "NUL" in response.text
+
+
 def test_item14_requests_at_the_stated_limits_are_accepted(api: Api) -> None:
     run_id = make_run(api)
     assert api("PUT", f"/api/v1/runs/{run_id}", json={"end_time": INT64_MAX}).status_code == 200

@@ -36,6 +36,7 @@ from .admission import KnownTokens
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun
 from .guard import Guard
 from .schemas import (
+    KEY_BOUNDS,
     MAX_POINTS_PER_BATCH,
     RUN_ID_PATTERN,
     X_MAX_BYTES,
@@ -300,7 +301,7 @@ def _run_routes(app: FastAPI) -> None:
         return {"run_id": run, "stored": stored, "events": batch.events()}
 
     @app.get("/api/v1/runs/{run}/history", tags=["runs"], response_model=History)
-    def get_history(run: RunRefPath, key: Annotated[Key, Query()], context: Ctx,
+    def get_history(run: RunRefPath, key: Annotated[Key, Query(**KEY_BOUNDS)], context: Ctx,
                     token: Any = Read,
                     max_points: Annotated[int | None, Query(ge=2, le=1_000_000)] = None,
                     buckets: Annotated[int | None, Query(ge=2, le=10_000)] = None,

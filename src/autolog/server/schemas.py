@@ -68,19 +68,25 @@ def _clean_key(value: str) -> str:
     return value
 
 
-def _text(max_chars: int, *, min_chars: int = 0, max_bytes: int | None = None,
-          what: str = "") -> Any:
+def _text_bounds(max_chars: int, *, min_chars: int = 0, max_bytes: int | None = None,
+                 what: str = "") -> dict[str, Any]:
     """A text field's bounds, as the schema states them: characters (JSON Schema's
     ``maxLength`` counts Unicode code points) and, where an index or a file system limits it,
-    UTF-8 bytes (``x-max-bytes``); never a NUL character."""
+    UTF-8 bytes (``x-max-bytes``); never a NUL character. Keywords for ``Field`` or FastAPI's
+    ``Query``."""
     said = f"{min_chars}-{max_chars}" if min_chars else f"at most {max_chars}"
     said += " characters" + (f" and {max_bytes} bytes of UTF-8" if max_bytes else "")
     extra: dict[str, Any] = {"pattern": NO_NUL}
     if max_bytes:
         extra[X_MAX_BYTES] = max_bytes
-    return Field(min_length=min_chars or None, max_length=max_chars,
-                 description=f"{what}{'; ' if what else ''}{said}; no NUL character",
-                 json_schema_extra=extra)
+    return {"min_length": min_chars or None, "max_length": max_chars,
+            "description": f"{what}{'; ' if what else ''}{said}; no NUL character",
+            "json_schema_extra": extra}
+
+
+def _text(max_chars: int, *, min_chars: int = 0, max_bytes: int | None = None,
+          what: str = "") -> Any:
+    return Field(**_text_bounds(max_chars, min_chars=min_chars, max_bytes=max_bytes, what=what))
 
 
 def _json_integer(value: Any) -> Any:
@@ -93,7 +99,10 @@ def _json_integer(value: Any) -> Any:
 
 Text = Annotated[str, Field(json_schema_extra={"pattern": NO_NUL}), AfterValidator(_clean_text)]
 Filter = Annotated[str, _text(2000), AfterValidator(_clean_text)]
-Key = Annotated[str, _text(500, min_chars=1, max_bytes=MAX_KEY_BYTES), AfterValidator(_clean_key)]
+#: a metric key's bounds; a bare (not optional, not list) query parameter repeats them in its
+#: ``Query()``: FastAPI 0.110 (the oldest supported) writes only the ``Query``'s own keywords there
+KEY_BOUNDS = _text_bounds(500, min_chars=1, max_bytes=MAX_KEY_BYTES)
+Key = Annotated[str, Field(**KEY_BOUNDS), AfterValidator(_clean_key)]
 Name = Annotated[str, _text(1000), AfterValidator(_clean_text)]
 Project = Annotated[str, _text(255, min_chars=1), AfterValidator(_clean_text)]
 ArtifactName = Annotated[str, _text(MAX_KEY_BYTES, min_chars=1, max_bytes=MAX_KEY_BYTES),
