@@ -39,7 +39,8 @@ def _bool(default: bool) -> Callable[[str, str | None], bool]:
     return lambda name, raw: parse_bool(name, raw, default)
 
 
-def _positive(default: float) -> Callable[[str, str | None], float]:
+def _positive(default: float, zero: bool = False) -> Callable[[str, str | None], float]:
+    """Seconds: a finite number above 0 (``zero``: or 0)."""
     def parse(name: str, raw: str | None) -> float:
         if raw is None or not raw.strip():
             return default
@@ -47,8 +48,10 @@ def _positive(default: float) -> Callable[[str, str | None], float]:
             value = float(raw)
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not a number; give seconds, e.g. {default:g}")
-        if not value > 0 or value == float("inf"):
-            raise ConfigError(f"{name}={raw!r} must be a positive, finite number of seconds")
+        if not (value >= 0 if zero else value > 0) or value == float("inf"):
+            kind = "a finite number of seconds, 0 or more" if zero else \
+                "a positive, finite number of seconds"
+            raise ConfigError(f"{name}={raw!r} must be {kind}")
         return value
 
     return parse
@@ -156,6 +159,12 @@ VARIABLES: tuple[Var, ...] = (
         "to `AUTOLOG_EXIT_TIMEOUT`; `auto`: detach, but wait where a detached process would be "
         "killed with the job (SLURM, Kubernetes, a container's main process, a systemd service, "
         "batch and CI jobs; see docs/reliability.md)."),
+    Var("delivery_delay", 5.0, _positive(5.0, zero=True),
+        "Seconds after a process's first run starts before the backends that load a "
+        "tracker's SDK (MLflow, W&B, TensorBoard, Aim, Comet) get anything; 0: at once. A "
+        "script that ends sooner never loads the SDK: what it logged goes to the delivery "
+        "process at exit (or is delivered while the exit waits). `autolog.flush()` delivers "
+        "at once."),
     Var("detach_timeout", 600.0, _positive(600.0),
         "Seconds the detached delivery process keeps trying (a backend that is down is retried "
         "with backoff) before it leaves the rest for `autolog sync`."),
@@ -235,6 +244,7 @@ class Settings:
     flush_interval: float
     exit_timeout: float
     exit_mode: str
+    delivery_delay: float
     detach_timeout: float
     plugins: tuple[str, ...]
     disable_plugins: tuple[str, ...]

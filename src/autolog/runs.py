@@ -215,7 +215,7 @@ def _writer(settings: Settings) -> JournalWriter:
     deliveries = runtime.deliveries
     if runtime.writer is None:
         runtime.writer = JournalWriter(settings.flush_interval, deliveries.notify)
-    deliveries.configure(remote_backends(settings))
+    deliveries.configure(remote_backends(settings), settings.delivery_delay)
     install_exit_hooks()
     return runtime.writer
 

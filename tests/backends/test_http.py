@@ -207,6 +207,26 @@ def test_training_is_recorded_on_the_server(server: LiveServer, http_env: None,
         assert client.list_runs(project="http-e2e")[0]["id"] == run.id
 
 
+def test_the_server_gets_a_live_run_at_once_whatever_the_delivery_delay(
+        server: LiveServer, http_env: None, read_token: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``AUTOLOG_DELIVERY_DELAY`` holds back the backends that load an SDK; the http backend
+    is autolog's own code and delivers from the first run on, without a flush."""
+    monkeypatch.setenv("AUTOLOG_DELIVERY_DELAY", "600")
+    autolog.enable(backend="local,http")
+    with autolog.start_run("live") as run, ServerClient(server.url, read_token) as client:
+        run.log_metrics({"loss": 0.5}, step=0)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if client.history(run.id, "loss"):
+                    break
+            except LookupError:  # the run is not there yet
+                pass
+            time.sleep(0.1)
+        assert [p[:2] for p in client.history(run.id, "loss")] == [(0, 0.5)]
+
+
 def test_a_retried_batch_is_stored_once(server: LiveServer, write_token: str,
                                         read_token: str, tmp_path: Path) -> None:
     """A response lost after the server stored the batch: the retry (same journal range,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -498,3 +501,82 @@ def test_a_script_ending_right_after_fit_exits_with_a_clean_stderr(tmp_path, sto
     assert not noise, done.stderr
     [run] = autolog.list_runs()
     model_uri(mlflow_sqlite, mlflow_sqlite.run_for(run.id), "model")  # delivered at exit
+
+
+# -- the delivery delay (issue 18) ---------------------------------------------------------------
+
+
+def _loss_points(target: MlflowTarget, autolog_id: str) -> int:
+    found = target.client.search_runs(
+        [target.experiment_id], filter_string=f"tags.`autolog.run_id` = '{autolog_id}'")
+    return len(target.history(found[0].info.run_id, "loss")) if found else 0
+
+
+def test_a_script_shorter_than_the_delay_never_loads_mlflow_and_is_delivered_after_it(
+        tmp_path, store, mlflow_sqlite):
+    """A script that ends within ``AUTOLOG_DELIVERY_DELAY`` (default 5 s) of its first run
+    never imports MLflow: the detached delivery process delivers its run, every point once."""
+    from autolog.delivery.handoff import running
+
+    script = tmp_path / "short.py"
+    script.write_text(textwrap.dedent("""
+        import atexit, sys
+        # registered before autolog's exit hook, so it runs after it
+        atexit.register(lambda: print("mlflow" in sys.modules, flush=True))
+        import autolog
+        autolog.enable()
+        with autolog.start_run("short") as run:
+            for i in range(500):
+                run.log_metrics({"loss": 1.0 / (i + 1)}, step=i)
+        print(run.id, flush=True)
+    """))
+    env = clean_env(store, AUTOLOG_BACKEND="local,mlflow", AUTOLOG_EXIT_MODE="detach")
+    try:
+        done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        run_id, mlflow_loaded = done.stdout.split()
+        assert mlflow_loaded == "False", done.stderr
+        deadline = time.monotonic() + 120
+        while _loss_points(mlflow_sqlite, run_id) < 500 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        remote = mlflow_sqlite.run_for(run_id)
+        assert mlflow_sqlite.history(remote.info.run_id, "loss") == \
+            [(i, 1.0 / (i + 1)) for i in range(500)]
+        assert remote.info.status == "FINISHED"
+    finally:
+        for process in running(store):  # only this test's store's delivery process
+            os.kill(int(process["pid"]), signal.SIGKILL)
+
+
+def test_within_the_delay_nothing_is_delivered_until_flush_which_delivers_at_once(
+        store, mlflow_sqlite, monkeypatch):
+    monkeypatch.setenv("AUTOLOG_DELIVERY_DELAY", "60")
+    autolog.enable(backend="local,mlflow")
+    with autolog.start_run("held") as run:
+        run.log_metrics({"loss": 0.5}, step=0)
+    time.sleep(1.5)  # the journal writer passed (1 s): the worker was notified, and waits
+    assert mlflow_sqlite.runs() == []
+    started = time.monotonic()
+    assert autolog.flush(60)
+    assert time.monotonic() - started < 30  # not the 60 s delay
+    assert mlflow_sqlite.history(mlflow_sqlite.run_for(run.id).info.run_id, "loss") == [(0, 0.5)]
+
+
+def test_after_the_delay_a_live_run_is_delivered_without_a_flush(store, mlflow_sqlite,
+                                                                  monkeypatch):
+    monkeypatch.setenv("AUTOLOG_DELIVERY_DELAY", "1")
+    autolog.enable(backend="local,mlflow")
+    with autolog.start_run("live") as run:
+        run.log_metrics({"loss": 0.25}, step=0)
+        deadline = time.monotonic() + 60
+        while _loss_points(mlflow_sqlite, run.id) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _loss_points(mlflow_sqlite, run.id) == 1  # while the run is still going
+
+
+def test_a_delivery_delay_that_is_not_seconds_is_refused(store, monkeypatch):
+    monkeypatch.setenv("AUTOLOG_DELIVERY_DELAY", "-1")
+    with pytest.raises(autolog.ConfigError, match="AUTOLOG_DELIVERY_DELAY='-1' must be a "
+                                                  "finite number of seconds, 0 or more"):
+        autolog.enable(backend="local,mlflow")

@@ -78,6 +78,7 @@ def scalar_name(key: str) -> tuple[str, str]:
 class ClearmlBackend(Backend):
     name = "clearml"
     distributions = ()  # written by autolog; `clearml` is needed only to import the sessions
+    loads_sdk = False
 
     def __init__(self, settings: Any):
         super().__init__(settings)

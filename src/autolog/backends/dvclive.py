@@ -87,6 +87,7 @@ _YAML_UNSAFE = re.compile("[\x7f-\x9f\ufeff\ud800-\udfff\ufffe\uffff]")
 class DvcliveBackend(Backend):
     name = "dvclive"
     distributions = ()  # nothing to install: the files are written by autolog itself
+    loads_sdk = False
 
     def __init__(self, settings: Any):
         super().__init__(settings)

@@ -260,6 +260,7 @@ class HttpBackend(Backend):
 
     name = "http"
     distributions = ()  # built in: autolog itself speaks to the server
+    loads_sdk = False
 
     def __init__(self, settings: Settings):
         super().__init__(settings)

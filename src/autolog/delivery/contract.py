@@ -153,6 +153,10 @@ class Backend(ABC):
     name: ClassVar[str] = ""
     #: distributions whose installed version ``autolog doctor`` reports (the SDK)
     distributions: ClassVar[tuple[str, ...]] = ()
+    #: it loads a tracker's SDK to deliver (hundreds of ms of imports, on the GIL the training
+    #: needs): its worker waits out ``AUTOLOG_DELIVERY_DELAY``, so that a short script never
+    #: loads it. False for a backend that writes with autolog's own code (it starts at once).
+    loads_sdk: ClassVar[bool] = True
     #: ``AUTOLOG_*`` variables of its own (``enable()`` and ``autolog doctor`` warn about any
     #: other ``AUTOLOG_*`` name they do not know, as a typo)
     variables: ClassVar[tuple[str, ...]] = ()

@@ -5,6 +5,12 @@ A worker replays each notified run's journal from its cursor (:func:`.replay.del
 backend that raises is retried with exponential backoff and jitter; one worker per backend keeps
 a slow or failing backend from delaying the others, the journal, or the training thread.
 
+The workers of backends that load a tracker's SDK (``Backend.loads_sdk``) start delivering
+``AUTOLOG_DELIVERY_DELAY`` seconds after the process's first run starts, or at the first wait
+for them (``flush()``, an exit that waits): a short script never loads the SDK (imports that
+took the GIL from its training: 100 ms and more of the script for MLflow) and leaves what it
+logged to the detached delivery process at exit.
+
 The delivery code itself (:mod:`.replay`, :mod:`.cursor`, :mod:`.sync`, :mod:`.contract`, and
 the exit's :mod:`.handoff`) is loaded when the first backend is configured: a process that
 records to the local store only never loads it (``enable()``'s cost is mostly imports).
@@ -35,8 +41,10 @@ MAX_BACKOFF = 30.0
 class Worker:
     """One backend's delivery thread in the training process."""
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, start_at: float = 0.0):
         self.backend = backend
+        #: ``time.monotonic()`` before which nothing is delivered unless waited for
+        self._start_at = start_at
         self.last_error: BaseException | None = None
         self.unavailable: BackendUnavailable | None = None
         self._pending: dict[Path, int] = {}  # run dir -> notifications seen
@@ -57,7 +65,15 @@ class Worker:
             if self.unavailable is None:  # given up on: the journal keeps it for `autolog sync`
                 self._cond.notify_all()
 
+    def hurry(self) -> None:
+        """Deliver now, without waiting out the delivery delay."""
+        with self._cond:
+            if self._start_at:
+                self._start_at = 0.0
+                self._cond.notify_all()
+
     def wait_idle(self, deadline: float) -> bool:
+        self.hurry()
         with self._cond:
             while self._pending or self._busy:
                 left = deadline - time.monotonic()
@@ -98,7 +114,7 @@ class Worker:
         while True:
             with self._cond:
                 while not self._stopped:
-                    wait = self._retry_at - time.monotonic()
+                    wait = max(self._retry_at, self._start_at) - time.monotonic()
                     if self._pending and wait <= 0 and self.unavailable is None:
                         break
                     self._cond.wait(wait if self._pending and self.unavailable is None
@@ -192,13 +208,15 @@ class Deliveries:
     """The delivery workers of this process, one per backend destination."""
 
     def __init__(self) -> None:
+        self._start_at: float | None = None  # set by the first configure()
         self._workers: dict[str, Worker] = {}  # backend name -> its worker
         self._retired: list[Worker] = []  # workers of destinations reconfigured away
         self._lock = threading.Lock()
         self._in_child = False
 
-    def configure(self, backends: dict[str, Backend]) -> None:
-        """Start a worker for each backend destination not served yet.
+    def configure(self, backends: dict[str, Backend], delay: float = 0.0) -> None:
+        """Start a worker for each backend destination not served yet; none delivers before
+        ``delay`` seconds after the first call (the process's first run).
 
         A backend whose destination changed (another tracking URI) gets a new worker for the
         runs started from now on; the old worker finishes the runs it was given.
@@ -214,6 +232,8 @@ class Deliveries:
         from . import contract, cursor, handoff, replay, sync  # noqa: F401
 
         with self._lock:
+            if self._start_at is None:
+                self._start_at = time.monotonic() + delay if delay > 0 else 0.0
             for name, backend in backends.items():
                 current = self._workers.get(name)
                 if current is not None and \
@@ -221,7 +241,8 @@ class Deliveries:
                     continue
                 if current is not None:
                     self._retired.append(current)
-                self._workers[name] = Worker(backend)
+                self._workers[name] = Worker(backend,
+                                             self._start_at if backend.loads_sdk else 0.0)
 
     def notify(self, run_dir: Path, backends: tuple[str, ...]) -> None:
         """The journal of ``run_dir`` has new lines for these backends."""
@@ -238,9 +259,16 @@ class Deliveries:
         """Wait until every worker is idle, or ``deadline`` (``time.monotonic``) passes.
         ``warm_only``: only the workers that have delivered a run (the exit's grace: one still
         on its first delivery is importing its SDK or failing to reach its backend, and would
-        rarely finish within it)."""
-        return all(worker.wait_idle(deadline) for worker in self._all()
-                   if worker.warm or not warm_only)
+        rarely finish within it). Waited for, the workers deliver at once
+        (``AUTOLOG_DELIVERY_DELAY`` no longer holds them back); each is waited for, whatever
+        the one before answered."""
+        workers = [worker for worker in self._all() if worker.warm or not warm_only]
+        if not warm_only:
+            with self._lock:
+                self._start_at = 0.0  # and the workers started from now on
+        for worker in workers:
+            worker.hurry()
+        return all([worker.wait_idle(deadline) for worker in workers])
 
     def shutdown(self, timeout: float) -> dict[str, int]:
         """Wait up to ``timeout`` seconds, stop the workers; undelivered lines per backend."""
