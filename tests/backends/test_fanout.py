@@ -25,7 +25,8 @@ from autolog import testing
 from autolog.backends.wandb import STEP_KEY
 from autolog.cli import main as cli_main
 
-from .conftest import MLFLOW_WARNINGS, MlflowServer, MlflowTarget, WandbTarget, wait_for
+from ..helpers import clean_env
+from .conftest import MLFLOW_WARNINGS, MlflowServer, MlflowTarget, WandbTarget, free_port, wait_for
 
 pytest.importorskip("mlflow")
 pytest.importorskip("wandb")
@@ -164,3 +165,29 @@ def test_a_frozen_wandb_delays_nothing_and_exit_stays_bounded(mlflow_sqlite: Mlf
     assert remote.info.status == "FINISHED"
     # W&B's backlog stays in the journal for `autolog sync`
     assert not _cursor(store, run_id, "wandb")["done"]
+
+
+BESIDE_MLFLOW = """
+import autolog
+from autolog.delivery.sync import pending_by_name
+autolog.enable(backend="local,wandb,mlflow")
+with autolog.start_run("both") as run:
+    run.log_metrics({"loss": 0.5}, step=0)
+print(autolog.flush(120), sorted(pending_by_name(run.path)), flush=True)
+"""
+
+
+def test_a_flush_still_waits_for_mlflow_after_wandb_is_given_up(
+        wandb_offline: WandbTarget, mlflow_sqlite: MlflowTarget, tmp_path: Path,
+        store: Path) -> None:
+    """W&B's worker comes first and answers "given up" (online without an API key); the flush
+    goes on to wait for MLflow's (it used to return there, MLflow's delivery still going)."""
+    env = clean_env(store, WANDB_MODE="online", HOME=str(tmp_path / "home"),
+                    WANDB_BASE_URL=f"http://127.0.0.1:{free_port()}")
+    env.pop("WANDB_API_KEY", None)
+    done = subprocess.run([sys.executable, "-c", BESIDE_MLFLOW], env=env, capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "False ['wandb']", done.stderr
+    [run] = autolog.list_runs()
+    assert mlflow_sqlite.history(mlflow_sqlite.run_for(run.id).info.run_id, "loss") == [(0, 0.5)]
