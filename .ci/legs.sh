@@ -49,13 +49,18 @@ leg_async() {
   while [ "${#LEG_RUNNING[@]}" -ge "$LEG_JOBS" ]; do _legs_reap || sleep 1; done
   [ -n "$LEG_DIR" ] || LEG_DIR=$(mktemp -d)
   if [ "$stream" = 1 ]; then
-    ( leg "$name" "$@"; printf '%s' "${LEG_RESULTS[-1]}" >"$LEG_DIR/$name.result" ) </dev/null &
+    _leg_recorded "$name" "$@" </dev/null &
   else
     echo "ci: leg $name ran in the background, from $(date -u +%H:%M:%S)" >"$LEG_DIR/$name.log"
-    ( leg "$name" "$@"; printf '%s' "${LEG_RESULTS[-1]}" >"$LEG_DIR/$name.result" ) \
-      >>"$LEG_DIR/$name.log" 2>&1 </dev/null &
+    _leg_recorded "$name" "$@" >>"$LEG_DIR/$name.log" 2>&1 </dev/null &
   fi
   LEG_RUNNING+=("$! $stream $name")
+}
+
+# (in a background subshell) leg NAME COMMAND..., its summary row left for _legs_reap
+_leg_recorded() {
+  leg "$@"
+  printf '%s' "${LEG_RESULTS[-1]}" >"$LEG_DIR/$1.result"
 }
 
 legs_wait() {

@@ -103,7 +103,9 @@ def _string_schemas(schema: dict[str, Any]) -> list[dict[str, Any]]:
     found = [schema] if schema.get("type") == "string" else []
     for choice in schema.get("anyOf", []):
         found += _string_schemas(choice)
-    return found + _string_schemas(schema["items"]) if "items" in schema else found
+    if "items" in schema:
+        found += _string_schemas(schema["items"])
+    return found
 
 
 def test_item14_every_free_text_query_parameter_says_nul_is_refused(
