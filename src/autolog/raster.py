@@ -87,8 +87,7 @@ class Raster:
         x0, x1 = (round(min(max(v, -1.0), self.width)) for v in box[0::2])
         y0, y1 = (round(min(max(v, -1.0), self.height)) for v in box[1::2])
         if fill is not None:
-            for y in range(y0, y1 + 1):
-                self._row(x0, x1, y, fill)
+            self._fill(x0, x1, y0, y1, fill)
         if outline is not None:
             self._row(x0, x1, y0, outline)
             self._row(x0, x1, y1, outline)
@@ -97,10 +96,15 @@ class Raster:
 
     def line(self, points: Sequence[tuple[float, float]], color: int, width: int = 1) -> None:
         """A polyline through ``points``; ``width`` 2 thickens it across its main direction."""
+        right, bottom, thick = self.width, self.height, width > 1
         for (ax, ay), (bx, by) in pairwise(points):
-            inside = self._clip(ax, ay, bx, by)
+            if -1 <= ax <= right and -1 <= bx <= right and -1 <= ay <= bottom and \
+                    -1 <= by <= bottom:  # nothing to clip (False for NaN): what _clip rounds
+                inside = (round(ax), round(ay), round(ax + (bx - ax)), round(ay + (by - ay)))
+            else:
+                inside = self._clip(ax, ay, bx, by)
             if inside is not None:
-                self._segment(*inside, color, width > 1)
+                self._segment(*inside, color, thick)
 
     def dot(self, x: float, y: float, color: int) -> None:
         """A 3 x 3 pixel dot (a scatter plot's point)."""
@@ -114,8 +118,20 @@ class Raster:
         """``text`` with its line's top left at ``xy`` (characters outside ASCII drawn as ?)."""
         if not (isfinite(xy[0]) and isfinite(xy[1])):
             return
-        glyphs = _glyphs()
         pen, top = round(xy[0]), round(xy[1])
+        # a glyph's pixels lie from a pixel left of its pen to its advance, within its line
+        if 1 <= pen and pen + text_width(text) <= self.width and 0 <= top and \
+                top + LINE_HEIGHT <= self.height:  # within the image, as most text is
+            pixels, ink = self.pixels, bytes((color,)) * self.width
+            glyphs = _glyph_offsets(self.width)
+            at = top * self.width + pen
+            for char in text:
+                advance, runs = glyphs.get(char) or glyphs["?"]
+                for offset, length in runs:
+                    pixels[at + offset:at + offset + length] = ink[:length]
+                at += advance
+            return
+        glyphs = _glyphs()
         for char in text:
             advance, runs = glyphs.get(char) or glyphs["?"]
             for dx, dy, length in runs:
@@ -134,6 +150,14 @@ class Raster:
             start = y * self.width
             self.pixels[start + x0:start + x1 + 1] = bytes((color,)) * (x1 - x0 + 1)
 
+    def _fill(self, x0: int, x1: int, y0: int, y1: int, color: int) -> None:
+        x0, x1 = max(x0, 0), min(x1, self.width - 1)
+        y0, y1 = max(y0, 0), min(y1, self.height - 1)
+        if x0 <= x1 and y0 <= y1:
+            pixels, width, ink = self.pixels, self.width, bytes((color,)) * (x1 - x0 + 1)
+            for start in range(y0 * width + x0, y1 * width + x0 + 1, width):
+                pixels[start:start + len(ink)] = ink
+
     def _column(self, x: int, y0: int, y1: int, color: int) -> None:
         if not 0 <= x < self.width:
             return
@@ -146,7 +170,7 @@ class Raster:
               ) -> tuple[int, int, int, int] | None:
         """The segment's part within a pixel of the image (Liang-Barsky), rounded; None when
         none of it is, or a coordinate is not finite."""
-        if not all(isfinite(v) for v in (ax, ay, bx, by)):
+        if not (isfinite(ax) and isfinite(ay) and isfinite(bx) and isfinite(by)):
             return None
         low, high = 0.0, 1.0
         dx, dy = bx - ax, by - ay
@@ -193,6 +217,14 @@ def text_width(text: str) -> int:
     """How many pixels wide :meth:`Raster.text` draws ``text``."""
     glyphs = _glyphs()
     return sum((glyphs.get(char) or glyphs["?"])[0] for char in text)
+
+
+@cache
+def _glyph_offsets(width: int) -> dict[str, tuple[int, list[tuple[int, int]]]]:
+    """:func:`_glyphs` for an image ``width`` pixels wide: each run as (offset from the pen's
+    pixel on the line's top row, length)."""
+    return {char: (advance, [(dy * width + dx, length) for dx, dy, length in runs])
+            for char, (advance, runs) in _glyphs().items()}
 
 
 @cache
