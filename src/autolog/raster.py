@@ -120,8 +120,8 @@ class Raster:
             return
         pen, top = round(xy[0]), round(xy[1])
         # a glyph's pixels lie from a pixel left of its pen to its advance, within its line
-        if 1 <= pen and pen + text_width(text) <= self.width and 0 <= top and \
-                top + LINE_HEIGHT <= self.height:  # within the image, as most text is
+        if 1 <= pen <= self.width - text_width(text) and \
+                0 <= top <= self.height - LINE_HEIGHT:  # within the image, as most text is
             pixels, ink = self.pixels, bytes((color,)) * self.width
             glyphs = _glyph_offsets(self.width)
             at = top * self.width + pen
