@@ -86,3 +86,18 @@ def test_context_tags_and_requirements_land_under_load(tmp_path, store):
         assert record.tags["autolog.python.version"] and record.tags["autolog.host"]
         assert "requirements.txt" in record.artifacts
         assert record.status == "FINISHED"
+
+
+def test_the_user_tag_is_getpass_s_answer(monkeypatch):
+    """``autolog.user`` is what ``getpass.getuser()`` says (read without importing getpass):
+    the first of its environment variables, else the password database's name for the uid."""
+    import getpass
+
+    from autolog.context import _user
+
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    assert _user() == getpass.getuser()
+    monkeypatch.setenv("USERNAME", "from-username")
+    monkeypatch.setenv("USER", "from-user")
+    assert _user() == getpass.getuser() == "from-user"

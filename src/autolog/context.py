@@ -167,11 +167,15 @@ def _platform() -> str:
 
 
 def _user() -> str:
-    import getpass
-
+    """``getpass.getuser()``'s answer, without importing getpass (it loads termios)."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if user := os.environ.get(name):
+            return user
     try:
-        return getpass.getuser()
-    except Exception:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, AttributeError):  # no pwd (Windows), no entry for the uid
         return ""
 
 

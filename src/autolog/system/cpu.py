@@ -227,7 +227,7 @@ def _linux_descendants(pid: int) -> list[int] | None:
             continue
         for tid in tasks:
             try:
-                with open(f"/proc/{parent}/task/{tid}/children", encoding="ascii") as f:
+                with open(f"/proc/{parent}/task/{tid}/children", "rb") as f:  # int() reads bytes
                     children = [int(c) for c in f.read().split()]
             except (OSError, ValueError):
                 continue
