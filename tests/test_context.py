@@ -101,3 +101,40 @@ def test_the_user_tag_is_getpass_s_answer(monkeypatch):
     monkeypatch.setenv("USERNAME", "from-username")
     monkeypatch.setenv("USER", "from-user")
     assert _user() == getpass.getuser() == "from-user"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_one_git_status_says_what_diff_and_ls_files_would(tmp_path):
+    """The dirty tag and the code snapshot read one ``git status``: its changed files are what
+    ``git diff HEAD --name-only`` lists (a rename by its new name, staged and unstaged changes,
+    a deletion), its untracked files what ``git ls-files --others --exclude-standard`` lists."""
+    from autolog.capture import code
+
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    for name in ("moved.py", "edited.py", "staged.py", "deleted.py", "sub/kept.py"):
+        (repo / name).write_text(f"# {name}\n")
+    (repo / ".gitignore").write_text("*.log\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "first")
+    assert code.status(str(repo), True) == code.Status([], [])
+    code.status.cache_clear()  # read once per process: this test changes the tree since
+    _git(repo, "mv", "moved.py", "renamed file.py")
+    (repo / "edited.py").write_text("# changed\n")
+    (repo / "staged.py").write_text("# changed and staged\n")
+    _git(repo, "add", "staged.py")
+    (repo / "deleted.py").unlink()
+    (repo / "new.py").write_text("# new\n")
+    (repo / "sub" / "deeper").mkdir()
+    (repo / "sub" / "deeper" / "é.txt").write_text("x\n")
+    (repo / "run.log").write_text("ignored\n")
+
+    found = code.status(str(repo), True)
+    diff = _git(repo, "-c", "core.quotepath=off", "diff", "HEAD", "--name-only")
+    others = _git(repo, "-c", "core.quotepath=off", "ls-files", "--others", "--exclude-standard")
+    assert sorted(found.changed) == sorted(diff.splitlines())
+    assert found.untracked == sorted(others.splitlines()) == ["new.py", "sub/deeper/é.txt"]
+    assert code.status(str(repo), False) == code.Status(found.changed, [])
+    assert code.work_tree(repo / "sub" / "deeper") == repo
+    assert code.status(str(tmp_path), True) is None  # not a work tree

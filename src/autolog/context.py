@@ -41,7 +41,6 @@ __all__ = ["capture", "git_info", "prewarm", "requirements"]
 
 log = logging.getLogger("autolog")
 
-JOIN_TIMEOUT = 5.0  # git status
 CONTEXT_WAIT = 60.0  # the most a run's end waits for its context
 
 
@@ -188,7 +187,7 @@ def _source_dir() -> Path:
 @lru_cache(maxsize=8)
 def git_info(start: Path) -> dict[str, str]:
     """Commit, branch and dirty state of the git work tree holding ``start``, read from .git."""
-    root = next((d for d in (start, *start.parents) if (d / ".git").exists()), None)
+    root = code.work_tree(start)
     if root is None:
         return {}
     git_dir = _git_dir(root / ".git")
@@ -202,9 +201,10 @@ def git_info(start: Path) -> dict[str, str]:
         commit = head
     if commit:
         info["autolog.git.commit"] = commit
-    dirty = _dirty(root)
-    if dirty is not None:
-        info["autolog.git.dirty"] = "true" if dirty else "false"
+    # with the code captured, the same git status lists the untracked files for the snapshot
+    found = code.status(str(root), current().capture_code)
+    if found is not None:
+        info["autolog.git.dirty"] = "true" if found.changed else "false"
     return info
 
 
@@ -229,17 +229,6 @@ def _packed_ref(git_dir: Path, ref: str) -> str:
         if name == ref:
             return sha
     return ""
-
-
-def _dirty(root: Path) -> bool | None:
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                             capture_output=True, text=True, timeout=JOIN_TIMEOUT, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(out.stdout.strip())
 
 
 @lru_cache(maxsize=1)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from ..run import Run
 
-__all__ = ["Snapshot", "capture", "entry_script", "snapshot"]
+__all__ = ["Snapshot", "Status", "capture", "entry_script", "snapshot", "status", "work_tree"]
 
 log = logging.getLogger("autolog")
 
@@ -79,23 +79,56 @@ def _write(run: Run, name: str, data: bytes) -> None:
     run.record_artifact(name)
 
 
+class Status(NamedTuple):
+    changed: list[str]  # tracked files changed against HEAD, staged or not (a rename: its new name)
+    untracked: list[str]  # sorted; empty when not asked for
+
+
+def work_tree(start: Path) -> Path | None:
+    """The root of the git work tree holding ``start``: the nearest directory with a ``.git``
+    (a directory, or a worktree's or submodule's ``.git`` file)."""
+    return next((d for d in (start, *start.parents) if (d / ".git").exists()), None)
+
+
+@lru_cache(maxsize=8)
+def status(root: str, untracked: bool) -> Status | None:
+    """One ``git status`` of the work tree at ``root``: what changed, and the untracked files
+    (``.gitignore`` respected) when ``untracked``; None when git cannot tell. Read once per
+    process: the dirty tag and the code snapshot share it, one git process where four ran."""
+    raw = _git(root, "status", "--porcelain=v1", "-z",
+               "--untracked-files=" + ("all" if untracked else "no"))
+    if raw is None:
+        return None
+    changed, others = [], []
+    entries = iter(raw.split(b"\0"))
+    for entry in entries:  # "XY path", paths from the root; a rename or copy: "XY new", "old"
+        if len(entry) < 4:
+            continue
+        code, name = entry[:2], entry[3:].decode("utf-8", "replace")
+        if code == b"??":
+            others.append(name)
+        else:
+            changed.append(name)
+            if b"R" in code or b"C" in code:
+                next(entries, None)
+    return Status(changed, sorted(others))
+
+
 @lru_cache(maxsize=8)
 def snapshot(start: str, max_diff_bytes: int) -> Snapshot | None:
     """The work tree holding ``start``: its diff against HEAD and its untracked files; None when
     it is not in a git work tree (or git is not installed)."""
-    root = _git(start, "rev-parse", "--show-toplevel")
-    if root is None:
+    root = work_tree(Path(start))
+    found = status(str(root), True) if root is not None else None
+    if root is None or found is None:
         return None
-    root_dir = root.decode("utf-8", "replace").strip()
-    untracked = _names(_git(root_dir, "ls-files", "--others", "--exclude-standard", "-z"))
-    diff, skipped = _diff(root_dir, max_diff_bytes)
+    diff, skipped = _diff(str(root), found.changed, max_diff_bytes)
     if skipped:
-        log.warning("autolog: the uncommitted diff of %s was not recorded: %s", root_dir, skipped)
-    return Snapshot(root_dir, diff, untracked[:MAX_UNTRACKED], skipped)
+        log.warning("autolog: the uncommitted diff of %s was not recorded: %s", root, skipped)
+    return Snapshot(str(root), diff, found.untracked[:MAX_UNTRACKED], skipped)
 
 
-def _diff(root: str, limit: int) -> tuple[bytes | None, str | None]:
-    changed = _names(_git(root, "diff", "HEAD", "--name-only", "-z"))
+def _diff(root: str, changed: list[str], limit: int) -> tuple[bytes | None, str | None]:
     size = sum(_size(os.path.join(root, name)) for name in changed)
     if size > limit:
         return None, (f"the {len(changed)} changed file(s) hold {_human(size)}, over "
@@ -132,12 +165,6 @@ def _git(cwd: str, *args: str) -> bytes | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout if done.returncode == 0 else None
-
-
-def _names(raw: bytes | None) -> list[str]:
-    if not raw:
-        return []
-    return [name.decode("utf-8", "replace") for name in raw.split(b"\0") if name]
 
 
 def _size(path: str) -> int:
