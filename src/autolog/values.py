@@ -157,14 +157,16 @@ class TensorValue:
     def __init__(self, key: str, tensor: Any):
         self.key = key
         self.event = None
-        snapshot = tensor.detach()
-        if snapshot.device.type == "cuda":
+        # one dispatched op where it can be (a training step leaves the caches cold, and each op
+        # costs several microseconds there): detached only when it holds a graph
+        snapshot = tensor.detach() if tensor.requires_grad else tensor
+        if snapshot.is_cuda:
             import torch  # imported already: the tensor is one of its
 
             snapshot = snapshot.to("cpu", non_blocking=True)
             self.event = torch.cuda.Event()
             self.event.record()
-        elif snapshot.device.type == "cpu":
+        elif snapshot.is_cpu:
             snapshot = snapshot.clone()
         self.tensor = snapshot
 

@@ -178,7 +178,13 @@ def test_a_tensor_is_read_as_it_was_when_logged_and_never_on_the_logging_thread(
         run.log_metrics({"loss": loss, "scaled": loss * 2}, step=0)
         loss.add_(1.0)  # the framework updates its tensor in place after logging it
         run.log_metrics({"loss": loss}, step=1)
+        weight = torch.tensor(2.0, requires_grad=True)
+        graph = weight * 3  # part of an autograd graph: snapshotted detached
+        run.log_metrics({"graph": graph}, step=0)
+        with torch.no_grad():
+            graph.add_(1.0)
     assert counter.counts == Counter()  # read by the journal writer, not here
     record = autolog.get_run(run.id)
     assert [(s, v) for s, v, _ in record.history("loss")] == [(0, 0.5), (1, 1.5)]
     assert [(s, v) for s, v, _ in record.history("scaled")] == [(0, 1.0)]
+    assert [(s, v) for s, v, _ in record.history("graph")] == [(0, 6.0)]
