@@ -8,13 +8,13 @@ the median of ``trainer.train()`` wall time is compared. A second table times on
 call of each callback (autolog's and MLflow's) with the Trainer's log dict: the cost per step,
 free of the run-to-run noise of whole trainings.
 
-    python benchmarks/bench_transformers.py            # 200 steps x 5 repeats
-    python benchmarks/bench_transformers.py --quick    # 40 steps x 3 repeats
+    python benchmarks/bench_transformers.py              # 200 steps x 9 repeats
+    python benchmarks/bench_transformers.py --quick      # 40 steps x 3 repeats
+    python benchmarks/bench_transformers.py --repeats 15
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import statistics
@@ -23,7 +23,7 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import table
+from _common import arguments, table
 
 SEQ = 32
 
@@ -76,11 +76,11 @@ def train_once(mode: str, steps: int, work: Path, data: tuple[list, list]) -> fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="40 steps x 3 repeats")
+    parser = arguments(__doc__, "40 steps x 3 repeats")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     opts = parser.parse_args()
     steps, repeats = (40, 3) if opts.quick else (200, 9)
+    repeats = opts.repeats or repeats
     import torch
 
     torch.set_num_threads(opts.threads)  # fewer threads: less noise from other processes
