@@ -235,6 +235,26 @@ def test_subclasses_get_the_callback(tmp_path):
     assert steps(record, "loss") == [1, 2, 3]
 
 
+def test_saving_the_model_draws_no_progress_bar_and_leaves_the_bars_on(tmp_path, capfd):
+    """autolog's ``save_pretrained`` is not the user's output: no "Writing model shards" bar
+    (transformers 5 draws one) on their terminal or in the run's console."""
+    from transformers.utils import logging as hf_logging
+
+    autolog.enable()
+    args = training_args(tmp_path, disable_tqdm=True)
+    make_trainer(tmp_path, args=args).train()
+    out, err = capfd.readouterr()
+    assert "model shards" not in out + err
+    assert only_run().models["model"]["flavor"] == "transformers"
+    assert hf_logging.is_progress_bar_enabled()  # as the user had them
+    hf_logging.disable_progress_bar()
+    try:
+        make_trainer(tmp_path, args=args).train()
+        assert not hf_logging.is_progress_bar_enabled()  # and off stays off
+    finally:
+        hf_logging.enable_progress_bar()
+
+
 def test_checkpoints_and_best_model(tmp_path):
     autolog.enable(log_models=False)
     args = training_args(tmp_path, max_steps=6, eval_strategy="steps", eval_steps=3,

@@ -24,7 +24,8 @@ import inspect
 import os
 import sys
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -525,7 +526,8 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
         return None
     import transformers
 
-    model.save_pretrained(path)
+    with _no_progress_bars():
+        model.save_pretrained(path)
     safe = (path / "model.safetensors").exists() or (path / "model.safetensors.index.json").exists()
     spec: dict[str, Any] = {"flavor": "transformers",
                             "format": "safetensors" if safe else "pytorch",
@@ -536,6 +538,23 @@ def autolog_save_model(model: Any, path: Path, options: dict[str, Any]) -> dict[
         processor.save_pretrained(path)
         spec["processing_class"] = values.qualified_name(type(processor))
     return spec
+
+
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """transformers' own progress bars off: ``save_pretrained`` draws "Writing model shards" (5.x)
+    on the user's terminal, and autolog's save is not the user's output. The switch is
+    transformers' alone (its public ``disable_progress_bar`` turns huggingface_hub's off too,
+    and turning those back on warns where ``HF_HUB_DISABLE_PROGRESS_BARS`` is set)."""
+    switch = sys.modules.get("transformers.utils.logging")
+    shown = getattr(switch, "_tqdm_active", None) is True
+    if shown:
+        switch._tqdm_active = False  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if shown:
+            switch._tqdm_active = True  # type: ignore[union-attr]
 
 
 @hookimpl
