@@ -97,6 +97,7 @@ class Raster:
     def line(self, points: Sequence[tuple[float, float]], color: int, width: int = 1) -> None:
         """A polyline through ``points``; ``width`` 2 thickens it across its main direction."""
         right, bottom, thick = self.width, self.height, width > 1
+        inside: tuple[int, int, int, int] | None
         for (ax, ay), (bx, by) in pairwise(points):
             if -1 <= ax <= right and -1 <= bx <= right and -1 <= ay <= bottom and \
                     -1 <= by <= bottom:  # nothing to clip (False for NaN): what _clip rounds
@@ -123,11 +124,11 @@ class Raster:
         if 1 <= pen <= self.width - text_width(text) and \
                 0 <= top <= self.height - LINE_HEIGHT:  # within the image, as most text is
             pixels, ink = self.pixels, bytes((color,)) * self.width
-            glyphs = _glyph_offsets(self.width)
+            offsets = _glyph_offsets(self.width)
             at = top * self.width + pen
             for char in text:
-                advance, runs = glyphs.get(char) or glyphs["?"]
-                for offset, length in runs:
+                advance, spans = offsets.get(char) or offsets["?"]
+                for offset, length in spans:
                     pixels[at + offset:at + offset + length] = ink[:length]
                 at += advance
             return
