@@ -506,7 +506,7 @@ def test_a_script_ending_right_after_fit_exits_with_a_clean_stderr(tmp_path, sto
 # -- the delivery delay (issue 18) ---------------------------------------------------------------
 
 
-def _delivered(target: MlflowTarget, autolog_id: str) -> bool:
+def _ended_with_its_points(target: MlflowTarget, autolog_id: str) -> bool:
     """The run's 500 points and its end are in MLflow (the end is delivered after the points:
     a reader in between sees the points and a RUNNING run)."""
     found = target.client.search_runs(
@@ -547,7 +547,7 @@ def test_a_script_shorter_than_the_delay_never_loads_mlflow_and_is_delivered_aft
         run_id, mlflow_loaded = done.stdout.split()
         assert mlflow_loaded == "False", done.stderr
         deadline = time.monotonic() + 120
-        while not _delivered(mlflow_sqlite, run_id) and time.monotonic() < deadline:
+        while not _ended_with_its_points(mlflow_sqlite, run_id) and time.monotonic() < deadline:
             time.sleep(0.2)
         remote = mlflow_sqlite.run_for(run_id)
         assert mlflow_sqlite.history(remote.info.run_id, "loss") == \
