@@ -63,15 +63,16 @@ class Timed(Protocol):
     error: str | None
 
 
-def report_paired(framework: str, configs: Sequence[Timed], batches: int, repeats: int) -> None:
+def report_paired(framework: str, configs: Sequence[Timed], batches: int, repeats: int,
+                  cadence: str = "one metric logged each batch") -> None:
     """Median fit time, best fit time, and the median over rounds of each fit's time relative to
     the untracked fit of the same round (rounds interleave configurations, so a load spike on the
     machine hits a round's fits alike and cancels out of the ratio). ``configs[0]`` is the
     untracked one. Where a configuration named "an empty ... callback" ran (the floor: what any
     callback costs), the last column is the best fit relative to that floor's best fit: the
     figure for autolog's own fixed costs (budget: within 0.5 %)."""
-    print(f"{framework}, Python {sys.version.split()[0]}; {batches} batches per fit, one metric "
-          f"logged each batch; {repeats} rounds")
+    print(f"{framework}, Python {sys.version.split()[0]}; {batches} batches per fit, {cadence}; "
+          f"{repeats} rounds")
     base = configs[0].times
     floor = next((c for c in configs if c.name.lower().startswith("an empty")
                   and c.times and not c.error), None)

@@ -6,7 +6,10 @@ Each configuration trains the same tiny MLP on the same CPU data; the figure is 
 time of ``trainer.fit`` over the repeats (configurations interleaved, so machine load hits them
 alike). Budget: autolog under 2 % slower than no tracking.
 
-    .venv/bin/python benchmarks/bench_lightning.py [--quick] [--repeats N]
+    .venv/bin/python benchmarks/bench_lightning.py [--quick] [--repeats N] [--every N]
+
+``--every N`` logs every N steps (``Trainer(log_every_n_steps=N)``, MLflow's ``log_every_n_step``)
+instead of every step: ``--every 50`` is Lightning's default cadence.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import autolog  # noqa: E402
 for _name in ("lightning.pytorch", "pytorch_lightning"):  # mlflow.pytorch imports the second
     logging.getLogger(_name).setLevel(logging.ERROR)
 FRAMEWORK = f"Lightning {L.__version__}, torch {torch.__version__}"
+EVERY = 1  # Trainer(log_every_n_steps=...): --every
 
 
 class MLP(L.LightningModule):
@@ -46,7 +50,7 @@ class MLP(L.LightningModule):
     def training_step(self, batch, index):
         x, y = batch
         loss = nn.functional.mse_loss(self.net(x), y)
-        self.log("train_loss", loss)  # every batch (log_every_n_steps=1)
+        self.log("train_loss", loss)  # handed to the loggers every EVERY batches
         return loss
 
     def configure_optimizers(self):
@@ -78,7 +82,7 @@ class Config:
             callbacks = [L.Callback()] if self.name.startswith("an empty") else []
             trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", logger=loggers or False,
                                 callbacks=callbacks,
-                                log_every_n_steps=1, enable_progress_bar=False,
+                                log_every_n_steps=EVERY, enable_progress_bar=False,
                                 enable_model_summary=False, enable_checkpointing=False,
                                 default_root_dir=root)
             torch.manual_seed(0)
@@ -116,7 +120,7 @@ def configs(root: Path) -> list[Config]:
         mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
 
         def mlflow_on(_: Path) -> list:
-            mlflow.pytorch.autolog(log_every_n_step=1, log_models=False, checkpoint=False,
+            mlflow.pytorch.autolog(log_every_n_step=EVERY, log_models=False, checkpoint=False,
                                    silent=True)
             return []
 
@@ -140,7 +144,12 @@ def configs(root: Path) -> list[Config]:
 
 
 def main() -> None:
-    args = arguments(__doc__, "fewer rows and repeats").parse_args()
+    global EVERY
+    parser = arguments(__doc__, "fewer rows and repeats")
+    parser.add_argument("--every", type=int, default=1, metavar="N",
+                        help="log every N steps (default 1; Lightning's own default is 50)")
+    args = parser.parse_args()
+    EVERY = args.every
     rows, epochs, repeats = fit_sizes(args)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,7 +164,9 @@ def main() -> None:
         for _ in range(repeats):
             for config in table:
                 config.run(root, loader, epochs)
-        report_paired(FRAMEWORK, table, rows // 32 * epochs, repeats)
+        cadence = "one metric logged each batch" if EVERY == 1 else \
+            f"one metric logged every {EVERY} batches"
+        report_paired(FRAMEWORK, table, rows // 32 * epochs, repeats, cadence)
 
 
 if __name__ == "__main__":
