@@ -36,6 +36,7 @@ import autolog  # noqa: E402
 
 for _name in ("lightning.pytorch", "pytorch_lightning"):  # mlflow.pytorch imports the second
     logging.getLogger(_name).setLevel(logging.ERROR)
+    logging.getLogger(f"{_name}.utilities.rank_zero").setLevel(logging.ERROR)  # has its own level
 FRAMEWORK = f"Lightning {L.__version__}, torch {torch.__version__}"
 EVERY = 1  # Trainer(log_every_n_steps=...): --every
 
