@@ -98,6 +98,50 @@ def steps(record, key: str) -> list[int]:
     return [step for step, _, _ in record.history(key)]
 
 
+class Counting(Net):
+    """Logs what it knows at each step: a tensor it changes in place right after logging it,
+    a torchmetrics metric's value for the batch, and a learning rate held in a tensor, which
+    the scheduler changes in place (``fill_``) at each epoch's end."""
+
+    def __init__(self):
+        super().__init__()
+        from torchmetrics.aggregation import SumMetric
+
+        self.total = SumMetric()
+
+    def training_step(self, batch, index):
+        loss = super().training_step(batch, index)
+        value = torch.tensor(float(self.global_step))
+        self.log("tensor_value", value)
+        value.add_(1000.0)  # Lightning keeps its own copy of what was logged
+        self.total(torch.tensor(float(self.global_step)))  # the batch's sum: the step
+        self.log("metric_value", self.total, on_step=True, on_epoch=False)
+        return loss
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=torch.tensor(0.05))
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+def test_step_values_are_kept_without_a_second_copy_and_read_as_logged(tmp_path):
+    """At a step-level call autolog keeps the tensors Lightning hands its loggers as they are
+    (they are Lightning's own per-step copies) and reads them on the writer thread, after
+    later steps: each step's value must still be the one logged then. The learning rate,
+    which is the optimizer's own tensor, is copied when it is logged."""
+    pytest.importorskip("torchmetrics")
+    torch.manual_seed(0)
+    autolog.enable(log_models=False)
+    trainer(tmp_path, enable_checkpointing=False).fit(Counting(), loader())
+    record = only_run()
+    expected = [float(step) for step in range(2 * BATCHES)]
+    assert [v for _, v, _ in record.history("tensor_value")] == expected
+    assert [v for _, v, _ in record.history("metric_value")] == expected
+    rates = [v for _, v, _ in record.history("lr")]
+    # the scheduler steps before the last batch of an epoch is logged (as with a float rate)
+    assert rates == pytest.approx([0.05] * (BATCHES - 1) + [0.025] * BATCHES + [0.0125])
+
+
 def test_fit_logs_hparams_settings_metrics_and_best_checkpoint(tmp_path):
     torch.manual_seed(0)
     autolog.enable()
