@@ -464,12 +464,14 @@ def _summary_layers(model: Any) -> tuple[list[Any], list[Any] | None]:
     """The layers a summary lists, and the graph's nodes where it has a "Connected to" column
     (a functional model that is not a chain), as ``print_summary`` decides."""
     from keras.src.models import Functional, Sequential
+    from keras.src.utils import summary_utils  # its `tree`: Keras's own, dm-tree before 3.1
 
     if isinstance(model, Sequential) or not isinstance(model, Functional):  # or subclassed
         return list(model.layers), None
     nodes: list[Any] = []
     for level in model._nodes_by_depth.values():
-        if len(level) > 1 or (len(level) == 1 and len(_flat(level[0].input_tensors)) > 1):
+        if len(level) > 1 or (len(level) == 1 and
+                              len(summary_utils.tree.flatten(level[0].input_tensors)) > 1):
             break
         nodes += level
     else:
@@ -480,12 +482,6 @@ def _summary_layers(model: Any) -> tuple[list[Any], list[Any] | None]:
             return list(model._operations), None
     return list(model._operations), [node for level in model._nodes_by_depth.values()
                                      for node in level]
-
-
-def _flat(structure: Any) -> list[Any]:
-    from keras.src.utils import summary_utils  # its `tree`: Keras's own, dm-tree before 3.1
-
-    return list(summary_utils.tree.flatten(structure))
 
 
 def _connections(layer: Any, nodes: list[Any]) -> str:
