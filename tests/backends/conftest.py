@@ -60,9 +60,13 @@ class MlflowTarget:
     def runs(self) -> list[Any]:
         return list(self.client.search_runs([self.experiment_id], max_results=1000))
 
-    def run_for(self, autolog_id: str) -> Any:
-        found = self.client.search_runs(
+    def runs_for(self, autolog_id: str) -> list[Any]:
+        """The MLflow runs tagged with autolog's run id (none yet while delivery goes on)."""
+        return self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.`autolog.run_id` = '{autolog_id}'")
+
+    def run_for(self, autolog_id: str) -> Any:
+        found = self.runs_for(autolog_id)
         assert len(found) == 1, found
         return found[0]
 

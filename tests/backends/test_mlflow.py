@@ -509,15 +509,13 @@ def test_a_script_ending_right_after_fit_exits_with_a_clean_stderr(tmp_path, sto
 def _ended_with_its_points(target: MlflowTarget, autolog_id: str) -> bool:
     """The run's 500 points and its end are in MLflow (the end is delivered after the points:
     a reader in between sees the points and a RUNNING run)."""
-    found = target.client.search_runs(
-        [target.experiment_id], filter_string=f"tags.`autolog.run_id` = '{autolog_id}'")
+    found = target.runs_for(autolog_id)
     return bool(found) and found[0].info.status != "RUNNING" and \
         len(target.history(found[0].info.run_id, "loss")) >= 500
 
 
 def _loss_points(target: MlflowTarget, autolog_id: str) -> int:
-    found = target.client.search_runs(
-        [target.experiment_id], filter_string=f"tags.`autolog.run_id` = '{autolog_id}'")
+    found = target.runs_for(autolog_id)
     return len(target.history(found[0].info.run_id, "loss")) if found else 0
 
 
