@@ -260,6 +260,58 @@ def test_hand_added_callback_before_early_stopping_saves_restored_weights(data):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+def _archive(path) -> tuple[dict, dict]:
+    """A ``.keras`` archive's config and every weight array by its path in the archive."""
+    import json
+    import zipfile
+
+    h5py = pytest.importorskip("h5py")
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+        with h5py.File(archive.open("model.weights.h5"), "r") as weights:
+            arrays: dict = {}
+            weights.visititems(lambda name, item: arrays.__setitem__(name, item[()])
+                               if isinstance(item, h5py.Dataset) else None)
+    return config, arrays
+
+
+def test_the_saved_archive_is_keras_own_and_its_saving_state_is_left_as_found(
+        data, tmp_path, monkeypatch):
+    """autolog's save finds the skip sets Keras cached (no reference objects built again), saves
+    what Keras's own save does, and leaves Keras's saving state as it found it."""
+    from keras.src.backend.common import global_state
+    from keras.src.layers.layer import Layer
+
+    x, y = data
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.BatchNormalization(), keras.layers.Dropout(0.1),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    model.save(tmp_path / "before.keras")  # the user's own save: Keras caches its skip sets
+    names_before = set(vars(global_state.GLOBAL_STATE_TRACKER))
+    built = []
+    layer_init = Layer.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(type(self))
+        layer_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Layer, "__init__", counting_init)
+    autolog.enable()
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    assert Layer not in built  # Keras's reference Layer() for its skip set: not built again
+    added = set(vars(global_state.GLOBAL_STATE_TRACKER)) - names_before
+    assert not any(name.startswith("saving_attr_") for name in added)
+    model.save(tmp_path / "after.keras")
+    config, arrays = _archive(only_run().artifact_path("model/model.keras"))
+    expected_config, expected_arrays = _archive(tmp_path / "after.keras")
+    assert config == expected_config
+    assert arrays.keys() == expected_arrays.keys() and len(arrays) > 10  # optimizer state too
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(array, expected_arrays[name], err_msg=name)
+
+
 BOOM = RuntimeError("boom in train_step")
 
 
