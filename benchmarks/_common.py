@@ -4,9 +4,11 @@ reports, MLflow on a sqlite store."""
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import statistics
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -89,3 +91,80 @@ def report_paired(framework: str, configs: Sequence[Timed], batches: int, repeat
                     if floor is not None else f"{'no floor':>22}")
         print(f"| {config.name:<44} | {statistics.median(config.times):>14.3f} | "
               f"{min(config.times):>12.3f} | {100 * (ratio - 1):>+32.1f}% | {vs_floor} |")
+
+
+class HookClock:
+    """Time spent inside autolog's own hooks during each fit, timed around the calls: wall time
+    (``time.perf_counter``) and the calling thread's CPU time (``time.thread_time``, which leaves
+    out waiting for the interpreter lock: a hook on a framework's callback thread waits for the
+    training thread). The wrapper adds about a microsecond a call. On a noisy machine the
+    best-fit column cannot resolve a few milliseconds a fit; this reads them directly. It misses
+    what autolog costs the framework's code indirectly (caches, the collector).
+
+    ``per_step`` maps a class to the methods the framework calls every batch (or logging step);
+    ``rest`` to those it calls a few times a fit (begin, epochs, end: the model's save among
+    them). A call made inside another timed call is counted once, in the outer one."""
+
+    def __init__(self, per_step: dict[type, Sequence[str]], rest: dict[type, Sequence[str]]):
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._sums = [0.0] * 4  # rest wall, rest CPU, per-step wall, per-step CPU
+        self._step_calls = 0
+        for table_, per in ((per_step, True), (rest, False)):
+            for cls, names in table_.items():
+                for name in names:
+                    self._wrap(cls, name, per)
+
+    def _wrap(self, cls: type, name: str, per_step: bool) -> None:
+        original = getattr(cls, name)
+        local, lock, clock = self._local, self._lock, self
+        at = 2 if per_step else 0
+
+        @functools.wraps(original)
+        def timed_call(*args: Any, **kwargs: Any) -> Any:
+            depth = getattr(local, "depth", 0)
+            local.depth = depth + 1
+            cpu, wall = time.thread_time(), time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+                local.depth = depth
+                if not depth:
+                    with lock:
+                        sums = clock._sums
+                        sums[at] += wall
+                        sums[at + 1] += cpu
+                        clock._step_calls += per_step
+
+        setattr(cls, name, timed_call)
+
+    def take(self) -> tuple[float, float, float, float, int]:
+        """Seconds in the other hooks (wall, CPU), in the per-step ones (wall, CPU), and the
+        per-step calls, since the last ``take``."""
+        with self._lock:
+            taken = (*self._sums, self._step_calls)
+            self._sums = [0.0] * 4
+            self._step_calls = 0
+        return taken  # type: ignore[return-value]
+
+
+def report_hooks(title: str, rows: Sequence[tuple[str, list[tuple[float, float, float, float, int]],
+                                                  list[float]]]) -> None:
+    """For each configuration (name, each fit's ``HookClock.take()``, each fit's seconds), the
+    medians over fits of the time inside autolog's hooks, and their wall time's share of the
+    fit."""
+    cells = []
+    for name, takes, times in rows:
+        if not takes:
+            continue
+        rest, rest_cpu, step, step_cpu, calls = (statistics.median(t[i] for t in takes)
+                                                 for i in range(5))
+        share = statistics.median((t[0] + t[2]) / s for t, s in zip(takes, times, strict=True))
+        per_call = (f"{step / calls * 1e6:.1f} ({step_cpu / calls * 1e6:.1f})" if calls
+                    else "-")
+        cells.append([name, f"{rest * 1e3:.1f} ({rest_cpu * 1e3:.1f})",
+                      f"{step * 1e3:.1f} ({step_cpu * 1e3:.1f})", per_call, f"{calls:.0f}",
+                      f"{share * 100:.2f} %"])
+    table(title, ["configuration", "begin/epochs/end ms (CPU)", "per-step hooks ms (CPU)",
+                  "us a call (CPU)", "calls", "wall, of the fit"], cells)

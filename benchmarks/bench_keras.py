@@ -25,13 +25,16 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import arguments, fit_sizes, report_paired  # noqa: E402
+from _common import HookClock, arguments, fit_sizes, report_hooks, report_paired  # noqa: E402
 
 import autolog  # noqa: E402
-from autolog.integrations.keras import AutologCallback  # noqa: E402
+from autolog.integrations.keras import AutologCallback, _FitCall, _Recorder  # noqa: E402
 
 BATCH = 32
 FRAMEWORK = f"Keras {keras.__version__} ({keras.backend.backend()} backend)"
+CLOCK = HookClock({_Recorder: ["on_train_batch_end"]},
+                  {_Recorder: ["on_train_begin", "on_epoch_end", "on_train_end"],
+                   _FitCall: ["before", "after"]})
 
 
 def make_model() -> keras.Model:
@@ -51,6 +54,7 @@ class Config:
         self._start = start or (lambda: [])
         self._stop = stop or (lambda: None)
         self.times: list[float] = []
+        self.hooks: list[tuple[float, float, float, float, int]] = []  # CLOCK.take(), autolog only
         self.error = error
 
     def run(self, x: np.ndarray, y: np.ndarray, epochs: int) -> None:
@@ -59,9 +63,12 @@ class Config:
         try:
             callbacks = self._start()
             model = make_model()
+            CLOCK.take()
             started = time.perf_counter()
             model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=callbacks)
             self.times.append(time.perf_counter() - started)
+            if self.name.startswith("autolog"):
+                self.hooks.append(CLOCK.take())
         except Exception as exc:  # a tracker that cannot run here: say so in the table
             self.error = f"{type(exc).__name__}: {exc}"[:70]
         finally:
@@ -143,10 +150,14 @@ def main() -> None:
         for config in table:  # warm-up: imports, first-run set-up (sqlite schema)
             config.run(x[:256], y[:256], 1)
             config.times.clear()
+            config.hooks.clear()
         for _ in range(repeats):
             for config in table:
                 config.run(x, y, epochs)
         report_paired(FRAMEWORK, table, rows // BATCH * epochs, repeats)
+        report_hooks("inside autolog's hooks, timed around each call (median of fits; the batch "
+                     "hooks may run on Keras's callback thread)",
+                     [(c.name, c.hooks, c.times) for c in table if c.hooks])
 
 
 if __name__ == "__main__":
