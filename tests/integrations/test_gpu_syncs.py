@@ -115,11 +115,21 @@ def test_lightning_fit_adds_no_sync(tmp_path: Path) -> None:
 # Keras-on-torch converts tensors with np.array(..., copy=False) (NumPy 2 warns)
 @pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
-def test_keras_torch_backend_fit_adds_no_sync() -> None:
+@pytest.mark.parametrize("dispatch", ["pool", "in line"])
+def test_keras_torch_backend_fit_adds_no_sync(dispatch: str, monkeypatch: Any) -> None:
+    """Where every callback is async-safe, Keras runs the batch hooks on its callback thread and
+    turns the logs into numbers there; autolog's callback is async-safe on an accelerator, not on
+    the CPU (``_pool_pays``). ``pool``: the accelerator's way, the model's weights taken for
+    device ones. ``in line``: the CPU's way, with a callback of the user's that is not
+    async-safe, so that Keras reads the logs on the training thread with or without autolog."""
     keras = pytest.importorskip("keras")
     if keras.backend.backend() != "torch":
         pytest.skip("Keras runs another backend in this process")
     np = pytest.importorskip("numpy")
+    from autolog.integrations import keras as integration
+
+    if dispatch == "pool":
+        monkeypatch.setattr(integration, "_pool_pays", lambda model: True)
     rng = np.random.default_rng(0)
     x = rng.random((64, 4), dtype=np.float32)
     y = x.sum(axis=1, keepdims=True)
@@ -131,6 +141,10 @@ def test_keras_torch_backend_fit_adds_no_sync() -> None:
         def __init__(self, counter: SyncCounter):
             super().__init__()
             self.counter, self.open = counter, False
+            self.async_safe = dispatch == "pool"
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            pass  # Keras dispatches a callback with its own batch hooks as async_safe says
 
         def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
             if not self.open:

@@ -7,6 +7,7 @@ TensorFlow (a large wheel) by hand: see docs/compatibility.md.
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
@@ -310,6 +311,43 @@ def test_the_saved_archive_is_keras_own_and_its_saving_state_is_left_as_found(
     assert arrays.keys() == expected_arrays.keys() and len(arrays) > 10  # optimizer state too
     for name, array in arrays.items():
         np.testing.assert_array_equal(array, expected_arrays[name], err_msg=name)
+
+
+class Where(keras.callbacks.Callback):
+    """An async-safe callback that notes the threads its batch hook runs on."""
+
+    async_safe = True
+
+    def __init__(self):
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.threads.add(threading.get_ident())
+
+
+def test_on_the_cpu_the_batch_hooks_run_on_the_training_thread(data):
+    """Keras hands the batch hooks of async-safe callbacks to a thread pool: for torch on the
+    CPU that costs more than it saves, so autolog's callback is not async-safe there, and Keras
+    runs every callback's batch hooks in line. JAX dispatches asynchronously even on the CPU:
+    there the pool stays."""
+    from autolog.integrations.keras import _pool_pays
+
+    x, y = data
+    main = threading.get_ident()
+    pooled = hasattr(keras.callbacks.CallbackList, "_async_dispatch")  # not in Keras 3.0
+    in_line = BACKEND == "torch"
+    model = make_model()
+    assert _pool_pays(model) is not in_line  # its weights are in host memory
+    assert _pool_pays(keras.Sequential([keras.layers.Dense(1)])) is True  # none yet: unknown
+    where = Where()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[where])
+    assert (main in where.threads) is not pooled  # without autolog: Keras's pool, where it has one
+    autolog.enable()
+    where = Where()
+    make_model().fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[where])
+    assert (where.threads == {main}) is (in_line or not pooled)
+    assert steps(only_run(), "loss") == [0, 1]
 
 
 BOOM = RuntimeError("boom in train_step")
