@@ -28,17 +28,22 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 import lightning.pytorch as L  # noqa: E402
 import torch  # noqa: E402
-from _common import arguments, fit_sizes, report_paired  # noqa: E402
+from _common import HookClock, arguments, fit_sizes, report_hooks, report_paired  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 import autolog  # noqa: E402
+from autolog.integrations.lightning import _Recorder, _TrainerCall  # noqa: E402
 
 for _name in ("lightning.pytorch", "pytorch_lightning"):  # mlflow.pytorch imports the second
     logging.getLogger(_name).setLevel(logging.ERROR)
     logging.getLogger(f"{_name}.utilities.rank_zero").setLevel(logging.ERROR)  # has its own level
 FRAMEWORK = f"Lightning {L.__version__}, torch {torch.__version__}"
 EVERY = 1  # Trainer(log_every_n_steps=...): --every
+CLOCK = HookClock({_Recorder: ["_logged"]},  # what the Trainer hands its loggers, each step
+                  {_Recorder: ["setup", "on_train_start", "on_train_epoch_start",
+                               "on_train_epoch_end", "on_fit_end", "teardown"],
+                   _TrainerCall: ["before", "after"]})
 
 
 class MLP(L.LightningModule):
@@ -73,6 +78,7 @@ class Config:
         self._start = start or (lambda root: [])
         self._stop = stop or (lambda: None)
         self.times: list[float] = []
+        self.hooks: list[tuple[float, float, float, float, int]] = []  # CLOCK.take(), autolog only
         self.error: str | None = None
 
     def run(self, root: Path, loader: DataLoader, epochs: int) -> None:
@@ -88,9 +94,12 @@ class Config:
                                 default_root_dir=root)
             torch.manual_seed(0)
             model = MLP()
+            CLOCK.take()
             started = time.perf_counter()
             trainer.fit(model, loader)
             self.times.append(time.perf_counter() - started)
+            if self.name.startswith("autolog"):
+                self.hooks.append(CLOCK.take())
         except Exception as exc:  # a tracker that cannot run here: say so in the table
             self.error = f"{type(exc).__name__}: {exc}"[:70]
         finally:
@@ -162,12 +171,16 @@ def main() -> None:
         for config in table:  # warm-up: imports, first-run set-up (sqlite schema, W&B service)
             config.run(root, make_loader(256), 1)
             config.times.clear()
+            config.hooks.clear()
         for _ in range(repeats):
             for config in table:
                 config.run(root, loader, epochs)
         cadence = "one metric logged each batch" if EVERY == 1 else \
             f"one metric logged every {EVERY} batches"
         report_paired(FRAMEWORK, table, rows // 32 * epochs, repeats, cadence)
+        report_hooks("inside autolog's hooks, timed around each call (median of fits; the "
+                     "per-step calls include the epoch-level ones)",
+                     [(c.name, c.hooks, c.times) for c in table if c.hooks])
 
 
 if __name__ == "__main__":

@@ -23,9 +23,23 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import arguments, table
+from _common import HookClock, arguments, report_hooks, table
 
 SEQ = 32
+_clock: HookClock | None = None
+
+
+def clock() -> HookClock:
+    """The clock around autolog's hooks (made on first use: the integration imports lazily)."""
+    global _clock
+    if _clock is None:
+        from autolog.integrations.transformers import _Recorder, _TrainCall
+
+        _clock = HookClock({_Recorder: ["on_log"]},
+                           {_Recorder: ["on_train_begin", "on_epoch_begin", "on_epoch_end",
+                                        "on_evaluate", "on_save", "on_train_end"],
+                            _TrainCall: ["before", "after"]})
+    return _clock
 
 
 def tiny_model():
@@ -48,7 +62,8 @@ def token_data(n: int, seed: int) -> list[dict]:
     return [{"input_ids": ids[i], "attention_mask": mask, "labels": labels[i]} for i in range(n)]
 
 
-def train_once(mode: str, steps: int, work: Path, data: tuple[list, list]) -> float:
+def train_once(mode: str, steps: int, work: Path, data: tuple[list, list],
+               hooks: list | None = None) -> float:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     import autolog
@@ -65,9 +80,12 @@ def train_once(mode: str, steps: int, work: Path, data: tuple[list, list]) -> fl
     callbacks = [TrainerCallback()] if mode == "empty" else None  # the floor for any callback
     trainer = Trainer(model=tiny_model(), args=args, train_dataset=data[0], eval_dataset=data[1],
                       callbacks=callbacks)
+    clock().take()
     start = time.perf_counter()
     trainer.train()
     elapsed = time.perf_counter() - start
+    if hooks is not None:
+        hooks.append(clock().take())
     if mode == "mlflow":
         import mlflow
 
@@ -98,13 +116,15 @@ def main() -> None:
     modes = ["plain", "empty", "autolog", "autolog-nomodel"] + (["mlflow"] if has_mlflow else [])
     data = (token_data(8 * steps, 0), token_data(32, 1))
     times: dict[str, list[float]] = {mode: [] for mode in modes}
+    taken: dict[str, list] = {mode: [] for mode in modes}  # clock().take() of autolog's fits
     with contextlib.redirect_stdout(io.StringIO()):  # the Trainer prints every log line
         for mode in modes:  # warm-up: first imports, mlflow's database migrations
             train_once(mode, 4, work, data)
         for repeat in range(repeats):
             order = modes[repeat % len(modes):] + modes[:repeat % len(modes)]
             for mode in order:
-                times[mode].append(train_once(mode, steps, work, data))
+                hooks = taken[mode] if mode.startswith("autolog") else None
+                times[mode].append(train_once(mode, steps, work, data, hooks))
 
     base = statistics.median(times["plain"])
     labels = {"plain": "no autolog (report_to='none')",
@@ -127,6 +147,8 @@ def main() -> None:
           "callback's)",
           ["mode", "median s", "best s", "vs none (median of rounds)",
            "best vs empty callback"], rows)
+    report_hooks("inside autolog's hooks, timed around each call (median of fits)",
+                 [(labels[mode], taken[mode], times[mode]) for mode in modes if taken[mode]])
     print(f"\nmedian of a plain step: {base / steps * 1e3:.2f} ms; work dir {work}")
     bench_on_log(work, 20_000 if not opts.quick else 5_000, has_mlflow, base / steps)
 
