@@ -129,7 +129,7 @@ def test_keras_torch_backend_fit_adds_no_sync(dispatch: str, monkeypatch: Any) -
     from autolog.integrations import keras as integration
 
     if dispatch == "pool":
-        monkeypatch.setattr(integration, "_pool_pays", lambda model: True)
+        monkeypatch.setattr(integration, "_pool_pays", lambda model, callbacks: True)
     rng = np.random.default_rng(0)
     x = rng.random((64, 4), dtype=np.float32)
     y = x.sum(axis=1, keepdims=True)

@@ -314,7 +314,7 @@ def test_the_saved_archive_is_keras_own_and_its_saving_state_is_left_as_found(
 
 
 class Where(keras.callbacks.Callback):
-    """An async-safe callback that notes the threads its batch hook runs on."""
+    """An async-safe callback with a batch hook of its own, which notes the threads it runs on."""
 
     async_safe = True
 
@@ -326,28 +326,54 @@ class Where(keras.callbacks.Callback):
         self.threads.add(threading.get_ident())
 
 
+class Probe(keras.callbacks.Callback):
+    """No batch hook of its own: notes at each epoch's end whether Keras's callback pool has
+    started threads during the fit (it starts them as it hands the first batch over)."""
+
+    def __init__(self):
+        super().__init__()
+        self.before = self._pool_threads()
+        self.pooled: list[bool] = []
+
+    @staticmethod
+    def _pool_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.pooled.append(bool(self._pool_threads() - self.before))
+
+
 def test_on_the_cpu_the_batch_hooks_run_on_the_training_thread(data):
     """Keras hands the batch hooks of async-safe callbacks to a thread pool: for torch on the
     CPU that costs more than it saves, so autolog's callback is not async-safe there, and Keras
-    runs every callback's batch hooks in line. JAX dispatches asynchronously even on the CPU:
-    there the pool stays."""
+    runs the batch hooks in line. JAX dispatches asynchronously even on the CPU, and a callback
+    of the user's that is async-safe with batch hooks of its own asked for the pool: there the
+    pool stays."""
     from autolog.integrations.keras import _pool_pays
 
     x, y = data
-    main = threading.get_ident()
-    pooled = hasattr(keras.callbacks.CallbackList, "_async_dispatch")  # not in Keras 3.0
+    has_pool = hasattr(keras.callbacks.CallbackList, "_async_dispatch")  # not in Keras 3.0
     in_line = BACKEND == "torch"
     model = make_model()
-    assert _pool_pays(model) is not in_line  # its weights are in host memory
-    assert _pool_pays(keras.Sequential([keras.layers.Dense(1)])) is True  # none yet: unknown
-    where = Where()
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[where])
-    assert (main in where.threads) is not pooled  # without autolog: Keras's pool, where it has one
+    assert _pool_pays(model, []) is not in_line  # its weights are in host memory
+    assert _pool_pays(model, [Where()]) is True
+    assert _pool_pays(keras.Sequential([keras.layers.Dense(1)]), []) is True  # no weights yet
+
+    def fit(*callbacks):
+        make_model().fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=list(callbacks))
+
+    probe = Probe()
+    fit(probe)
+    assert probe.pooled == [has_pool] * 2  # without autolog: Keras's pool, where it has one
     autolog.enable()
-    where = Where()
-    make_model().fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[where])
-    assert (where.threads == {main}) is (in_line or not pooled)
-    assert steps(only_run(), "loss") == [0, 1]
+    probe = Probe()
+    fit(probe)
+    assert probe.pooled == [has_pool and not in_line] * 2
+    probe, where = Probe(), Where()
+    fit(probe, where)  # the user's async-safe batch hook stays on the pool
+    assert probe.pooled == [has_pool] * 2
+    assert (threading.get_ident() in where.threads) is not has_pool
+    assert [steps(record, "loss") for record in autolog.list_runs()] == [[0, 1]] * 2
 
 
 BOOM = RuntimeError("boom in train_step")

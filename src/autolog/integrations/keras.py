@@ -581,7 +581,8 @@ class _FitCall(TrainingCall):
         if self.callback is None:
             return None
         self.callback._fit_args = _arguments(fit, self.instance, self.args, self.kwargs)
-        self.callback.async_safe = _pool_pays(self.instance)  # read as Keras lists the callbacks
+        listed = replaced.callbacks if hasattr(replaced, "callbacks") else replaced
+        self.callback.async_safe = _pool_pays(self.instance, listed)  # Keras reads it next
         if replaced is given:
             return None
         bound.arguments["callbacks"] = replaced
@@ -596,7 +597,11 @@ class _FitCall(TrainingCall):
             self.callback._finish(exc)
 
 
-def _pool_pays(model: Any) -> bool:
+#: the batch hooks Keras hands to its pool where every callback is async-safe
+_BATCH_ENDS = ("on_batch_end", "on_train_batch_end", "on_test_batch_end", "on_predict_batch_end")
+
+
+def _pool_pays(model: Any, callbacks: Any) -> bool:
     """Should Keras run the batch hooks on its callback thread? Where every callback of a fit is
     ``async_safe``, Keras hands each batch's hooks to a thread pool and turns the logs into
     numbers there: on an accelerator that keeps the reads (a device sync each) off the training
@@ -604,11 +609,19 @@ def _pool_pays(model: Any) -> bool:
     called, so there the reads wait for nothing, and handing each batch over costs more than the
     hooks: 3 to 6 % of a small MLP's fit, for a callback that only sets an attribute. So
     autolog's callback is async-safe unless the model is a torch one with its weights in host
-    memory (unknown, as for a model built by its first batch: async-safe, as before)."""
+    memory (unknown, as for a model built by its first batch: async-safe, as before), and
+    unless a callback of the user's is async-safe with batch hooks of its own: their work stays
+    off the training thread, as they asked."""
     keras: Any = sys.modules.get("keras")
     try:
         if keras.backend.backend() != "torch":
             return True
+        base = keras.callbacks.Callback
+        for callback in callbacks or ():
+            if not isinstance(callback, _Recorder) and getattr(callback, "async_safe", False) \
+                    and any(getattr(type(callback), hook, None) is not getattr(base, hook)
+                            for hook in _BATCH_ENDS):
+                return True
         return model.weights[0].value.device.type != "cpu"
     except Exception:
         return True
