@@ -607,7 +607,7 @@ def _pool_pays(model: Any, callbacks: Any) -> bool:
     numbers there: on an accelerator that keeps the reads (a device sync each) off the training
     thread, and JAX dispatches asynchronously even on the CPU. Torch runs CPU ops as they are
     called, so there the reads wait for nothing, and handing each batch over costs more than the
-    hooks: 3 to 6 % of a small MLP's fit, for a callback that only sets an attribute. So
+    hooks: about 4 % of a small MLP's fit, for a callback that only sets an attribute. So
     autolog's callback is async-safe unless the model is a torch one with its weights in host
     memory (unknown, as for a model built by its first batch: async-safe, as before), and
     unless a callback of the user's is async-safe with batch hooks of its own: their work stays
