@@ -26,6 +26,9 @@ from pathlib import Path
 from _common import HookClock, arguments, report_hooks, table
 
 SEQ = 32
+# transformers imports comet_ml where it is installed, and comet_ml then mirrors every MLflow run
+# to Comet (offline: ./.cometml-runs), which the MLflow figure would pay for
+os.environ.setdefault("COMET_DISABLE_AUTO_LOGGING", "1")
 _clock: HookClock | None = None
 
 
