@@ -25,24 +25,17 @@ from pathlib import Path
 
 from _common import HookClock, arguments, report_hooks, table
 
+from autolog.integrations.transformers import _Recorder, _TrainCall
+
 SEQ = 32
 # transformers imports comet_ml where it is installed, and comet_ml then mirrors every MLflow run
 # to Comet (offline: ./.cometml-runs), which the MLflow figure would pay for
 os.environ.setdefault("COMET_DISABLE_AUTO_LOGGING", "1")
-_clock: HookClock | None = None
-
-
-def clock() -> HookClock:
-    """The clock around autolog's hooks (made on first use: the integration imports lazily)."""
-    global _clock
-    if _clock is None:
-        from autolog.integrations.transformers import _Recorder, _TrainCall
-
-        _clock = HookClock({_Recorder: ["on_log"]},
-                           {_Recorder: ["on_train_begin", "on_epoch_begin", "on_epoch_end",
-                                        "on_evaluate", "on_save", "on_train_end"],
-                            _TrainCall: ["before", "after"]})
-    return _clock
+# around autolog's hooks (the integration module imports no transformers)
+CLOCK = HookClock({_Recorder: ["on_log"]},
+                  {_Recorder: ["on_train_begin", "on_epoch_begin", "on_epoch_end", "on_evaluate",
+                               "on_save", "on_train_end"],
+                   _TrainCall: ["before", "after"]})
 
 
 def tiny_model():
@@ -83,12 +76,12 @@ def train_once(mode: str, steps: int, work: Path, data: tuple[list, list],
     callbacks = [TrainerCallback()] if mode == "empty" else None  # the floor for any callback
     trainer = Trainer(model=tiny_model(), args=args, train_dataset=data[0], eval_dataset=data[1],
                       callbacks=callbacks)
-    clock().take()
+    CLOCK.take()
     start = time.perf_counter()
     trainer.train()
     elapsed = time.perf_counter() - start
     if hooks is not None:
-        hooks.append(clock().take())
+        hooks.append(CLOCK.take())
     if mode == "mlflow":
         import mlflow
 
@@ -119,7 +112,7 @@ def main() -> None:
     modes = ["plain", "empty", "autolog", "autolog-nomodel"] + (["mlflow"] if has_mlflow else [])
     data = (token_data(8 * steps, 0), token_data(32, 1))
     times: dict[str, list[float]] = {mode: [] for mode in modes}
-    taken: dict[str, list] = {mode: [] for mode in modes}  # clock().take() of autolog's fits
+    taken: dict[str, list] = {mode: [] for mode in modes}  # CLOCK.take() of autolog's fits
     with contextlib.redirect_stdout(io.StringIO()):  # the Trainer prints every log line
         for mode in modes:  # warm-up: first imports, mlflow's database migrations
             train_once(mode, 4, work, data)

@@ -581,8 +581,7 @@ class _FitCall(TrainingCall):
         if self.callback is None:
             return None
         self.callback._fit_args = _arguments(fit, self.instance, self.args, self.kwargs)
-        listed = replaced.callbacks if hasattr(replaced, "callbacks") else replaced
-        self.callback.async_safe = _pool_pays(self.instance, listed)  # Keras reads it next
+        self.callback.async_safe = _pool_pays(self.instance, _listed(replaced))  # read next
         if replaced is given:
             return None
         bound.arguments["callbacks"] = replaced
@@ -601,7 +600,7 @@ class _FitCall(TrainingCall):
 _BATCH_ENDS = ("on_batch_end", "on_train_batch_end", "on_test_batch_end", "on_predict_batch_end")
 
 
-def _pool_pays(model: Any, callbacks: Any) -> bool:
+def _pool_pays(model: Any, callbacks: list[Any]) -> bool:
     """Should Keras run the batch hooks on its callback thread? Where every callback of a fit is
     ``async_safe``, Keras hands each batch's hooks to a thread pool and turns the logs into
     numbers there: on an accelerator that keeps the reads (a device sync each) off the training
@@ -617,7 +616,7 @@ def _pool_pays(model: Any, callbacks: Any) -> bool:
         if keras.backend.backend() != "torch":
             return True
         base = keras.callbacks.Callback
-        for callback in callbacks or ():
+        for callback in callbacks:
             if not isinstance(callback, _Recorder) and getattr(callback, "async_safe", False) \
                     and any(getattr(type(callback), hook, None) is not getattr(base, hook)
                             for hook in _BATCH_ENDS):
@@ -627,12 +626,19 @@ def _pool_pays(model: Any, callbacks: Any) -> bool:
         return True
 
 
+def _listed(callbacks: Any) -> list[Any]:
+    """The callbacks that ``fit``'s ``callbacks`` argument holds (a list, a ``CallbackList``)."""
+    from keras.callbacks import CallbackList
+
+    return callbacks.callbacks if isinstance(callbacks, CallbackList) else list(callbacks or [])
+
+
 def _with_callback(given: Any, add: bool) -> tuple[_Recorder | None, Any]:
     """The user's AutologCallback and their callbacks, or (``add``) a new one and a new list
     holding it."""
     from keras.callbacks import CallbackList
 
-    existing = given.callbacks if isinstance(given, CallbackList) else list(given or [])
+    existing = _listed(given)
     found = next((cb for cb in existing if isinstance(cb, _Recorder)), None)
     if found is not None or not add:
         return found, given if given is not None else []
