@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .patching import Patcher
     from .plugins import Plugins
     from .run import Run
+    from .system import Monitor
 
 __all__ = ["Runtime", "TrainingDepth", "random_hex", "runtime", "start_thread"]
 
@@ -124,6 +125,8 @@ class Runtime:
         self.plugins: Plugins | None = None
         self.writer: JournalWriter | None = None
         self.deliveries: Deliveries | None = None
+        #: the hardware monitor (``system.Monitor``), once a run sampled or ``enable()`` warmed it
+        self.monitor: Monitor | None = None
         #: runs started (or attached) and not ended, in this process, all threads, oldest first
         self.runs: list[Run] = []
         self.runs_lock = threading.RLock()
@@ -179,8 +182,11 @@ class Runtime:
             writer.stop()
         with self.lock:
             console, self.console = self.console, None
+            monitor, self.monitor = self.monitor, None
         if console is not None:
             console.uninstall()
+        if monitor is not None:
+            monitor.close()
         with self.lock:
             self.settings = None
             self.plugins = None

@@ -1,5 +1,6 @@
-"""Hardware monitoring end to end: a run sampled for several intervals, the thread's lifetime,
-exit without ending the run, fork while monitoring, and the docs naming every metric."""
+"""Hardware monitoring end to end: a run sampled for several intervals, one thread and one set of
+samplers for the process's runs, new settings, exit without ending the run, fork while
+monitoring, and the docs naming every metric."""
 
 from __future__ import annotations
 
@@ -89,7 +90,6 @@ def test_a_run_of_several_intervals(monitoring):
                 burned = busy(0.4, wall=0.8)
     cpu_spent = family_cpu(me) - cpu_before
     rss.append(family_rss(me))
-    assert monitor_threads() == []
     record = autolog.get_run(run.id)
     assert record.status == "FINISHED"
 
@@ -121,16 +121,61 @@ def test_a_run_of_several_intervals(monitoring):
     assert record.tags["autolog.system.cpu_logical_cores"] == str(psutil.cpu_count())
 
 
-def test_the_thread_ends_with_the_run_and_is_a_daemon(monitoring, monkeypatch):
+def test_one_thread_and_one_build_serve_the_process_runs(monitoring, monkeypatch):
+    """A run's start builds nothing and starts no thread after the first; the end neither waits
+    out an interval nor leaves a short run without its sample."""
     monkeypatch.setenv("AUTOLOG_SYSTEM_INTERVAL", "30")
-    run = autolog.start_run()
-    wait_for_points(run, "system/memory_used_bytes", 1)
+    built = []
+    build = CpuSampler.__init__
+    monkeypatch.setattr(CpuSampler, "__init__",
+                        lambda self, settings: (built.append(1), build(self, settings))[1])
+    first = autolog.start_run()
+    wait_for_points(first, "system/memory_used_bytes", 1)
     (thread,) = monitor_threads()
     assert thread.daemon
     started = time.monotonic()
-    run.end()
+    first.end()
     assert time.monotonic() - started < 1.5  # not a wait for the 30 s interval
-    assert not thread.is_alive()
+    short = []
+    for _ in range(3):  # each ends before its first sample is due: its end takes it
+        with autolog.start_run() as run:
+            short.append(run.id)
+    assert monitor_threads() == [thread]
+    assert len(built) == 1
+    for run_id in short:
+        record = autolog.get_run(run_id)
+        assert [s for s, _, _ in record.history("system/memory_used_bytes")] == [0]
+        assert set(record.metric_keys) == {"system/" + name for name in GAUGES}  # no rate yet
+        assert record.tags["autolog.system.cpu_logical_cores"] == str(psutil.cpu_count())
+    testing.reset()
+    assert monitor_threads() == []
+
+
+def test_new_settings_get_a_new_monitor_and_the_old_one_finishes_its_runs(monitoring,
+                                                                          monkeypatch):
+    monkeypatch.setenv("AUTOLOG_SYSTEM_INTERVAL", "0.2")
+    autolog.enable()
+    old = autolog.start_run()
+    wait_for_points(old, "system/memory_used_bytes", 2)
+    (old_thread,) = monitor_threads()
+    autolog.enable(project="elsewhere")  # new settings: samplers built with them
+    started: list[autolog.Run] = []
+    worker = threading.Thread(target=lambda: started.append(autolog.start_run()))
+    worker.start()  # its own thread: a run of its own, not a child of ``old``
+    worker.join()
+    (new,) = started
+    wait_for_points(new, "system/memory_used_bytes", 2)
+    assert len(monitor_threads()) == 2
+    sampled = len(autolog.get_run(old.id).history("system/memory_used_bytes"))
+    wait_for_points(old, "system/memory_used_bytes", sampled + 1)  # still sampled
+    old.end()
+    old_thread.join(5)
+    assert not old_thread.is_alive()  # retired: closed with its last run
+    assert monitor_threads() != [] and old_thread not in monitor_threads()
+    new.end()
+    for run in (old, new):
+        steps = [s for s, _, _ in autolog.get_run(run.id).history("system/memory_used_bytes")]
+        assert steps == list(range(len(steps)))
 
 
 def test_off_unless_asked_and_children_share_the_parent_monitor(monitoring, monkeypatch):

@@ -12,6 +12,7 @@ import time
 import pytest
 
 import autolog
+from autolog import testing
 from autolog.api import get_settings
 from autolog.hookspecs import hookimpl
 from autolog.plugins import get_plugins
@@ -247,4 +248,6 @@ def test_gpu_metrics_reach_the_run_through_the_monitor(monkeypatch):
     assert {value for _, value, _ in points} == {87.0}
     assert record.tags["autolog.system.gpu.1.uuid"].startswith("GPU-bbbb2222")
     assert record.tags["autolog.system.cuda_driver_version"] == "12.4"
-    assert _FakeGpuPlugin.Sampler.nvml.initialized == 0  # closed when the run ended
+    assert _FakeGpuPlugin.Sampler.nvml.initialized == 1  # kept for the process's next runs
+    testing.reset()
+    assert _FakeGpuPlugin.Sampler.nvml.initialized == 0  # released with the monitor

@@ -42,6 +42,9 @@ class CpuSampler(Sampler):
     """System CPU, memory, disk and network; this process tree's CPU and resident memory."""
 
     name = "cpu"
+    rates = frozenset({"cpu_percent", "process_cpu_percent", "disk_read_bytes_per_s",
+                       "disk_write_bytes_per_s", "network_sent_bytes_per_s",
+                       "network_recv_bytes_per_s"})
 
     @classmethod
     def warm(cls) -> None:
