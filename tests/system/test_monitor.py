@@ -151,6 +151,15 @@ def test_one_thread_and_one_build_serve_the_process_runs(monitoring, monkeypatch
     assert monitor_threads() == []
 
 
+def start_elsewhere() -> autolog.Run:
+    """A top-level run started on another thread (in this one it would be a child)."""
+    started: list[autolog.Run] = []
+    worker = threading.Thread(target=lambda: started.append(autolog.start_run()))
+    worker.start()
+    worker.join()
+    return started[0]
+
+
 def test_new_settings_get_a_new_monitor_and_the_old_one_finishes_its_runs(monitoring,
                                                                           monkeypatch):
     monkeypatch.setenv("AUTOLOG_SYSTEM_INTERVAL", "0.2")
@@ -158,12 +167,13 @@ def test_new_settings_get_a_new_monitor_and_the_old_one_finishes_its_runs(monito
     old = autolog.start_run()
     wait_for_points(old, "system/memory_used_bytes", 2)
     (old_thread,) = monitor_threads()
+    autolog.enable()  # the same settings again: the same monitor
+    same = start_elsewhere()
+    wait_for_points(same, "system/memory_used_bytes", 2)
+    assert monitor_threads() == [old_thread]
+    same.end()
     autolog.enable(project="elsewhere")  # new settings: samplers built with them
-    started: list[autolog.Run] = []
-    worker = threading.Thread(target=lambda: started.append(autolog.start_run()))
-    worker.start()  # its own thread: a run of its own, not a child of ``old``
-    worker.join()
-    (new,) = started
+    new = start_elsewhere()
     wait_for_points(new, "system/memory_used_bytes", 2)
     assert len(monitor_threads()) == 2
     sampled = len(autolog.get_run(old.id).history("system/memory_used_bytes"))
@@ -173,7 +183,7 @@ def test_new_settings_get_a_new_monitor_and_the_old_one_finishes_its_runs(monito
     assert not old_thread.is_alive()  # retired: closed with its last run
     assert monitor_threads() != [] and old_thread not in monitor_threads()
     new.end()
-    for run in (old, new):
+    for run in (old, same, new):
         steps = [s for s, _, _ in autolog.get_run(run.id).history("system/memory_used_bytes")]
         assert steps == list(range(len(steps)))
 

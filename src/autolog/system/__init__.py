@@ -107,8 +107,9 @@ class Monitor:
         self._thread = start_thread(self._loop, "autolog-system")
 
     def serves(self, sampler_classes: list[type[Sampler]], settings: Settings) -> bool:
-        return (not self._closed and not self._retired and settings is self.settings
-                and self.classes == tuple(sampler_classes))
+        return (not self._closed and not self._retired
+                and self.classes == tuple(sampler_classes)
+                and (settings is self.settings or vars(settings) == vars(self.settings)))
 
     def build(self) -> None:
         """Build the samplers now (``enable()`` calls it on its warm-up thread)."""
@@ -263,7 +264,8 @@ def start_monitor(run: Run, plugins: Plugins) -> Monitor | None:
 
 
 def process_monitor(sampler_classes: list[type[Sampler]], settings: Settings) -> Monitor:
-    """The process's monitor for these samplers and settings (new settings: a new one)."""
+    """The process's monitor for these samplers and settings (``enable()`` with other settings:
+    a new one)."""
     with runtime.lock:
         monitor = runtime.monitor
         if monitor is not None and monitor.serves(sampler_classes, settings):
