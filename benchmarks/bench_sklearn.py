@@ -4,7 +4,9 @@ Everything on: params, training metrics, evaluation plots (confusion matrix, ROC
 precision-recall curves, drawn on the writer thread), the dataset fingerprint, the console, model
 saved (pickle), run context; the local store in a temporary directory. Fits with and without
 autolog alternate (``enable()``/``disable()`` between them, outside the timed region), so a load
-change on the machine hits both alike. The
+change on the machine hits both alike. After each autologged fit, ``autolog.flush()`` (timed on
+its own row, outside the fit) does what the run left to the writer thread (drawing the plots),
+so that it does not fall into the next timed fit. The
 first autologged fit of the process pays the run context (``requirements.txt`` read from
 ``importlib.metadata``, cached afterwards) and the plugin set-up: it is shown on its own row.
 Where MLflow is installed, ``mlflow.sklearn.autolog()`` runs on the same data afterwards, on a
@@ -12,12 +14,14 @@ sqlite store in the same temporary directory.
 
     python benchmarks/bench_sklearn.py            # 30 fits each
     python benchmarks/bench_sklearn.py --quick    # 8 fits each
+    python benchmarks/bench_sklearn.py --against ../other-checkout   # this tree against another
 """
 
 from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -42,23 +46,32 @@ def fit_once(x, y) -> None:
 
 def bench_autolog(x, y, repeats: int) -> tuple[list[list[object]], float]:
     import autolog
+    from autolog.integrations.base import RunScope
 
     fit_once(x, y)  # warm scikit-learn's own caches
     autolog.enable(system_metrics=False)
     first = timed(lambda: fit_once(x, y))
-    plain, logged, monitored = [], [], []
+    autolog.flush()
+    plain, logged, monitored, flushes = [], [], [], []
     for _ in range(repeats):
         autolog.disable()
         plain.append(timed(lambda: fit_once(x, y)))
         autolog.enable(system_metrics=False)
         logged.append(timed(lambda: fit_once(x, y)))
+        flushes.append(timed(autolog.flush))
         autolog.enable(system_metrics=True)
         monitored.append(timed(lambda: fit_once(x, y)))
+        flushes.append(timed(autolog.flush))
     base = statistics.median(plain)
     rows = [["plain fit (no autolog)", f"{base:.1f}", "", repeats],
             ["autolog: first fit of the process", f"{first:.1f}", f"{first - base:+.1f}", 1],
             _row("autolog: steady state", logged, base),
-            _row("autolog: steady state, system metrics on", monitored, base)]
+            _row("autolog: steady state, system metrics on", monitored, base),
+            ["  after each: what the writer thread finishes (plots drawn; flush())", "",
+             f"{statistics.median(flushes):+.1f}", len(flushes)]]
+    autolog.enable(system_metrics=True)
+    rows.append(_part("  of which: run start + end with hardware sampling",
+                      lambda: RunScope("part").close()))
     autolog.enable(system_metrics=False)
     rows += breakdown(x, y)
     autolog.disable()
@@ -122,8 +135,62 @@ def bench_mlflow(x, y, repeats: int, directory: Path, base: float) -> list[list[
              f"{median - base:+.1f}", repeats]]
 
 
+_PER_FIT = """
+import os, statistics, sys, tempfile, time
+os.environ["AUTOLOG_DIR"] = tempfile.mkdtemp()
+import autolog
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+x, y = make_classification(n_samples={rows}, n_features=20, random_state=0)
+LogisticRegression(max_iter=300).fit(x, y)
+times = {{"off": [], "on": [], "sampled": []}}
+for _ in range(4):
+    for mode in times:
+        if mode == "off":
+            autolog.disable()
+        else:
+            autolog.enable(system_metrics=mode == "sampled")
+        time.sleep(0.1)  # enable()'s warm-up thread, done before the fits as in a script
+        for _ in range({fits}):
+            start = time.perf_counter()
+            LogisticRegression(max_iter=300).fit(x, y)
+            times[mode].append(time.perf_counter() - start)
+            autolog.flush()  # the writer thread's part, outside the timing
+off, on, sampled = (statistics.median(t) * 1e3 for t in times.values())
+print(off, on - off, sampled - on)
+"""
+
+
+def bench_against(other: Path, rounds: int, rows: int = 2000, fits: int = 10) -> None:
+    """Milliseconds autolog adds to a short fit on the training thread, with and without
+    hardware sampling, in this tree and in ``other`` (a checkout): fresh interpreters, rounds
+    interleaved so that a noisy machine weighs on both alike."""
+    trees = {"this tree": Path(__file__).resolve().parents[1], str(other): other.resolve()}
+    code = _PER_FIT.format(rows=rows, fits=fits)
+    results: dict[str, list[list[float]]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, root in trees.items():
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
+            env["PYTHONPATH"] = str(root / "src")
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 env=env, check=True, cwd=tempfile.gettempdir()).stdout.split()
+            results[name].append([float(v) for v in out])
+    table(f"LogisticRegression(max_iter=300).fit on {rows:,} x 20, ms on the training thread "
+          f"(flush() between fits), median of {rounds} interleaved rounds of {4 * fits} fits "
+          f"per configuration",
+          ["tree", "plain fit", "autolog adds", "hardware sampling adds"],
+          [[name, *(f"{statistics.median(c):.2f}" for c in zip(*runs, strict=True))]
+           for name, runs in results.items()])
+
+
 def main() -> None:
-    args = arguments(__doc__, "8 fits each instead of 30").parse_args()
+    parser = arguments(__doc__, "8 fits each instead of 30")
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT",
+                        help="only compare this tree's per-fit cost with another checkout's")
+    args = parser.parse_args()
+    if args.against is not None:
+        bench_against(args.against, args.repeats or (3 if args.quick else 7))
+        return
     repeats = args.repeats or (8 if args.quick else 30)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
