@@ -21,7 +21,9 @@ import pytest
 import autolog
 from autolog import testing
 from autolog.api import get_settings
-from autolog.system import nvidia
+from autolog.hookspecs import hookimpl
+from autolog.plugins import get_plugins
+from autolog.system import Sampler, nvidia
 from autolog.system.cpu import CpuSampler
 
 from .fake_nvml import FakeNVML, two_gpus
@@ -160,21 +162,35 @@ def start_elsewhere() -> autolog.Run:
     return started[0]
 
 
-def test_new_settings_get_a_new_monitor_and_the_old_one_finishes_its_runs(monitoring,
-                                                                          monkeypatch):
+class _ExtraSampler(Sampler):
+    name = "extra"
+
+    def sample(self) -> dict[str, float]:
+        return {"extra_reading": 1.0}
+
+
+class _ExtraPlugin:
+    @hookimpl
+    def autolog_register_samplers(self, register):
+        register(_ExtraSampler)
+
+
+def test_the_monitor_outlives_enable_and_new_samplers_get_a_new_one(monitoring, monkeypatch):
+    """``enable()`` again (other settings) keeps the samplers; a sampler plugin registered
+    later gets a new monitor, and the previous one finishes sampling its runs."""
     monkeypatch.setenv("AUTOLOG_SYSTEM_INTERVAL", "0.2")
     autolog.enable()
     old = autolog.start_run()
     wait_for_points(old, "system/memory_used_bytes", 2)
     (old_thread,) = monitor_threads()
-    autolog.enable()  # the same settings again: the same monitor
+    autolog.enable(log_models=False, project="elsewhere")
     same = start_elsewhere()
     wait_for_points(same, "system/memory_used_bytes", 2)
     assert monitor_threads() == [old_thread]
     same.end()
-    autolog.enable(project="elsewhere")  # new settings: samplers built with them
+    get_plugins().register(_ExtraPlugin(), name="extra-sampler")
     new = start_elsewhere()
-    wait_for_points(new, "system/memory_used_bytes", 2)
+    wait_for_points(new, "system/extra_reading", 2)
     assert len(monitor_threads()) == 2
     sampled = len(autolog.get_run(old.id).history("system/memory_used_bytes"))
     wait_for_points(old, "system/memory_used_bytes", sampled + 1)  # still sampled
@@ -183,6 +199,7 @@ def test_new_settings_get_a_new_monitor_and_the_old_one_finishes_its_runs(monito
     assert not old_thread.is_alive()  # retired: closed with its last run
     assert monitor_threads() != [] and old_thread not in monitor_threads()
     new.end()
+    assert autolog.get_run(old.id).history("system/extra_reading") == []
     for run in (old, same, new):
         steps = [s for s, _, _ in autolog.get_run(run.id).history("system/memory_used_bytes")]
         assert steps == list(range(len(steps)))

@@ -88,7 +88,8 @@ class Monitor:
     Its samplers are built once, by the first reading or by :meth:`build`, and read for every
     run: the rates (CPU percentages, bytes per second) are averages since the previous reading,
     whichever run it was for, and a run's first sample leaves them out (their window began
-    before the run). ``settings`` are those the samplers are built with.
+    before the run). ``settings`` are those the samplers are built with: the ones in force when
+    the process's monitor was made (a sampler reads its settings once, as it is built).
     """
 
     def __init__(self, sampler_classes: list[type[Sampler]], settings: Settings):
@@ -106,10 +107,8 @@ class Monitor:
         self._retired = False  # replaced (new settings): closes when its last run ends
         self._thread = start_thread(self._loop, "autolog-system")
 
-    def serves(self, sampler_classes: list[type[Sampler]], settings: Settings) -> bool:
-        return (not self._closed and not self._retired
-                and self.classes == tuple(sampler_classes)
-                and (settings is self.settings or vars(settings) == vars(self.settings)))
+    def serves(self, sampler_classes: list[type[Sampler]]) -> bool:
+        return not self._closed and not self._retired and self.classes == tuple(sampler_classes)
 
     def build(self) -> None:
         """Build the samplers now (``enable()`` calls it on its warm-up thread)."""
@@ -144,7 +143,7 @@ class Monitor:
             self.close()
 
     def retire(self) -> None:
-        """Replaced by a monitor with other settings: close once no run samples here."""
+        """Replaced by a monitor of other samplers: close once no run samples here."""
         with self._runs_lock:
             self._retired = True
             idle = not self._runs
@@ -264,11 +263,12 @@ def start_monitor(run: Run, plugins: Plugins) -> Monitor | None:
 
 
 def process_monitor(sampler_classes: list[type[Sampler]], settings: Settings) -> Monitor:
-    """The process's monitor for these samplers and settings (``enable()`` with other settings:
-    a new one)."""
+    """The process's monitor for these samplers: one per process, kept when ``enable()`` is
+    called again (a benchmark alternating ``log_models``, a notebook), made anew when the
+    samplers change (a sampler plugin registered since); ``settings`` build a new one."""
     with runtime.lock:
         monitor = runtime.monitor
-        if monitor is not None and monitor.serves(sampler_classes, settings):
+        if monitor is not None and monitor.serves(sampler_classes):
             return monitor
         if monitor is not None:
             monitor.retire()
