@@ -139,7 +139,7 @@ def test_one_thread_and_one_build_serve_the_process_runs(monitoring, monkeypatch
     first.end()
     assert time.monotonic() - started < 1.5  # not a wait for the 30 s interval
     short = []
-    for _ in range(3):  # each ends before its first sample is due: its end takes it
+    for _ in range(3):  # runs of no time: one sample each, the thread's or the end's
         with autolog.start_run() as run:
             short.append(run.id)
     assert monitor_threads() == [thread]

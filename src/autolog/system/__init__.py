@@ -64,9 +64,6 @@ class Sampler:
         """Release what the sampler holds (an NVML handle)."""
 
 
-#: a run's first sample waits this long, or for the run's end if that comes first: a short
-#: training (a scikit-learn fit) then shares no CPU with the samplers, and is sampled as it ends
-FIRST_SAMPLE_DELAY = 0.05
 #: the most a run's end (or the monitor's close) waits for a sampler busy elsewhere (a hung call)
 END_WAIT = 2.0
 
@@ -117,15 +114,14 @@ class Monitor:
                 self._build()
 
     def add(self, run: Run) -> None:
-        """Sample ``run`` from now until :meth:`remove`: first after ``FIRST_SAMPLE_DELAY``."""
-        interval = run.settings.system_interval
+        """Sample ``run`` from now (the thread's next reading) until :meth:`remove`."""
         with self._runs_lock:
-            self._runs[run] = _Sampled(time.monotonic() + min(FIRST_SAMPLE_DELAY, interval),
-                                       interval)
+            self._runs[run] = _Sampled(time.monotonic(), run.settings.system_interval)
         self._wake.set()
 
     def remove(self, run: Run) -> None:
-        """At the run's end: its sample now if it had none, and no more after."""
+        """At the run's end: its sample now if the thread had not taken one yet (a run of a few
+        milliseconds), and no more after."""
         with self._runs_lock:
             state = self._runs.pop(run, None)
             close = self._retired and not self._runs
