@@ -82,6 +82,10 @@ def family_cpu(me: psutil.Process) -> float:
 
 def test_a_run_of_several_intervals(monitoring):
     me = psutil.Process()
+    autolog.enable()  # its warm-up runs `git` now: a child spawning during a sample counts
+    for thread in threading.enumerate():
+        if thread.name == "autolog-prewarm":
+            thread.join(30)
     rss = [family_rss(me)]
     cpu_before = family_cpu(me)
     with autolog.start_run() as run:
@@ -109,7 +113,8 @@ def test_a_run_of_several_intervals(monitoring):
 
     values = {key.removeprefix("system/"): [v for _, v, _ in record.history(key)]
               for key in record.metric_keys}
-    assert all(min(rss) * 0.9 <= v <= max(rss) * 1.1 for v in values["process_rss_bytes"])
+    assert all(min(rss) * 0.9 <= v <= max(rss) * 1.1 for v in values["process_rss_bytes"]), (
+        rss, values["process_rss_bytes"])
     total = int(record.tags["autolog.system.memory_total_bytes"])
     assert all(0 < v < total for v in values["memory_used_bytes"])
     for name in ("cpu_percent", "memory_percent", "disk_percent"):
@@ -286,3 +291,24 @@ def test_docs_name_every_metric_and_tag():
     generic = {re.sub(r"gpu([/.])\d+\1", r"gpu\1<i>\1", name) for name in keys | tags}
     assert {"system/" + k for k in generic if not k.startswith("autolog.")} | {
         t for t in generic if t.startswith("autolog.")} <= documented
+
+
+def test_an_error_logging_a_sample_costs_that_sample_not_the_thread(monitoring, monkeypatch):
+    monkeypatch.setenv("AUTOLOG_SYSTEM_INTERVAL", "0.2")
+    monkeypatch.setenv("AUTOLOG_STRICT", "0")
+    real, failed = autolog.Run.log_metrics, []
+
+    def once_broken(self, metrics, step=None):
+        if threading.current_thread().name == "autolog-system" and not failed:
+            failed.append(step)
+            raise RuntimeError("a bug in autolog")
+        return real(self, metrics, step)
+
+    monkeypatch.setattr(autolog.Run, "log_metrics", once_broken)
+    with (pytest.warns(UserWarning, match="sampling hardware usage failed"),
+          autolog.start_run() as run):
+        wait_for_points(run, "system/memory_used_bytes", 2)
+    assert failed == [0]
+    assert monitor_threads()  # still serving the process
+    steps = [s for s, _, _ in autolog.get_run(run.id).history("system/memory_used_bytes")]
+    assert steps == list(range(len(steps)))  # the lost reading was not counted

@@ -101,7 +101,7 @@ class Monitor:
         self._read_lock = threading.Lock()  # the samplers: one reading at a time
         self._wake = threading.Event()
         self._closed = False
-        self._retired = False  # replaced (new settings): closes when its last run ends
+        self._retired = False  # replaced (new samplers): closes when its last run ends
         self._thread = start_thread(self._loop, "autolog-system")
 
     def serves(self, sampler_classes: list[type[Sampler]]) -> bool:
@@ -181,8 +181,14 @@ class Monitor:
                 self._wake.wait(None if upcoming is None else upcoming - now)
                 continue
             with self._read_lock:
-                if not self._closed:
+                if self._closed:
+                    continue
+                try:
                     self._sample_into(due, now)
+                except Exception as exc:  # the thread serves every run: it must not die
+                    internal_error("sampling hardware usage", exc)
+                    for _, state in due:  # not again at once
+                        state.due = now + state.interval
 
     def _sample_into(self, due: list[tuple[Run, _Sampled]], now: float) -> None:
         """One reading, logged into each of ``due``'s runs (caller holds the read lock)."""
