@@ -1,13 +1,16 @@
 """What the benchmark scripts share: options, printing tables, timing a call, paired-round
-reports, MLflow on a sqlite store."""
+reports, this tree against another checkout, MLflow on a sqlite store."""
 
 from __future__ import annotations
 
 import argparse
 import functools
 import logging
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -28,6 +31,24 @@ def fit_sizes(args: argparse.Namespace) -> tuple[int, int, int]:
     """Rows, epochs and rounds of the paired Keras and Lightning fits."""
     rows, epochs = (2048, 2) if args.quick else (8192, 3)
     return rows, epochs, args.repeats or (3 if args.quick else 11)
+
+
+def against(other: Path, code: str, rounds: int) -> dict[str, list[float]]:
+    """Run ``code`` (it prints numbers on one line) with this tree's ``src`` and with
+    ``other``'s (a checkout), in fresh interpreters without ``AUTOLOG_*`` variables, ``rounds``
+    times, the two trees interleaved so that a noisy machine weighs on both alike. For each
+    tree, ``"this tree"`` and ``str(other)``, the median of each printed number."""
+    trees = {"this tree": Path(__file__).resolve().parents[1], str(other): other.resolve()}
+    results: dict[str, list[list[float]]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, root in trees.items():
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
+            env["PYTHONPATH"] = str(root / "src")
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 env=env, check=True, cwd=tempfile.gettempdir()).stdout.split()
+            results[name].append([float(v) for v in out])
+    return {name: [statistics.median(c) for c in zip(*runs, strict=True)]
+            for name, runs in results.items()}
 
 
 def mlflow_on_sqlite(directory: Path) -> None:

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import mlflow_on_sqlite, table
+from _common import against, mlflow_on_sqlite, table
 
 HEAVY = ("torch", "tensorflow", "keras", "lightning", "pytorch_lightning", "transformers",
          "xgboost", "sklearn", "mlflow", "wandb", "numpy", "pandas", "pynvml", "pluggy", "wrapt")
@@ -134,20 +134,9 @@ print(one[0], one[1], three[0], auto[0], forked)
 def bench_against(other: Path, n: int, rounds: int) -> None:
     """The hot path of this tree and of ``other`` (a checkout), in fresh interpreters, rounds
     interleaved so that a noisy machine weighs on both alike."""
-    trees = {"this tree": Path(__file__).resolve().parents[1], str(other): other.resolve()}
     code = _HOT_PATH.format(bench=str(Path(__file__).resolve().parent), n=n)
-    results: dict[str, list[list[float]]] = {name: [] for name in trees}
-    for _ in range(rounds):
-        for name, root in trees.items():
-            env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
-            env["PYTHONPATH"] = str(root / "src")
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 env=env, check=True, cwd=tempfile.gettempdir()).stdout.split()
-            results[name].append([float(v) for v in out])
-    rows = []
-    for name, runs in results.items():
-        columns = list(zip(*runs, strict=True))
-        rows.append([name, *(f"{statistics.median(c):.3f}" for c in columns)])
+    rows = [[name, *(f"{m:.3f}" for m in medians)]
+            for name, medians in against(other, code, rounds).items()]
     table(f"Run.log_metrics on the training thread, µs, median of {rounds} interleaved rounds "
           f"of {n:,} calls each (budget: median < 1)",
           ["tree", "1 key median", "1 key p99", "3 keys median", "1 key, no step",

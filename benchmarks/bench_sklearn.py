@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _common import arguments, mlflow_on_sqlite, table, timed
+from _common import against, arguments, mlflow_on_sqlite, table, timed
 
 BUDGET_MS = 25.0
 
@@ -165,22 +164,12 @@ def bench_against(other: Path, rounds: int, rows: int = 2000, fits: int = 10) ->
     """Milliseconds autolog adds to a short fit on the training thread, with and without
     hardware sampling, in this tree and in ``other`` (a checkout): fresh interpreters, rounds
     interleaved so that a noisy machine weighs on both alike."""
-    trees = {"this tree": Path(__file__).resolve().parents[1], str(other): other.resolve()}
-    code = _PER_FIT.format(rows=rows, fits=fits)
-    results: dict[str, list[list[float]]] = {name: [] for name in trees}
-    for _ in range(rounds):
-        for name, root in trees.items():
-            env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
-            env["PYTHONPATH"] = str(root / "src")
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 env=env, check=True, cwd=tempfile.gettempdir()).stdout.split()
-            results[name].append([float(v) for v in out])
+    medians = against(other, _PER_FIT.format(rows=rows, fits=fits), rounds)
     table(f"LogisticRegression(max_iter=300).fit on {rows:,} x 20, ms on the training thread "
           f"(flush() between fits), median of {rounds} interleaved rounds of {4 * fits} fits "
           f"per configuration",
           ["tree", "plain fit", "autolog adds", "hardware sampling adds"],
-          [[name, *(f"{statistics.median(c):.2f}" for c in zip(*runs, strict=True))]
-           for name, runs in results.items()])
+          [[name, *(f"{m:.2f}" for m in row)] for name, row in medians.items()])
 
 
 def main() -> None:
