@@ -22,6 +22,7 @@ says nothing, and the verdict says so (``at the budget``) instead of picking a s
     python benchmarks/bench_process.py --quick          # 3 rounds
     python benchmarks/bench_process.py --script xgboost --repeats 21
     python benchmarks/bench_process.py --config "autolog (local)" --repeats 41  # plain, enable()
+    python benchmarks/bench_process.py --script sklearn --config "(local)" --ab exit-revert
 """
 
 from __future__ import annotations
@@ -82,12 +83,19 @@ PRELUDES = {
                          "mlflow.autolog()\n"),
     "autolog run script.py": "",
 }
-#: with --exit-gc: autolog as it was before the collector was paused during the last pass at exit
-#: (an A/B of that pause, in the same rounds)
-NO_PAUSE = "autolog (local), collector not paused at exit"
-NO_PAUSE_PRELUDE = ("import contextlib, autolog.shutdown\n"
-                    "autolog.shutdown._collector_paused = contextlib.nullcontext\n"
-                    "import autolog\nautolog.enable()\n")
+#: ``--ab NAME``: autolog (local) with one of its exit measures undone, an A/B in the same rounds
+AB = {
+    # the collector not paused during the last pass at exit
+    "exit-gc": ("autolog (local), collector not paused at exit",
+                "import contextlib, autolog.shutdown\n"
+                "autolog.shutdown._collector_paused = contextlib.nullcontext\n"
+                "import autolog\nautolog.enable()\n"),
+    # the patches not reverted at exit (the teardown's collections walk autolog's runtime)
+    "exit-revert": ("autolog (local), patches kept at exit",
+                    "import autolog.shutdown\n"
+                    "autolog.shutdown._let_go = lambda: None\n"
+                    "import autolog\nautolog.enable()\n"),
+}
 
 
 def has_launcher() -> bool:
@@ -142,7 +150,7 @@ class Config:
         return elapsed
 
 
-def configs(kind: str, root: Path, exit_gc: bool = False,
+def configs(kind: str, root: Path, ab: list[str] | None = None,
             only: list[str] | None = None) -> tuple[list[Config], list[str]]:
     """The configurations that can run here (with ``only``: plain and those whose name holds
     one of its words), and notes on those that cannot."""
@@ -155,8 +163,8 @@ def configs(kind: str, root: Path, exit_gc: bool = False,
     env = {"plain": base, "autolog (local)": {**base, "AUTOLOG_BACKEND": "local"},
            "autolog (local,mlflow)": {**base, "AUTOLOG_BACKEND": "local,mlflow"},
            "mlflow.autolog()": base, "autolog run script.py": {**base, "AUTOLOG_BACKEND": "local"},
-           NO_PAUSE: {**base, "AUTOLOG_BACKEND": "local"}}
-    preludes = {**PRELUDES, **({NO_PAUSE: NO_PAUSE_PRELUDE} if exit_gc else {})}
+           **{AB[k][0]: {**base, "AUTOLOG_BACKEND": "local"} for k in ab or ()}}
+    preludes = {**PRELUDES, **dict(AB[k] for k in ab or ())}
     out, notes = [], []
     for name, prelude in preludes.items():
         if only and name != "plain" and not any(word in name for word in only):
@@ -184,10 +192,11 @@ def settle(store: Path, timeout: float = 120.0) -> None:
         time.sleep(0.1)
 
 
-def bench(kind: str, repeats: int, exit_gc: bool = False, only: list[str] | None = None) -> None:
+def bench(kind: str, repeats: int, ab: list[str] | None = None,
+          only: list[str] | None = None) -> None:
     root = Path(tempfile.mkdtemp(prefix="autolog-bench-process-"))
     try:
-        runs, notes = configs(kind, root, exit_gc, only)
+        runs, notes = configs(kind, root, ab, only)
         if any("mlflow" in config.name for config in runs):  # its sqlite schema, once, untimed
             import logging
 
@@ -267,8 +276,9 @@ def verdict(low: float, high: float) -> str:
 
 def main() -> None:
     parser = arguments(__doc__, "3 rounds")
-    parser.add_argument("--exit-gc", action="store_true",
-                        help=f"add the configuration {NO_PAUSE!r} (an A/B of that pause)")
+    parser.add_argument("--ab", choices=sorted(AB), action="append",
+                        help="add autolog (local) with this exit measure undone (repeatable): "
+                             + "; ".join(f"{k}: {name!r}" for k, (name, _) in AB.items()))
     parser.add_argument("--script", choices=sorted(SCRIPTS), action="append",
                         help="which script (default: every one whose framework is installed)")
     parser.add_argument("--config", action="append", metavar="WORD",
@@ -278,7 +288,7 @@ def main() -> None:
     repeats = args.repeats or (3 if args.quick else 15)
     kinds = args.script or [k for k in SCRIPTS if has(k)]
     for kind in kinds:
-        bench(kind, repeats, args.exit_gc, args.config)
+        bench(kind, repeats, args.ab, args.config)
 
 
 if __name__ == "__main__":

@@ -470,6 +470,33 @@ def test_sigterm_after_another_threads_event_write_still_waits_for_the_write(tmp
     assert record.status == "KILLED", f"{record.status} after {took:.1f} s"
 
 
+def test_the_exit_reverts_the_patches_once_the_runs_have_ended(tmp_path, store):
+    """After its last pass at exit autolog puts the frameworks' classes back as they were (a
+    patched class kept autolog's whole runtime alive through the teardown's collections); the
+    run was recorded whole before that."""
+    script = _script(tmp_path, """
+        import atexit, autolog
+        from autolog.api import is_enabled
+        from sklearn.linear_model import LogisticRegression
+        original = vars(LogisticRegression)["fit"]
+        def after():  # registered first: runs after autolog's hook (LIFO)
+            print("after autolog:", vars(LogisticRegression)["fit"] is original, is_enabled(),
+                  flush=True)
+        atexit.register(after)
+        autolog.enable()
+        print("enabled:", vars(LogisticRegression)["fit"] is original, flush=True)
+        LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    """)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=clean_env(store), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["enabled: False", "after autolog: True False"]
+    run = only_run()
+    assert run.status == "FINISHED"
+    assert run.params["C"] == 1.0 and "training_accuracy_score" in run.metrics
+    assert run.models
+
+
 def test_the_last_pass_at_exit_runs_with_the_collector_paused_then_restores_it(tmp_path, store):
     """At exit the runs end and the journals get their last pass (the evaluation plots drawn)
     with Python's cyclic collector off: what that pass allocated could trip a full collection of
