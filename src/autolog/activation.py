@@ -14,7 +14,7 @@ from typing import Any
 from ._runtime import runtime
 from .capture import args
 from .errors import ConfigError
-from .patching import clear_import_callbacks, on_import, patcher
+from .patching import on_import, patcher, revert_all
 from .plugins import get_plugins
 
 __all__ = ["activate", "capture_args", "choose_integrations", "deactivate", "is_enabled"]
@@ -48,7 +48,7 @@ def _names(arg: str, given: Iterable[str] | str, available: Mapping[str, Any]) -
 def activate(integrations: Mapping[str, tuple[str, ...]]) -> None:
     """Revert what was patched, then patch each integration's modules once imported."""
     with runtime.lock:
-        _revert()
+        revert_all()
         runtime.enabled = True
         for name, modules in integrations.items():
             _watch(name, modules)
@@ -65,7 +65,7 @@ def deactivate() -> None:
     """Stop recording training calls and restore every patched framework method exactly."""
     with runtime.lock:
         runtime.enabled = False
-        _revert()
+        revert_all()
 
 
 def _watch(name: str, modules: tuple[str, ...]) -> None:
@@ -82,8 +82,3 @@ def _watch(name: str, modules: tuple[str, ...]) -> None:
         on_import(module_name, patch)
 
 
-def _revert() -> None:
-    clear_import_callbacks()
-    if runtime.patcher is not None:
-        runtime.patcher.revert()
-    runtime.patched_modules.clear()

@@ -344,3 +344,12 @@ def _run_callback(callback: Callable[[ModuleType], None], module: ModuleType) ->
 def clear_import_callbacks() -> None:
     with runtime.lock:
         runtime.import_callbacks.clear()
+
+
+def revert_all() -> None:
+    """Forget the post-import callbacks and put back every patched attribute (``disable()``, and
+    the exit once the runs have ended); the caller holds ``runtime.lock``."""
+    clear_import_callbacks()
+    if runtime.patcher is not None:
+        runtime.patcher.revert()
+    runtime.patched_modules.clear()

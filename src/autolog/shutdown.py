@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ._runtime import runtime, start_thread
 from .config import Settings, current
 from .exitmode import must_wait
+from .patching import revert_all
 from .report import internal_error
 from .run import status_for
 
@@ -45,6 +46,8 @@ log = logging.getLogger("autolog")
 #: at exit, how long the workers that have delivered a run may finish what they are doing
 #: before the rest is handed over
 GRACE = 0.1
+#: at exit, the most the patches' revert waits for the runtime's lock
+LET_GO_WAIT = 0.5
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -201,18 +204,20 @@ def _at_exit() -> None:
 def _let_go() -> None:
     """Put the frameworks' classes back as they were, once the runs have ended at exit.
 
-    A patched class holds autolog's wrapper, and through it autolog's whole runtime (plugins,
-    runs, the patcher, which holds every patched class). At the interpreter's teardown a class
-    that an extension module still references then keeps that graph alive through the first
-    collections, which walk it again each time: 15,000 more objects in the last one after a
-    scikit-learn fit, 25 to 30 ms more teardown (``docs/performance.md``). Training started by
-    a later ``atexit`` hook goes unrecorded, as it would with ``disable()``."""
-    from .activation import deactivate  # loaded by enable(), the only way to a patch
-
+    The patched classes, autolog's wrappers, its runtime (plugins, runs) and the patcher (which
+    holds every patched class) are one graph, which otherwise stays alive through the
+    interpreter's teardown collections, walked again by each: 14,700 more objects in the last
+    one after a scikit-learn fit, 10 to 15 ms (``docs/performance.md``). Training started by a
+    later ``atexit`` hook goes unrecorded, as it would after ``disable()``."""
+    if not runtime.lock.acquire(timeout=LET_GO_WAIT):
+        return  # another thread holds it (patching a module it imports): the patches stay
     try:
-        deactivate()
+        runtime.enabled = False
+        revert_all()
     except Exception as exc:
         internal_error("reverting the patches at exit", exc)
+    finally:
+        runtime.lock.release()
 
 
 @contextlib.contextmanager
