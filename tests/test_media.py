@@ -249,6 +249,40 @@ def test_log_artifact_stores_figures_arrays_frames_and_dicts():
     assert record.artifact_path("table.csv").read_text() == "a\n1\n"
 
 
+def test_a_deferred_artifact_is_made_on_the_writer_thread_and_a_failing_one_costs_itself(
+        caplog):
+    """``log_artifact_deferred`` (an integration's chart): ``produce`` runs on the journal
+    writer's thread; one that raises is logged and skipped, a bad name is one warning, and the
+    rest of the run is whole."""
+    threads = []
+
+    def produce() -> bytes:
+        threads.append(threading.current_thread().name)
+        return b"drawn"
+
+    def fails() -> bytes:
+        raise RuntimeError("out of ink")
+
+    with autolog.start_run() as run:
+        run.log_artifact_deferred("charts/drawn.bin", produce)
+        run.log_artifact_deferred("charts/broken.bin", fails)
+        with pytest.warns(AutologWarning, match="must be a relative path inside the run"):
+            run.log_artifact_deferred("/elsewhere.bin", produce)
+        run.log_metric("after", 1.0)
+    # the end is the writer thread's (a run with files to make); reading back before it has
+    # written them would make them on this thread
+    deadline = time.monotonic() + 10
+    while not threads and time.monotonic() < deadline:
+        time.sleep(0.02)
+    record = autolog.get_run(run.id)
+    assert threads == ["autolog-writer"]
+    assert "charts/drawn.bin" in record.artifacts and "charts/broken.bin" not in record.artifacts
+    assert record.artifact_path("charts/drawn.bin").read_bytes() == b"drawn"
+    assert not record.artifact_path("charts/broken.bin").exists()
+    assert "charts/broken.bin" in caplog.text and "out of ink" in caplog.text
+    assert record.metrics["after"] == 1.0 and record.status == "FINISHED"
+
+
 @pytest.mark.parametrize("text", ["line 1\nline 2\n", "a one-line summary"])
 def test_the_format_1_call_log_text_text_name_still_writes_the_artifact(text):
     with autolog.start_run() as run, pytest.warns(AutologWarning, match="log_text_artifact"):

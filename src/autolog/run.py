@@ -20,7 +20,7 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -264,6 +264,18 @@ class Run:
         files = _relative_files(target, self._artifact_root()) if target.is_dir() else [name]
         self._write({"t": "artifact", "path": name, "files": files})
 
+    def log_artifact_deferred(self, name: str, produce: Callable[[], bytes]) -> None:
+        """The artifact ``name``, its bytes made by ``produce()`` on the journal writer's thread
+        (for autolog's integrations: a chart drawn there rather than on the training thread).
+        ``produce`` must not block, and must only read what nothing changes after this call."""
+        self._file_call("log_artifact_deferred", self._artifact_deferred, name, produce)
+
+    def _artifact_deferred(self, name: str, produce: Callable[[], bytes]) -> None:
+        if self._journal is None:
+            return
+        target = self._artifact_target(name)
+        self._journal.media.append(media.ArtifactEvent(target, name, produce))
+
     def _log_object(self, value: Any, name: str | None) -> str | None:
         found = media.object_file(value)
         if found is None:
@@ -452,11 +464,14 @@ class Run:
         return self.path / ARTIFACTS
 
     def _artifact_target(self, name: str) -> Path:
-        root = self._artifact_root()
-        target = (root / name).resolve()
-        if not name or os.path.isabs(name) or not target.is_relative_to(root.resolve()):
+        """``artifacts/<name>``, where ``name`` must be a relative path that stays inside. Checked
+        on the name itself: resolving the path on disk took 70 µs of system calls a call, four
+        or five calls a scikit-learn or XGBoost fit."""
+        norm = os.path.normpath(name)
+        if not name or "\0" in name or os.path.isabs(name) or os.path.splitdrive(name)[0] \
+                or norm == os.pardir or norm.startswith(os.pardir + os.sep):
             raise ValueError(f"artifact name {name!r} must be a relative path inside the run")
-        return target
+        return self._artifact_root() / norm
 
     # -- ending ------------------------------------------------------------------------------------
 

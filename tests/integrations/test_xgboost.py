@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -43,7 +45,13 @@ class CountingCallback(xgb.callback.TrainingCallback):
         return False
 
 
-def test_native_train_params_metrics_early_stopping_importance_model(cancer):
+def test_native_train_params_metrics_early_stopping_importance_model(cancer, monkeypatch):
+    from autolog.integrations import xgboost as integration
+
+    drawn_on = []  # the chart is drawn on the journal writer's thread, not the training's
+    draw = integration.chart
+    monkeypatch.setattr(integration, "chart", lambda importance: (
+        drawn_on.append(threading.current_thread().name), draw(importance))[1])
     autolog.enable()
     x, y, xv, yv = cancer
     dtrain, dvalid = xgb.DMatrix(x, y), xgb.DMatrix(xv, yv)
@@ -54,6 +62,9 @@ def test_native_train_params_metrics_early_stopping_importance_model(cancer):
     booster = xgb.train(params, dtrain, 200, evals=[(dtrain, "train"), (dvalid, "valid")],
                         early_stopping_rounds=3, verbose_eval=False, callbacks=callbacks)
     assert callbacks == [mine]
+    deadline = time.monotonic() + 10  # the run's end is the writer thread's (it draws the chart)
+    while not drawn_on and time.monotonic() < deadline:
+        time.sleep(0.02)
     # xgboost 2.0 keeps callbacks in a set and skips those after the one that stops
     # (dmlc/xgboost#11811): the user's may miss the last iteration there, as it would alone
     rounds = booster.num_boosted_rounds()
@@ -76,6 +87,8 @@ def test_native_train_params_metrics_early_stopping_importance_model(cancer):
     assert importance["gain"] == pytest.approx(booster.get_score(importance_type="gain"))
     chart = run.artifact_path("feature_importance/feature_importance.png").read_bytes()
     assert chart.startswith(b"\x89PNG")  # drawn with no imaging library
+    assert "feature_importance/feature_importance.png" in run.artifacts
+    assert drawn_on == ["autolog-writer"]
     if _has_pillow():
         import io
 

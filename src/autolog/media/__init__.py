@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import charts
-from .events import KINDS, MEDIA_DIR, MediaError, MediaEvent, Prepared, key_dir
+from .events import KINDS, MEDIA_DIR, ArtifactEvent, MediaError, MediaEvent, Prepared, key_dir
 from .histograms import DEFAULT_BINS, prepare_histogram
 from .images import is_figure, prepare_figure, prepare_image
 from .tables import prepare_table
 
-__all__ = ["DEFAULT_BINS", "KINDS", "MEDIA_DIR", "MediaError", "MediaEvent", "Prepared",
-           "is_figure", "key_dir", "object_file", "prepare"]
+__all__ = ["DEFAULT_BINS", "KINDS", "MEDIA_DIR", "ArtifactEvent", "MediaError", "MediaEvent",
+           "Prepared", "is_figure", "key_dir", "object_file", "prepare"]
 
 MAX_TEXT = 10 * 1024 * 1024
 

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KINDS", "MEDIA_DIR", "MediaError", "MediaEvent", "Prepared", "Writer", "key_dir"]
+__all__ = ["KINDS", "MEDIA_DIR", "ArtifactEvent", "MediaError", "MediaEvent", "Prepared", "Writer",
+           "key_dir"]
 
 log = logging.getLogger("autolog")
 
@@ -99,3 +100,29 @@ class MediaEvent:
                 continue
             return folder / name
         raise OSError(f"no free file name for step {self.step} in {folder}")
+
+
+class ArtifactEvent:
+    """An artifact file drawn on the journal writer's thread, queued with the media:
+    ``produce()`` returns its bytes there (an integration's chart: raster work that would
+    otherwise hold the interpreter on the training thread). :meth:`resolve` writes the file and
+    returns the artifact record ``Run.record_artifact`` writes."""
+
+    __slots__ = ("name", "produce", "target")
+
+    def __init__(self, target: Path, name: str, produce: Callable[[], bytes]):
+        self.target = target
+        self.name = name
+        self.produce = produce
+
+    def resolve(self) -> dict[str, Any] | None:
+        """Write the file; the journal record, or None when that failed (logged)."""
+        try:
+            content = self.produce()
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self.target.write_bytes(content)
+        except Exception as exc:  # a full disk, a drawing failure: the rest of the run goes on
+            log.warning("autolog: the artifact %r could not be written and was skipped: %s: %s",
+                        self.name, type(exc).__name__, exc)
+            return None
+        return {"t": "artifact", "path": self.name, "files": [self.name]}
