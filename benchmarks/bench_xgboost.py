@@ -13,6 +13,7 @@ afterwards): it is shown on its own row. Where MLflow is installed,
     python benchmarks/bench_xgboost.py            # 10 trainings each
     python benchmarks/bench_xgboost.py --quick    # 3 trainings each
     python benchmarks/bench_xgboost.py --threads 1   # steadier on a loaded machine
+    python benchmarks/bench_xgboost.py --against ../other-checkout   # a short fit, two trees
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import arguments, mlflow_on_sqlite, table, timed
+from _common import against, arguments, mlflow_on_sqlite, table, timed
 
 BUDGET_PERCENT = 5.0
 ROUNDS = 200
@@ -119,12 +120,61 @@ def bench_mlflow(train, repeats: int, directory: Path, base: float) -> list[list
              f"{(median / base - 1) * 100:+.1f} %", repeats]]
 
 
+_PER_FIT = """
+import os, statistics, tempfile, threading, time
+os.environ["AUTOLOG_DIR"] = tempfile.mkdtemp()
+import numpy as np, xgboost as xgb
+import autolog
+rng = np.random.default_rng(0)
+x = rng.normal(size=({rows}, 20))
+y = (x[:, 0] + rng.normal(size={rows}) > 0).astype(int)
+fit = lambda: xgb.XGBClassifier(n_estimators=20, max_depth=3, n_jobs=1).fit(x, y)
+autolog.enable(system_metrics=False)
+for thread in threading.enumerate():
+    if thread.name == "autolog-prewarm":
+        thread.join()  # enable()'s warm-up, done before the fits as in a script
+for _ in range(3):
+    fit()
+    autolog.flush()
+on, off = [], []
+for _ in range({fits}):
+    autolog.enable(system_metrics=False)
+    start = time.perf_counter()
+    fit()
+    on.append(time.perf_counter() - start)
+    autolog.flush()  # the writer thread's part, outside the timing
+    autolog.disable()
+    start = time.perf_counter()
+    fit()
+    off.append(time.perf_counter() - start)
+print(statistics.median(off) * 1e3, (statistics.median(on) - statistics.median(off)) * 1e3)
+"""
+
+
+def bench_against(other: Path, rounds: int, rows: int = 2000, fits: int = 25) -> None:
+    """Milliseconds autolog adds to a short ``XGBClassifier.fit`` (20 trees) on the training
+    thread, in this tree and in ``other`` (a checkout): fresh interpreters, rounds interleaved
+    so that a noisy machine weighs on both alike."""
+    medians = against(other, _PER_FIT.format(rows=rows, fits=fits), rounds)
+    table(f"XGBClassifier(n_estimators=20, max_depth=3, n_jobs=1).fit on {rows:,} x 20, ms on "
+          f"the training thread (flush() between fits), median of {rounds} interleaved rounds "
+          f"of {fits} fits each way",
+          ["tree", "plain fit", "autolog adds"],
+          [[name, *(f"{m:.2f}" for m in row)] for name, row in medians.items()])
+
+
 def main() -> None:
     parser = arguments(__doc__, "3 trainings each instead of 10")
     parser.add_argument("--threads", type=int, default=None,
                         help="XGBoost threads (default: XGBoost's, all cores); 1 is steadier "
                              "on a machine other work is loading")
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT",
+                        help="only compare this tree's cost on a short fit with another "
+                             "checkout's")
     args = parser.parse_args()
+    if args.against is not None:
+        bench_against(args.against, args.repeats or (3 if args.quick else 7))
+        return
     repeats = args.repeats or (3 if args.quick else 10)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
