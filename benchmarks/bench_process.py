@@ -83,18 +83,16 @@ PRELUDES = {
                          "mlflow.autolog()\n"),
     "autolog run script.py": "",
 }
-#: ``--ab NAME``: autolog (local) with one of its exit measures undone, an A/B in the same rounds
+#: ``--ab NAME``: autolog (local) with one of its exit measures undone, an A/B in the same
+#: rounds: (configuration, what undoes it before the ``autolog (local)`` prelude)
 AB = {
     # the collector not paused during the last pass at exit
     "exit-gc": ("autolog (local), collector not paused at exit",
                 "import contextlib, autolog.shutdown\n"
-                "autolog.shutdown._collector_paused = contextlib.nullcontext\n"
-                "import autolog\nautolog.enable()\n"),
+                "autolog.shutdown._collector_paused = contextlib.nullcontext\n"),
     # the patches not reverted at exit (the teardown's collections walk autolog's runtime)
     "exit-revert": ("autolog (local), patches kept at exit",
-                    "import autolog.shutdown\n"
-                    "autolog.shutdown._let_go = lambda: None\n"
-                    "import autolog\nautolog.enable()\n"),
+                    "import autolog.shutdown\nautolog.shutdown._let_go = lambda: None\n"),
 }
 
 
@@ -164,7 +162,8 @@ def configs(kind: str, root: Path, ab: list[str] | None = None,
            "autolog (local,mlflow)": {**base, "AUTOLOG_BACKEND": "local,mlflow"},
            "mlflow.autolog()": base, "autolog run script.py": {**base, "AUTOLOG_BACKEND": "local"},
            **{AB[k][0]: {**base, "AUTOLOG_BACKEND": "local"} for k in ab or ()}}
-    preludes = {**PRELUDES, **dict(AB[k] for k in ab or ())}
+    preludes = {**PRELUDES, **{AB[k][0]: AB[k][1] + PRELUDES["autolog (local)"]
+                               for k in ab or ()}}
     out, notes = [], []
     for name, prelude in preludes.items():
         if only and name != "plain" and not any(word in name for word in only):
