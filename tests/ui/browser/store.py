@@ -71,6 +71,8 @@ from sklearn.model_selection import GridSearchCV
 X, y = make_classification(n_samples=120, n_features=6, random_state=0)
 GridSearchCV(LogisticRegression(max_iter=200), {"C": [0.1, 1.0, 10.0]}, cv=3).fit(X, y)
 autolog.flush()
+print(next(r.id for r in autolog.list_runs()
+           if r.parent_id is None and r.name.startswith("GridSearchCV")), flush=True)
 '''
 
 KERAS = r'''
@@ -123,10 +125,15 @@ def make_store(store: Path) -> dict[str, str]:
                    AUTOLOG_SYSTEM_INTERVAL="0.2")
     sklearn = _start(SKLEARN, store)
     manual = _finish(_start(MANUAL, store), "the manual runs").split()
-    _finish(sklearn, "the GridSearchCV fit")
+    search = _finish(sklearn, "the GridSearchCV fit").split()[-1]
     _finish(keras, "the Keras fit")
+    # a tag of the person's on an autologged run, set afterwards as a person would
+    tagged = subprocess.run([sys.executable, "-m", "autolog", "tag", search, "team=tabular"],
+                            env=clean_env(store), capture_output=True, text=True, timeout=60)
+    assert tagged.returncode == 0, tagged.stderr
     ids = dict(zip(["resnet-a", "resnet-b", "resnet-c", "resnet-d", "vit-small", "edit-me",
                     "whisper-tiny", "spiky"], manual, strict=True))
+    ids["grid-search"] = search
     ids["crashed"] = crashed_run(store, steps=200)
     return ids
 

@@ -147,3 +147,23 @@ def test_unknown_page_and_run(ui: Page) -> None:
     expect(ui.get_by_role("heading", name="Not found")).to_be_visible()
     go(ui, "/nowhere/at/all")
     expect(ui.get_by_role("heading", name="Not found")).to_be_visible()
+
+
+def test_the_persons_tags_come_before_the_recorded_ones(ui: Page, ui_dir: Path,
+                                                        ids: dict[str, str]) -> None:
+    """An autologged run tags what it was trained on (``dataset.*``) and the estimator; a tag
+    the person set (here afterwards, with ``autolog tag``) is listed first, the recorded ones
+    after it, dimmed, none hidden; autolog's context (``autolog.*``) is not among them."""
+    run = autolog.get_run(ids["grid-search"], ui_dir)
+    recorded = sorted(k for k in run.tags if k.startswith("dataset.") or k.startswith("estimator_"))
+    assert recorded and run.tags["team"] == "tabular"
+    wait_table(ui, [r.id for r in sorted(top_level(ui_dir), key=lambda r: r.start_time,
+                                         reverse=True)])
+    cell = ui.locator(f"tr[data-run='{run.id}'] .tags")
+    expect(cell.locator(".tag").first).to_have_text("team=tabular")
+    shown = cell.locator(".tag").evaluate_all("els => els.map(e => e.dataset.tag)")
+    assert shown[0] == "team" and sorted(shown[1:]) == sorted(
+        k for k in run.tags if not k.startswith("autolog.") and k != "team")
+    assert set(recorded) <= set(shown[1:])
+    expect(cell.locator(".tag-recorded")).to_have_count(len(shown) - 1)
+    expect(cell.locator("[data-tag='team']")).not_to_have_class("tag tag-recorded")

@@ -9,6 +9,7 @@ import { fmtDuration, fmtTime, fmtValue, runDuration, shortId } from '../lib/for
 import { useDebounced, useFetch, usePoll } from '../lib/hooks';
 import { navigate, setParams, withParams, type Loc } from '../lib/router';
 import { RunsModel, type Item, type Query } from '../lib/runsModel';
+import { isRecordedTag, listedTags } from '../lib/tags';
 import type { RunRow } from '../lib/types';
 
 const ROW = 34;
@@ -23,15 +24,11 @@ interface Column {
   cell: (row: RunRow, item: Item) => ComponentChildren;
 }
 
-function userTags(tags: Record<string, string>): [string, string][] {
-  return Object.entries(tags).filter(([k]) => !k.startsWith('autolog.') && !k.startsWith('mlflow.'));
-}
-
 function Tags({ tags }: { tags: Record<string, string> }) {
   return (
     <span class="tags">
-      {userTags(tags).map(([k, v]) => (
-        <span class="tag" key={k} title={`${k}=${v}`}>
+      {listedTags(tags).map(([k, v]) => (
+        <span class={isRecordedTag(k) ? 'tag tag-recorded' : 'tag'} key={k} data-tag={k} title={`${k}=${v}`}>
           {k}={v}
         </span>
       ))}

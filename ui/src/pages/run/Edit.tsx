@@ -2,6 +2,7 @@
 // run as stored, so the page shows what a reload would.
 import { useState } from 'preact/hooks';
 import { api } from '../../lib/api';
+import { byTagOrder, isRecordedTag } from '../../lib/tags';
 import type { RunDetail } from '../../lib/types';
 
 function useSave(run: RunDetail, onChange: (r: RunDetail) => void) {
@@ -99,7 +100,7 @@ export function TagEditor({ run, onChange, canWrite }: { run: RunDetail; onChang
   const { busy, error, save } = useSave(run, onChange);
   const tags = Object.entries(run.tags)
     .filter(([k]) => !k.startsWith('autolog.'))
-    .sort(([a], [b]) => a.localeCompare(b));
+    .sort(byTagOrder);
   const add = async () => {
     const m = /^\s*([^=]+?)\s*(?:=\s*(.*?))?\s*$/.exec(text);
     if (!m) return;
@@ -110,7 +111,7 @@ export function TagEditor({ run, onChange, canWrite }: { run: RunDetail; onChang
       <div class="tags tag-list">
         {tags.length === 0 && <span class="muted">No tags.</span>}
         {tags.map(([k, v]) => (
-          <span class="tag tag-edit" key={k} data-tag={k}>
+          <span class={isRecordedTag(k) ? 'tag tag-edit tag-recorded' : 'tag tag-edit'} key={k} data-tag={k}>
             {k}={v}
             {canWrite && (
               <button type="button" aria-label={`Remove tag ${k}`} title={`Remove tag ${k}`} disabled={busy} onClick={() => save({ remove_tags: [k] })}>
