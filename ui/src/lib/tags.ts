@@ -2,8 +2,8 @@
 // training (the data's fingerprint, the estimator, checkpoints: `docs/capture.md`). Tables show
 // the person's tags first; the recorded ones follow, dimmed, so none is hidden.
 
-/** Tags autolog itself writes under `autolog.` (and MLflow under `mlflow.`): context, shown
- * on the run page's Context, never among the tags. */
+/** autolog's context (`autolog.*`: the run page's Context) and MLflow's own bookkeeping
+ * (`mlflow.*`): not among the runs table's tags. */
 export function isContextTag(key: string): boolean {
   return key.startsWith('autolog.') || key.startsWith('mlflow.');
 }
