@@ -43,8 +43,8 @@ from typing import Any
 from ._runtime import runtime
 from .report import internal_error
 
-__all__ = ["ImportWatcher", "Patcher", "TrainingCall", "clear_import_callbacks", "in_training",
-           "on_import", "patcher"]
+__all__ = ["ImportWatcher", "Patcher", "TrainingCall", "in_training", "on_import", "patcher",
+           "revert_all"]
 
 _MISSING = object()
 
@@ -274,8 +274,8 @@ class Patcher:
 def on_import(module_name: str, callback: Callable[[ModuleType], None]) -> None:
     """Call ``callback(module)`` once ``module_name`` is imported (now, if it already is).
 
-    The callbacks live in the runtime, where :func:`clear_import_callbacks` removes them; the
-    finder that calls them is put on ``sys.meta_path`` once per process.
+    The callbacks live in the runtime, where :func:`revert_all` removes them; the finder that
+    calls them is put on ``sys.meta_path`` once per process.
     """
     with runtime.lock:
         runtime.import_callbacks.setdefault(module_name, []).append(callback)
@@ -341,15 +341,10 @@ def _run_callback(callback: Callable[[ModuleType], None], module: ModuleType) ->
         internal_error(f"patching {module.__name__}", exc)
 
 
-def clear_import_callbacks() -> None:
-    with runtime.lock:
-        runtime.import_callbacks.clear()
-
-
 def revert_all() -> None:
     """Forget the post-import callbacks and put back every patched attribute (``disable()``, and
     the exit once the runs have ended); the caller holds ``runtime.lock``."""
-    clear_import_callbacks()
+    runtime.import_callbacks.clear()
     if runtime.patcher is not None:
         runtime.patcher.revert()
     runtime.patched_modules.clear()

@@ -4,7 +4,7 @@
 
 /** autolog's context (`autolog.*`: the run page's Context) and MLflow's own bookkeeping
  * (`mlflow.*`): not among the runs table's tags. */
-export function isContextTag(key: string): boolean {
+function isContextTag(key: string): boolean {
   return key.startsWith('autolog.') || key.startsWith('mlflow.');
 }
 
