@@ -3,8 +3,10 @@
 1. Runs API: 100,000 runs x (20 params, 10 metrics) in one project; the first page (100 rows)
    sorted by a metric and filtered by a param, and a few other views; p50 / p95 of N requests.
    On SQLite (the store's index and ``autolog server`` share the schema and the queries) and on
-   PostgreSQL when ``initdb``/``pg_ctl`` are installed. Anchor: MLflow's ``search_runs`` on the
-   same runs in its own SQLite store (same filter on a param, same metric order, 100 rows).
+   PostgreSQL when ``initdb``/``pg_ctl`` are installed; and the keys API (the pickers' keys and
+   the default columns), which the runs page asks for before its first rows. Anchor: MLflow's
+   ``search_runs`` on the same runs in its own SQLite store (same filter on a param, same
+   metric order, 100 rows).
 2. History API: 10 runs x 1,000,000 points of one metric, stored through the server's ingest
    code (points + rollups); one compare request (``/api/v1/histories``, all 10 runs, 1,000
    buckets), one run, and a zoom into 1% of the steps.
@@ -233,6 +235,13 @@ def bench_runs_api(name: str, url: str, count: int, repeats: int) -> list[list[o
             budget = f"p95 < {BUDGET_RUNS_MS} ms" if view == BUDGET_VIEW else ""
             rows.append(_row(f"runs API ({name}): {view}", f"{count:,} runs",
                              latencies(call, repeats), budget))
+
+        def keys() -> None:  # what the runs page asks before its rows, when no column is picked
+            response = http.get(f"{base}/api/v1/keys", params={"project": "bench"}, timeout=60)
+            assert response.status_code == 200 and response.json()["columns"], response.text
+
+        rows.append(_row(f"keys API ({name}): the pickers' keys and the default columns",
+                         f"{count:,} runs", latencies(keys, repeats), ""))
     return rows
 
 

@@ -104,7 +104,7 @@ def test_edits_are_stored_and_the_runs_table_reads_them(api: Api) -> None:
     assert bad.status_code == 400 and bad.json()["detail"]["column"] == 13
     keys = api("GET", "/api/v1/keys", params={"project": project}).json()
     assert keys == {"params": ["lr", "opt"], "metrics": ["loss"],
-                    "tags": ["best", "stage", "team"]}
+                    "tags": ["best", "stage", "team"], "columns": ["metrics.loss"]}
     projects = {p["name"]: p for p in api("GET", "/api/v1/projects").json()["projects"]}
     assert projects[project]["runs"] == 4  # the deleted one left out
     detail = api("GET", f"/api/v1/runs/{ids[3]}").json()

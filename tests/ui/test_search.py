@@ -12,6 +12,7 @@ import pytest
 
 import autolog
 from autolog import filters
+from autolog.server import query as reading
 from autolog.server import search
 from autolog.ui.index import Index
 
@@ -201,3 +202,16 @@ def test_filters_and_sorts_on_postgresql_match_sqlite(postgres_db: Any, index: I
         pg = [r["id"] for r in search.search(postgres_db, query)["runs"]]
         lite = [r["id"] for r in search.search(index.db, query)["runs"]]
         assert pg == lite, sort
+
+
+@pytest.mark.postgres
+def test_keys_and_default_columns_on_postgresql_match_sqlite(postgres_db: Any,
+                                                             index: Index) -> None:
+    projects = [p["name"] for p in reading.projects(index.db)]
+    chosen = 0
+    for project in [*projects, None]:
+        lite, pg = reading.keys(index.db, project), reading.keys(postgres_db, project)
+        assert pg["columns"] == lite["columns"], project
+        assert {k: set(v) for k, v in pg.items()} == {k: set(v) for k, v in lite.items()}
+        chosen += len(lite["columns"])
+    assert chosen >= len(projects)  # most projects have metrics

@@ -8,8 +8,8 @@ import argparse
 import json
 from typing import Any
 
+from ..headlines import better, direction, headline
 from . import common
-from .metrics import better, direction, headline
 from .render import Cell, Column, Table, number, print_table, run_duration, status_cell, when
 
 __all__ = ["cmd_diff", "configure", "compare"]

@@ -10,8 +10,8 @@ import json
 import sys
 from typing import Any
 
+from ..headlines import headline
 from . import common
-from .metrics import headline
 from .render import Cell, Column, Table, print_table, run_duration, status_cell, when
 
 __all__ = ["cmd_runs", "configure"]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, literal, select, text
 
+from ..headlines import headline
 from .errors import AmbiguousPrefix, BadPageToken, NoSuchRun
 from .search import page_rows
 from .tables import (
@@ -116,7 +117,8 @@ def projects(db: Database) -> list[dict[str, Any]]:
 
 
 def keys(db: Database, project: str | None) -> dict[str, list[str]]:
-    """The distinct param, metric and tag keys of a project's non-deleted runs, sorted.
+    """The distinct param, metric and tag keys of a project's non-deleted runs, sorted, and the
+    runs table's default columns (:func:`default_columns`).
 
     Distinct keys come from a loose index scan (a recursive query hopping from one key to the
     next through the ``(key, ...)`` index), so it costs one index probe per key rather than a
@@ -127,7 +129,43 @@ def keys(db: Database, project: str | None) -> dict[str, list[str]]:
         for name, table in (("params", params), ("metrics", latest_metrics), ("tags", tags)):
             candidates = conn.execute(text(_DISTINCT_KEYS.format(table=table.name))).scalars()
             out[name] = [key for key in candidates if _used(conn, table, key, project)]
+        out["columns"] = default_columns(conn, project)
     return out
+
+
+#: how many of the newest runs the default columns are drawn from, and how many there are
+DEFAULT_COLUMNS_SAMPLE, DEFAULT_COLUMNS = 100, 4
+
+
+def default_columns(conn: Connection, project: str | None) -> list[str]:
+    """What the runs table shows before any column is picked: the last value of the headline
+    metrics (:mod:`autolog.headlines`, as ``autolog runs`` picks them) of the project's newest
+    top-level runs.
+
+    Drawn from the newest :data:`DEFAULT_COLUMNS_SAMPLE` runs that are neither deleted nor
+    children (a sample, so the cost is the same for ten runs or a million): the keys at least
+    half of them have first, so that the columns are mostly filled in, each group in headline
+    order (validation and test quality first; times, learning rates and epochs only when
+    nothing else was logged; hardware, per-fold and rank metrics never). At most
+    :data:`DEFAULT_COLUMNS`, as ``metrics.KEY`` column names.
+    """
+    newest = select(runs.c.id).where(runs.c.deleted.is_(None), runs.c.parent_id.is_(None))
+    if project is not None:
+        newest = newest.where(runs.c.project == project)
+    sample = newest.order_by(runs.c.start_time.desc(), runs.c.id.desc()) \
+        .limit(DEFAULT_COLUMNS_SAMPLE).subquery()
+    query = select(latest_metrics.c.key, func.count()) \
+        .select_from(latest_metrics.join(sample, sample.c.id == latest_metrics.c.run_id)) \
+        .where(~latest_metrics.c.key.startswith("system/", autoescape=True)) \
+        .group_by(latest_metrics.c.key)
+    counts: dict[str, int] = {key: int(count) for key, count in conn.execute(query)}
+    if not counts:
+        return []
+    sampled = conn.execute(select(func.count()).select_from(sample)).scalar_one()
+    ordered = headline(counts)
+    shared = [key for key in ordered if 2 * counts[key] >= sampled]
+    chosen = shared + [key for key in ordered if 2 * counts[key] < sampled]
+    return [f"metrics.{key}" for key in chosen[:DEFAULT_COLUMNS]]
 
 
 _DISTINCT_KEYS = """

@@ -316,6 +316,9 @@ class KeyList(BaseModel):
     params: list[str]
     metrics: list[str]
     tags: list[str]
+    columns: list[str] = Field(description="the runs table's default columns: the last value "
+                               "of the metrics most of the project's newest runs share "
+                               "(metrics.KEY)")
 
 
 class BatchOut(BaseModel):

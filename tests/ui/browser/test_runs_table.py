@@ -4,12 +4,14 @@ sorting by a picked metric column, filtering, searching, the project picker, the
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 import autolog
+from autolog.headlines import headline
 
 from .conftest import go, shot
 from .pages import table_ids, wait_table
@@ -56,8 +58,53 @@ def sort_key(run: autolog.RunRecord, key: str) -> tuple[bool, float]:
     return (missing, 0.0 if missing else float(value))  # type: ignore[arg-type]
 
 
-def test_sort_by_a_picked_metric_column(ui: Page, ui_dir: Path) -> None:
+def default_columns(store: Path, project: str) -> list[str]:
+    """The reference for the columns shown before any is picked: the headline metrics of the
+    newest 100 top-level runs, those at least half of them have first."""
+    newest = sorted(top_level(store, project), key=lambda r: r.start_time, reverse=True)[:100]
+    counts = Counter(k for r in newest for k in r.metrics)
+    ordered = headline(counts)
+    shared = [k for k in ordered if 2 * counts[k] >= len(newest)]
+    rest = [k for k in ordered if 2 * counts[k] < len(newest)]
+    return [f"metrics.{key}" for key in (shared + rest)[:4]]
+
+
+def test_the_metrics_the_runs_share_are_shown_until_columns_are_picked(ui: Page,
+                                                                        ui_dir: Path) -> None:
     go(ui, "/p/vision")
+    runs = top_level(ui_dir, "vision")
+    expected = default_columns(ui_dir, "vision")
+    assert set(expected[:2]) == {"metrics.loss", "metrics.accuracy"}  # every resnet logged them
+    wait_table(ui, [r.id for r in sorted(runs, key=lambda r: r.start_time, reverse=True)])
+    shown = ui.locator("th[data-col^='metrics.']")
+    expect(shown).to_have_count(len(expected))
+    assert [th.get_attribute("data-col") for th in shown.all()] == expected
+    assert "cols=" not in ui.url
+    expect(ui.get_by_role("button", name="Columns")).to_have_text(f"Columns ({len(expected)})")
+    for run in runs:  # each cell holds the run's last value, or nothing
+        for column in expected:
+            cell = ui.locator(f"tr[data-run='{run.id}'] td[data-col='{column}']")
+            value = run.metrics.get(column.removeprefix("metrics."))
+            if value is None:
+                expect(cell).to_have_text("")
+            else:
+                assert float(cell.inner_text().replace(",", "")) == pytest.approx(value,
+                                                                                  rel=1e-4)
+    shot(ui, "runs")
+    # removing them all is a choice the URL keeps, through a reload
+    ui.get_by_role("button", name="Columns").click()
+    ui.get_by_role("button", name="Remove all").click()
+    ui.get_by_role("button", name="Columns").click()
+    expect(shown).to_have_count(0)
+    assert "cols=none" in ui.url
+    ui.reload()
+    wait_table(ui, [r.id for r in sorted(runs, key=lambda r: r.start_time, reverse=True)])
+    expect(shown).to_have_count(0)
+    expect(ui.get_by_role("button", name="Columns")).to_have_text("Columns")
+
+
+def test_sort_by_a_picked_metric_column(ui: Page, ui_dir: Path) -> None:
+    go(ui, "/p/vision?cols=none")
     runs = top_level(ui_dir, "vision")
     ui.get_by_role("button", name="Columns").click()
     ui.locator(".pick-metric", has_text="loss").get_by_label("last").check()
@@ -71,7 +118,6 @@ def test_sort_by_a_picked_metric_column(ui: Page, ui_dir: Path) -> None:
         cell = ui.locator(f"tr[data-run='{run.id}'] td.num").last
         assert float(cell.inner_text().replace(",", "")) == pytest.approx(run.metrics["loss"],
                                                                            rel=1e-4)
-    shot(ui, "runs")
     ui.locator("th button.sort", has_text="loss").click()  # descending; missing still last
     with_loss = [r for r in runs if not sort_key(r, "loss")[0]]
     without = [r for r in runs if sort_key(r, "loss")[0]]

@@ -20,6 +20,8 @@ export interface Keys {
   params: string[];
   metrics: string[];
   tags: string[];
+  /** the runs table's columns until some are picked: the newest runs' headline metrics */
+  columns: string[];
 }
 
 export type Value = string | number | boolean | null;

@@ -15,6 +15,8 @@ import type { RunRow } from '../lib/types';
 const ROW = 34;
 const OVERSCAN = 12;
 const MAX_COMPARE = 50;
+/** `cols=none`: no columns picked (no `cols` at all: the project's default metric columns). */
+const NO_COLUMNS = 'none';
 
 interface Column {
   id: string;
@@ -58,7 +60,12 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
   const filter = params.get('filter') ?? '';
   const q = params.get('q') ?? '';
   const sort = params.get('sort') ?? '-start_time';
-  const cols = (params.get('cols') ?? '').split(',').filter(Boolean);
+  const picked = params.get('cols');
+  // until a column is picked, the headline metrics of the project's newest runs (the keys'
+  // `columns`); the rows wait for them, so the table is not drawn twice
+  const keys = useFetch((signal) => api.keys(project, signal), [project]);
+  const waiting = picked === null && keys.loading;
+  const cols = picked === null ? (keys.data?.columns ?? []) : picked.split(',').filter((c) => c && c !== NO_COLUMNS);
   const deleted = params.get('deleted') === '1';
   const parent = params.get('parent');
 
@@ -92,12 +99,12 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
 
   const model = useMemo(() => new RunsModel(query, () => redraw((n) => n + 1)), []);
   useEffect(() => {
+    if (waiting) return;
     model.setQuery(query);
     if (scroller.current) scroller.current.scrollTop = 0;
-  }, [query]);
+  }, [query, waiting]);
 
   const projects = useFetch((signal) => api.projects(signal), []);
-  const keys = useFetch((signal) => api.keys(project, signal), [project]);
   const parentRun = useFetch((signal) => (parent ? api.run(parent, signal) : Promise.resolve(null)), [parent]);
 
   // which rows are in view
@@ -116,9 +123,11 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
   const count = model.count;
   const from = Math.min(view[0], Math.max(0, count - 1));
   const to = Math.min(view[1], count);
-  useEffect(() => model.ensure(from, Math.max(from + 1, to)), [from, to, count, model.total]);
+  useEffect(() => {
+    if (!waiting) model.ensure(from, Math.max(from + 1, to));
+  }, [from, to, count, model.total, waiting]);
 
-  usePoll(() => model.refresh(from, Math.max(from + 1, to)), 3000, true);
+  usePoll(() => model.refresh(from, Math.max(from + 1, to)), 3000, !waiting);
 
   // keyboard: "/" focuses the filter, Esc clears it
   useEffect(() => {
@@ -218,7 +227,7 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
           />
         </td>
         {columns.map((c) => (
-          <td key={c.id} class={c.class}>
+          <td key={c.id} class={c.class} data-col={c.id}>
             {c.cell(row, item)}
           </td>
         ))}
@@ -299,7 +308,7 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
             onKeyDown={(e) => e.key === 'Escape' && setSearchText('')}
           />
         </label>
-        <ColumnPicker keys={keys.data} selected={cols} onChange={(next) => setParams({ cols: next.join(',') || null })} />
+        <ColumnPicker keys={keys.data} selected={cols} onChange={(next) => setParams({ cols: next.join(',') || NO_COLUMNS })} />
         <label class="toggle">
           <input type="checkbox" checked={deleted} onChange={() => setParams({ deleted: deleted ? null : '1' })} /> Deleted
         </label>
@@ -355,6 +364,7 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
                   <th
                     key={c.id}
                     class={c.class}
+                    data-col={c.id}
                     aria-sort={c.sort && sortKey === c.sort ? (descending ? 'descending' : 'ascending') : undefined}
                     scope="col"
                   >

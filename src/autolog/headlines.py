@@ -1,10 +1,12 @@
 """Which metrics matter most, and which way is better, read from their names.
 
-The runs table shows a few metrics per run; a search CV logs dozens (``split0_test_score``,
-``std_fit_time``, ``rank_test_score``...). Headline metrics come first: validation and test
-quality metrics, then training ones, then the rest; per-fold splits, spreads, ranks and system
-metrics never. ``autolog diff`` highlights the best value of a metric when its name says the
-direction: losses and errors lower, accuracies and scores higher.
+A table of runs shows a few metrics per run (``autolog runs``' METRICS column, the web UI's
+default columns); a search CV logs dozens (``split0_test_score``, ``std_fit_time``,
+``rank_test_score``...). Headline metrics come first: validation and test quality metrics, then
+training ones, then the rest; per-fold splits, spreads, ranks and system metrics never; times,
+rates and counters only when nothing else was logged. ``autolog diff`` highlights the best value
+of a metric when its name says the direction: losses and errors lower, accuracies and scores
+higher.
 """
 
 from __future__ import annotations
