@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -101,6 +102,31 @@ def test_the_metrics_the_runs_share_are_shown_until_columns_are_picked(ui: Page,
     wait_table(ui, [r.id for r in sorted(runs, key=lambda r: r.start_time, reverse=True)])
     expect(shown).to_have_count(0)
     expect(ui.get_by_role("button", name="Columns")).to_have_text("Columns")
+
+
+def test_switching_project_shows_its_own_defaults_from_the_first_rows(ui: Page,
+                                                                      ui_dir: Path) -> None:
+    """The rows of the project switched to are asked for with its own default columns, never
+    with those of the project left (a fetch drawn once, then again)."""
+    other = next(r.project for r in top_level(ui_dir) if r.name.startswith("GridSearchCV"))
+    expected = default_columns(ui_dir, other)
+    vision = default_columns(ui_dir, "vision")
+    assert expected and expected != vision
+    go(ui, "/p/vision")
+    expect(ui.locator("th[data-col^='metrics.']")).to_have_count(len(vision))
+    asked: list[str] = []
+    ui.on("request", lambda request: asked.append(request.url)
+          if "/api/v1/runs?" in request.url and f"project={other}" in request.url else None)
+    ui.locator(".project-picker select").select_option(other)
+    runs = sorted(top_level(ui_dir, other), key=lambda r: r.start_time, reverse=True)
+    wait_table(ui, [r.id for r in runs])
+    shown = ui.locator("th[data-col^='metrics.']")
+    expect(shown).to_have_count(len(expected))
+    assert [th.get_attribute("data-col") for th in shown.all()] == expected
+    assert asked
+    for url in asked:
+        columns = parse_qs(urlsplit(url).query)["columns"][0].split(",")
+        assert columns == expected, url
 
 
 def test_sort_by_a_picked_metric_column(ui: Page, ui_dir: Path) -> None:

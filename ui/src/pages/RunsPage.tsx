@@ -62,10 +62,11 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
   const sort = params.get('sort') ?? '-start_time';
   const picked = params.get('cols');
   // until a column is picked, the headline metrics of the project's newest runs (the keys'
-  // `columns`); the rows wait for them, so the table is not drawn twice
-  const keys = useFetch((signal) => api.keys(project, signal), [project]);
-  const waiting = picked === null && keys.loading;
-  const cols = picked === null ? (keys.data?.columns ?? []) : picked.split(',').filter((c) => c && c !== NO_COLUMNS);
+  // `columns`); the rows wait for this project's keys, so the table is not drawn twice
+  const keyList = useFetch((signal) => api.keys(project, signal).then((keys) => ({ project, keys })), [project]);
+  const keys = keyList.data?.project === project ? keyList.data.keys : undefined;
+  const waiting = picked === null && keys === undefined && (keyList.loading || !keyList.error);
+  const cols = picked === null ? (keys?.columns ?? []) : picked.split(',').filter((c) => c && c !== NO_COLUMNS);
   const deleted = params.get('deleted') === '1';
   const parent = params.get('parent');
 
@@ -308,7 +309,7 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
             onKeyDown={(e) => e.key === 'Escape' && setSearchText('')}
           />
         </label>
-        <ColumnPicker keys={keys.data} selected={cols} onChange={(next) => setParams({ cols: next.join(',') || NO_COLUMNS })} />
+        <ColumnPicker keys={keys} selected={cols} onChange={(next) => setParams({ cols: next.join(',') || NO_COLUMNS })} />
         <label class="toggle">
           <input type="checkbox" checked={deleted} onChange={() => setParams({ deleted: deleted ? null : '1' })} /> Deleted
         </label>
