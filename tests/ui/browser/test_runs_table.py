@@ -123,6 +123,9 @@ def test_switching_project_shows_its_own_defaults_from_the_first_rows(ui: Page,
     shown = ui.locator("th[data-col^='metrics.']")
     expect(shown).to_have_count(len(expected))
     assert [th.get_attribute("data-col") for th in shown.all()] == expected
+    # long keys wrap in their headers: the defaults fit beside the tags, no sideways scroll
+    assert ui.evaluate("() => { const box = document.querySelector('.table-box');"
+                       " return box.scrollWidth <= box.clientWidth; }")
     assert asked
     for url in asked:
         columns = parse_qs(urlsplit(url).query)["columns"][0].split(",")
@@ -200,6 +203,7 @@ def test_a_bad_filter_points_at_its_column(ui: Page) -> None:
     caret_line = error.locator("pre").inner_text().split("\n")[1]
     assert caret_line.strip() == "^"
     assert len(caret_line) - 1 >= len("metrics.loss <")  # at the missing value, not before
+    expect(ui.locator(".table-foot")).not_to_contain_text("Loading")  # no rows are coming
     shot(ui, "filter-error")
 
 

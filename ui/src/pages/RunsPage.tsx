@@ -26,6 +26,21 @@ interface Column {
   cell: (row: RunRow, item: Item) => ComponentChildren;
 }
 
+/** A key as a header that may wrap after `_`, `/`, `.`, `-` and `:` (long metric names). */
+function Breakable({ text }: { text: string }) {
+  const parts = text.split(/(?<=[_/.:-])/);
+  return (
+    <>
+      {parts.map((part, i) => (
+        <>
+          {i > 0 && <wbr />}
+          {part}
+        </>
+      ))}
+    </>
+  );
+}
+
 function Tags({ tags }: { tags: Record<string, string> }) {
   return (
     <span class="tags">
@@ -200,7 +215,7 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
       id: c,
       label: columnLabel(c),
       sort: c,
-      class: 'num',
+      class: 'num col-key',
       cell: (row: RunRow) => fmtValue(row.values?.[c]),
     })),
   ];
@@ -371,7 +386,7 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
                   >
                     {c.sort ? (
                       <button type="button" class="sort" onClick={() => toggleSort(c.sort!)} title={`Sort by ${c.label}`}>
-                        {c.label}
+                        {c.class?.includes('col-key') ? <Breakable text={c.label} /> : c.label}
                         <span class="sort-mark" aria-hidden="true">
                           {sortKey === c.sort ? (descending ? ' ▼' : ' ▲') : ''}
                         </span>
@@ -393,7 +408,9 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
         </div>
       )}
       <p class="table-foot muted" aria-live="polite">
-        {model.total === null ? 'Loading runs…' : `${model.total.toLocaleString()} run${model.total === 1 ? '' : 's'}`}
+        {model.total !== null
+          ? `${model.total.toLocaleString()} run${model.total === 1 ? '' : 's'}`
+          : model.error === null && 'Loading runs…'}
         {selected.size > 0 && ` · ${selected.size} selected`}
       </p>
     </div>
