@@ -39,6 +39,27 @@ def test_each_metric_charts_every_logged_point(ui: Page, ui_dir: Path) -> None:
     shot(ui, "run")
 
 
+def test_a_metric_logged_once_is_a_value_not_a_chart(ui: Page, ui_dir: Path,
+                                                     ids: dict[str, str]) -> None:
+    """A scikit-learn fit logs each training score once: no chart of one dot each, the
+    summary table holds the values, and the page says so."""
+    run = autolog.get_run(ids["grid-search"], ui_dir)
+    metrics = {k for k in run.metric_keys if not k.startswith("system/")}
+    assert metrics and all(len(run.history(k)) == 1 for k in metrics)
+    go(ui, f"/r/{run.id}")
+    note = ui.locator(".charts-once")
+    expect(note).to_have_text(f"{len(metrics)} metrics logged once, so not charted: their "
+                              "values are in the summary below.")
+    expect(ui.locator(".chart")).to_have_count(0)
+    summary = ui.locator(".metric-summary tbody tr")
+    expect(summary).to_have_count(len(metrics))
+    for row in summary.all():  # each value once, with its one point
+        key = row.locator("td").first.inner_text()
+        last, points = row.locator("td.num").first, row.locator("td.num").last
+        assert float(last.inner_text()) == pytest.approx(run.metrics[key], rel=1e-4)
+        expect(points).to_have_text("1")
+
+
 def test_hardware_charts_are_grouped(ui: Page, ui_dir: Path) -> None:
     keras = by_name(ui_dir, "Sequential")
     system = {k for k in keras.metric_keys if k.startswith("system/")}
@@ -71,6 +92,28 @@ def test_params_grouped_tags_and_context(ui: Page, ui_dir: Path, ids: dict[str, 
     expect(context).to_contain_text(run.tags["autolog.host"])
     context.locator("summary", has_text="requirements.txt").click()
     expect(context.locator("details pre")).not_to_be_empty()
+
+
+def test_a_runs_many_long_tags_stay_in_their_column(ui: Page, ui_dir: Path,
+                                                     ids: dict[str, str]) -> None:
+    """An autologged run carries a dozen long tags (dataset fingerprints, the estimator's
+    class): they wrap within the side column, over the charts of none, and the page does not
+    scroll sideways."""
+    run = autolog.get_run(ids["grid-search"], ui_dir)
+    listed = [k for k in run.tags if not k.startswith("autolog.")]
+    assert len(listed) >= 6 and any(len(f"{k}={v}") > 40 for k, v in run.tags.items()
+                                     if k in listed)
+    go(ui, f"/r/{run.id}")
+    tags = ui.locator(".tag-list .tag")
+    expect(tags).to_have_count(len(listed))
+    side = ui.locator(".run-side").bounding_box()
+    assert side is not None
+    left, right = side["x"] - 1, side["x"] + side["width"] + 1
+    for box in (tag.bounding_box() for tag in tags.all()):
+        assert box is not None
+        assert left <= box["x"] and box["x"] + box["width"] <= right
+    assert ui.evaluate("() => document.documentElement.scrollWidth <= "
+                       "document.documentElement.clientWidth")
 
 
 def test_artifacts_preview_inline(ui: Page, ids: dict[str, str]) -> None:

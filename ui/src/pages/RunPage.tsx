@@ -88,12 +88,19 @@ export function RunPage({ loc, runId }: { loc: Loc; runId: string }) {
 
   const metricKeys = useMemo(() => Object.keys(detail?.metric_summary ?? {}).sort(), [detail && Object.keys(detail.metric_summary).join(',')]);
   const userKeys = useMemo(() => metricKeys.filter((k) => !k.startsWith('system/')), [metricKeys]);
+  // a metric logged once (a fit's training score) is a value, not a curve: the summary below
+  // holds it; while the run trains, a first point may be the start of one
+  const charted = useMemo(
+    () => (live ? userKeys : userKeys.filter((k) => (detail?.metric_summary[k]?.count ?? 0) > 1)),
+    [userKeys, live, detail && userKeys.map((k) => detail.metric_summary[k]?.count ?? 0).join(',')],
+  );
+  const once = userKeys.length - charted.length;
   const systemKeys = useMemo(() => metricKeys.filter((k) => k.startsWith('system/')), [metricKeys]);
   const params = loc.params;
   const requested = params.get('tab') as Tab | null;
   const tab: Tab = requested && TABS.includes(requested) ? requested : 'overview';
   const view = viewFromParams(params, (z) => setParams({ zoom: z ? z.join(',') : null }), tab === 'hardware' ? 'rel' : 'step');
-  const shownKeys = tab === 'overview' ? userKeys : tab === 'hardware' ? systemKeys : [];
+  const shownKeys = tab === 'overview' ? charted : tab === 'hardware' ? systemKeys : [];
   const shown: ShownRun[] = useMemo(
     () => (detail ? [{ id: detail.id, label: detail.name, color: colorOf(0), start: detail.start_time }] : []),
     [detail?.id, detail?.name, detail?.start_time],
@@ -152,13 +159,15 @@ export function RunPage({ loc, runId }: { loc: Loc; runId: string }) {
       </nav>
       {tab === 'overview' && (
         <Overview run={detail} onChange={run.set} canWrite={canWrite}>
-          <Section title="Charts" aside={`${userKeys.length} metric${userKeys.length === 1 ? '' : 's'}`}>
-            {userKeys.length > 0 && <ViewControls view={view} set={(patch) => setParams(patch)} zoomed={!!view.zoom} />}
-            {userKeys.length ? (
-              <MetricGrid keys={userKeys} runs={shown} histories={histories} view={view} />
-            ) : (
-              <p class="muted">This run logged no metrics{live ? ' yet' : ''}.</p>
+          <Section title="Charts" aside={`${charted.length} metric${charted.length === 1 ? '' : 's'}`}>
+            {charted.length > 0 && <ViewControls view={view} set={(patch) => setParams(patch)} zoomed={!!view.zoom} />}
+            {charted.length > 0 && <MetricGrid keys={charted} runs={shown} histories={histories} view={view} />}
+            {once > 0 && (
+              <p class="muted charts-once">
+                {once} metric{once === 1 ? '' : 's'} logged once, so not charted: {once === 1 ? 'its value is' : 'their values are'} in the summary below.
+              </p>
             )}
+            {userKeys.length === 0 && <p class="muted">This run logged no metrics{live ? ' yet' : ''}.</p>}
           </Section>
         </Overview>
       )}
