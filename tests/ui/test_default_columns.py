@@ -85,6 +85,16 @@ def test_a_deleted_run_and_a_child_add_no_default(
         keys["columns"])
 
 
+def test_the_children_of_a_parent_give_their_own_defaults(
+        client: tuple[TestClient, dict[str, str]]) -> None:
+    app, ids = client
+    children = app.get("/api/v1/keys", params={"project": "sweep", "parent": ids["a"]}).json()
+    assert children["columns"] == ["metrics.only_in_a_child"]
+    assert children["metrics"] == app.get("/api/v1/keys", params={"project": "sweep"}).json()[
+        "metrics"]  # the pickers list the project's keys all the same
+    assert app.get("/api/v1/keys", params={"parent": "not an id"}).status_code == 422
+
+
 def test_times_and_counters_only_when_nothing_else_was_logged(
         client: tuple[TestClient, dict[str, str]]) -> None:
     app, _ = client

@@ -358,9 +358,12 @@ def _ui_routes(app: FastAPI) -> None:
 
     @app.get("/api/v1/keys", tags=["ui"], response_model=KeyList)
     def keys(context: Ctx, token: Any = Read,
-             project: Annotated[Project | None, Query()] = None) -> dict[str, Any]:
-        """The distinct param, metric and tag keys of a project's runs, for pickers."""
-        return query.keys(context.db, project)
+             project: Annotated[Project | None, Query()] = None,
+             parent: Annotated[str | None, Query(pattern=RUN_ID_PATTERN)] = None
+             ) -> dict[str, Any]:
+        """The distinct param, metric and tag keys of a project's runs, for pickers; the runs
+        table's default columns (drawn from ``parent``'s children when it is given)."""
+        return query.keys(context.db, project, parent)
 
     @app.get("/api/v1/histories", tags=["ui"], response_model=HistoryList)
     def histories(context: Ctx, token: Any = Read,

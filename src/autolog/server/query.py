@@ -116,9 +116,10 @@ def projects(db: Database) -> list[dict[str, Any]]:
                 for name, count, last in conn.execute(query)]
 
 
-def keys(db: Database, project: str | None) -> dict[str, list[str]]:
+def keys(db: Database, project: str | None, parent: str | None = None) -> dict[str, list[str]]:
     """The distinct param, metric and tag keys of a project's non-deleted runs, sorted, and the
-    runs table's default columns (:func:`default_columns`).
+    runs table's default columns (:func:`default_columns`; of ``parent``'s children when the
+    table lists them).
 
     Distinct keys come from a loose index scan (a recursive query hopping from one key to the
     next through the ``(key, ...)`` index), so it costs one index probe per key rather than a
@@ -129,7 +130,7 @@ def keys(db: Database, project: str | None) -> dict[str, list[str]]:
         for name, table in (("params", params), ("metrics", latest_metrics), ("tags", tags)):
             candidates = conn.execute(text(_DISTINCT_KEYS.format(table=table.name))).scalars()
             out[name] = [key for key in candidates if _used(conn, table, key, project)]
-        out["columns"] = default_columns(conn, project)
+        out["columns"] = default_columns(conn, project, parent)
     return out
 
 
@@ -137,19 +138,22 @@ def keys(db: Database, project: str | None) -> dict[str, list[str]]:
 DEFAULT_COLUMNS_SAMPLE, DEFAULT_COLUMNS = 100, 4
 
 
-def default_columns(conn: Connection, project: str | None) -> list[str]:
+def default_columns(conn: Connection, project: str | None, parent: str | None = None
+                    ) -> list[str]:
     """What the runs table shows before any column is picked: the last value of the headline
     metrics (:mod:`autolog.headlines`, as ``autolog runs`` picks them) of the project's newest
     top-level runs.
 
     Drawn from the newest :data:`DEFAULT_COLUMNS_SAMPLE` runs that are neither deleted nor
-    children (a sample, so the cost is the same for ten runs or a million): the keys at least
+    children (``parent``'s children instead when it is given, as the table then lists them; a
+    sample, so the cost is the same for ten runs or a million): the keys at least
     half of them have first, so that the columns are mostly filled in, each group in headline
     order (validation and test quality first; times, learning rates and epochs only when
     nothing else was logged; hardware, per-fold and rank metrics never). At most
     :data:`DEFAULT_COLUMNS`, as ``metrics.KEY`` column names.
     """
-    newest = select(runs.c.id).where(runs.c.deleted.is_(None), runs.c.parent_id.is_(None))
+    newest = select(runs.c.id).where(runs.c.deleted.is_(None), runs.c.parent_id == parent
+                                     if parent is not None else runs.c.parent_id.is_(None))
     if project is not None:
         newest = newest.where(runs.c.project == project)
     sample = newest.order_by(runs.c.start_time.desc(), runs.c.id.desc()) \

@@ -59,10 +59,13 @@ def sort_key(run: autolog.RunRecord, key: str) -> tuple[bool, float]:
     return (missing, 0.0 if missing else float(value))  # type: ignore[arg-type]
 
 
-def default_columns(store: Path, project: str) -> list[str]:
+def default_columns(store: Path, project: str, parent: str | None = None) -> list[str]:
     """The reference for the columns shown before any is picked: the headline metrics of the
-    newest 100 top-level runs, those at least half of them have first."""
-    newest = sorted(top_level(store, project), key=lambda r: r.start_time, reverse=True)[:100]
+    newest 100 top-level runs (or children of ``parent``), those at least half of them have
+    first."""
+    listed = top_level(store, project) if parent is None else [
+        r for r in autolog.list_runs(store, project) if r.parent_id == parent and not r.deleted]
+    newest = sorted(listed, key=lambda r: r.start_time, reverse=True)[:100]
     counts = Counter(k for r in newest for k in r.metrics)
     ordered = headline(counts)
     shared = [k for k in ordered if 2 * counts[k] >= len(newest)]
@@ -130,6 +133,24 @@ def test_switching_project_shows_its_own_defaults_from_the_first_rows(ui: Page,
     for url in asked:
         columns = parse_qs(urlsplit(url).query)["columns"][0].split(",")
         assert columns == expected, url
+
+
+def test_a_parents_children_show_their_own_headline_metrics(ui: Page, ui_dir: Path,
+                                                            ids: dict[str, str]) -> None:
+    search = autolog.get_run(ids["grid-search"], ui_dir)
+    expected = default_columns(ui_dir, search.project, parent=search.id)
+    assert "metrics.mean_test_score" in expected  # not the parent's training scores
+    go(ui, f"/p/{search.project}?parent={search.id}")
+    children = sorted((r for r in autolog.list_runs(ui_dir) if r.parent_id == search.id),
+                      key=lambda r: r.start_time, reverse=True)
+    wait_table(ui, [r.id for r in children])
+    shown = ui.locator("th[data-col^='metrics.']")
+    expect(shown).to_have_count(len(expected))
+    assert [th.get_attribute("data-col") for th in shown.all()] == expected
+    for run in children:
+        cell = ui.locator(f"tr[data-run='{run.id}'] td[data-col='metrics.mean_test_score']")
+        assert float(cell.inner_text()) == pytest.approx(run.metrics["mean_test_score"],
+                                                         rel=1e-4)
 
 
 def test_sort_by_a_picked_metric_column(ui: Page, ui_dir: Path) -> None:

@@ -91,8 +91,8 @@ export const api = {
     return session;
   },
   projects: (signal?: AbortSignal) => getJSON<{ projects: Project[] }>('/api/v1/projects', signal),
-  keys: (project: string | null, signal?: AbortSignal) =>
-    getJSON<Keys>('/api/v1/keys' + query({ project }), signal),
+  keys: (project: string | null, signal?: AbortSignal, parent: string | null = null) =>
+    getJSON<Keys>('/api/v1/keys' + query({ project, parent }), signal),
   runs: (params: Record<string, string | number | boolean | null | undefined>, signal?: AbortSignal) =>
     getJSON<RunPage>('/api/v1/runs' + query(params), signal),
   run: (id: string, signal?: AbortSignal) => getJSON<RunDetail>(`/api/v1/runs/${enc(id)}`, signal),

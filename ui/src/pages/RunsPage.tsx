@@ -76,14 +76,18 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
   const q = params.get('q') ?? '';
   const sort = params.get('sort') ?? '-start_time';
   const picked = params.get('cols');
-  // until a column is picked, the headline metrics of the project's newest runs (the keys'
-  // `columns`); the rows wait for this project's keys, so the table is not drawn twice
-  const keyList = useFetch((signal) => api.keys(project, signal).then((keys) => ({ project, keys })), [project]);
-  const keys = keyList.data?.project === project ? keyList.data.keys : undefined;
+  // until a column is picked, the headline metrics of the project's newest runs, or of the
+  // parent's children the table lists (the keys' `columns`); the rows wait for these keys, so
+  // the table is not drawn twice
+  const parent = params.get('parent');
+  const keyList = useFetch(
+    (signal) => api.keys(project, signal, parent).then((keys) => ({ project, parent, keys })),
+    [project, parent],
+  );
+  const keys = keyList.data?.project === project && keyList.data.parent === parent ? keyList.data.keys : undefined;
   const waiting = picked === null && keys === undefined && (keyList.loading || !keyList.error);
   const cols = picked === null ? (keys?.columns ?? []) : picked.split(',').filter((c) => c && c !== NO_COLUMNS);
   const deleted = params.get('deleted') === '1';
-  const parent = params.get('parent');
 
   const [filterText, setFilterText] = useState(filter);
   const [searchText, setSearchText] = useState(q);
