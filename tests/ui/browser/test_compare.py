@@ -68,6 +68,27 @@ def test_only_differences_hides_equal_params(ui: Page, ids: dict[str, str]) -> N
     assert "diff=0" in ui.url
 
 
+def test_the_table_leads_with_metrics_and_each_axis_spreads(ui: Page, ui_dir: Path,
+                                                           ids: dict[str, str]) -> None:
+    """The side-by-side table starts with the metrics; parallel coordinates draw the params
+    that take two values or more, and nothing across runs that share none (an estimator's
+    params against a hand-made run's)."""
+    names = ["resnet-a", "resnet-b", "resnet-c"]
+    go(ui, f"/compare?runs={','.join(ids[n] for n in names)}")
+    table = ui.locator("table.diff")
+    expect(table.locator("tr.group-row").first).to_have_text("metrics (last)")
+    runs = [autolog.get_run(ids[n], ui_dir) for n in names]
+    spread = sorted(k for k in runs[0].params if len({str(r.params.get(k)) for r in runs}) > 1)
+    assert spread == ["lr", "model.depth", "optimizer"]  # epochs and model.width are shared
+    axes = ui.locator("svg.parcoords g.axis")
+    expect(axes).to_have_count(len(spread) + 1)  # and the metric's
+    labels = [axes.nth(i).locator("title").first.text_content() or ""
+              for i in range(len(spread))]
+    assert [label.removesuffix(" (log)") for label in labels] == spread  # lr spans decades
+    go(ui, f"/compare?runs={ids['resnet-a']},{ids['grid-search']}")
+    expect(ui.locator(".parcoords-box")).to_contain_text("No param takes two values")
+
+
 def test_x_axis_smoothing_and_zoom(ui: Page, ids: dict[str, str]) -> None:
     go(ui, f"/compare?runs={ids['resnet-a']},{ids['resnet-b']}")
     chart_lines(ui, "loss")

@@ -47,9 +47,13 @@ function heat(t: number): string {
   return `hsl(${hue}, 75%, 50%)`;
 }
 
+/** The params that take two values or more among the runs: an axis of one value (or of one
+ * value and runs without the param, as when an estimator's runs meet a pipeline's) shows no
+ * spread. */
 export function varyingParams(runs: { params: Record<string, Value> }[]): string[] {
   const keys = new Set(runs.flatMap((r) => Object.keys(r.params)));
-  return [...keys].filter((k) => new Set(runs.map((r) => JSON.stringify(r.params[k] ?? null))).size > 1).sort();
+  const values = (k: string) => runs.map((r) => r.params[k]).filter((v) => v !== null && v !== undefined);
+  return [...keys].filter((k) => new Set(values(k).map((v) => JSON.stringify(v))).size > 1).sort();
 }
 
 function useWidth(): [RefObject<HTMLDivElement | null>, number] {
@@ -81,13 +85,15 @@ function Drawing({ runs, metric, width, height }: { runs: PcRun[]; metric: strin
   });
   const scores = runs.map((r) => r.metric).filter((v): v is number => v !== null && Number.isFinite(v));
   if (scores.length) axes.push(numericAxis('metric', metric, scores));
-  if (axes.length < 2) return <p class="muted">The runs share every param: nothing to draw across.</p>;
+  if (axes.length < 2) return <p class="muted">No param takes two values among these runs: nothing to draw across.</p>;
   const top = 34;
   const bottom = 26;
   const left = 60;
   const right = 60;
   const plotH = height - top - bottom;
   const x = (i: number) => left + (i * (width - left - right)) / (axes.length - 1);
+  // a label as wide as the space between axes (about 7 px a character), whole on hover
+  const chars = Math.max(6, Math.floor((width - left - right) / (axes.length - 1) / 7));
   const y = (p: number) => top + (1 - p) * plotH;
   const metricAxis = scores.length ? axes[axes.length - 1] : null;
   return (
@@ -111,7 +117,8 @@ function Drawing({ runs, metric, width, height }: { runs: PcRun[]; metric: strin
         <g class="axis" key={a.key}>
           <line x1={x(i)} x2={x(i)} y1={top} y2={top + plotH} />
           <text x={x(i)} y={top - 14} text-anchor="middle" font-weight="600">
-            {a.label.length > 22 ? a.label.slice(0, 21) + '…' : a.label}
+            {a.label.length > chars ? a.label.slice(0, chars - 1) + '…' : a.label}
+            <title>{a.label}</title>
           </text>
           {a.ticks.map((t) => (
             <text key={t.text + t.at} x={x(i) + 4} y={y(t.at) + 4}>

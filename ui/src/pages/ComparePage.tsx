@@ -32,9 +32,10 @@ function same(values: unknown[]): boolean {
 function SideBySide({ runs, colors, onlyDiff }: { runs: RunDetail[]; colors: Map<string, string>; onlyDiff: boolean }) {
   const paramKeys = [...new Set(runs.flatMap((r) => Object.keys(r.params)))].sort();
   const metricKeys = [...new Set(runs.flatMap((r) => Object.keys(r.metric_summary)))].filter((k) => !k.startsWith('system/')).sort();
+  // the metrics first: what the runs are compared on, above the (often long) params
   const rows: { group: string; key: string; values: Value[] }[] = [
-    ...paramKeys.map((k) => ({ group: 'params', key: k, values: runs.map((r) => r.params[k] ?? null) })),
     ...metricKeys.map((k) => ({ group: 'metrics (last)', key: k, values: runs.map((r) => r.metric_summary[k]?.last ?? null) })),
+    ...paramKeys.map((k) => ({ group: 'params', key: k, values: runs.map((r) => r.params[k] ?? null) })),
   ];
   const shown = rows.filter((r) => !onlyDiff || !same(r.values));
   const hidden = rows.length - shown.length;
