@@ -1,6 +1,6 @@
 // The runs table: one project's runs (or every project's), filtered, searched, sorted by any
 // column, children folded under their parent, virtualized over offset/limit pages.
-import type { ComponentChildren } from 'preact';
+import { Fragment, type ComponentChildren } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ColumnPicker, columnLabel } from '../components/ColumnPicker';
 import { ErrorBox, NoRuns, StatusBadge } from '../components/common';
@@ -32,10 +32,10 @@ function Breakable({ text }: { text: string }) {
   return (
     <>
       {parts.map((part, i) => (
-        <>
+        <Fragment key={i}>
           {i > 0 && <wbr />}
           {part}
-        </>
+        </Fragment>
       ))}
     </>
   );
