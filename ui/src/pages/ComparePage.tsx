@@ -1,6 +1,6 @@
 // Compare 2 to 50 runs: overlaid charts per metric (synced cursors, x-axis step / wall time /
 // relative time, log y, smoothing, zoom), images side by side and evaluation plots overlaid,
-// params and metrics side by side with "only differences", and parallel coordinates of the
+// metrics and params side by side with "only differences", and parallel coordinates of the
 // params that vary against a chosen metric.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ErrorBox, Loading, Section, StatusBadge } from '../components/common';
@@ -42,7 +42,7 @@ function SideBySide({ runs, colors, onlyDiff }: { runs: RunDetail[]; colors: Map
   let group = '';
   return (
     <div class="table-scroll">
-      <table class="data-table diff" aria-label="Params and metrics side by side">
+      <table class="data-table diff" aria-label="Metrics and params side by side">
         <thead>
           <tr>
             <th>key</th>
@@ -172,7 +172,7 @@ export function ComparePage({ loc }: { loc: Loc }) {
       </Section>
       {mediaOn && <CompareMedia runs={runs} colors={runColors} params={params} />}
       <Section
-        title="Params and metrics"
+        title="Metrics and params"
         aside={
           <label>
             <input type="checkbox" checked={onlyDiff} onChange={() => setParams({ diff: onlyDiff ? '0' : null })} /> only differences
