@@ -166,9 +166,8 @@ def default_columns(conn: Connection, project: str | None, parent: str | None = 
     if not counts:
         return []
     sampled = conn.execute(select(func.count()).select_from(sample)).scalar_one()
-    ordered = headline(counts)
-    shared = [key for key in ordered if 2 * counts[key] >= sampled]
-    chosen = shared + [key for key in ordered if 2 * counts[key] < sampled]
+    # a stable sort: the keys half the runs have first, headline order within each part
+    chosen = sorted(headline(counts), key=lambda key: 2 * counts[key] < sampled)
     return [f"metrics.{key}" for key in chosen[:DEFAULT_COLUMNS]]
 
 

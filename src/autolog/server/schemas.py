@@ -316,9 +316,9 @@ class KeyList(BaseModel):
     params: list[str]
     metrics: list[str]
     tags: list[str]
-    columns: list[str] = Field(description="the runs table's default columns: the last value "
-                               "of the metrics most of the project's newest runs share "
-                               "(metrics.KEY)")
+    columns: list[str] = Field(description="the runs table's default columns (metrics.KEY): "
+                               "the headline metrics of the project's newest runs, or of "
+                               "parent's children")
 
 
 class BatchOut(BaseModel):

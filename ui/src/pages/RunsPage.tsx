@@ -26,7 +26,7 @@ interface Column {
   cell: (row: RunRow, item: Item) => ComponentChildren;
 }
 
-/** A key as a header that may wrap after `_`, `/`, `.`, `-` and `:` (long metric names). */
+/** A header that may wrap after `_`, `/`, `.`, `-` and `:` (a long metric name's). */
 function Breakable({ text }: { text: string }) {
   const parts = text.split(/(?<=[_/.:-])/);
   return (
@@ -390,7 +390,7 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
                   >
                     {c.sort ? (
                       <button type="button" class="sort" onClick={() => toggleSort(c.sort!)} title={`Sort by ${c.label}`}>
-                        {c.class?.includes('col-key') ? <Breakable text={c.label} /> : c.label}
+                        <Breakable text={c.label} />
                         <span class="sort-mark" aria-hidden="true">
                           {sortKey === c.sort ? (descending ? ' ▼' : ' ▲') : ''}
                         </span>
