@@ -237,3 +237,28 @@ def test_ended_runs_show_at_once_and_their_summaries_complete_in_the_points_pass
     assert exact == {"last": points[-1], "min": min(points), "max": max(points), "step": 4999,
                      "count": 5000}
     built.stop()
+
+
+def test_a_run_listed_while_it_is_created_is_indexed_once_its_journal_is_written(
+        ui_store: Path, tmp_path: Path) -> None:
+    """The store is listed between the run directory's ``mkdir`` and its journal's first
+    write; the journal's write does not move the store's mtime, yet the next poll finds it."""
+    root = _copy(ui_store, tmp_path)
+    record = autolog.list_runs(root)[0]
+    aside = tmp_path / "aside"
+    shutil.move(record.path, aside)
+    built = Index(root)
+    built.refresh(full=True)
+    (root / record.id).mkdir()  # created, nothing written yet
+    assert built.refresh(full=False) == 0
+    journal = (aside / "events.jsonl").read_bytes()
+    (root / record.id / "events.jsonl").write_bytes(journal[:20])  # a start line being written
+    assert built.refresh(full=False) == 0
+    mtime = root.stat().st_mtime_ns
+    shutil.copytree(aside, root / record.id, dirs_exist_ok=True)
+    assert root.stat().st_mtime_ns == mtime  # the listing did not change
+    assert built.refresh(full=False) == 1
+    assert query.get_run(built.db, record.id)["name"] == record.name
+    assert built.refresh(full=False) == 0  # and it is no longer looked at every poll
+    assert not built._unborn
+    built.stop()

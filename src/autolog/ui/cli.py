@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import signal
 import socket
 import sys
 import time
@@ -110,16 +111,24 @@ def serve(root: Path, sock: socket.socket, host: str, *, open_browser: bool) -> 
                             timeout_graceful_shutdown=3,
                             **connection_options(ServerConfig().header_timeout))
     server = uvicorn.Server(config)
-    # from the URL on, Ctrl-C stops it, also before uvicorn has set its own handler
-    try:
-        print(f"autolog ui: {index.run_count()} runs ({changed} new or changed) indexed in "
-              f"{time.monotonic() - began:.1f}s; serving {root}\n\n    {url}\n\n"
-              "(Ctrl-C to stop)", flush=True)
-        if open_browser:
-            _open_browser(url)
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
+
+    def stop(signum: int, frame: object) -> None:
+        """Ctrl-C from the URL on, also before uvicorn has set its own handler (uvicorn puts
+        this one back when it ends and sends it the signals it caught): asks the server to
+        stop, as uvicorn's own handler does, rather than raising KeyboardInterrupt wherever the
+        main thread is, which can leave a lock (logging's, the event loop's) held and the exit
+        hung."""
+        if server.should_exit:
+            server.force_exit = True  # a second Ctrl-C: no wait for open connections
+        server.should_exit = True
+
+    signal.signal(signal.SIGINT, stop)
+    print(f"autolog ui: {index.run_count()} runs ({changed} new or changed) indexed in "
+          f"{time.monotonic() - began:.1f}s; serving {root}\n\n    {url}\n\n(Ctrl-C to stop)",
+          flush=True)
+    if open_browser:
+        _open_browser(url)
+    server.run(sockets=[sock])
     print("autolog ui: stopped", file=sys.stderr)
     return 0
 

@@ -15,6 +15,9 @@ keeps those tables in step with the run directories:
   summary first (what the runs table needs; a few seconds for 10,000 runs), then fills points in
   the background, newest runs first; a history asked for before its run's points are in is
   filled on the spot. A live run gets both every poll.
+- New runs are found by listing the store when its directory's mtime moves. A run directory
+  listed before its journal holds a start line (the run was being created) is looked at every
+  poll until it does: writing the journal does not move the store's mtime.
 - Status is live: a run without an ``end`` event is RUNNING while its ``run.lock`` is held and
   CRASHED once it is free, checked at every poll.
 - Lines are read with ``store.iter_journal``: a corrupt line is skipped, a torn last line waits.
@@ -126,6 +129,10 @@ class Index:
         self._thread: threading.Thread | None = None
         self._last_full = 0.0
         self._store_mtime = -1
+        #: run directories listed before their journal held a start line (a run being created
+        #: as the store was listed): looked at every poll until they do, since their journal's
+        #: first write does not change the store's listing
+        self._unborn: set[str] = set()
         self._starts: dict[str, int] = {}
         self._next_seq = 1
         if not lazy:  # a lazy index loads what it needs when it refreshes
@@ -233,7 +240,8 @@ class Index:
             dirs = self._run_dirs(full)
             changed_ids = take_changed(self.root)
             if dirs is None:  # the store's listing did not change: the live and changed runs
-                ids = {c.run_id for c in self._cursors.values() if not c.ended} | changed_ids
+                ids = {c.run_id for c in self._cursors.values() if not c.ended} | changed_ids \
+                    | self._unborn
             else:
                 self._forget_missing(dirs)
                 if full and self.lazy:
@@ -243,6 +251,7 @@ class Index:
                     (dirs - self._known) | (dirs & (changed_ids | live))
             self._need_cursors(ids)
             changed = self._index_runs([(run_id, self.root / run_id) for run_id in ids])
+            self._unborn = {run_id for run_id in ids if run_id not in self._known}
             self._update_live_status()
             return changed
 
