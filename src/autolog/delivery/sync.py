@@ -13,9 +13,11 @@ backend's runs at once, with one cause for the summary, instead of one timeout p
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -278,10 +280,14 @@ class Sync:
         thread = threading.Thread(target=self._pass, args=(jobs, summary),
                                   name="autolog-sync", daemon=True)
         thread.start()
-        try:
-            self._wait(thread, deadline)
-        except KeyboardInterrupt:
-            summary.interrupted = True
+        interrupted = threading.Event()
+        with _ctrl_c_sets(interrupted):
+            try:
+                self._wait(thread, deadline, interrupted)
+            except KeyboardInterrupt:  # a handler of the caller's own raised it
+                interrupted.set()
+        # a Ctrl-C as the pass ended on its own interrupted nothing
+        summary.interrupted = interrupted.is_set() and thread.is_alive()
         if thread.is_alive():  # abandoned mid-call: the cursor says what was acknowledged
             self._stop.set()
             summary.timed_out = not summary.interrupted
@@ -299,9 +305,10 @@ class Sync:
             except Exception:
                 pass
 
-    def _wait(self, thread: threading.Thread, deadline: float | None) -> None:
+    def _wait(self, thread: threading.Thread, deadline: float | None,
+              interrupted: threading.Event) -> None:
         noticed = 0.0
-        while thread.is_alive():
+        while thread.is_alive() and not interrupted.is_set():
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 return
@@ -393,3 +400,20 @@ class Sync:
                 summary.causes.setdefault(name, breaker.cause or "")
                 if breaker.permanent:
                     summary.permanent.add(name)
+
+
+@contextmanager
+def _ctrl_c_sets(event: threading.Event) -> Iterator[None]:
+    """Ctrl-C sets ``event`` while this lasts, where SIGINT has Python's default handler and
+    this is the main thread. The default handler raises KeyboardInterrupt wherever the main
+    thread is, and inside a weakref callback or a ``__del__`` Python prints it and goes on:
+    the Ctrl-C would be lost (it was for ``autolog ui``: 2 starts in 65 on Python 3.10)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: event.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -115,9 +115,9 @@ def serve(root: Path, sock: socket.socket, host: str, *, open_browser: bool) -> 
     def stop(signum: int, frame: object) -> None:
         """Ctrl-C from the URL on, also before uvicorn has set its own handler (uvicorn puts
         this one back when it ends and sends it the signals it caught): asks the server to
-        stop, as uvicorn's own handler does, rather than raising KeyboardInterrupt wherever the
-        main thread is, which can leave a lock (logging's, the event loop's) held and the exit
-        hung."""
+        stop, as uvicorn's own handler does. The default handler raised KeyboardInterrupt
+        wherever the main thread was; inside a weakref callback or a ``__del__`` Python prints
+        it and goes on, and the server kept serving (2 starts in 65 on Python 3.10, under load)."""
         if server.should_exit:
             server.force_exit = True  # a second Ctrl-C: no wait for open connections
         server.should_exit = True
