@@ -3,6 +3,7 @@ process dies, the pages say CRASHED."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 import autolog
 
-from .conftest import go
+from .conftest import UiServer, Watch, go
 from .pages import chart_lines, wait_chart
 from .store import LiveRun
 
@@ -61,3 +62,49 @@ def test_a_live_run_grows_then_crashes(ui: Page, ui_dir: Path, live: LiveRun) ->
     assert ui.evaluate("() => window.__notReloaded") is True
     go(ui, f"/r/{live.id}")
     expect(ui.locator(".run-head .status")).to_have_text("CRASHED")
+
+
+FIRST = r"""
+import sys, time, autolog
+from pathlib import Path
+run = autolog.start_run("first-run", project="fresh", tags={"stage": "warm-up"})
+print(run.id, flush=True)
+while not Path(GO).exists():  # the test says when the first metrics come
+    time.sleep(0.05)
+step = 0
+while True:
+    run.log_metrics({"val_accuracy": 0.5 + step / 1000, "train_loss": 1 / (step + 1)}, step=step)
+    autolog.flush()
+    step += 1
+    time.sleep(0.2)
+"""
+
+
+def test_a_table_opened_before_the_first_metric_shows_it_when_it_comes(
+        page: Page, tmp_path: Path) -> None:
+    """`autolog ui` opened on an empty store, then a training started: its run shows up, and
+    once it logs metrics they become the table's default columns, with no reload."""
+    store = tmp_path / "autolog-runs"
+    store.mkdir()
+    server = UiServer(store, tmp_path / "ui.log")
+    run = LiveRun(store, FIRST.replace("GO", repr(str(tmp_path / "go"))))
+    try:
+        watch = Watch(page, server.base)
+        page.goto(server.url)
+        page.wait_for_url(server.base + "/")
+        link = page.locator(f"tr[data-run='{run.id}'] a.run-link")
+        expect(link).to_have_text("first-run", timeout=15_000)  # the table polls every 3 s
+        assert page.locator("th[data-col^='metrics.']").count() == 0  # no metric logged yet
+        page.evaluate("() => { window.__notReloaded = true; }")
+        (tmp_path / "go").touch()
+        cell = page.locator(f"tr[data-run='{run.id}'] td[data-col='metrics.val_accuracy']")
+        expect(cell).to_have_text(re.compile(r"^0\.5"), timeout=30_000)  # keys every 10 s
+        headers = page.locator("th[data-col^='metrics.']")
+        assert [h.get_attribute("data-col") for h in headers.all()] == [
+            "metrics.val_accuracy", "metrics.train_loss"]  # validation quality first
+        assert page.evaluate("() => window.__notReloaded") is True
+        assert "cols=" not in page.url  # still the defaults, not a pick
+        assert not watch.problems, watch.problems
+    finally:
+        run.kill()
+        server.stop()

@@ -4,6 +4,8 @@ sorting by a picked metric column, filtering, searching, the project picker, the
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -14,7 +16,8 @@ from playwright.sync_api import Page, expect
 import autolog
 from autolog.headlines import headline
 
-from .conftest import go, shot
+from ...helpers import clean_env
+from .conftest import UiServer, go, shot
 from .pages import table_ids, wait_table
 
 pytestmark = pytest.mark.slow
@@ -264,3 +267,58 @@ def test_the_persons_tags_come_before_the_recorded_ones(ui: Page, ui_dir: Path,
     assert set(recorded) <= set(shown[1:])
     expect(cell.locator(".tag-recorded")).to_have_count(len(shown) - 1)
     expect(cell.locator("[data-tag='team']")).to_have_class("tag")
+
+
+MANY = r"""
+import autolog
+for i in range(200):
+    with autolog.start_run(f"trial-{i:03d}", project="many") as run:
+        run.log_params({"trial": i, "seed": i % 7})
+        run.log_metrics({"score": i / 200}, step=0)
+"""
+
+IN_VIEW = """() => {
+  const box = document.querySelector('.table-box').getBoundingClientRect();
+  return [...document.querySelectorAll('tr[data-run]')].filter((tr) => {
+    const r = tr.getBoundingClientRect();
+    return r.top >= box.top && r.bottom <= box.bottom;
+  }).map((tr) => tr.querySelector('a.run-link').textContent);
+}"""
+
+
+def test_picking_a_column_keeps_the_rows_where_they_are(page: Page, tmp_path: Path) -> None:
+    """Scrolled down a long table, a column picked fills in beside the same rows: no jump to
+    the top, no rows blanked while the new column loads."""
+    store = tmp_path / "autolog-runs"
+    done = subprocess.run([sys.executable, "-c", MANY], env=clean_env(store),
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    server = UiServer(store, tmp_path / "ui.log")
+    try:
+        page.goto(server.url)
+        page.wait_for_url(server.base + "/")
+        go(page, "/p/many")
+        expect(page.locator("tr[data-run] a.run-link").first).to_have_text("trial-199")
+        page.locator(".table-box").evaluate("el => { el.scrollTop = 3000; }")
+        page.wait_for_function(f"() => ({IN_VIEW})().length > 5 && "
+                               "!document.querySelector('.table-box .pending-row')")
+        before = page.evaluate(IN_VIEW)
+        assert "trial-199" not in before  # scrolled well past the first page's top
+        page.evaluate("""() => { window.__blanked = 0; new MutationObserver((changes) => {
+            for (const c of changes) for (const n of c.addedNodes)
+              if (n.nodeType === 1 && n.matches('.pending-row')) window.__blanked++;
+          }).observe(document.querySelector('.table-box'), {childList: true, subtree: true}); }""")
+        page.get_by_role("button", name="Columns").click()
+        page.get_by_role("dialog", name="Columns").get_by_label("seed").check()
+        page.get_by_role("button", name="Columns").click()
+        assert "cols=metrics.score%2Cparams.seed" in page.url or \
+            "cols=metrics.score,params.seed" in page.url
+        for name in before:  # each row in view gets its own seed, where it was
+            i = int(name.removeprefix("trial-"))
+            row = page.locator("tr[data-run]", has=page.locator("a.run-link", has_text=name))
+            expect(row.locator("td[data-col='params.seed']")).to_have_text(str(i % 7))
+        assert page.evaluate(IN_VIEW) == before
+        assert page.locator(".table-box").evaluate("el => el.scrollTop") == 3000
+        assert page.evaluate("() => window.__blanked") == 0
+    finally:
+        server.stop()

@@ -43,6 +43,18 @@ export class RunsModel {
     this.ensure(0, PAGE);
   }
 
+  /** The same rows with other columns (one picked or removed, or the defaults grown as runs
+   * log new metrics): the rows shown stay, in place, until they arrive with the new columns;
+   * pages out of view are fetched again when they come into view. */
+  async reshape(query: Query, from: number, to: number): Promise<void> {
+    this.query = query;
+    this.generation++; // answers asked with the old columns are dropped
+    this.inFlight.clear();
+    const [lo, hi] = this.topRange(from, to);
+    for (const p of [...this.pages.keys()]) if (p < Math.floor(lo / PAGE) || p > Math.floor(Math.max(lo, hi - 1) / PAGE)) this.pages.delete(p);
+    await this.refresh(from, to);
+  }
+
   get count(): number {
     return (this.total ?? 0) + this.expansions.reduce((n, e) => n + (e.rows ? Math.max(1, e.rows.length) : 1), 0);
   }
@@ -130,6 +142,15 @@ export class RunsModel {
     this.expansions = this.expansions.filter((e) => this.topAt(e.at)?.id === e.id);
     await Promise.all(this.expansions.map((e) => this.loadChildren(e)));
     this.changed();
+  }
+
+  /** Is a row of display rows [from, to) RUNNING? */
+  running(from: number, to: number): boolean {
+    for (let d = from; d < to; d++) {
+      const item = this.item(d);
+      if (item.kind === 'row' && item.row.status === 'RUNNING') return true;
+    }
+    return false;
   }
 
   isExpanded(id: string): boolean {

@@ -118,8 +118,16 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
   );
 
   const model = useMemo(() => new RunsModel(query, () => redraw((n) => n + 1)), []);
+  const shown = useRef<Query | null>(null); // the query the model has
   useEffect(() => {
     if (waiting) return;
+    const before = shown.current;
+    shown.current = query;
+    if (before && Object.keys(query).every((k) => k === 'columns' || query[k] === before[k])) {
+      // only the columns changed: the same rows, where they are (no flash, no scroll)
+      void model.reshape(query, from, Math.max(from + 1, to));
+      return;
+    }
     model.setQuery(query);
     if (scroller.current) scroller.current.scrollTop = 0;
   }, [query, waiting]);
@@ -148,6 +156,10 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
   }, [from, to, count, model.total, waiting]);
 
   usePoll(() => model.refresh(from, Math.max(from + 1, to)), 3000, !waiting);
+  // while a run in view is RUNNING, its first metrics can change the default columns (a table
+  // opened before the training logged anything): the keys are fetched again every 10 s
+  const live = !waiting && model.running(from, Math.max(from + 1, to));
+  usePoll(() => keyList.reload(), 10_000, live);
 
   // keyboard: "/" focuses the filter, Esc clears it
   useEffect(() => {
