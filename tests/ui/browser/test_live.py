@@ -82,8 +82,9 @@ while True:
 
 def test_a_table_opened_before_the_first_metric_shows_it_when_it_comes(
         page: Page, tmp_path: Path) -> None:
-    """`autolog ui` opened on an empty store, then a training started: its run shows up, and
-    once it logs metrics they become the table's default columns, with no reload."""
+    """`autolog ui` opened on an empty store, then a training started: its run shows up, its
+    project joins the picker, and once it logs metrics they become the table's default
+    columns, with no reload."""
     store = tmp_path / "autolog-runs"
     store.mkdir()
     server = UiServer(store, tmp_path / "ui.log")
@@ -94,6 +95,8 @@ def test_a_table_opened_before_the_first_metric_shows_it_when_it_comes(
         page.wait_for_url(server.base + "/")
         link = page.locator(f"tr[data-run='{run.id}'] a.run-link")
         expect(link).to_have_text("first-run", timeout=15_000)  # the table polls every 3 s
+        # the project picker, empty when the page opened, has the run's project
+        expect(page.locator(".project-picker option", has_text="fresh (1)")).to_have_count(1)
         assert page.locator("th[data-col^='metrics.']").count() == 0  # no metric logged yet
         page.evaluate("() => { window.__notReloaded = true; }")
         (tmp_path / "go").touch()

@@ -129,10 +129,18 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
       return;
     }
     model.setQuery(query);
+    counted.current = null; // another query's total is not a change
     if (scroller.current) scroller.current.scrollTop = 0;
   }, [query, waiting]);
 
   const projects = useFetch((signal) => api.projects(signal), []);
+  // the picker's projects and counts follow the runs the table sees come and go
+  const counted = useRef<number | null>(null);
+  useEffect(() => {
+    if (model.total === null) return;
+    if (counted.current !== null && counted.current !== model.total) projects.reload();
+    counted.current = model.total;
+  }, [model.total]);
   const parentRun = useFetch((signal) => (parent ? api.run(parent, signal) : Promise.resolve(null)), [parent]);
 
   // which rows are in view
