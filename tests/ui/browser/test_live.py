@@ -4,6 +4,8 @@ process dies, the pages say CRASHED."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 import autolog
 
+from ...helpers import clean_env
 from .conftest import UiServer, Watch, go
 from .pages import chart_lines, wait_chart
 from .store import LiveRun
@@ -110,4 +113,41 @@ def test_a_table_opened_before_the_first_metric_shows_it_when_it_comes(
         assert not watch.problems, watch.problems
     finally:
         run.kill()
+        server.stop()
+
+
+QUICK = r"""
+import autolog
+with autolog.start_run("quick-fit", project="quick") as run:
+    run.log_metrics({"train_loss": 0.5, "val_loss": 0.25}, step=1)
+print(run.id)
+"""
+
+
+def test_a_run_that_ended_before_the_table_saw_it_still_brings_its_metrics(
+        page: Page, tmp_path: Path) -> None:
+    """A short fit, started and ended between two polls of a table opened on an empty store:
+    the table never sees it RUNNING, yet its metrics become the default columns."""
+    store = tmp_path / "autolog-runs"
+    store.mkdir()
+    server = UiServer(store, tmp_path / "ui.log")
+    try:
+        watch = Watch(page, server.base)
+        page.goto(server.url)
+        page.wait_for_url(server.base + "/")
+        expect(page.get_by_role("heading", name="No runs yet")).to_be_visible()
+        page.evaluate("() => { window.__notReloaded = true; }")
+        done = subprocess.run([sys.executable, "-c", QUICK], env=clean_env(store),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        run_id = done.stdout.split()[-1]
+        cell = page.locator(f"tr[data-run='{run_id}'] td[data-col='metrics.val_loss']")
+        expect(cell).to_have_text("0.25", timeout=15_000)
+        headers = page.locator("th[data-col^='metrics.']")
+        assert [h.get_attribute("data-col") for h in headers.all()] == [
+            "metrics.val_loss", "metrics.train_loss"]
+        expect(page.locator(".project-picker option", has_text="quick (1)")).to_have_count(1)
+        assert page.evaluate("() => window.__notReloaded") is True
+        assert not watch.problems, watch.problems
+    finally:
         server.stop()

@@ -134,11 +134,15 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
   }, [query, waiting]);
 
   const projects = useFetch((signal) => api.projects(signal), []);
-  // the picker's projects and counts follow the runs the table sees come and go
+  // runs came or went: the picker's projects and counts follow, and so do the default columns
+  // (a run that ended before the table saw it RUNNING brings its metrics this way)
   const counted = useRef<number | null>(null);
   useEffect(() => {
     if (model.total === null) return;
-    if (counted.current !== null && counted.current !== model.total) projects.reload();
+    if (counted.current !== null && counted.current !== model.total) {
+      projects.reload();
+      if (picked === null) keyList.reload();
+    }
     counted.current = model.total;
   }, [model.total]);
   const parentRun = useFetch((signal) => (parent ? api.run(parent, signal) : Promise.resolve(null)), [parent]);
