@@ -50,8 +50,8 @@ export class RunsModel {
     this.query = query;
     this.generation++; // answers asked with the old columns are dropped
     this.inFlight.clear();
-    const [lo, hi] = this.topRange(from, to);
-    for (const p of [...this.pages.keys()]) if (p < Math.floor(lo / PAGE) || p > Math.floor(Math.max(lo, hi - 1) / PAGE)) this.pages.delete(p);
+    const shown = this.pagesOf(from, to);
+    for (const p of [...this.pages.keys()]) if (!shown.has(p)) this.pages.delete(p);
     await this.refresh(from, to);
   }
 
@@ -97,6 +97,14 @@ export class RunsModel {
     return [this.topOf(from), this.topOf(Math.max(from, to - 1)) + 1];
   }
 
+  /** The pages that hold display rows [from, to) (one at least). */
+  private pagesOf(from: number, to: number): Set<number> {
+    const [lo, hi] = this.topRange(from, to);
+    const pages = new Set<number>();
+    for (let p = Math.floor(lo / PAGE); p <= Math.floor(Math.max(lo, hi - 1) / PAGE); p++) pages.add(p);
+    return pages;
+  }
+
   /** Fetch the pages display rows [from, to) need. */
   ensure(from: number, to: number): void {
     const [lo, hi] = this.topRange(from, to);
@@ -128,10 +136,7 @@ export class RunsModel {
   /** Live: fetch again the pages display rows [from, to) show, and every expanded parent's
    * children; what is shown stays until the new rows arrive. */
   async refresh(from: number, to: number): Promise<void> {
-    const [lo, hi] = this.topRange(from, to);
-    const pages = new Set<number>();
-    for (let p = Math.floor(lo / PAGE); p <= Math.floor(Math.max(lo, hi - 1) / PAGE); p++) pages.add(p);
-    if (!pages.size) pages.add(0);
+    const pages = this.pagesOf(from, to);
     const before = this.total;
     await Promise.all([...pages].map((p) => this.fetchPage(p, true)));
     if (this.total !== before) {

@@ -119,6 +119,7 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
 
   const model = useMemo(() => new RunsModel(query, () => redraw((n) => n + 1)), []);
   const shown = useRef<Query | null>(null); // the query the model has
+  const counted = useRef<number | null>(null); // the total the model had for it
   useEffect(() => {
     if (waiting) return;
     const before = shown.current;
@@ -136,7 +137,6 @@ export function RunsPage({ loc, project }: { loc: Loc; project: string | null })
   const projects = useFetch((signal) => api.projects(signal), []);
   // runs came or went: the picker's projects and counts follow, and so do the default columns
   // (a run that ended before the table saw it RUNNING brings its metrics this way)
-  const counted = useRef<number | null>(null);
   useEffect(() => {
     if (model.total === null) return;
     if (counted.current !== null && counted.current !== model.total) {
