@@ -23,6 +23,7 @@ says nothing, and the verdict says so (``at the budget``) instead of picking a s
     python benchmarks/bench_process.py --script xgboost --repeats 21
     python benchmarks/bench_process.py --config "autolog (local)" --repeats 41  # plain, enable()
     python benchmarks/bench_process.py --script sklearn --config "(local)" --ab exit-revert
+    python benchmarks/bench_process.py --script sklearn --config mlflow, --ab detach-early
 """
 
 from __future__ import annotations
@@ -83,16 +84,29 @@ PRELUDES = {
                          "mlflow.autolog()\n"),
     "autolog run script.py": "",
 }
-#: ``--ab NAME``: autolog (local) with one of its exit measures undone, an A/B in the same
-#: rounds: (configuration, what undoes it before the ``autolog (local)`` prelude)
+#: ``--ab NAME``: a configuration with one of its exit measures undone, an A/B in the same
+#: rounds: (its name, what undoes the measure before the prelude, the configuration it undoes it in)
 AB = {
     # the collector not paused during the last pass at exit
     "exit-gc": ("autolog (local), collector not paused at exit",
                 "import contextlib, autolog.shutdown\n"
-                "autolog.shutdown._collector_paused = contextlib.nullcontext\n"),
+                "autolog.shutdown._collector_paused = contextlib.nullcontext\n",
+                "autolog (local)"),
     # the patches not reverted at exit (the teardown's collections walk autolog's runtime)
     "exit-revert": ("autolog (local), patches kept at exit",
-                    "import autolog.shutdown\nautolog.shutdown._let_go = lambda: None\n"),
+                    "import autolog.shutdown\nautolog.shutdown._let_go = lambda: None\n",
+                    "autolog (local)"),
+    # the detached delivery process not told to wait for the script's exit (--after)
+    "detach-early": ("autolog (local,mlflow), delivery started at once",
+                     "import subprocess\n"
+                     "class _Popen(subprocess.Popen):\n"
+                     "    def __init__(self, args, *rest, **options):\n"
+                     "        if '--after' in args:\n"
+                     "            at = args.index('--after')\n"
+                     "            args = args[:at] + args[at + 2:]\n"
+                     "        super().__init__(args, *rest, **options)\n"
+                     "subprocess.Popen = _Popen\n",
+                     "autolog (local,mlflow)"),
 }
 
 
@@ -160,10 +174,9 @@ def configs(kind: str, root: Path, ab: list[str] | None = None,
     base.update(AUTOLOG_DIR=str(store), PYTHONWARNINGS="ignore", MLFLOW_TRACKING_URI=mlflow_uri)
     env = {"plain": base, "autolog (local)": {**base, "AUTOLOG_BACKEND": "local"},
            "autolog (local,mlflow)": {**base, "AUTOLOG_BACKEND": "local,mlflow"},
-           "mlflow.autolog()": base, "autolog run script.py": {**base, "AUTOLOG_BACKEND": "local"},
-           **{AB[k][0]: {**base, "AUTOLOG_BACKEND": "local"} for k in ab or ()}}
-    preludes = {**PRELUDES, **{AB[k][0]: AB[k][1] + PRELUDES["autolog (local)"]
-                               for k in ab or ()}}
+           "mlflow.autolog()": base, "autolog run script.py": {**base, "AUTOLOG_BACKEND": "local"}}
+    env.update({AB[k][0]: env[AB[k][2]] for k in ab or ()})
+    preludes = {**PRELUDES, **{AB[k][0]: AB[k][1] + PRELUDES[AB[k][2]] for k in ab or ()}}
     out, notes = [], []
     for name, prelude in preludes.items():
         if only and name != "plain" and not any(word in name for word in only):
@@ -276,8 +289,8 @@ def verdict(low: float, high: float) -> str:
 def main() -> None:
     parser = arguments(__doc__, "3 rounds")
     parser.add_argument("--ab", choices=sorted(AB), action="append",
-                        help="add autolog (local) with this exit measure undone (repeatable): "
-                             + "; ".join(f"{k}: {name!r}" for k, (name, _) in AB.items()))
+                        help="add a configuration with this exit measure undone (repeatable): "
+                             + "; ".join(f"{k}: {name!r}" for k, (name, _, _) in AB.items()))
     parser.add_argument("--script", choices=sorted(SCRIPTS), action="append",
                         help="which script (default: every one whose framework is installed)")
     parser.add_argument("--config", action="append", metavar="WORD",

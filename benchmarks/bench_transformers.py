@@ -11,6 +11,7 @@ free of the run-to-run noise of whole trainings.
     python benchmarks/bench_transformers.py              # 200 steps x 9 repeats
     python benchmarks/bench_transformers.py --quick      # 40 steps x 3 repeats
     python benchmarks/bench_transformers.py --repeats 15
+    python benchmarks/bench_transformers.py --every 50   # logging_steps=50 instead of 1
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from _common import HookClock, arguments, report_hooks, table
 from autolog.integrations.transformers import _Recorder, _TrainCall
 
 SEQ = 32
+EVERY = 1  # TrainingArguments(logging_steps=...): --every
 # transformers imports comet_ml where it is installed, and comet_ml then mirrors every MLflow run
 # to Comet (offline: ./.cometml-runs), which the MLflow figure would pay for
 os.environ.setdefault("COMET_DISABLE_AUTO_LOGGING", "1")
@@ -70,7 +72,7 @@ def train_once(mode: str, steps: int, work: Path, data: tuple[list, list],
         autolog.disable()
     args = TrainingArguments(
         output_dir=str(work / "out"), per_device_train_batch_size=8, max_steps=steps,
-        logging_steps=1, eval_strategy="steps", eval_steps=max(steps // 4, 1),
+        logging_steps=EVERY, eval_strategy="steps", eval_steps=max(steps // 4, 1),
         save_strategy="no", report_to="mlflow" if mode == "mlflow" else "none", use_cpu=True,
         disable_tqdm=True, dataloader_pin_memory=False, seed=0)
     callbacks = [TrainerCallback()] if mode == "empty" else None  # the floor for any callback
@@ -92,7 +94,11 @@ def train_once(mode: str, steps: int, work: Path, data: tuple[list, list],
 def main() -> None:
     parser = arguments(__doc__, "40 steps x 3 repeats")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--every", type=int, default=1, metavar="N",
+                        help="logging_steps (default 1: a log every step)")
     opts = parser.parse_args()
+    global EVERY
+    EVERY = opts.every
     steps, repeats = (40, 3) if opts.quick else (200, 9)
     repeats = opts.repeats or repeats
     import torch
@@ -138,7 +144,7 @@ def main() -> None:
         rows.append([labels[mode], f"{statistics.median(times[mode]):.3f}",
                      f"{min(times[mode]):.3f}", f"{(paired - 1) * 100:+.1f} %",
                      f"{(min(times[mode]) / floor - 1) * 100:+.2f} %" if floor else "n/a"])
-    table(f"Trainer.train(): 2-layer BERT (hidden 32), {steps} steps, logging_steps=1, "
+    table(f"Trainer.train(): 2-layer BERT (hidden 32), {steps} steps, logging_steps={EVERY}, "
           f"4 evals; {repeats} rounds (budget: autolog < +2 %; best within 0.5 % of an empty "
           "callback's)",
           ["mode", "median s", "best s", "vs none (median of rounds)",

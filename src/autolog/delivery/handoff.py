@@ -97,7 +97,7 @@ class Handoff:
         import subprocess  # loaded at the first hand-off, not at ``import autolog``
 
         command = [sys.executable, "-m", "autolog.delivery", "--store", str(self.store),
-                   "--timeout", repr(timeout)]
+                   "--timeout", repr(timeout), "--after", str(os.getpid())]
         for name, key in self.backends.items():
             command += ["--backend", f"{name}={key}"]
         with open(os.devnull, "rb") as stdin, open(self.log_path, "ab") as out:
@@ -229,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store", required=True)
     parser.add_argument("--timeout", type=float, required=True)
     parser.add_argument("--backend", action="append", default=[], metavar="NAME=KEY")
+    parser.add_argument("--after", type=int, metavar="PID",
+                        help="the process that started this one, whose exit is waited for "
+                             "first (see __main__)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s [{os.getpid()}] %(message)s")
