@@ -131,6 +131,7 @@ class HookClock:
         self._lock = threading.Lock()
         self._sums = [0.0] * 4  # rest wall, rest CPU, per-step wall, per-step CPU
         self._step_calls = 0
+        self._originals: list[tuple[type, str, Any]] = []
         for table_, per in ((per_step, True), (rest, False)):
             for cls, names in table_.items():
                 for name in names:
@@ -138,6 +139,7 @@ class HookClock:
 
     def _wrap(self, cls: type, name: str, per_step: bool) -> None:
         original = getattr(cls, name)
+        self._originals.append((cls, name, cls.__dict__[name]))
         local, lock, clock = self._local, self._lock, self
         at = 2 if per_step else 0
 
@@ -160,6 +162,13 @@ class HookClock:
 
         setattr(cls, name, timed_call)
 
+    def unwrap(self) -> None:
+        """Put the hooks back as they were (``--no-hook-clock``: the fits timed without the
+        timer inside them; ``take`` then reads nothing)."""
+        for cls, name, original in reversed(self._originals):
+            setattr(cls, name, original)
+        self._originals.clear()
+
     def take(self) -> tuple[float, float, float, float, int]:
         """Seconds in the other hooks (wall, CPU), in the per-step ones (wall, CPU), and the
         per-step calls, since the last ``take``."""
@@ -168,6 +177,12 @@ class HookClock:
             self._sums = [0.0] * 4
             self._step_calls = 0
         return taken  # type: ignore[return-value]
+
+
+def hook_clock_option(parser: argparse.ArgumentParser) -> None:
+    """``--no-hook-clock``: time the fits with nothing wrapped around autolog's hooks."""
+    parser.add_argument("--no-hook-clock", action="store_true",
+                        help="no timer around autolog's hooks (the fits alone; no hooks table)")
 
 
 def report_hooks(title: str, rows: Sequence[tuple[str, list[tuple[float, float, float, float, int]],

@@ -12,6 +12,7 @@ free of the run-to-run noise of whole trainings.
     python benchmarks/bench_transformers.py --quick      # 40 steps x 3 repeats
     python benchmarks/bench_transformers.py --repeats 15
     python benchmarks/bench_transformers.py --every 50   # logging_steps=50 instead of 1
+    python benchmarks/bench_transformers.py --no-hook-clock  # no timer around autolog's hooks
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import HookClock, arguments, report_hooks, table
+from _common import HookClock, arguments, hook_clock_option, report_hooks, table
 
 from autolog.integrations.transformers import _Recorder, _TrainCall
 
@@ -96,7 +97,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--every", type=int, default=1, metavar="N",
                         help="logging_steps (default 1: a log every step)")
+    hook_clock_option(parser)
     opts = parser.parse_args()
+    if opts.no_hook_clock:
+        CLOCK.unwrap()
     global EVERY
     EVERY = opts.every
     steps, repeats = (40, 3) if opts.quick else (200, 9)
@@ -149,8 +153,9 @@ def main() -> None:
           "callback's)",
           ["mode", "median s", "best s", "vs none (median of rounds)",
            "best vs empty callback"], rows)
-    report_hooks("inside autolog's hooks, timed around each call (median of fits)",
-                 [(labels[mode], taken[mode], times[mode]) for mode in modes if taken[mode]])
+    if not opts.no_hook_clock:
+        report_hooks("inside autolog's hooks, timed around each call (median of fits)",
+                     [(labels[mode], taken[mode], times[mode]) for mode in modes if taken[mode]])
     print(f"\nmedian of a plain step: {base / steps * 1e3:.2f} ms; work dir {work}")
     bench_on_log(work, 20_000 if not opts.quick else 5_000, has_mlflow, base / steps)
 
