@@ -154,3 +154,7 @@ def test_reader_checks_the_header_and_checksums(tmp_path):
         list(wandb_reader.iter_chunks(wandb_reader.HEADER + chunk[:-1] + b"X"))
     with pytest.raises(wandb_reader.CorruptFile):
         list(wandb_reader.iter_chunks(b"LEVELDB" + chunk))
+    assert list(wandb_reader.iter_chunks(b"")) == []  # created, not yet written
+    assert list(wandb_reader.iter_chunks(wandb_reader.HEADER[:3])) == []
+    with pytest.raises(wandb_reader.CorruptFile):
+        list(wandb_reader.iter_chunks(b"LEV"))

@@ -35,7 +35,10 @@ class CorruptFile(ValueError):
 
 
 def iter_chunks(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """``(type, payload)`` of each chunk, checksums verified."""
+    """``(type, payload)`` of each chunk, checksums verified. A file shorter than its header
+    (created, not yet written: W&B's service writes it on its own) holds no chunk yet."""
+    if len(data) < len(HEADER) and HEADER.startswith(data):
+        return
     if not data.startswith(HEADER):
         raise CorruptFile(f"not a W&B run file: header {data[:7]!r}")
     pos = len(HEADER)
