@@ -61,6 +61,22 @@ def test_odd_keys():
     assert record.params == {"p": 2}
 
 
+def test_handed_over_dicts_warn_and_skip_as_log_metrics_does():
+    """The writer's thread checks a dict handed over (``Run.hand_over_metrics``) as
+    ``log_metrics`` checks one: the same warnings, the same points kept."""
+    torch = pytest.importorskip("torch")
+    with pytest.warns(AutologWarning) as caught, autolog.start_run() as run:
+        run.hand_over_metrics({"loss": torch.tensor(0.5), 3: 1.0, "": 2.0, "name": "adam",
+                               "vector": torch.ones(3), "nan": math.nan}, 0)
+    messages = " | ".join(str(w.message) for w in caught)
+    for part in ("key 3 (int) was converted to '3'", "empty metric key", "metric 'name'",
+                 "metric 'vector'"):
+        assert part in messages
+    metrics = autolog.get_run(run.id).metrics
+    assert set(metrics) == {"loss", "3", "nan"} and metrics["loss"] == 0.5
+    assert metrics["3"] == 1.0 and math.isnan(metrics["nan"])
+
+
 def test_params_nested_long_and_odd_values(tmp_path):
     big = "x" * 1_000_000
     with autolog.start_run() as run:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import autolog
@@ -359,6 +360,61 @@ def test_memory_stays_bounded_when_logging_outpaces_the_writer(store):
                 peak = max(peak, tail.pending(i + 1))
     assert peak <= HARD_LIMIT + CHECK_EVERY
     assert [s for s, _, _ in autolog.get_run(run.id).history("x")] == list(range(300_000))
+
+
+def test_handed_over_dicts_are_read_on_the_writer_thread_and_end_with_the_run(store):
+    """``Run.hand_over_metrics`` (Lightning's per-step dicts on the CPU): the caller's thread
+    reads no value; the writer's thread reads each as ``log_metrics`` would, and the run's end
+    writes what is still queued."""
+    torch = pytest.importorskip("torch")
+    from torch.overrides import TorchFunctionMode
+
+    class Reads(TorchFunctionMode):  # on the thread it is entered on
+        count = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if getattr(func, "__name__", "") in ("item", "__float__", "tolist", "cpu"):
+                Reads.count += 1
+            return func(*args, **(kwargs or {}))
+
+    with autolog.start_run() as run:
+        with Reads():
+            for step in range(200):
+                run.hand_over_metrics({"loss": torch.tensor(step / 2), "lr": 0.1,
+                                       "count": np.int64(step)}, step)
+        assert Reads.count == 0
+    record = autolog.get_run(run.id)
+    assert [(s, v) for s, v, _ in record.history("loss")] == [(s, s / 2) for s in range(200)]
+    assert [(s, v) for s, v, _ in record.history("count")] == [(s, float(s)) for s in range(200)]
+    assert [s for s, _, _ in record.history("lr")] == list(range(200))
+    assert record.metrics == {"loss": 99.5, "lr": 0.1, "count": 199.0}
+
+
+def test_handed_over_dicts_stay_bounded_when_the_writer_is_held(store):
+    """Past ``4 * HANDED_HIGH`` dicts queued, the caller writes them itself (waiting for the
+    writer's pass in progress): memory stays bounded, and nothing is lost."""
+    from autolog.run import HANDED_HIGH
+
+    total = 5 * HANDED_HIGH
+    with autolog.start_run() as run:
+        journal = run._journal
+        held = threading.Event()
+
+        def hold() -> None:  # a writer's pass that takes a while
+            with journal.lock:
+                held.set()
+                time.sleep(0.5)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert held.wait(10)
+        peak = 0
+        for step in range(total):
+            run.hand_over_metrics({"x": float(step)}, step)
+            peak = max(peak, len(journal.handed))
+        holder.join()
+    assert peak <= 4 * HANDED_HIGH + 1
+    assert [s for s, _, _ in autolog.get_run(run.id).history("x")] == list(range(total))
 
 
 class PickyBackend(testing.RecordingBackend):

@@ -29,7 +29,7 @@ from ._runtime import runtime
 from .journal.codec import encode_record
 from .journal.files import ARTIFACTS
 from .journal.tail import MASK, SLOT
-from .journal.writer import CHECK_EVERY, HIGH_WATER, RunEnded
+from .journal.writer import CHECK_EVERY, HARD_LIMIT, HIGH_WATER, RunEnded
 from .report import internal_error, warn_once
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ __all__ = ["STATUSES", "Activation", "Run", "status_for"]
 STATUSES = ("FINISHED", "FAILED", "KILLED")
 #: a media item holding more bytes than this wakes the journal writer at once (bounded memory)
 WAKE_BYTES = 1 << 20
+#: metric dicts handed over and not yet read that wake the journal writer at once
+HANDED_HIGH = 4096
 
 _time = time.time
 _pack = SLOT.pack_into
@@ -163,6 +165,25 @@ class Run:
                 _pack(mm, (seq & MASK) * _SIZE, values.step_in_range(n), value, ts, kid, seq)
             if not seq & _CHECK:
                 self._check_fill(seq)
+
+    def hand_over_metrics(self, metrics: dict[str, Any], step: int) -> None:
+        """``log_metrics(metrics, step)`` for a caller that gives ``metrics`` up: nothing changes
+        the dict or its values afterwards (a framework's per-step dict of its own per-step
+        copies, as Lightning hands its loggers). The training thread only queues it; the journal
+        writer's thread checks the keys and reads the values (one-element tensors as they are,
+        not copied), where ``log_metrics`` would spend tens of microseconds of a training step
+        with cold caches. Like a tensor logged, it is in memory until the writer's next pass.
+
+        Not for CUDA tensors: their host copy must be queued on the training thread's stream
+        (``log_metrics`` does that)."""
+        journal = self._journal
+        if self._tail is None or journal is None:
+            return self._not_recorded()
+        queue = journal.handed
+        queue.append((metrics, step, int(_time() * 1000)))
+        if len(queue) > HANDED_HIGH:  # past 4x, read here: the writer is behind
+            hard = HARD_LIMIT + 1 if len(queue) > 4 * HANDED_HIGH else 0
+            self._writer.pressure(journal, hard)  # type: ignore[union-attr]
 
     def _log_tensor(self, key: str, value: Any, step: int | None, ts: int) -> None:
         if step is None:

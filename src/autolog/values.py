@@ -31,8 +31,8 @@ from typing import Any
 from .report import warn_once
 
 __all__ = ["TensorValue", "check_text", "clean_key", "clean_tags", "flatten_params", "metric",
-           "not_a_mapping", "qualified_name", "resolve_name", "step_in_range", "text_bytes",
-           "to_float", "to_param_value", "to_step"]
+           "not_a_mapping", "qualified_name", "read_metric", "resolve_name", "step_in_range",
+           "text_bytes", "to_float", "to_param_value", "to_step"]
 
 _SCALARS = (str, int, float, bool, type(None))
 MAX_DEPTH = 32  # nested param mappings flattened this deep
@@ -139,6 +139,24 @@ def metric(key: Any, value: Any, siblings: Mapping[Any, Any]
         return None, None
     converted = metric_value(clean, value)
     return (clean, converted) if converted is not None else (None, None)
+
+
+def read_metric(key: Any, value: Any, siblings: Mapping[Any, Any]) -> tuple[Any, float | None]:
+    """``(key, number)`` for a point of a metric dict handed over (read on the journal writer's
+    thread, not the caller's), or ``(None, None)`` to skip it (with a warning). A one-element
+    tensor is the caller's own copy, read as it is."""
+    clean = clean_key(key, "metric", siblings)
+    if clean is None:
+        return None, None
+    check_text(clean, "metric key")
+    number: float | TensorValue | None
+    if one_element_tensor(value):
+        number = TensorValue(clean, value, handed_over=True).resolve()
+    else:
+        number = metric_value(clean, value)
+        if isinstance(number, TensorValue):  # an integration's snapshot
+            number = number.resolve()
+    return (clean, number) if number is not None else (None, None)
 
 
 class TensorValue:

@@ -124,15 +124,23 @@ class Counting(Net):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
 
-def test_step_values_are_kept_without_a_second_copy_and_read_as_logged(tmp_path):
+@pytest.mark.parametrize("on_cpu", [True, False], ids=["cpu", "device"])
+def test_step_values_are_kept_without_a_second_copy_and_read_as_logged(tmp_path, monkeypatch,
+                                                                        on_cpu):
     """At a step-level call autolog keeps the tensors Lightning hands its loggers as they are
     (they are Lightning's own per-step copies) and reads them on the writer thread, after
     later steps: each step's value must still be the one logged then. The learning rate,
-    which is the optimizer's own tensor, is copied when it is logged."""
+    which is the optimizer's own tensor, is read (on the CPU) or copied when it is logged.
+    On the CPU the whole dict goes to the writer thread (``Run.hand_over_metrics``); on a
+    device (forced here) each tensor's host copy is queued on the training thread."""
     pytest.importorskip("torchmetrics")
     torch.manual_seed(0)
+    fit = trainer(tmp_path, enable_checkpointing=False)
+    assert integration._on_cpu(fit)
+    if not on_cpu:
+        monkeypatch.setattr(integration, "_on_cpu", lambda trainer: False)
     autolog.enable(log_models=False)
-    trainer(tmp_path, enable_checkpointing=False).fit(Counting(), loader())
+    fit.fit(Counting(), loader())
     record = only_run()
     expected = [float(step) for step in range(2 * BATCHES)]
     assert [v for _, v, _ in record.history("tensor_value")] == expected

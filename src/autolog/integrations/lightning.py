@@ -44,7 +44,7 @@ from ..models import not_importable
 from ..patching import Patcher, TrainingCall, patcher
 from ..report import internal_error
 from ..runs import RunScope, active_run, attach_run
-from ..values import TensorValue, one_element_tensor, qualified_name, resolve_name
+from ..values import TensorValue, one_element_tensor, qualified_name, resolve_name, to_float
 from .base import CallbackOptions, Integration, LazyCallback, isolated
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ class _Recorder(CallbackOptions):
         self._lr_step = -1
         self._stage: Any = None  # the Trainer's stage at the last call, and whether it trains
         self._training = False
+        self._on_cpu = False  # trains on the CPU: step-level dicts are read by the writer thread
         self._lr_groups: list[tuple[str, dict[str, Any]]] = []  # (metric name, param group)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -142,6 +143,7 @@ class _Recorder(CallbackOptions):
         self._stage = None
         if trainer.global_rank != 0:
             return
+        self._on_cpu = _on_cpu(trainer)
         self._scope = self._open_scope(type(pl_module).__name__)
         if not self._scope.run.active:
             return
@@ -235,15 +237,21 @@ class _Recorder(CallbackOptions):
         n = self.log_every_n_steps
         if n is not None and training and (step + 1) % n and step_level:
             return  # a step-level call between our every-n steps
-        if step_level:
+        if step_level and not self._on_cpu:
             _hand_over(values)  # before the learning rate joins them: that tensor is not ours
         if with_epoch:
             self._add_epoch(values, step, trainer)
         if training and step != self._lr_step:
             self._lr_step = step
             for name, group in self._lr_groups:
-                values[name] = group["lr"]
-        run.log_metrics(values, step)
+                lr = group["lr"]
+                if self._on_cpu and type(lr) is not float:
+                    lr = to_float(lr)  # read now: a scheduler changes a tensor in place
+                values[name] = lr
+        if step_level and self._on_cpu:
+            run.hand_over_metrics(values, step)  # Lightning's own copies: read off this thread
+        else:
+            run.log_metrics(values, step)
 
     def _add_epoch(self, values: dict[str, Any], step: int, trainer: Any) -> None:
         """The Trainer adds ``epoch`` to every call; log it once per step."""
@@ -342,6 +350,15 @@ def _hand_over(metrics: dict[str, Any]) -> None:
     for key, value in metrics.items():
         if type(key) is str and one_element_tensor(value):
             metrics[key] = TensorValue(key, value, handed_over=True)
+
+
+def _on_cpu(trainer: Any) -> bool:
+    """Does the Trainer train on the CPU (where reading a logged tensor later, on another
+    thread, waits for nothing)?"""
+    try:
+        return bool(trainer.strategy.root_device.type == "cpu")
+    except Exception:  # a strategy without one device: the general path
+        return False
 
 
 def _logger_step(trainer: Any) -> int:

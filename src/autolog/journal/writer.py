@@ -25,6 +25,7 @@ from typing import Any
 
 from .._runtime import runtime, start_thread
 from ..report import internal_error
+from ..values import read_metric
 from .codec import encode_line, encode_record, metrics_record
 from .files import JOURNAL, LOCK, META, FileLock, atomic_write, tell_launcher
 from .tail import RING, Tail, recover
@@ -104,6 +105,9 @@ class RunWriter:
         #: ``(key, step, TensorValue, timestamp_ms)`` of metrics logged as tensors: read by the
         #: writer thread (on a GPU, reading on the training thread waits for the device)
         self.tensors: deque[tuple[Any, ...]] = deque()
+        #: ``(metrics, step, timestamp_ms)``: whole dicts an integration handed over
+        #: (:meth:`~autolog.run.Run.hand_over_metrics`), checked and read by the writer thread
+        self.handed: deque[tuple[Any, int, int]] = deque()
         #: the threads in the middle of a journal write (a signal handler checks it): two locks
         #: guard the journal, and one thread's event write can fall between another's lines
         self.writers: set[int] = set()
@@ -141,7 +145,9 @@ class RunWriter:
             return False
         for sidecar in self.sidecars:
             sidecar()
-        wrote = self._write_points(final)
+        # an integration's per-step dicts first: its epoch-level calls, in the ring, come after
+        wrote = self._write_handed()
+        wrote = self._write_points(final) or wrote
         wrote = self._write_tensors() or wrote
         return self._write_media() or wrote
 
@@ -173,6 +179,30 @@ class RunWriter:
             key, step, tensor, ts = queue.popleft()
             value = tensor.resolve()
             if value is not None:
+                points.append((key, step, value, ts))
+        if not points:
+            return False
+        record, last = metrics_record(points)
+        self._write_line(encode_line(record))
+        self.last_metrics.update(last)
+        return True
+
+    def _write_handed(self) -> bool:
+        """Check and read the metric dicts handed over, and write them as one line."""
+        queue = self.handed
+        if not queue:
+            return False
+        points = []
+        for _ in range(len(queue)):
+            metrics, step, ts = queue.popleft()
+            for key, value in metrics.items():
+                if type(value) is not float or type(key) is not str or not key:
+                    try:
+                        key, value = read_metric(key, value, metrics)
+                    except Exception:  # its warning made an error (-W error): skipped
+                        continue
+                    if key is None:
+                        continue
                 points.append((key, step, value, ts))
         if not points:
             return False
@@ -246,6 +276,7 @@ class RunWriter:
         writes the media it had queued and ends the run."""
         self.media = deque()
         self.tensors = deque()
+        self.handed = deque()
         self.sidecars = []
         self.lock = threading.Lock()
         self._lines = threading.Lock()
@@ -319,7 +350,7 @@ class JournalWriter:
                 self._ending.append((run, end))
             self._wake.set()
             return
-        if run.tensors:
+        if run.tensors or run.handed:
             self._drain()
         self._finish(run, end)
 
