@@ -10,7 +10,10 @@ Metrics are what the Trainer hands its loggers (``self.log`` / ``self.log_dict``
 observes the Trainer's one door to its loggers, ``_LoggerConnector.log_metrics``, wrapped through
 autolog's patcher the first time a callback sets up (``disable()`` reverts it; the wrapper hands
 the metrics to the recorders among ``trainer.callbacks``, so it works with ``logger=False``
-too). Reading ``trainer.callback_metrics`` at hooks instead would miss what
+too). On the CPU a step-level call's dict goes to the journal writer's thread whole
+(``Run.hand_over_metrics``), so the training step does not convert it; on a GPU each
+tensor's host copy is queued on the training thread's stream. Reading
+``trainer.callback_metrics`` at hooks instead would miss what
 ``LightningModule.on_train_epoch_end`` logs and, under DDP, could run metric syncs on one rank
 only.
 
