@@ -201,10 +201,14 @@ class WandbTarget:
         read: list[Any] = []
 
         def complete() -> bool:
-            read[:] = [read_run(find_run_file(self.dir, run_id))]
+            try:
+                read[:] = [read_run(find_run_file(self.dir, run_id))]
+            except FileNotFoundError:  # W&B's service has not made it yet
+                return False
             return read[0].run is not None and read[0].exit_code is not None
 
-        wait_for(complete, timeout)
+        if not wait_for(complete, timeout) and not read:
+            find_run_file(self.dir, run_id)  # raises: no file at all
         return read[0]
 
 
