@@ -240,7 +240,8 @@ class _Recorder(CallbackOptions):
         n = self.log_every_n_steps
         if n is not None and training and (step + 1) % n and step_level:
             return  # a step-level call between our every-n steps
-        if step_level and not self._on_cpu:
+        handed = step_level and self._on_cpu  # the whole dict read on the writer's thread
+        if step_level and not handed:
             _hand_over(values)  # before the learning rate joins them: that tensor is not ours
         if with_epoch:
             self._add_epoch(values, step, trainer)
@@ -248,10 +249,10 @@ class _Recorder(CallbackOptions):
             self._lr_step = step
             for name, group in self._lr_groups:
                 lr = group["lr"]
-                if self._on_cpu and type(lr) is not float:
+                if handed and type(lr) is not float:
                     lr = to_float(lr)  # read now: a scheduler changes a tensor in place
                 values[name] = lr
-        if step_level and self._on_cpu:
+        if handed:
             run.hand_over_metrics(values, step)  # Lightning's own copies: read off this thread
         else:
             run.log_metrics(values, step)

@@ -180,12 +180,7 @@ class RunWriter:
             value = tensor.resolve()
             if value is not None:
                 points.append((key, step, value, ts))
-        if not points:
-            return False
-        record, last = metrics_record(points)
-        self._write_line(encode_line(record))
-        self.last_metrics.update(last)
-        return True
+        return self._write_metrics(points)
 
     def _write_handed(self) -> bool:
         """Check and read the metric dicts handed over, and write them as one line."""
@@ -204,6 +199,11 @@ class RunWriter:
                     if key is None:
                         continue
                 points.append((key, step, value, ts))
+        return self._write_metrics(points)
+
+    def _write_metrics(self, points: list[tuple[Any, ...]]) -> bool:
+        """``(key, step, value, timestamp_ms)`` points read on this thread, not through the ring,
+        as one line."""
         if not points:
             return False
         record, last = metrics_record(points)
